@@ -1,0 +1,138 @@
+"""Every exception mcpserve raises on purpose, in one tree.
+
+::
+
+    MCPServeError
+    ├── ProtocolError                  a JSON-RPC error reply; carries code, HTTP status hint, data
+    │   ├── ParseError                 -32700  body is not JSON
+    │   ├── InvalidRequest             -32600  not a JSON-RPC 2.0 request (batch, bad id, ...)
+    │   ├── MethodNotFound             -32601  unknown, removed, or wrong-era method (HTTP 404)
+    │   ├── InvalidParams              -32602  params that do not fit the method
+    │   │   ├── InvalidRequestState            sealed requestState tampered, expired or foreign
+    │   │   └── ResourceNotFound               -32602 in 2026-07-28, -32002 in the 2025 era
+    │   ├── InternalError              -32603  a fault of ours; the message carries an error id
+    │   ├── HeaderMismatch             -32020  HTTP headers disagree with the body
+    │   ├── MissingClientCapability    -32021  the work needs a capability the client lacks
+    │   └── UnsupportedProtocolVersion -32022  version we do not serve
+    ├── ToolError                      raised by tool code: becomes an ``isError`` result
+    └── ConfigError                    settings that cannot work; the CLI exits 2
+
+Only :mod:`mcpserve.server.dispatch` (and the transports' framing layer, for bytes that never
+became a request) turn these into wire messages.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+__all__ = [
+    "MCPServeError",
+    "ProtocolError",
+    "ParseError",
+    "InvalidRequest",
+    "MethodNotFound",
+    "InvalidParams",
+    "InvalidRequestState",
+    "ResourceNotFound",
+    "InternalError",
+    "HeaderMismatch",
+    "MissingClientCapability",
+    "UnsupportedProtocolVersion",
+    "ToolError",
+    "ConfigError",
+]
+
+
+class MCPServeError(Exception):
+    """Root of every exception mcpserve raises deliberately."""
+
+
+class ProtocolError(MCPServeError):
+    """An error that is answered with a JSON-RPC error object."""
+
+    code: ClassVar[int] = -32603
+    http_status: ClassVar[int] = 400
+
+    def __init__(self, message: str, data: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.data = data
+
+    def to_error(self) -> dict[str, Any]:
+        """The JSON-RPC ``error`` member for this exception."""
+        error: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.data is not None:
+            error["data"] = self.data
+        return error
+
+
+class ParseError(ProtocolError):
+    code = -32700
+
+
+class InvalidRequest(ProtocolError):
+    code = -32600
+
+
+class MethodNotFound(ProtocolError):
+    code = -32601
+    http_status = 404
+
+
+class InvalidParams(ProtocolError):
+    code = -32602
+
+
+class InvalidRequestState(InvalidParams):
+    """A ``requestState`` that does not open: tampered, expired, or bound to someone else."""
+
+
+class ResourceNotFound(InvalidParams):
+    """No resource answers this URI. The 2025 era used -32002; dispatch picks the code per era."""
+
+    legacy_code: ClassVar[int] = -32002
+
+    def __init__(self, uri: str) -> None:
+        super().__init__(f"Resource not found: {uri}", {"uri": uri})
+
+
+class InternalError(ProtocolError):
+    code = -32603
+    http_status = 500
+
+
+class HeaderMismatch(ProtocolError):
+    code = -32020
+
+
+class MissingClientCapability(ProtocolError):
+    code = -32021
+
+    def __init__(self, required: dict[str, Any], message: str | None = None) -> None:
+        names = ", ".join(sorted(required))
+        super().__init__(
+            message or f"This request needs the client capability: {names}",
+            {"requiredCapabilities": required},
+        )
+
+
+class UnsupportedProtocolVersion(ProtocolError):
+    code = -32022
+
+    def __init__(self, requested: Any, supported: list[str]) -> None:
+        super().__init__(
+            f"Unsupported protocol version: {requested!r}",
+            {"supported": supported, "requested": requested},
+        )
+
+
+class ToolError(MCPServeError):
+    """Raise from a tool to report a failure the model should see (an ``isError`` result)."""
+
+
+class ConfigError(MCPServeError):
+    """Settings that cannot work. ``variable`` names the setting so the operator can fix it."""
+
+    def __init__(self, variable: str, message: str) -> None:
+        super().__init__(f"{variable}: {message}")
+        self.variable = variable
