@@ -1,4 +1,54 @@
-"""mcpserve."""
-from mcpserve._version import __version__
+"""mcpserve: the production runtime for Model Context Protocol servers.
 
-__all__ = ["__version__"]
+Write tools with :class:`MCPServer` exactly as with the official SDK's ``MCPServer``; serve
+them with ``mcpserve serve``.
+"""
+
+from mcpserve._version import __version__
+from mcpserve.errors import MCPServeError, ToolError
+from mcpserve.principal import Principal
+from mcpserve.server.app import (
+    Completion,
+    CompletionArgument,
+    CompletionContext,
+    MCPServer,
+    PromptReference,
+    ResourceTemplateReference,
+)
+from mcpserve.server.content import (
+    AssistantMessage,
+    Audio,
+    EmbeddedResource,
+    Image,
+    Message,
+    ResourceLink,
+    ToolAnnotations,
+    ToolResult,
+    UserMessage,
+)
+from mcpserve.server.context import Context, ElicitationResult, InputRequired
+
+__all__ = [
+    "AssistantMessage",
+    "Audio",
+    "Completion",
+    "CompletionArgument",
+    "CompletionContext",
+    "Context",
+    "ElicitationResult",
+    "EmbeddedResource",
+    "Image",
+    "InputRequired",
+    "MCPServeError",
+    "MCPServer",
+    "Message",
+    "Principal",
+    "PromptReference",
+    "ResourceLink",
+    "ResourceTemplateReference",
+    "ToolAnnotations",
+    "ToolError",
+    "ToolResult",
+    "UserMessage",
+    "__version__",
+]

@@ -1,0 +1,3 @@
+from mcpserve.cli import main
+
+main()

@@ -1,0 +1,83 @@
+"""The ``mcpserve`` command. Flags override environment variables, which override the config file."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+import orjson
+
+from mcpserve._version import __version__
+from mcpserve.config import Settings, load_settings
+from mcpserve.errors import ConfigError
+from mcpserve.loader import DEFAULT_APP, AppLoadError, load_app
+
+__all__ = ["main"]
+
+EXIT_CONFIG = 2
+
+
+def _settings(config: str | None, **overrides: Any) -> Settings:
+    try:
+        return load_settings(overrides, config_file=config)
+    except ConfigError as exc:
+        click.echo(f"mcpserve: invalid configuration: {exc}", err=True)
+        sys.exit(EXIT_CONFIG)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="mcpserve")
+def main() -> None:
+    """mcpserve: the production runtime for MCP servers."""
+
+
+@main.command()
+@click.argument("app", default=DEFAULT_APP, required=False)
+@click.option("--transport", type=click.Choice(["stdio", "http"]), help="Default: http (MCPSERVE_TRANSPORT).")
+@click.option("--host", help="Bind address (MCPSERVE_HOST, default 127.0.0.1).")
+@click.option("--port", type=int, help="Port (MCPSERVE_PORT or PORT, default 8000).")
+@click.option("--log-level", help="debug, info, warning, error (MCPSERVE_LOG_LEVEL).")
+@click.option(
+    "--config", "config", type=click.Path(dir_okay=False), help="TOML settings file (MCPSERVE_CONFIG)."
+)
+def serve(
+    app: str,
+    transport: str | None,
+    host: str | None,
+    port: int | None,
+    log_level: str | None,
+    config: str | None,
+) -> None:
+    """Serve APP (module:attr or a .py file; default: the bundled demo)."""
+    from mcpserve.runtime import serve as run  # noqa: PLC0415 - keep `mcpserve --help` fast
+
+    settings = _settings(config, transport=transport, host=host, port=port, log_level=log_level)
+    try:
+        server = load_app(app, settings)
+    except AppLoadError as exc:
+        click.echo(f"mcpserve: {exc}", err=True)
+        sys.exit(EXIT_CONFIG)
+    try:
+        run(server, settings=settings)
+    except ConfigError as exc:
+        click.echo(f"mcpserve: invalid configuration: {exc}", err=True)
+        sys.exit(EXIT_CONFIG)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+@main.command("config")
+@click.option("--config", "config", type=click.Path(dir_okay=False), help="TOML settings file.")
+def show_config(config: str | None) -> None:
+    """Print the effective configuration as JSON, secrets redacted."""
+    settings = _settings(config)
+    click.echo(orjson.dumps(settings.redacted(), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode())
+
+
+@main.command("new-key")
+def new_key() -> None:
+    """Print a fresh requestState sealing key for MCPSERVE_REQUEST_STATE_KEYS."""
+    from mcpserve.protocol.sealing import KeyRing  # noqa: PLC0415
+
+    click.echo(KeyRing.generate_key_string())

@@ -1,0 +1,156 @@
+"""Settings: built once at the edge from ``MCPSERVE_*`` variables and an optional TOML file.
+
+This is the only module that reads the environment. Precedence, highest first: command-line
+flags, environment variables, the TOML file (``--config`` / ``MCPSERVE_CONFIG``), defaults.
+Variable names are fixed so deployments can rely on them; a few unprefixed names from the
+seed guides (``PORT``, ``LOG_LEVEL``, ...) are accepted as aliases.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+
+from mcpserve.errors import ConfigError
+
+__all__ = ["Settings", "load_settings", "ENV_PREFIX"]
+
+ENV_PREFIX = "MCPSERVE_"
+
+
+def _env(name: str, *aliases: str) -> AliasChoices:
+    # Field names themselves are not env aliases: PATH or HOST must never configure us.
+    return AliasChoices(ENV_PREFIX + name.upper(), *aliases)
+
+
+def _split(value: Any) -> Any:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+CommaList = Annotated[list[str], NoDecode]
+
+
+class Settings(BaseSettings):
+    """Every runtime setting. Field ``x`` is read from ``MCPSERVE_X`` (and ``x`` in the TOML file)."""
+
+    model_config = SettingsConfigDict(
+        frozen=True,
+        populate_by_name=True,
+        extra="forbid",
+        case_sensitive=False,
+        env_prefix=ENV_PREFIX,
+    )
+
+    # Serving
+    transport: Literal["stdio", "http"] = Field("http", validation_alias=_env("transport"))
+    host: str = Field("127.0.0.1", validation_alias=_env("host"))
+    port: int = Field(8000, ge=0, le=65535, validation_alias=_env("port", "PORT"))
+    path: str = Field("/mcp", pattern=r"^/[A-Za-z0-9._~/-]*$", validation_alias=_env("path"))
+    log_level: Literal["debug", "info", "warning", "error", "critical"] = Field(
+        "info", validation_alias=_env("log_level", "LOG_LEVEL")
+    )
+
+    # HTTP edge
+    allowed_hosts: CommaList = Field(default_factory=list, validation_alias=_env("allowed_hosts"))
+    allowed_origins: CommaList = Field(default_factory=list, validation_alias=_env("allowed_origins"))
+    trusted_proxies: CommaList = Field(default_factory=list, validation_alias=_env("trusted_proxies"))
+    max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024, validation_alias=_env("max_body_bytes"))
+
+    # 2025-era sessions
+    max_sessions: int = Field(10_000, ge=1, validation_alias=_env("max_sessions"))
+    session_idle_timeout: float = Field(1800.0, gt=0, validation_alias=_env("session_idle_timeout"))
+
+    # Request execution
+    tool_timeout: float = Field(60.0, gt=0, validation_alias=_env("tool_timeout"))
+    request_state_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list, validation_alias=_env("request_state_keys")
+    )
+    request_state_ttl: float = Field(600.0, gt=0, validation_alias=_env("request_state_ttl"))
+    list_ttl_ms: int = Field(0, ge=0, validation_alias=_env("list_ttl_ms"))
+
+    # Demo application
+    database_url: str | None = Field(None, validation_alias=_env("database_url", "DATABASE_URL"))
+    docs_dir: Path | None = Field(None, validation_alias=_env("docs_dir"))
+
+    @field_validator("allowed_hosts", "allowed_origins", "trusted_proxies", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        return _split(value)
+
+    @field_validator("request_state_keys", mode="before")
+    @classmethod
+    def _comma_separated_secrets(cls, value: Any) -> Any:
+        return _split(value)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Flags (init), then the environment; the TOML file arrives through init as a lower layer
+        # (see load_settings). No .env files: configuration is explicit.
+        return init_settings, env_settings
+
+    def redacted(self) -> dict[str, Any]:
+        """The effective configuration with every secret masked, for logs and ``mcpserve config``."""
+        data = self.model_dump(mode="json")
+        data["request_state_keys"] = ["**********"] * len(self.request_state_keys)
+        return data
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError("MCPSERVE_CONFIG", f"config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("MCPSERVE_CONFIG", f"{path} is not valid TOML: {exc}") from None
+    unknown = sorted(set(data) - set(Settings.model_fields))
+    if unknown:
+        raise ConfigError("MCPSERVE_CONFIG", f"{path}: unknown settings {', '.join(unknown)}")
+    return data
+
+
+def _variable_for(field: str) -> str:
+    return ENV_PREFIX + field.upper() if field in Settings.model_fields else field
+
+
+def load_settings(
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    config_file: str | os.PathLike[str] | None = None,
+) -> Settings:
+    """Build the one Settings object. Raises :class:`ConfigError` naming the bad variable."""
+    env = {key.upper() for key in os.environ}
+    file_name = config_file or os.environ.get(ENV_PREFIX + "CONFIG")
+    layered: dict[str, Any] = _read_toml(Path(file_name)) if file_name else {}
+    # Environment beats the file: drop file values the environment sets, then let flags win.
+    for name, field in Settings.model_fields.items():
+        choices = field.validation_alias.choices if isinstance(field.validation_alias, AliasChoices) else []
+        if any(isinstance(c, str) and c != name and c.upper() in env for c in choices):
+            layered.pop(name, None)
+    layered.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    try:
+        return Settings(**layered)
+    except ValidationError as exc:
+        error = exc.errors(include_url=False, include_input=False)[0]
+        field_name = str(error["loc"][0]) if error["loc"] else "settings"
+        raise ConfigError(_variable_for(field_name), error["msg"]) from None

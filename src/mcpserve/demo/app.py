@@ -1,0 +1,220 @@
+"""The demo server ``make serve`` runs: operations tools over bundled data, no network.
+
+Tools: read-only SQL over a services/deployments/incidents database, deployment status, and
+search over a folder of markdown runbooks (also exposed as resources); a prompt that
+summarises an incident; and a rollback planner that asks the user to confirm through
+elicitation (works in both protocol eras with the same code).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import anyio.to_thread
+from pydantic import BaseModel, Field
+
+from mcpserve.config import Settings
+from mcpserve.errors import ConfigError, InvalidParams, ToolError
+from mcpserve.server.app import Completion, CompletionArgument, MCPServer, PromptReference
+from mcpserve.server.content import ToolAnnotations
+from mcpserve.server.context import Context
+
+from .deployments import UnknownService, deployment_status
+from .docs import DocNotFound, DocsLibrary
+from .sql import QueryRejected, ReadOnlySQLite
+
+__all__ = ["create_app", "DATA_DIR", "DEMO_DATABASE"]
+
+DATA_DIR = Path(__file__).parent / "data"
+DEMO_DATABASE = DATA_DIR / "demo.sqlite"
+RUNBOOKS = DATA_DIR / "runbooks"
+
+READ_ONLY = ToolAnnotations(
+    read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False
+)
+
+
+class QueryOutput(BaseModel):
+    columns: list[str]
+    rows: list[list[Any]]
+    row_count: int = Field(description="Rows returned (at most the row cap)")
+    truncated: bool = Field(description="True when the query matched more rows than were returned")
+
+
+class DocMatch(BaseModel):
+    path: str
+    title: str
+    score: int
+    snippet: str
+
+
+class RollbackChoice(BaseModel):
+    confirm: bool = Field(description="Proceed with this rollback plan?")
+    reason: str = Field(default="", description="Why roll back (goes into the change record)")
+
+
+class RollbackPlan(BaseModel):
+    service: str
+    status: Literal["planned", "declined", "cancelled", "nothing_to_roll_back"]
+    from_version: str | None = None
+    to_version: str | None = None
+    steps: list[str] = []
+    reason: str = ""
+
+
+def _database_path(settings: Settings | None) -> Path:
+    url = settings.database_url if settings else None
+    if url is None:
+        return DEMO_DATABASE
+    if url.startswith("sqlite:///"):
+        return Path(url.removeprefix("sqlite:///"))
+    raise ConfigError("MCPSERVE_DATABASE_URL", "the demo supports sqlite:///path URLs")
+
+
+def create_app(settings: Settings | None = None) -> MCPServer:  # noqa: C901 - one closure per demo tool
+    """Build the demo server; ``settings`` chooses the database and runbook folder."""
+    database_path = _database_path(settings)
+    database = ReadOnlySQLite(database_path)
+    docs = DocsLibrary((settings.docs_dir if settings and settings.docs_dir else RUNBOOKS))
+    app = MCPServer(
+        "mcpserve-demo",
+        instructions=(
+            "Operations assistant over the company's services, deployments, incidents and runbooks. "
+            "Use query_database for ad-hoc questions (read-only SQL), get_deployment_status for one "
+            "service, search_docs/read_doc for runbooks."
+        ),
+    )
+    schema = "; ".join(f"{table}({', '.join(columns)})" for table, columns in database.tables().items())
+
+    @app.tool(annotations=READ_ONLY, description=f"Run one read-only SQL SELECT (SQLite). Tables: {schema}")
+    async def query_database(sql: str) -> QueryOutput:
+        """Run one read-only SQL query.
+
+        Args:
+            sql: A single SELECT statement.
+        """
+        try:
+            result = await anyio.to_thread.run_sync(database.execute, sql)
+        except QueryRejected as exc:
+            raise ToolError(str(exc)) from None
+        return QueryOutput(
+            columns=result.columns, rows=result.rows, row_count=result.row_count, truncated=result.truncated
+        )
+
+    @app.tool(annotations=READ_ONLY)
+    async def get_deployment_status(service: str) -> dict[str, Any]:
+        """Current deployment state of one service: latest deploy per environment, recent history, open incidents.
+
+        Args:
+            service: Service name, e.g. checkout-api.
+        """
+        try:
+            return await anyio.to_thread.run_sync(deployment_status, database_path, service)
+        except (UnknownService, ValueError) as exc:
+            raise ToolError(str(exc)) from None
+
+    @app.tool(annotations=READ_ONLY)
+    def search_docs(query: str, limit: int = Field(5, ge=1, le=20)) -> list[DocMatch]:
+        """Search the runbooks; every word must appear. Returns paths for read_doc.
+
+        Args:
+            query: Words to look for, e.g. "redis memory".
+            limit: Maximum number of matches.
+        """
+        try:
+            hits = docs.search(query, limit)
+        except ValueError as exc:
+            raise ToolError(str(exc)) from None
+        return [DocMatch(path=h.path, title=h.title, score=h.score, snippet=h.snippet) for h in hits]
+
+    @app.tool(annotations=READ_ONLY)
+    def read_doc(path: str) -> str:
+        """Read one runbook by the path search_docs returned.
+
+        Args:
+            path: Runbook path, e.g. deploy-rollback.md.
+        """
+        try:
+            return docs.read(path)
+        except DocNotFound as exc:
+            raise ToolError(str(exc)) from None
+
+    @app.tool(annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False))
+    async def plan_rollback(service: str, ctx: Context) -> RollbackPlan:
+        """Plan a production rollback to the previous successful version, after the user confirms.
+
+        Args:
+            service: Service name, e.g. payments.
+        """
+        try:
+            status = await anyio.to_thread.run_sync(deployment_status, database_path, service)
+        except (UnknownService, ValueError) as exc:
+            raise ToolError(str(exc)) from None
+        history = [d for d in status["recent_deployments"] if d["environment"] == "production"]
+        good = [d for d in history if d["status"] == "succeeded"]
+        if len(good) < 2:
+            return RollbackPlan(service=service, status="nothing_to_roll_back")
+        current, previous = good[0]["version"], good[1]["version"]
+        answer = await ctx.elicit(
+            f"Roll {service} back from {current} to {previous} in production?", RollbackChoice
+        )
+        if answer.action != "accept" or answer.data is None or not answer.data.confirm:
+            outcome: Literal["declined", "cancelled"] = (
+                "cancelled" if answer.action == "cancel" else "declined"
+            )
+            return RollbackPlan(service=service, status=outcome, from_version=current, to_version=previous)
+        steps = [
+            f"Announce the rollback of {service} in the incident channel",
+            f"Deploy {previous} to production with the standard pipeline",
+            "Watch error rate and p99 latency for 15 minutes (see high-latency-triage.md)",
+            "Record the rollback and its reason on the incident",
+        ]
+        return RollbackPlan(
+            service=service,
+            status="planned",
+            from_version=current,
+            to_version=previous,
+            steps=steps,
+            reason=answer.data.reason,
+        )
+
+    for info in docs.list():
+        _register_runbook(app, docs, info.path, info.title)
+
+    @app.prompt(title="Summarise an incident")
+    async def summarize_incident(incident_id: str) -> str:
+        """Summarise one incident for a status update: impact, timeline, cause, follow-ups.
+
+        Args:
+            incident_id: Incident number from the incidents table.
+        """
+        if not incident_id.isdigit():
+            raise InvalidParams("incident_id must be a number")
+        sql = f"SELECT * FROM incidents WHERE id = {int(incident_id)}"  # noqa: S608 - validated integer
+        rows = await anyio.to_thread.run_sync(database.execute, sql)
+        if not rows.rows:
+            raise InvalidParams(f"No incident with id {incident_id}")
+        record = dict(zip(rows.columns, rows.rows[0], strict=True))
+        details = "\n".join(f"- {key}: {value}" for key, value in record.items())
+        return (
+            "Write a short incident summary for a status update: impact, timeline, root cause "
+            f"(if known) and follow-ups. Use the runbook if one is named.\n\nIncident record:\n{details}"
+        )
+
+    @app.completion()
+    async def complete(ref: Any, argument: CompletionArgument, context: Any) -> Completion:
+        if isinstance(ref, PromptReference) and argument.name == "incident_id":
+            sql = "SELECT id FROM incidents ORDER BY status = 'resolved', opened_at DESC"
+            rows = await anyio.to_thread.run_sync(database.execute, sql)
+            values = [str(r[0]) for r in rows.rows if str(r[0]).startswith(argument.value)]
+            return Completion(values)
+        return Completion([])
+
+    return app
+
+
+def _register_runbook(app: MCPServer, docs: DocsLibrary, path: str, title: str) -> None:
+    @app.resource(f"runbook://{path}", name=path, title=title, mime_type="text/markdown")
+    def runbook() -> str:
+        return docs.read(path)

@@ -1,0 +1,115 @@
+"""Deployment status of one service, assembled from the demo operations database.
+
+Queries are fixed and parameterised, so they run on a plain read-only connection (no authorizer);
+only the service name comes from the caller, and it is validated and bound as a parameter.
+"""
+
+from __future__ import annotations
+
+import difflib
+import sqlite3
+from collections.abc import Sequence
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+from mcpserve.demo.sql import open_read_only
+
+__all__ = ["MAX_SERVICE_NAME_LENGTH", "RECENT_DEPLOYMENTS", "UnknownService", "deployment_status"]
+
+MAX_SERVICE_NAME_LENGTH = 100
+RECENT_DEPLOYMENTS = 5
+
+_DEPLOYMENT_COLUMNS = (
+    "id, version, environment, status, started_at, finished_at, deployed_by, commit_sha, notes"
+)
+_SERVICE_SQL = (
+    "SELECT name, team, tier, repository, language, on_call_channel, slo_target, description "
+    "FROM services WHERE name = ?"
+)
+# Ties on started_at are broken by id so "latest" is always a single, stable row.
+_LATEST_PER_ENVIRONMENT_SQL = f"""
+SELECT {_DEPLOYMENT_COLUMNS} FROM (
+    SELECT *, row_number() OVER (PARTITION BY environment ORDER BY started_at DESC, id DESC) AS position
+    FROM deployments WHERE service = ?
+) WHERE position = 1 ORDER BY environment
+"""  # noqa: S608 - only constant column names are interpolated
+_RUNNING_VERSION_SQL = """
+SELECT environment, version FROM (
+    SELECT environment, version,
+           row_number() OVER (PARTITION BY environment ORDER BY started_at DESC, id DESC) AS position
+    FROM deployments WHERE service = ? AND status = 'succeeded'
+) WHERE position = 1
+"""
+_RECENT_SQL = (
+    f"SELECT {_DEPLOYMENT_COLUMNS} FROM deployments WHERE service = ? "  # noqa: S608 - constant columns
+    "ORDER BY started_at DESC, id DESC LIMIT ?"
+)
+_OPEN_INCIDENTS_SQL = """
+SELECT id, severity, title, status, opened_at, mitigated_at, commander, summary, runbook
+FROM incidents WHERE service = ? AND status != 'resolved'
+ORDER BY severity, opened_at
+"""
+
+
+class UnknownService(LookupError):
+    """No service by that name; the message lists the services that exist."""
+
+    def __init__(self, service: str, known: Sequence[str]) -> None:
+        self.service = service
+        self.known = list(known)
+        close = difflib.get_close_matches(service, self.known, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        super().__init__(f"unknown service {service!r}{hint}; known services are: {', '.join(self.known)}")
+
+
+def deployment_status(db_path: Path, service: str) -> dict[str, Any]:
+    """The service's details, latest deployment and running version per environment, its last
+    deployments (newest first), and its incidents that are not yet resolved (open or mitigated).
+
+    Raises ValueError for an empty or over-long name and :class:`UnknownService` for a name that
+    is not in the database.
+    """
+    name = _validated_name(service)
+    with closing(open_read_only(db_path)) as conn:
+        conn.row_factory = sqlite3.Row
+        info = conn.execute(_SERVICE_SQL, (name,)).fetchone()
+        if info is None:
+            known = [row[0] for row in conn.execute("SELECT name FROM services ORDER BY name")]
+            raise UnknownService(name, known)
+        return {
+            "service": dict(info),
+            "environments": _environments(conn, name),
+            "recent_deployments": _rows(conn, _RECENT_SQL, (name, RECENT_DEPLOYMENTS)),
+            "open_incidents": _rows(conn, _OPEN_INCIDENTS_SQL, (name,)),
+        }
+
+
+def _validated_name(service: str) -> str:
+    if not isinstance(service, str):
+        raise ValueError("service must be a string")
+    name = service.strip()
+    if not name:
+        raise ValueError("service must be a non-empty service name, e.g. 'checkout-api'")
+    if len(name) > MAX_SERVICE_NAME_LENGTH:
+        raise ValueError(f"service names are at most {MAX_SERVICE_NAME_LENGTH} characters")
+    return name
+
+
+def _environments(conn: sqlite3.Connection, service: str) -> dict[str, dict[str, Any]]:
+    """Per environment: the latest deployment attempt and the version last deployed successfully.
+
+    They differ while a rollout is in progress or after one failed or was rolled back.
+    """
+    running = {row["environment"]: row["version"] for row in conn.execute(_RUNNING_VERSION_SQL, (service,))}
+    return {
+        latest["environment"]: {
+            "running_version": running.get(latest["environment"]),
+            "latest_deployment": latest,
+        }
+        for latest in _rows(conn, _LATEST_PER_ENVIRONMENT_SQL, (service,))
+    }
+
+
+def _rows(conn: sqlite3.Connection, sql: str, parameters: Sequence[object]) -> list[dict[str, Any]]:
+    return [dict(row) for row in conn.execute(sql, parameters)]

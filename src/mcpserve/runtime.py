@@ -1,0 +1,81 @@
+"""Composition root: settings + an MCPServer → a dispatcher and a running transport.
+
+Every runtime policy is wired here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import anyio
+
+from mcpserve.config import Settings, load_settings
+from mcpserve.errors import ConfigError
+from mcpserve.protocol.sealing import KeyRing
+from mcpserve.server.app import MCPServer
+from mcpserve.server.dispatch import CacheHint, Dispatcher
+
+__all__ = ["build_dispatcher", "configure_logging", "run_stdio", "serve"]
+
+logger = logging.getLogger("mcpserve")
+
+
+def _keyring(settings: Settings) -> KeyRing:
+    if not settings.request_state_keys:
+        return KeyRing.ephemeral()
+    try:
+        return KeyRing.from_strings([key.get_secret_value() for key in settings.request_state_keys])
+    except ValueError as exc:
+        raise ConfigError("MCPSERVE_REQUEST_STATE_KEYS", str(exc)) from None
+
+
+def build_dispatcher(server: MCPServer, settings: Settings) -> Dispatcher:
+    lists = CacheHint(settings.list_ttl_ms, "public")
+    return Dispatcher(
+        server,
+        keyring=_keyring(settings),
+        request_state_ttl=settings.request_state_ttl,
+        tool_timeout=settings.tool_timeout,
+        cache_hints={
+            m: lists for m in ("tools/list", "prompts/list", "resources/list", "resources/templates/list")
+        },
+    )
+
+
+def configure_logging(settings: Settings) -> None:
+    """Logs go to stderr only: on stdio, stdout belongs to the protocol."""
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        force=True,
+    )
+
+
+def run_stdio(server: MCPServer, settings: Settings) -> None:
+    from mcpserve.transports.stdio import serve_stdio  # noqa: PLC0415 - only this transport needs it
+
+    dispatcher = build_dispatcher(server, settings)
+    if not settings.request_state_keys:
+        logger.info("requestState keys are ephemeral (set MCPSERVE_REQUEST_STATE_KEYS to share them)")
+    anyio.run(
+        lambda: serve_stdio(
+            dispatcher, sys.stdin.buffer, sys.stdout.buffer, max_line_bytes=settings.max_body_bytes
+        )
+    )
+
+
+def serve(
+    server: MCPServer, *, transport: str = "stdio", settings: Settings | None = None, **overrides: Any
+) -> None:
+    """Run ``server`` with validated settings on the chosen transport."""
+    settings = settings or load_settings({"transport": transport, **overrides})
+    configure_logging(settings)
+    if settings.transport == "stdio":
+        run_stdio(server, settings)
+        return
+    from mcpserve.transports.http.serve import run_http  # noqa: PLC0415 - optional heavy imports
+
+    run_http(server, settings)

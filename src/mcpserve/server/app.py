@@ -1,0 +1,323 @@
+"""``MCPServer``: what a tool author builds. Decorators register tools, resources and prompts.
+
+The decorators mirror the official SDK's ``MCPServer`` so that porting means changing imports.
+The server object holds definitions only; runtime policy (timeouts, sealing keys, transports)
+comes from settings in the composition root, :mod:`mcpserve.runtime`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from mcpserve._version import __version__
+from mcpserve.errors import InvalidParams, MethodNotFound
+from mcpserve.principal import Principal
+from mcpserve.server.content import ToolAnnotations
+from mcpserve.server.context import Context
+from mcpserve.server.invoke import invoke, is_async
+from mcpserve.server.prompts import Prompt
+from mcpserve.server.resources import Resource, ResourceTemplate
+from mcpserve.server.tools import Tool
+from mcpserve.store.base import NotificationBus
+from mcpserve.store.memory import MemoryNotificationBus
+from mcpserve.types import JSONObject
+
+__all__ = [
+    "MCPServer",
+    "PromptReference",
+    "ResourceTemplateReference",
+    "CompletionArgument",
+    "CompletionContext",
+    "Completion",
+]
+
+FnT = TypeVar("FnT", bound=Callable[..., Any])
+_MAX_COMPLETIONS = 100
+
+
+@dataclass(slots=True, frozen=True)
+class PromptReference:
+    name: str
+    type: str = "ref/prompt"
+
+
+@dataclass(slots=True, frozen=True)
+class ResourceTemplateReference:
+    uri: str
+    type: str = "ref/resource"
+
+
+@dataclass(slots=True, frozen=True)
+class CompletionArgument:
+    name: str
+    value: str
+
+
+@dataclass(slots=True, frozen=True)
+class CompletionContext:
+    arguments: dict[str, str]
+
+
+@dataclass(slots=True, frozen=True)
+class Completion:
+    values: list[str]
+    total: int | None = None
+    has_more: bool | None = None
+
+
+def _visible(scopes: frozenset[str], principal: Principal | None) -> bool:
+    # Without authentication there is no principal and nothing is scoped away.
+    return principal is None or scopes <= principal.scopes
+
+
+class MCPServer:
+    """An MCP server definition: name, instructions, and the tools, resources and prompts it offers."""
+
+    def __init__(
+        self,
+        name: str = "mcpserve",
+        *,
+        version: str | None = None,
+        title: str | None = None,
+        instructions: str | None = None,
+        website_url: str | None = None,
+        bus: NotificationBus | None = None,
+    ) -> None:
+        self.name = name
+        self.version = version or __version__
+        self.instructions = instructions
+        self.info: JSONObject = {"name": name, "version": self.version}
+        if title:
+            self.info["title"] = title
+        if website_url:
+            self.info["websiteUrl"] = website_url
+        self.bus: NotificationBus = bus or MemoryNotificationBus()
+        self._tools: dict[str, Tool] = {}
+        self._resources: dict[str, Resource] = {}
+        self._templates: list[ResourceTemplate] = []
+        self._prompts: dict[str, Prompt] = {}
+        self._completion: Callable[..., Any] | None = None
+
+    # -- registration -------------------------------------------------------------------------------
+    def tool(
+        self,
+        name: str | None = None,
+        title: str | None = None,
+        description: str | None = None,
+        annotations: ToolAnnotations | None = None,
+        icons: list[JSONObject] | None = None,
+        meta: JSONObject | None = None,
+        structured_output: bool | None = None,
+        *,
+        scopes: Iterable[str] = (),
+    ) -> Callable[[FnT], FnT]:
+        """Register a function as a tool. Use as ``@server.tool()``."""
+        if callable(name):
+            raise TypeError("Use @server.tool() with parentheses")
+
+        def register(fn: FnT) -> FnT:
+            self.add_tool(
+                fn,
+                name=name,
+                title=title,
+                description=description,
+                annotations=annotations,
+                icons=icons,
+                meta=meta,
+                structured_output=structured_output,
+                scopes=scopes,
+            )
+            return fn
+
+        return register
+
+    def add_tool(self, fn: Callable[..., Any], *, scopes: Iterable[str] = (), **options: Any) -> Tool:
+        tool = Tool.from_function(fn, scopes=frozenset(scopes), **options)
+        if tool.name in self._tools:
+            raise ValueError(f"A tool named {tool.name!r} is already registered")
+        self._tools[tool.name] = tool
+        return tool
+
+    def remove_tool(self, name: str) -> None:
+        if self._tools.pop(name, None) is None:
+            raise KeyError(f"No tool named {name!r}")
+
+    def resource(
+        self,
+        uri: str,
+        *,
+        name: str | None = None,
+        title: str | None = None,
+        description: str | None = None,
+        mime_type: str | None = None,
+        annotations: JSONObject | None = None,
+        scopes: Iterable[str] = (),
+    ) -> Callable[[FnT], FnT]:
+        """Register a resource; a URI with ``{variables}`` registers an RFC 6570 template."""
+        if callable(uri):
+            raise TypeError("Use @server.resource('uri') with a URI")
+
+        def register(fn: FnT) -> FnT:
+            options = {
+                "name": name,
+                "title": title,
+                "description": description,
+                "mime_type": mime_type,
+                "annotations": annotations,
+                "scopes": frozenset(scopes),
+            }
+            if "{" in uri:
+                template = ResourceTemplate.from_function(fn, uri, **options)  # type: ignore[arg-type]
+                self._templates.append(template)
+            else:
+                if uri in self._resources:
+                    raise ValueError(f"A resource with URI {uri!r} is already registered")
+                self._resources[uri] = Resource.from_function(fn, uri, **options)  # type: ignore[arg-type]
+            return fn
+
+        return register
+
+    def prompt(
+        self,
+        name: str | None = None,
+        title: str | None = None,
+        description: str | None = None,
+        icons: list[JSONObject] | None = None,
+        *,
+        scopes: Iterable[str] = (),
+    ) -> Callable[[FnT], FnT]:
+        """Register a function as a prompt template."""
+        if callable(name):
+            raise TypeError("Use @server.prompt() with parentheses")
+
+        def register(fn: FnT) -> FnT:
+            self.add_prompt(fn, name=name, title=title, description=description, icons=icons, scopes=scopes)
+            return fn
+
+        return register
+
+    def add_prompt(self, fn: Callable[..., Any], *, scopes: Iterable[str] = (), **options: Any) -> Prompt:
+        prompt = Prompt.from_function(fn, scopes=frozenset(scopes), **options)
+        if prompt.name in self._prompts:
+            raise ValueError(f"A prompt named {prompt.name!r} is already registered")
+        self._prompts[prompt.name] = prompt
+        return prompt
+
+    def remove_prompt(self, name: str) -> None:
+        if self._prompts.pop(name, None) is None:
+            raise KeyError(f"No prompt named {name!r}")
+
+    def completion(self) -> Callable[[FnT], FnT]:
+        """Register the argument-completion handler: ``(ref, argument, context) -> Completion | list``."""
+
+        def register(fn: FnT) -> FnT:
+            self._completion = fn
+            return fn
+
+        return register
+
+    # -- lookup (deterministic order: registration order) ---------------------------------------------
+    def capabilities(self, *, legacy: bool) -> JSONObject:
+        capabilities: JSONObject = {
+            "tools": {"listChanged": True},
+            "prompts": {"listChanged": True},
+            "resources": {"subscribe": True, "listChanged": True},
+            "logging": {},
+        }
+        if self._completion is not None:
+            capabilities["completions"] = {}
+        return capabilities
+
+    def visible_tools(self, principal: Principal | None) -> list[Tool]:
+        return [t for t in self._tools.values() if _visible(t.scopes, principal)]
+
+    def visible_prompts(self, principal: Principal | None) -> list[Prompt]:
+        return [p for p in self._prompts.values() if _visible(p.scopes, principal)]
+
+    def visible_resources(self, principal: Principal | None) -> list[Resource]:
+        return [r for r in self._resources.values() if _visible(r.scopes, principal)]
+
+    def visible_templates(self, principal: Principal | None) -> list[ResourceTemplate]:
+        return [t for t in self._templates if _visible(t.scopes, principal)]
+
+    def find_tool(self, name: str, principal: Principal | None) -> Tool | None:
+        tool = self._tools.get(name)
+        return tool if tool is not None and _visible(tool.scopes, principal) else None
+
+    def find_prompt(self, name: str, principal: Principal | None) -> Prompt | None:
+        prompt = self._prompts.get(name)
+        return prompt if prompt is not None and _visible(prompt.scopes, principal) else None
+
+    def find_resource(
+        self, uri: str, principal: Principal | None
+    ) -> tuple[Resource | ResourceTemplate, dict[str, Any] | None] | None:
+        resource = self._resources.get(uri)
+        if resource is not None:
+            return (resource, None) if _visible(resource.scopes, principal) else None
+        for template in self._templates:
+            variables = template.match(uri)
+            if variables is not None and _visible(template.scopes, principal):
+                return template, variables
+        return None
+
+    async def complete(self, params: JSONObject, context: Context) -> JSONObject:
+        if self._completion is None:
+            raise MethodNotFound("Method not found: completion/complete (this server offers no completions)")
+        ref, argument = params.get("ref"), params.get("argument")
+        if not isinstance(ref, dict) or not isinstance(argument, dict):
+            raise InvalidParams("completion/complete needs params.ref and params.argument objects")
+        if ref.get("type") == "ref/prompt" and isinstance(ref.get("name"), str):
+            reference: Any = PromptReference(ref["name"])
+        elif ref.get("type") == "ref/resource" and isinstance(ref.get("uri"), str):
+            reference = ResourceTemplateReference(ref["uri"])
+        else:
+            raise InvalidParams(
+                'params.ref must be {"type": "ref/prompt", "name"} or {"type": "ref/resource", "uri"}'
+            )
+        if not isinstance(argument.get("name"), str) or not isinstance(argument.get("value"), str):
+            raise InvalidParams("params.argument needs string name and value")
+        context_args = (
+            params.get("context", {}).get("arguments", {}) if isinstance(params.get("context"), dict) else {}
+        )
+        fn = self._completion
+        answer = await invoke(
+            fn,
+            is_async(fn),
+            {
+                "ref": reference,
+                "argument": CompletionArgument(argument["name"], argument["value"]),
+                "context": CompletionContext(dict(context_args or {})),
+            },
+        )
+        if answer is None:
+            answer = Completion([])
+        elif isinstance(answer, list):
+            answer = Completion([str(v) for v in answer])
+        values = answer.values[:_MAX_COMPLETIONS]
+        result: JSONObject = {"values": values}
+        total = answer.total if answer.total is not None else len(answer.values)
+        result["total"] = total
+        result["hasMore"] = bool(answer.has_more) or total > len(values)
+        return result
+
+    # -- change notifications ---------------------------------------------------------------------------
+    async def notify_tools_changed(self) -> None:
+        await self.bus.publish({"method": "notifications/tools/list_changed", "params": {}})
+
+    async def notify_prompts_changed(self) -> None:
+        await self.bus.publish({"method": "notifications/prompts/list_changed", "params": {}})
+
+    async def notify_resources_changed(self) -> None:
+        await self.bus.publish({"method": "notifications/resources/list_changed", "params": {}})
+
+    async def notify_resource_updated(self, uri: str) -> None:
+        await self.bus.publish({"method": "notifications/resources/updated", "params": {"uri": uri}})
+
+    # -- running ----------------------------------------------------------------------------------------
+    def run(self, transport: str = "stdio", **overrides: Any) -> None:
+        """Serve this server with settings from the environment (plus ``overrides``)."""
+        from mcpserve.runtime import serve  # noqa: PLC0415 - the runtime imports this module
+
+        serve(self, transport=transport, **overrides)

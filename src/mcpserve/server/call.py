@@ -1,0 +1,66 @@
+"""The per-request scope every handler runs in, and the transport seam it talks through.
+
+A transport builds a :class:`Call` for each request (era, client facts, principal, session) and
+supplies an :class:`Outbound` for what the server sends while that request runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from mcpserve.principal import Principal
+from mcpserve.protocol.session import LegacySession
+from mcpserve.protocol.versions import Era
+from mcpserve.types import JSONObject, RequestId
+
+__all__ = ["Call", "Outbound", "NoOutbound"]
+
+
+class Outbound(Protocol):
+    """How the server reaches the client while a request runs.
+
+    ``notify`` sends a request-scoped notification (progress, log message). ``request`` sends a
+    server→client request and awaits the client's result; only the 2025 era has these, and a
+    transport that cannot deliver one raises :class:`mcpserve.errors.ToolError`.
+    """
+
+    async def notify(self, method: str, params: JSONObject) -> None: ...
+
+    async def request(self, method: str, params: JSONObject) -> JSONObject: ...
+
+
+class NoOutbound:
+    """Outbound for contexts with no channel back (tests, JSON-only replies)."""
+
+    async def notify(self, method: str, params: JSONObject) -> None:
+        return None
+
+    async def request(self, method: str, params: JSONObject) -> JSONObject:
+        from mcpserve.errors import ToolError  # noqa: PLC0415 - avoid an import cycle at module load
+
+        raise ToolError(f"This connection cannot carry the server request {method!r}")
+
+
+@dataclass(slots=True)
+class Call:
+    """Everything known about one request while it is handled."""
+
+    id: RequestId
+    method: str
+    params: JSONObject
+    era: Era
+    protocol_version: str
+    client_capabilities: JSONObject
+    client_info: JSONObject | None = None
+    log_level: str | None = None
+    progress_token: str | int | None = None
+    principal: Principal | None = None
+    session: LegacySession | None = None
+    outbound: Outbound = field(default_factory=NoOutbound)
+    headers: dict[str, str] | None = None
+    # Multi-round-trip state (2026-07-28): answers the client sent on this round, answers
+    # recorded in the sealed requestState from earlier rounds, and the tool's own state.
+    input_responses: JSONObject | None = None
+    answers: dict[str, Any] = field(default_factory=dict)
+    app_state: Any = None

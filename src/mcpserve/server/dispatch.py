@@ -1,0 +1,407 @@
+"""Route one request to its handler and turn every outcome into a JSON-RPC reply.
+
+This is the single place where exceptions become wire errors. Transports hand in a
+:class:`~mcpserve.server.call.Call`, get back a complete response object, and never see a
+Python exception from a handler.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+
+import anyio
+
+from mcpserve.errors import (
+    InternalError,
+    InvalidParams,
+    MethodNotFound,
+    MissingClientCapability,
+    ProtocolError,
+    ResourceNotFound,
+    ToolError,
+)
+from mcpserve.protocol import jsonrpc
+from mcpserve.protocol.envelope import SERVER_INFO_KEY, SUBSCRIPTION_ID_KEY
+from mcpserve.protocol.request_state import open_request_state, seal_request_state
+from mcpserve.protocol.sealing import KeyRing
+from mcpserve.protocol.session import start_session
+from mcpserve.protocol.versions import MODERN_VERSIONS
+from mcpserve.server.call import Call
+from mcpserve.server.context import Context, InputRequired, NeedInput
+from mcpserve.server.listen import listen
+from mcpserve.server.pagination import paginate
+from mcpserve.server.prompts import to_messages
+from mcpserve.server.resources import Resource, to_contents
+from mcpserve.types import JSONObject
+
+if TYPE_CHECKING:
+    from mcpserve.server.app import MCPServer
+
+__all__ = ["Dispatcher", "CacheHint"]
+
+logger = logging.getLogger("mcpserve.dispatch")
+
+Handler = Callable[["Dispatcher", Call], Awaitable[JSONObject]]
+_MRTR_METHODS: Final = frozenset({"tools/call", "prompts/get", "resources/read"})
+_LEGACY_MRTR_ROUNDS: Final = 10
+
+
+@dataclass(slots=True, frozen=True)
+class _InputRequiredResult:
+    """A round that ended asking the client for input; kept apart from any handler return value."""
+
+    result: JSONObject
+
+
+class CacheHint:
+    """``ttlMs``/``cacheScope`` for cacheable 2026-07-28 results."""
+
+    __slots__ = ("scope", "ttl_ms")
+
+    def __init__(self, ttl_ms: int = 0, scope: str = "public") -> None:
+        self.ttl_ms = ttl_ms
+        self.scope = scope
+
+
+_DEFAULT_HINTS: Final = {
+    "server/discover": CacheHint(0, "public"),
+    "tools/list": CacheHint(0, "public"),
+    "prompts/list": CacheHint(0, "public"),
+    "resources/list": CacheHint(0, "public"),
+    "resources/templates/list": CacheHint(0, "public"),
+    # Reads may depend on the caller: never shared across authorization contexts by default.
+    "resources/read": CacheHint(0, "private"),
+}
+
+
+def _error_result(message: str) -> JSONObject:
+    return {"content": [{"type": "text", "text": message}], "isError": True}
+
+
+def _string_param(params: JSONObject, name: str) -> str:
+    value = params.get(name)
+    if not isinstance(value, str):
+        raise InvalidParams(f"params.{name} must be a string")
+    return value
+
+
+def _object_param(params: JSONObject, name: str) -> JSONObject:
+    value = params.get(name)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidParams(f"params.{name} must be an object")
+    return value
+
+
+class Dispatcher:
+    """Runs requests against an :class:`MCPServer` under one set of runtime policies."""
+
+    def __init__(
+        self,
+        server: MCPServer,
+        *,
+        keyring: KeyRing | None = None,
+        request_state_ttl: float = 600.0,
+        tool_timeout: float | None = 60.0,
+        page_size: int = 100,
+        cache_hints: dict[str, CacheHint] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.server = server
+        self.keyring = keyring or KeyRing.ephemeral()
+        self.request_state_ttl = request_state_ttl
+        self.tool_timeout = tool_timeout
+        self.page_size = page_size
+        self.cache_hints = {**_DEFAULT_HINTS, **(cache_hints or {})}
+        self.clock = clock
+        self._closing: anyio.Event | None = None
+
+    @property
+    def closing(self) -> anyio.Event:
+        """Set at shutdown: listen streams end with their final result. Created inside the loop."""
+        if self._closing is None:
+            self._closing = anyio.Event()
+        return self._closing
+
+    # -- the boundary -------------------------------------------------------------------------
+    async def handle(self, call: Call) -> JSONObject:
+        """The JSON-RPC response for ``call``. Never raises, except for cancellation."""
+        try:
+            result = await self._route(call)
+        except ProtocolError as exc:
+            legacy_code = (
+                exc.legacy_code if isinstance(exc, ResourceNotFound) and call.era == "legacy" else None
+            )
+            return jsonrpc.error_from(call.id, exc, legacy_code)
+        except Exception:
+            return jsonrpc.error_from(call.id, self.internal_error(call.method))
+        return jsonrpc.result_response(call.id, result)
+
+    def internal_error(self, where: str) -> InternalError:
+        """Log the active exception with a fresh id and return the opaque error that names it."""
+        error_id = secrets.token_hex(8)
+        logger.exception("internal error in %s (error id %s)", where, error_id)
+        return InternalError(f"Internal error (error id {error_id})", {"errorId": error_id})
+
+    async def _route(self, call: Call) -> JSONObject:
+        table = _MODERN if call.era == "modern" else _LEGACY
+        handler = table.get(call.method)
+        if handler is None:
+            raise MethodNotFound(f"Method not found: {call.method}")
+        result = await handler(self, call)
+        if call.era == "modern":
+            result.setdefault("resultType", "complete")
+            result["_meta"] = {**result.get("_meta", {}), SERVER_INFO_KEY: self.server.info}
+            hint = self.cache_hints.get(call.method)
+            if hint is not None and result["resultType"] == "complete":
+                result["ttlMs"] = hint.ttl_ms
+                result["cacheScope"] = hint.scope
+        return result
+
+    # -- lifecycle (2025 era) -------------------------------------------------------------------
+    async def _initialize(self, call: Call) -> JSONObject:
+        if call.session is not None:
+            raise InvalidParams("This connection is already initialized")
+        call.session = start_session(call.params, call.principal.key if call.principal else None)
+        result: JSONObject = {
+            "protocolVersion": call.session.protocol_version,
+            "capabilities": self.server.capabilities(legacy=True),
+            "serverInfo": self.server.info,
+        }
+        if self.server.instructions:
+            result["instructions"] = self.server.instructions
+        return result
+
+    async def _ping(self, call: Call) -> JSONObject:
+        return {}
+
+    async def _set_level(self, call: Call) -> JSONObject:
+        assert call.session is not None
+        call.session = call.session.with_log_level(call.params.get("level"))
+        return {}
+
+    async def _subscribe(self, call: Call) -> JSONObject:
+        assert call.session is not None
+        call.session = call.session.subscribe(_string_param(call.params, "uri"))
+        return {}
+
+    async def _unsubscribe(self, call: Call) -> JSONObject:
+        assert call.session is not None
+        call.session = call.session.unsubscribe(_string_param(call.params, "uri"))
+        return {}
+
+    def legacy_notification(self, call: Call, method: str) -> None:
+        """Apply a 2025-era client notification to the session (``initialized``)."""
+        if method == "notifications/initialized" and call.session is not None:
+            call.session = call.session.mark_initialized()
+
+    # -- discovery and lists --------------------------------------------------------------------
+    async def _discover(self, call: Call) -> JSONObject:
+        result: JSONObject = {
+            "supportedVersions": list(MODERN_VERSIONS),
+            "capabilities": self.server.capabilities(legacy=False),
+        }
+        if self.server.instructions:
+            result["instructions"] = self.server.instructions
+        return result
+
+    def _page(self, call: Call, key: str, items: list[JSONObject]) -> JSONObject:
+        cursor = call.params.get("cursor")
+        page, next_cursor = paginate(items, cursor, self.page_size)
+        result: JSONObject = {key: page}
+        if next_cursor is not None:
+            result["nextCursor"] = next_cursor
+        return result
+
+    async def _list_tools(self, call: Call) -> JSONObject:
+        return self._page(call, "tools", [t.definition for t in self.server.visible_tools(call.principal)])
+
+    async def _list_prompts(self, call: Call) -> JSONObject:
+        return self._page(
+            call, "prompts", [p.definition for p in self.server.visible_prompts(call.principal)]
+        )
+
+    async def _list_resources(self, call: Call) -> JSONObject:
+        items = [r.definition for r in self.server.visible_resources(call.principal)]
+        return self._page(call, "resources", items)
+
+    async def _list_templates(self, call: Call) -> JSONObject:
+        items = [t.definition for t in self.server.visible_templates(call.principal)]
+        return self._page(call, "resourceTemplates", items)
+
+    # -- work that may ask the client for input -----------------------------------------------------
+    async def _call_tool(self, call: Call) -> JSONObject:
+        name = _string_param(call.params, "name")
+        arguments = _object_param(call.params, "arguments")
+        tool = self.server.find_tool(name, call.principal)
+        if tool is None:
+            # An execution error, not -32602: the model can read it and pick another tool.
+            return _error_result(f"Unknown tool: {name!r}")
+        context = Context(call, self.server)
+        try:
+            kwargs = tool.bind(arguments, context)
+            with anyio.move_on_after(self.tool_timeout) as scope:
+                outcome = await self._rounds(call, name, arguments, lambda: tool.run(kwargs))
+            if scope.cancelled_caught:
+                seconds = f"{self.tool_timeout:g}"
+                return _error_result(
+                    f"Tool {name!r} timed out after {seconds} s; the upstream did not answer in time"
+                )
+            return outcome.result if isinstance(outcome, _InputRequiredResult) else tool.to_result(outcome)
+        except ToolError as exc:
+            return _error_result(str(exc))
+        except MissingClientCapability as exc:
+            if call.era == "modern":
+                raise
+            return _error_result(exc.message)
+        except ProtocolError:
+            raise
+        except Exception:
+            return _error_result(f"Tool {name!r} failed: {self.internal_error(f'tool {name}').message}")
+
+    async def _get_prompt(self, call: Call) -> JSONObject:
+        name = _string_param(call.params, "name")
+        arguments = _object_param(call.params, "arguments")
+        prompt = self.server.find_prompt(name, call.principal)
+        if prompt is None:
+            raise InvalidParams(f"Unknown prompt: {name!r}")
+        context = Context(call, self.server)
+        outcome = await self._rounds(call, name, arguments, lambda: prompt.render(arguments, context))
+        if isinstance(outcome, _InputRequiredResult):
+            return outcome.result
+        result: JSONObject = {"messages": to_messages(outcome)}
+        if "description" in prompt.definition:
+            result["description"] = prompt.definition["description"]
+        return result
+
+    async def _read_resource(self, call: Call) -> JSONObject:
+        uri = _string_param(call.params, "uri")
+        found = self.server.find_resource(uri, call.principal)
+        if found is None:
+            raise ResourceNotFound(uri)
+        resource, variables = found
+        context = Context(call, self.server)
+        produce: Callable[[], Awaitable[Any]]
+        if isinstance(resource, Resource):
+            produce = functools.partial(resource.read, context)
+        else:
+            produce = functools.partial(resource.read, variables or {}, context)
+        outcome = await self._rounds(call, uri, None, produce)
+        if isinstance(outcome, _InputRequiredResult):
+            return outcome.result
+        return {"contents": to_contents(uri, outcome, resource.mime_type)}
+
+    async def _rounds(
+        self, call: Call, target: str, arguments: JSONObject | None, produce: Callable[[], Awaitable[Any]]
+    ) -> Any:
+        """Run a handler that may need client input, in the way the call's era allows.
+
+        2026-07-28: one round per request; an unanswered question becomes ``input_required``.
+        2025 era: questions become server→client requests and the handler re-runs with the
+        answers, so handlers written for the round-trip model also work here.
+        """
+        if call.era == "modern":
+            self._open_state(call, target, arguments)
+            try:
+                value = await produce()
+            except NeedInput as need:
+                return self._input_required(call, target, arguments, need.requests, call.app_state)
+            if isinstance(value, InputRequired):
+                return self._input_required(call, target, arguments, value.requests, value.state)
+            return value
+        for _ in range(_LEGACY_MRTR_ROUNDS):
+            value = await produce()
+            if not isinstance(value, InputRequired):
+                return value
+            answers = {}
+            for key, request in value.requests.items():
+                answers[key] = await call.outbound.request(request["method"], request.get("params", {}))
+            call.input_responses, call.app_state = answers, value.state
+        raise ToolError("The handler kept asking for input; giving up after 10 rounds")
+
+    def _binding(self, call: Call, target: str, arguments: JSONObject | None) -> dict[str, Any]:
+        principal = call.principal.key if call.principal else None
+        return {"principal": principal, "method": call.method, "target": target, "arguments": arguments}
+
+    def _open_state(self, call: Call, target: str, arguments: JSONObject | None) -> None:
+        responses = call.params.get("inputResponses")
+        call.input_responses = responses if isinstance(responses, dict) else None
+        token = call.params.get("requestState")
+        if token is None:
+            return
+        opened = open_request_state(
+            self.keyring, token, **self._binding(call, target, arguments), now=self.clock()
+        )
+        if not isinstance(opened, dict):
+            raise InvalidParams("requestState is invalid or expired; retry the request without it")
+        call.answers = dict(opened.get("a") or {})
+        call.app_state = opened.get("s")
+
+    def _input_required(
+        self,
+        call: Call,
+        target: str,
+        arguments: JSONObject | None,
+        requests: dict[str, JSONObject],
+        state: Any,
+    ) -> _InputRequiredResult:
+        for request in requests.values():
+            method = request.get("method")
+            capability = {"elicitation/create": "elicitation", "sampling/createMessage": "sampling"}.get(
+                str(method), "roots"
+            )
+            if capability not in call.client_capabilities:
+                raise MissingClientCapability({capability: {}})
+        sealed = seal_request_state(
+            self.keyring,
+            {"a": call.answers, "s": state},
+            **self._binding(call, target, arguments),
+            now=self.clock(),
+            ttl=self.request_state_ttl,
+        )
+        return _InputRequiredResult(
+            {"resultType": "input_required", "inputRequests": requests, "requestState": sealed}
+        )
+
+    # -- completion and subscriptions -----------------------------------------------------------------
+    async def _complete(self, call: Call) -> JSONObject:
+        return {"completion": await self.server.complete(call.params, Context(call, self.server))}
+
+    async def _listen(self, call: Call) -> JSONObject:
+        filters = call.params.get("notifications")
+        if not isinstance(filters, dict):
+            raise InvalidParams("params.notifications must be an object")
+        await listen(call, filters, self.server, self.closing)
+        return {"_meta": {SUBSCRIPTION_ID_KEY: call.id}}
+
+
+_COMMON: dict[str, Handler] = {
+    "tools/list": Dispatcher._list_tools,
+    "tools/call": Dispatcher._call_tool,
+    "prompts/list": Dispatcher._list_prompts,
+    "prompts/get": Dispatcher._get_prompt,
+    "resources/list": Dispatcher._list_resources,
+    "resources/templates/list": Dispatcher._list_templates,
+    "resources/read": Dispatcher._read_resource,
+    "completion/complete": Dispatcher._complete,
+}
+_MODERN: Final[dict[str, Handler]] = {
+    **_COMMON,
+    "server/discover": Dispatcher._discover,
+    "subscriptions/listen": Dispatcher._listen,
+}
+_LEGACY: Final[dict[str, Handler]] = {
+    **_COMMON,
+    "initialize": Dispatcher._initialize,
+    "ping": Dispatcher._ping,
+    "logging/setLevel": Dispatcher._set_level,
+    "resources/subscribe": Dispatcher._subscribe,
+    "resources/unsubscribe": Dispatcher._unsubscribe,
+}

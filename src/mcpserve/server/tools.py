@@ -1,0 +1,166 @@
+"""Tool definitions: schemas from type hints, argument validation, and result conversion."""
+
+from __future__ import annotations
+
+import re
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from pydantic import TypeAdapter, ValidationError
+
+from mcpserve.errors import ToolError
+from mcpserve.server.content import (
+    Audio,
+    EmbeddedResource,
+    Image,
+    ResourceLink,
+    ToolAnnotations,
+    ToolResult,
+    to_content,
+)
+from mcpserve.server.context import Context, InputRequired
+from mcpserve.server.invoke import invoke, is_async
+from mcpserve.server.signature import (
+    FunctionSignature,
+    describe_validation_error,
+    split_docstring,
+    strip_titles,
+)
+from mcpserve.types import JSONObject
+
+__all__ = ["Tool", "OutputSpec", "TOOL_NAME"]
+
+TOOL_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+_UNSTRUCTURED = (Image, Audio, EmbeddedResource, ResourceLink, ToolResult, InputRequired)
+_NO_ANNOTATION: Any = object()  # distinct from a literal ``-> None``
+
+
+@dataclass(slots=True, frozen=True)
+class OutputSpec:
+    """How a tool's return value becomes ``structuredContent``; ``wrapped`` nests it under "result"."""
+
+    adapter: TypeAdapter[Any]
+    schema: JSONObject
+    wrapped: bool
+
+
+def _mentions_unstructured(annotation: Any) -> bool:
+    if isinstance(annotation, type) and issubclass(annotation, _UNSTRUCTURED):
+        return True
+    if annotation is typing.Any or annotation is None or annotation is type(None):
+        return True
+    args = typing.get_args(annotation)
+    if typing.get_origin(annotation) is typing.Annotated:
+        return _mentions_unstructured(args[0])
+    return any(_mentions_unstructured(a) for a in args)
+
+
+def output_spec(annotation: Any) -> OutputSpec | None:
+    """An output schema for a return annotation, or None when the result is plain content."""
+    if annotation is _NO_ANNOTATION or _mentions_unstructured(annotation):
+        return None
+    origin = typing.get_origin(annotation)
+    if origin in (list, tuple) and not typing.get_args(annotation):
+        return None
+    adapter: TypeAdapter[Any] = TypeAdapter(annotation)
+    try:
+        schema = strip_titles(adapter.json_schema())
+    except Exception:
+        return None
+    if schema.get("type") == "object":
+        return OutputSpec(adapter, schema, wrapped=False)
+    wrapped: JSONObject = {"type": "object", "properties": {"result": schema}, "required": ["result"]}
+    if "$defs" in schema:
+        wrapped["$defs"] = schema.pop("$defs")
+    return OutputSpec(adapter, wrapped, wrapped=True)
+
+
+@dataclass(slots=True)
+class Tool:
+    """One registered tool."""
+
+    name: str
+    fn: Callable[..., Any]
+    signature: FunctionSignature
+    asynchronous: bool
+    output: OutputSpec | None
+    definition: JSONObject
+    scopes: frozenset[str]
+
+    @classmethod
+    def from_function(
+        cls,
+        fn: Callable[..., Any],
+        *,
+        name: str | None = None,
+        title: str | None = None,
+        description: str | None = None,
+        annotations: ToolAnnotations | None = None,
+        icons: list[JSONObject] | None = None,
+        meta: JSONObject | None = None,
+        structured_output: bool | None = None,
+        scopes: frozenset[str] = frozenset(),
+    ) -> Tool:
+        name = name or fn.__name__
+        if not TOOL_NAME.match(name):
+            raise ValueError(f"Tool name {name!r} must be 1-128 characters of A-Z a-z 0-9 _ . -")
+        signature = FunctionSignature.of(fn, context_type=Context)
+        prose, _ = split_docstring(fn)
+        annotation = signature.hints.get("return", _NO_ANNOTATION)
+        output = None if structured_output is False else output_spec(annotation)
+        if structured_output and output is None:
+            raise ValueError(f"Tool {name!r}: return annotation {annotation!r} cannot be structured output")
+        definition: JSONObject = {"name": name}
+        if title:
+            definition["title"] = title
+        definition["description"] = description or prose or name
+        definition["inputSchema"] = signature.json_schema()
+        if output:
+            definition["outputSchema"] = output.schema
+        if annotations:
+            definition["annotations"] = annotations.to_wire()
+        if icons:
+            definition["icons"] = icons
+        if meta:
+            definition["_meta"] = meta
+        return cls(name, fn, signature, is_async(fn), output, definition, scopes)
+
+    def bind(self, arguments: JSONObject, context: Context) -> dict[str, Any]:
+        """Validated keyword arguments; raises ToolError with a message the model can act on."""
+        try:
+            kwargs = self.signature.bind(arguments)
+        except ValidationError as exc:
+            raise ToolError(
+                f"Invalid arguments for tool {self.name!r}: {describe_validation_error(exc)}"
+            ) from None
+        if self.signature.context_param:
+            kwargs[self.signature.context_param] = context
+        return kwargs
+
+    async def run(self, kwargs: dict[str, Any]) -> Any:
+        return await invoke(self.fn, self.asynchronous, kwargs)
+
+    def to_result(self, value: Any) -> JSONObject:
+        """The ``CallToolResult`` for a return value (InputRequired is handled by the caller)."""
+        if isinstance(value, ToolResult):
+            return value.to_wire()
+        if self.output is None:
+            return {"content": to_content(value), "isError": False}
+        try:
+            json_value = self.output.adapter.dump_python(
+                self.output.adapter.validate_python(value), mode="json"
+            )
+        except (ValidationError, ValueError, TypeError) as exc:
+            raise ToolError(
+                f"Tool {self.name!r} produced a result that does not match its declared output type"
+            ) from exc
+        structured = {"result": json_value} if self.output.wrapped else json_value
+        text = value if isinstance(value, str) else orjson.dumps(json_value).decode()
+        return {
+            "content": [{"type": "text", "text": text}],
+            "structuredContent": structured,
+            "isError": False,
+        }

@@ -1,0 +1,1 @@
+"""State behind narrow async interfaces: sessions, resumable events, and the notification bus."""

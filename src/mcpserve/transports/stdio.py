@@ -1,0 +1,256 @@
+"""stdio transport: newline-delimited JSON-RPC on stdin/stdout, both eras.
+
+The first accepted message fixes the era for the process: ``initialize`` starts a 2025-era
+session, a request with a 2026-07-28 ``_meta`` envelope makes the process stateless. stdout
+carries protocol messages only; logs go to stderr. On EOF the server answers every request it
+already read, ends listen streams with their result, and returns.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Any, BinaryIO
+
+import anyio
+import anyio.to_thread
+from anyio.abc import TaskGroup
+
+from mcpserve.errors import InvalidRequest, ParseError, ProtocolError, ToolError, UnsupportedProtocolVersion
+from mcpserve.protocol import jsonrpc
+from mcpserve.protocol.envelope import read_request_meta
+from mcpserve.protocol.session import LegacySession
+from mcpserve.protocol.versions import MODERN_VERSIONS, Era
+from mcpserve.server.call import Call
+from mcpserve.server.dispatch import Dispatcher
+from mcpserve.types import JSONObject, RequestId
+
+__all__ = ["StdioConnection", "read_lines", "serve_stdio"]
+
+logger = logging.getLogger("mcpserve.stdio")
+_CHUNK = 65536
+
+
+async def read_lines(read: Callable[[int], bytes], max_bytes: int) -> AsyncIterator[bytes | None]:
+    """Yield complete lines from a blocking reader; ``None`` stands for a line over ``max_bytes``.
+
+    Reading happens in a worker thread so pipes, files and terminals all work the same.
+    """
+    buffer = b""
+    discarding = False
+    while True:
+        chunk = await anyio.to_thread.run_sync(read, _CHUNK)
+        if not chunk:
+            if buffer.strip() and not discarding:
+                yield buffer
+            return
+        buffer += chunk
+        while b"\n" in buffer:
+            line, buffer = buffer.split(b"\n", 1)
+            if discarding:
+                discarding = False
+                yield None
+            elif len(line) > max_bytes:
+                yield None
+            elif line.strip():
+                yield line
+        if len(buffer) > max_bytes and not discarding:
+            discarding, buffer = True, b""
+        elif discarding:
+            buffer = b""
+
+
+class StdioOutbound:
+    """What one request sends back: notifications, and (2025 era) server→client requests."""
+
+    def __init__(self, connection: StdioConnection) -> None:
+        self._connection = connection
+
+    async def notify(self, method: str, params: JSONObject) -> None:
+        await self._connection.write(jsonrpc.notification(method, params))
+
+    async def request(self, method: str, params: JSONObject) -> JSONObject:
+        return await self._connection.ask(method, params)
+
+
+class StdioConnection:
+    """One client on a pair of byte streams."""
+
+    def __init__(self, dispatcher: Dispatcher, write: Callable[[bytes], Any], *, max_line_bytes: int) -> None:
+        self.dispatcher = dispatcher
+        self._write = write
+        self._max_line_bytes = max_line_bytes
+        self._lock = anyio.Lock()
+        self.era: Era | None = None
+        self.session: LegacySession | None = None
+        self._inflight: dict[RequestId, anyio.CancelScope] = {}
+        self._waiting: dict[RequestId, tuple[anyio.Event, list[JSONObject]]] = {}
+        self._next_id = 0
+        self._closed = False
+
+    async def write(self, message: JSONObject) -> None:
+        data = jsonrpc.encode(message) + b"\n"
+        async with self._lock:
+            await anyio.to_thread.run_sync(self._write, data)
+
+    async def ask(self, method: str, params: JSONObject) -> JSONObject:
+        """Send a server→client request and wait for its response."""
+        if self._closed:
+            raise ToolError("The client closed the connection before answering")
+        self._next_id += 1
+        request_id = f"mcpserve-{self._next_id}"
+        event, slot = anyio.Event(), list[JSONObject]()
+        self._waiting[request_id] = (event, slot)
+        try:
+            await self.write(jsonrpc.request(request_id, method, params))
+            await event.wait()
+        finally:
+            self._waiting.pop(request_id, None)
+        if not slot:
+            raise ToolError("The client closed the connection before answering")
+        reply = slot[0]
+        if reply.get("error") is not None:
+            message = reply["error"].get("message", "error") if isinstance(reply["error"], dict) else "error"
+            raise ToolError(f"The client refused {method}: {message}")
+        return dict(reply.get("result") or {})
+
+    async def run(self, lines: AsyncIterator[bytes | None]) -> None:
+        async with anyio.create_task_group() as group:
+            group.start_soon(self._forward_changes)
+            async with anyio.create_task_group() as requests:
+                async for line in lines:
+                    await self._receive(line, requests)
+                self._close()
+            group.cancel_scope.cancel()
+
+    def _close(self) -> None:
+        """EOF: nobody can answer our requests any more, and listen streams should end."""
+        self._closed = True
+        for event, _ in self._waiting.values():
+            event.set()
+        self.dispatcher.closing.set()
+
+    async def _receive(self, line: bytes | None, requests: TaskGroup) -> None:
+        if line is None:
+            error = InvalidRequest(f"Message too large: the limit is {self._max_line_bytes} bytes")
+            await self.write(jsonrpc.error_from(None, error))
+            return
+        try:
+            raw = jsonrpc.decode(line)
+            message = jsonrpc.parse_message(raw)
+        except ProtocolError as exc:
+            request_id = jsonrpc.request_id_of(raw) if not isinstance(exc, ParseError) else None
+            await self.write(jsonrpc.error_from(request_id, exc))
+            return
+        if isinstance(message, jsonrpc.Response):
+            waiting = self._waiting.get(message.id)
+            if waiting is not None:
+                waiting[1].append({"result": message.result, "error": message.error})
+                waiting[0].set()
+        elif isinstance(message, jsonrpc.Notification):
+            self._notification(message)
+        else:
+            await self._request(message, requests)
+
+    def _notification(self, message: jsonrpc.Notification) -> None:
+        if message.method == "notifications/cancelled":
+            scope = self._inflight.get(message.params.get("requestId"))  # type: ignore[arg-type]
+            if scope is not None:
+                scope.cancel()
+        elif self.era == "legacy" and message.method == "notifications/initialized" and self.session:
+            self.session = self.session.mark_initialized()
+
+    async def _request(self, message: jsonrpc.Request, requests: TaskGroup) -> None:
+        try:
+            call = self._call_for(message)
+        except ProtocolError as exc:
+            await self.write(jsonrpc.error_from(message.id, exc))
+            return
+        if message.method == "initialize" or (call.era == "legacy" and message.method == "logging/setLevel"):
+            # Session transitions run in order, before any later message is read.
+            await self._run(call, anyio.CancelScope())
+            return
+        requests.start_soon(self._run, call, anyio.CancelScope())
+
+    def _call_for(self, message: jsonrpc.Request) -> Call:
+        params = message.params
+        if self.era == "legacy" or (self.era is None and message.method == "initialize"):
+            session = self.session
+            return Call(
+                message.id,
+                message.method,
+                params,
+                "legacy",
+                session.protocol_version if session else "",
+                session.client_capabilities if session else {},
+                client_info=session.client_info if session else None,
+                log_level=session.log_level if session else None,
+                progress_token=_progress_token(params),
+                session=session,
+                outbound=StdioOutbound(self),
+            )
+        if message.method == "initialize":
+            # This process already serves 2026-07-28; a handshake cannot switch it back.
+            raise UnsupportedProtocolVersion(params.get("protocolVersion"), list(MODERN_VERSIONS))
+        meta = read_request_meta(params)
+        self.era = "modern"
+        return Call(
+            message.id,
+            message.method,
+            params,
+            "modern",
+            meta.protocol_version,
+            meta.client_capabilities,
+            client_info=meta.client_info,
+            log_level=meta.log_level,
+            progress_token=meta.progress_token,
+            outbound=StdioOutbound(self),
+        )
+
+    async def _run(self, call: Call, scope: anyio.CancelScope) -> None:
+        self._inflight[call.id] = scope
+        try:
+            with scope:
+                response = await self.dispatcher.handle(call)
+        finally:
+            self._inflight.pop(call.id, None)
+        if scope.cancel_called:
+            return  # cancelled by the client: send nothing more about this request
+        if call.era == "legacy" and call.session is not None and call.session is not self.session:
+            if call.method == "initialize":
+                self.era = "legacy"
+            self.session = call.session
+        await self.write(response)
+
+    async def _forward_changes(self) -> None:
+        """2025 era: list changes always, resource updates for subscribed URIs."""
+        async with self.dispatcher.server.bus.subscribe() as events:
+            async for event in events:
+                session = self.session
+                if self.era != "legacy" or session is None or not session.initialized:
+                    continue
+                if event["method"] == "notifications/resources/updated" and (
+                    event["params"].get("uri") not in session.subscriptions
+                ):
+                    continue
+                await self.write(jsonrpc.notification(event["method"], event["params"]))
+
+
+def _progress_token(params: JSONObject) -> str | int | None:
+    meta = params.get("_meta")
+    token = meta.get("progressToken") if isinstance(meta, dict) else None
+    return token if isinstance(token, str | int) and not isinstance(token, bool) else None
+
+
+async def serve_stdio(
+    dispatcher: Dispatcher, stdin: BinaryIO, stdout: BinaryIO, *, max_line_bytes: int
+) -> None:
+    """Serve one client over ``stdin``/``stdout`` until EOF."""
+
+    def write(data: bytes) -> None:
+        stdout.write(data)
+        stdout.flush()
+
+    read = getattr(stdin, "read1", stdin.read)
+    connection = StdioConnection(dispatcher, write, max_line_bytes=max_line_bytes)
+    await connection.run(read_lines(read, max_line_bytes))
