@@ -76,7 +76,7 @@ def create_app(settings: Settings | None = None) -> MCPServer:  # noqa: C901 - o
     """Build the demo server; ``settings`` chooses the database and runbook folder."""
     database_path = _database_path(settings)
     database = ReadOnlySQLite(database_path)
-    docs = DocsLibrary((settings.docs_dir if settings and settings.docs_dir else RUNBOOKS))
+    docs = DocsLibrary(settings.docs_dir if settings and settings.docs_dir else RUNBOOKS)
     app = MCPServer(
         "mcpserve-demo",
         instructions=(
@@ -104,7 +104,7 @@ def create_app(settings: Settings | None = None) -> MCPServer:  # noqa: C901 - o
 
     @app.tool(annotations=READ_ONLY)
     async def get_deployment_status(service: str) -> dict[str, Any]:
-        """Current deployment state of one service: latest deploy per environment, recent history, open incidents.
+        """Deployment state of one service: latest deploy per environment, recent history, open incidents.
 
         Args:
             service: Service name, e.g. checkout-api.
@@ -151,11 +151,10 @@ def create_app(settings: Settings | None = None) -> MCPServer:  # noqa: C901 - o
             status = await anyio.to_thread.run_sync(deployment_status, database_path, service)
         except (UnknownService, ValueError) as exc:
             raise ToolError(str(exc)) from None
-        history = [d for d in status["recent_deployments"] if d["environment"] == "production"]
-        good = [d for d in history if d["status"] == "succeeded"]
-        if len(good) < 2:
+        production = status["environments"].get("production") or {}
+        current, previous = production.get("running_version"), production.get("previous_version")
+        if not current or not previous:
             return RollbackPlan(service=service, status="nothing_to_roll_back")
-        current, previous = good[0]["version"], good[1]["version"]
         answer = await ctx.elicit(
             f"Roll {service} back from {current} to {previous} in production?", RollbackChoice
         )

@@ -34,12 +34,9 @@ SELECT {_DEPLOYMENT_COLUMNS} FROM (
     FROM deployments WHERE service = ?
 ) WHERE position = 1 ORDER BY environment
 """  # noqa: S608 - only constant column names are interpolated
-_RUNNING_VERSION_SQL = """
-SELECT environment, version FROM (
-    SELECT environment, version,
-           row_number() OVER (PARTITION BY environment ORDER BY started_at DESC, id DESC) AS position
-    FROM deployments WHERE service = ? AND status = 'succeeded'
-) WHERE position = 1
+_SUCCEEDED_VERSIONS_SQL = """
+SELECT environment, version FROM deployments WHERE service = ? AND status = 'succeeded'
+ORDER BY started_at DESC, id DESC
 """
 _RECENT_SQL = (
     f"SELECT {_DEPLOYMENT_COLUMNS} FROM deployments WHERE service = ? "  # noqa: S608 - constant columns
@@ -64,8 +61,9 @@ class UnknownService(LookupError):
 
 
 def deployment_status(db_path: Path, service: str) -> dict[str, Any]:
-    """The service's details, latest deployment and running version per environment, its last
-    deployments (newest first), and its incidents that are not yet resolved (open or mitigated).
+    """The service's details; per environment the latest deployment, the running version and the
+    previous one; its last deployments (newest first); and its incidents that are not yet resolved
+    (open or mitigated).
 
     Raises ValueError for an empty or over-long name and :class:`UnknownService` for a name that
     is not in the database.
@@ -97,18 +95,32 @@ def _validated_name(service: str) -> str:
 
 
 def _environments(conn: sqlite3.Connection, service: str) -> dict[str, dict[str, Any]]:
-    """Per environment: the latest deployment attempt and the version last deployed successfully.
+    """Per environment: the latest deployment attempt, the version running (last successful
+    deployment) and the version before it, which is what a rollback would return to.
 
-    They differ while a rollout is in progress or after one failed or was rolled back.
+    The latest attempt differs from the running version while a rollout is in progress or after
+    one failed or was rolled back.
     """
-    running = {row["environment"]: row["version"] for row in conn.execute(_RUNNING_VERSION_SQL, (service,))}
-    return {
-        latest["environment"]: {
-            "running_version": running.get(latest["environment"]),
+    versions = _successful_versions(conn, service)
+    environments = {}
+    for latest in _rows(conn, _LATEST_PER_ENVIRONMENT_SQL, (service,)):
+        history = versions.get(latest["environment"], [])
+        environments[latest["environment"]] = {
+            "running_version": history[0] if history else None,
+            "previous_version": history[1] if len(history) > 1 else None,
             "latest_deployment": latest,
         }
-        for latest in _rows(conn, _LATEST_PER_ENVIRONMENT_SQL, (service,))
-    }
+    return environments
+
+
+def _successful_versions(conn: sqlite3.Connection, service: str) -> dict[str, list[str]]:
+    """Distinct successfully deployed versions per environment, newest first."""
+    versions: dict[str, list[str]] = {}
+    for row in conn.execute(_SUCCEEDED_VERSIONS_SQL, (service,)):
+        seen = versions.setdefault(row["environment"], [])
+        if row["version"] not in seen:  # a redeploy of the same version is not a rollback target
+            seen.append(row["version"])
+    return versions
 
 
 def _rows(conn: sqlite3.Connection, sql: str, parameters: Sequence[object]) -> list[dict[str, Any]]:

@@ -10,10 +10,11 @@ ever backtracks across an expression, so matching time is linear in the URI (tim
 literal after a reserved variable), whatever the template or input. The rules:
 
 * A level-1 ``{var}`` value and the values of ``{.}``, ``{/}``, ``{;}``, ``{?}`` and ``{&}`` are made
-  of unreserved characters, percent-escapes and (for IRIs) non-ASCII letters. Each runs until the first
-  character that cannot belong to it, which includes the operator's separator (``.`` stays allowed in
-  the last variable of a ``{.}`` expression) and the first character of whatever follows the expression.
-  ``{name}.{ext}`` therefore reads ``a.tar.gz`` as ``name="a"``, ``ext="tar.gz"``.
+  of unreserved characters, percent-escapes, (for IRIs) non-ASCII letters and, unless exploded, the
+  ``,`` that joins a list. Each runs until the first character that cannot belong to it: that includes
+  the operator's separator (except in the last variable of the expression) and the first character of
+  whatever follows the expression. ``{name}.{ext}`` reads ``a.tar.gz`` as ``name="a"``,
+  ``ext="tar.gz"``; ``{x,y}`` reads ``a,b,c`` as ``x="a"``, ``y="b,c"``.
 * ``{+var}`` and ``{#var}`` may contain reserved characters. Followed directly by literal text, the value
   extends to the *last* place where that text occurs (``{+path}/meta`` spans slashes); followed by an
   expression it stops at that expression's leading character (``{+path}{?v}`` stops at ``?``); at the
@@ -310,19 +311,9 @@ def _unit(allowed: frozenset[str], excluded: frozenset[str]) -> str:
     """A regex for one value character: one of ``allowed``, a non-ASCII letter, or a percent-escape,
     but never the start of one of the ``excluded`` units (single characters or percent-escapes)."""
     chars = "".join(re.escape(char) for char in sorted(allowed - excluded))
-    guards = sorted(unit for unit in excluded if unit not in allowed)
-    lookahead = ""
-    if guards:
-        # Escapes compare case-insensitively (%2f is %2F); other guards are ASCII-excluded already
-        # or single non-ASCII characters.
-        alternatives = [
-            "%" + "".join(f"[{d.upper()}{d.lower()}]" for d in unit[1:])
-            if len(unit) == 3
-            else re.escape(unit)
-            for unit in guards
-            if len(unit) == 3 or unit >= "\x80"
-        ]
-        lookahead = f"(?!{'|'.join(alternatives)})" if alternatives else ""
+    # ASCII units outside ``allowed`` cannot match anyway; escapes and non-ASCII need a lookahead.
+    guards = sorted(unit for unit in excluded if len(unit) == 3 or unit >= "\x80")
+    lookahead = f"(?!{'|'.join(re.escape(unit) for unit in guards)})" if guards else ""
     return f"(?:{lookahead}(?:[{chars}]|{_UCS}|{_PCT}))"
 
 
@@ -380,9 +371,8 @@ class _Compiler:
             if op.allow_reserved:
                 body = self._reserved(index, spec, position == last, follow)
             else:
-                # "." may stay inside the last variable of a label expression; the other operators'
-                # separators are not unreserved characters anyway.
-                keep_sep = position == last and not spec.explode and op.sep == "."
+                # Only the last variable may hold the separator ("{x,y}" reads "a,b,c" as a / b,c).
+                keep_sep = position == last and not spec.explode
                 body = self._value(index, spec, op, follow if keep_sep else follow | {op.sep})
             pieces.append(f"(?P<{group}>{body})")
         # Later variables are optional, nested so they fill left to right.
@@ -406,11 +396,11 @@ class _Compiler:
         return f"{_unit(allowed, follow)}{repeat}+"
 
     def _value(self, index: int, spec: _VarSpec, op: _Operator, excluded: frozenset[str]) -> str:
-        unit = _unit(_UNRESERVED, excluded)
-        if spec.prefix is not None:
-            return f"{unit}{{1,{spec.prefix}}}+"
         if not spec.explode:
-            return f"{unit}++"
+            # A non-exploded list is joined with a raw ","; exploded items never hold one.
+            unit = _unit(_UNRESERVED | {","}, excluded)
+            return f"{unit}{{1,{spec.prefix}}}+" if spec.prefix is not None else f"{unit}++"
+        unit = _unit(_UNRESERVED, excluded)
         sep = re.escape(op.sep)
         literal = self._next_literal(index)
         if literal is not None and self._follow(index) & {op.sep}:
@@ -441,7 +431,9 @@ class _Compiler:
         value = f"={unit}*+" if first.op.ifemp else f"(?:={unit}*+)?"
         pair = f"(?:{names}){value}"
         sep = re.escape(first.op.sep)
-        self.parts.append(f"(?>(?P<{group}>{re.escape(lead)}{pair}(?:{sep}{pair})*+)?)")
+        # In "{?a}{&b}" with a undefined, RFC 6570 expands b alone as "&b=..": accept that lead too.
+        leads = re.escape(lead) if end == index else f"[{re.escape(lead)}&]"
+        self.parts.append(f"(?>(?P<{group}>{leads}{pair}(?:{sep}{pair})*+)?)")
         return end + 1
 
 

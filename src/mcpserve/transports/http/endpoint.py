@@ -1,0 +1,468 @@
+"""The MCP endpoint (``/mcp``) as a raw ASGI app: POST, GET and DELETE for both eras.
+
+2026-07-28 requests are stateless: validated per request, answered on their own response, and
+cancelled when the client closes it. 2025-era requests belong to a session kept as data in a
+:class:`~mcpserve.store.base.SessionStore`; their SSE streams are resumable from an
+:class:`~mcpserve.store.base.EventStore`.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import orjson
+
+from mcpserve.errors import InvalidParams, InvalidRequest, ProtocolError, ToolError
+from mcpserve.protocol import jsonrpc
+from mcpserve.protocol.envelope import CLIENT_CAPABILITIES_KEY, PROTOCOL_VERSION_KEY, read_request_meta
+from mcpserve.protocol.session import LegacySession
+from mcpserve.protocol.versions import LEGACY_VERSIONS
+from mcpserve.server.call import Call
+from mcpserve.server.dispatch import Dispatcher
+from mcpserve.store.base import EventStore, SessionStore
+from mcpserve.transports.http import sse
+from mcpserve.transports.http.hostguard import HostGuard
+from mcpserve.transports.http.negotiation import accepts, check_modern_headers, is_modern, status_for
+from mcpserve.transports.http.stream import ResponseStream, Send, json_response
+from mcpserve.types import JSONObject, RequestId
+
+__all__ = ["McpEndpoint", "EndpointOptions"]
+
+logger = logging.getLogger("mcpserve.http")
+_SESSION_HEADER = b"mcp-session-id"
+
+
+@dataclass(slots=True, frozen=True)
+class EndpointOptions:
+    max_body_bytes: int = 4 * 1024 * 1024
+    keepalive: float = 15.0
+
+
+def _error_body(exc: ProtocolError, request_id: RequestId | None = None) -> JSONObject:
+    return jsonrpc.error_from(request_id, exc)
+
+
+class _HttpOutbound:
+    """Outbound for one HTTP request: events go on its own response stream."""
+
+    def __init__(
+        self, endpoint: McpEndpoint, stream: ResponseStream, session_id: str | None, group: Any
+    ) -> None:
+        self._endpoint = endpoint
+        self._stream = stream
+        self._session_id = session_id
+        self._group = group
+
+    async def notify(self, method: str, params: JSONObject) -> None:
+        if not self._stream.started:
+            await self._stream.open_sse(self._group)
+        await self._stream.emit(jsonrpc.notification(method, params))
+
+    async def request(self, method: str, params: JSONObject) -> JSONObject:
+        if self._session_id is None:
+            raise ToolError("2026-07-28 requests cannot carry server-to-client requests")
+        return await self._endpoint.ask(self._session_id, self._stream, self._group, method, params)
+
+
+class McpEndpoint:
+    """ASGI app serving the MCP endpoint."""
+
+    def __init__(
+        self,
+        dispatcher: Dispatcher,
+        *,
+        sessions: SessionStore,
+        events: EventStore,
+        guard: HostGuard,
+        options: EndpointOptions | None = None,
+    ) -> None:
+        self.dispatcher = dispatcher
+        self.sessions = sessions
+        self.events = events
+        self.guard = guard
+        self.options = options or EndpointOptions()
+        self._waiting: dict[tuple[str, RequestId], tuple[anyio.Event, list[JSONObject]]] = {}
+        self._inflight: dict[tuple[str, RequestId], anyio.CancelScope] = {}
+        self._get_streams: set[str] = set()
+
+    # -- entry ----------------------------------------------------------------------------------
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Send) -> None:
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        client = scope.get("client")
+        verdict = self.guard.check(
+            headers.get("host"),
+            headers.get("origin"),
+            headers.get("x-forwarded-host"),
+            client[0] if client else None,
+        )
+        if verdict.status:
+            await json_response(send, verdict.status, _error_body(InvalidRequest(verdict.reason)), [])
+            return
+        method = scope["method"]
+        if method == "POST":
+            await self._post(headers, receive, send)
+        elif method == "GET":
+            await self._get(headers, receive, send)
+        elif method == "DELETE":
+            await self._delete(headers, send)
+        else:
+            await json_response(
+                send,
+                405,
+                _error_body(InvalidRequest("Method not allowed")),
+                [(b"allow", b"GET, POST, DELETE")],
+            )
+
+    async def _read_body(self, receive: Any) -> bytes | None:
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.options.max_body_bytes:
+                return b""
+            chunks.append(chunk)
+            if not message.get("more_body"):
+                return b"".join(chunks)
+
+    # -- POST -------------------------------------------------------------------------------------
+    async def _post(self, headers: dict[str, str], receive: Any, send: Send) -> None:
+        if not accepts(headers.get("accept", ""), "application/json", "text/event-stream"):
+            error = InvalidRequest("Not Acceptable: Accept must list application/json and text/event-stream")
+            await json_response(send, 406, _error_body(error), [])
+            return
+        if headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
+            await json_response(
+                send, 415, _error_body(InvalidRequest("Content-Type must be application/json")), []
+            )
+            return
+        body = await self._read_body(receive)
+        if body is None:
+            return
+        if body == b"" and headers.get("content-length", "1") != "0":
+            limit = self.options.max_body_bytes
+            await json_response(send, 413, _error_body(InvalidRequest(f"Body larger than {limit} bytes")), [])
+            return
+        raw: Any = None
+        try:
+            raw = jsonrpc.decode(body)
+            message = jsonrpc.parse_message(raw)
+        except ProtocolError as exc:
+            await json_response(send, 400, _error_body(exc, jsonrpc.request_id_of(raw)), [])
+            return
+        params = message.params if not isinstance(message, jsonrpc.Response) else {}
+        method = message.method if not isinstance(message, jsonrpc.Response) else None
+        if is_modern(headers, method, params):
+            await self._post_modern(headers, message, receive, send)
+        else:
+            await self._post_legacy(headers, message, receive, send)
+
+    async def _post_modern(
+        self, headers: dict[str, str], message: jsonrpc.Message, receive: Any, send: Send
+    ) -> None:
+        if not isinstance(message, jsonrpc.Request):
+            # Notifications need no answer; responses have nothing to answer in this era.
+            await json_response(send, 202, None, [])
+            return
+        try:
+            call = self._modern_call(headers, message)
+        except ProtocolError as exc:
+            await json_response(send, status_for(exc.code, True), _error_body(exc, message.id), [])
+            return
+        stream = ResponseStream(send, [], keepalive=self.options.keepalive)
+        await self._run(call, stream, receive, cancel_on_disconnect=True, modern=True)
+
+    def _modern_call(self, headers: dict[str, str], message: jsonrpc.Request) -> Call:
+        params = message.params
+        meta = params.get("_meta")
+        if (
+            not isinstance(meta, dict)
+            or PROTOCOL_VERSION_KEY not in meta
+            or CLIENT_CAPABILITIES_KEY not in meta
+        ):
+            read_request_meta(params)  # raises the precise -32602
+            raise InvalidParams("Missing params._meta")  # pragma: no cover - read_request_meta raised
+        schema = None
+        if message.method == "tools/call" and isinstance(params.get("name"), str):
+            tool = self.dispatcher.server.find_tool(params["name"], None)
+            schema = tool.definition["inputSchema"] if tool else None
+        check_modern_headers(headers, message.method, params, schema)
+        envelope = read_request_meta(params)
+        return Call(
+            message.id,
+            message.method,
+            params,
+            "modern",
+            envelope.protocol_version,
+            envelope.client_capabilities,
+            client_info=envelope.client_info,
+            log_level=envelope.log_level,
+            progress_token=envelope.progress_token,
+            headers=headers,
+        )
+
+    async def _run(
+        self,
+        call: Call,
+        stream: ResponseStream,
+        receive: Any,
+        *,
+        cancel_on_disconnect: bool,
+        modern: bool,
+        session_id: str | None = None,
+    ) -> JSONObject | None:
+        response: JSONObject | None = None
+        async with anyio.create_task_group() as group:
+            call.outbound = _HttpOutbound(self, stream, session_id, group)
+            if cancel_on_disconnect:
+                group.start_soon(self._cancel_on_disconnect, receive, group.cancel_scope)
+            scope = anyio.CancelScope()
+            if session_id is not None:
+                self._inflight[(session_id, call.id)] = scope
+            try:
+                with scope:
+                    response = await self.dispatcher.handle(call)
+            finally:
+                if session_id is not None:
+                    self._inflight.pop((session_id, call.id), None)
+            if response is not None:
+                error = response.get("error")
+                status = status_for(error["code"], modern) if error else 200
+                await stream.finish(response, status)
+            elif not scope.cancel_called:  # pragma: no cover - handle() always answers
+                await stream.finish(None, 500)
+            group.cancel_scope.cancel()
+        if response is None and not stream.started and stream.connected:
+            # Cancelled by notifications/cancelled before anything was sent: close politely.
+            await json_response(stream._send, 202, None, [])
+        return response
+
+    @staticmethod
+    async def _cancel_on_disconnect(receive: Any, scope: anyio.CancelScope) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                scope.cancel()
+                return
+
+    # -- 2025 era ----------------------------------------------------------------------------------
+    async def _post_legacy(
+        self, headers: dict[str, str], message: jsonrpc.Message, receive: Any, send: Send
+    ) -> None:
+        version = headers.get("mcp-protocol-version")
+        if (
+            version is not None
+            and version.strip() not in LEGACY_VERSIONS
+            and not (isinstance(message, jsonrpc.Request) and message.method == "initialize")
+        ):
+            error = InvalidRequest(f"Unsupported MCP-Protocol-Version: {version.strip()!r}")
+            await json_response(send, 400, _error_body(error), [])
+            return
+        if isinstance(message, jsonrpc.Request) and message.method == "initialize":
+            await self._initialize(message, receive, send)
+            return
+        session_id = headers.get("mcp-session-id", "").strip()
+        if not session_id:
+            error = InvalidRequest("Bad Request: missing Mcp-Session-Id header (send initialize first)")
+            await json_response(send, 400, _error_body(error, getattr(message, "id", None)), [])
+            return
+        record = await self.sessions.get(session_id)
+        if record is None:
+            error = InvalidRequest("Session not found: initialize a new session")
+            await json_response(send, 404, _error_body(error, getattr(message, "id", None)), [])
+            return
+        session = LegacySession.from_json(record)
+        if isinstance(message, jsonrpc.Response):
+            self._answer(session_id, message)
+            await json_response(send, 202, None, [])
+        elif isinstance(message, jsonrpc.Notification):
+            await self._legacy_notification(session_id, session, message)
+            await json_response(send, 202, None, [])
+        else:
+            await self._legacy_request(session_id, session, message, headers, receive, send)
+
+    async def _initialize(self, message: jsonrpc.Request, receive: Any, send: Send) -> None:
+        call = Call(message.id, "initialize", message.params, "legacy", "", {})
+        response = await self.dispatcher.handle(call)
+        if call.session is None:
+            error = response.get("error", {})
+            await json_response(send, status_for(error.get("code", -32603), False), response, [])
+            return
+        session_id = secrets.token_urlsafe(24)
+        if not await self.sessions.create(session_id, call.session.to_json()):
+            error = jsonrpc.error_response(
+                message.id, {"code": -32000, "message": "Server at session capacity; retry later"}
+            )
+            await json_response(send, 503, error, [(b"retry-after", b"5")])
+            return
+        await json_response(send, 200, response, [(_SESSION_HEADER, session_id.encode())])
+
+    async def _legacy_notification(
+        self, session_id: str, session: LegacySession, note: jsonrpc.Notification
+    ) -> None:
+        if note.method == "notifications/cancelled":
+            scope = self._inflight.get((session_id, note.params.get("requestId")))  # type: ignore[arg-type]
+            if scope is not None:
+                scope.cancel()
+        elif note.method == "notifications/initialized":
+            await self.sessions.put(session_id, session.mark_initialized().to_json())
+
+    async def _legacy_request(
+        self,
+        session_id: str,
+        session: LegacySession,
+        message: jsonrpc.Request,
+        headers: dict[str, str],
+        receive: Any,
+        send: Send,
+    ) -> None:
+        meta = message.params.get("_meta")
+        token = meta.get("progressToken") if isinstance(meta, dict) else None
+        call = Call(
+            message.id,
+            message.method,
+            message.params,
+            "legacy",
+            session.protocol_version,
+            session.client_capabilities,
+            client_info=session.client_info,
+            log_level=session.log_level,
+            progress_token=token if isinstance(token, str | int) and not isinstance(token, bool) else None,
+            session=session,
+            headers=headers,
+        )
+        header = [(_SESSION_HEADER, session_id.encode())]
+        stream = ResponseStream(
+            send, header, resumable=(self.events, session_id), keepalive=self.options.keepalive
+        )
+        await self._run(
+            call, stream, receive, cancel_on_disconnect=False, modern=False, session_id=session_id
+        )
+        if call.session is not session and call.session is not None:
+            await self.sessions.put(session_id, call.session.to_json())
+        else:
+            await self.sessions.touch(session_id)
+
+    async def ask(
+        self, session_id: str, stream: ResponseStream, group: Any, method: str, params: JSONObject
+    ) -> JSONObject:
+        """Send a server→client request on this request's stream and wait for the client's answer."""
+        request_id = f"mcpserve-{secrets.token_hex(6)}"
+        event, slot = anyio.Event(), list[JSONObject]()
+        self._waiting[(session_id, request_id)] = (event, slot)
+        try:
+            if not stream.started:
+                await stream.open_sse(group)
+            await stream.emit(jsonrpc.request(request_id, method, params))
+            await event.wait()
+        finally:
+            self._waiting.pop((session_id, request_id), None)
+        reply = slot[0]
+        if reply.get("error") is not None:
+            raise ToolError(f"The client refused {method}: {reply['error'].get('message', 'error')}")
+        return dict(reply.get("result") or {})
+
+    def _answer(self, session_id: str, message: jsonrpc.Response) -> None:
+        waiting = self._waiting.get((session_id, message.id))
+        if waiting is not None:
+            waiting[1].append({"result": message.result, "error": message.error})
+            waiting[0].set()
+
+    # -- GET and DELETE -----------------------------------------------------------------------------
+    async def _session_for(self, headers: dict[str, str], send: Send) -> tuple[str, LegacySession] | None:
+        session_id = headers.get("mcp-session-id", "").strip()
+        if not session_id:
+            await json_response(
+                send, 405, _error_body(InvalidRequest("Method not allowed without a session")), []
+            )
+            return None
+        record = await self.sessions.get(session_id)
+        if record is None:
+            await json_response(send, 404, _error_body(InvalidRequest("Session not found")), [])
+            return None
+        return session_id, LegacySession.from_json(record)
+
+    async def _get(self, headers: dict[str, str], receive: Any, send: Send) -> None:
+        if not accepts(headers.get("accept", ""), "text/event-stream"):
+            await json_response(
+                send, 406, _error_body(InvalidRequest("Accept must list text/event-stream")), []
+            )
+            return
+        found = await self._session_for(headers, send)
+        if found is None:
+            return
+        session_id, _ = found
+        last_event_id = headers.get("last-event-id")
+        if last_event_id is None and session_id in self._get_streams:
+            await json_response(send, 409, _error_body(InvalidRequest("A GET stream is already open")), [])
+            return
+        stream = ResponseStream(
+            send,
+            [(_SESSION_HEADER, session_id.encode())],
+            resumable=(self.events, session_id),
+            keepalive=15.0,
+        )
+        if last_event_id is not None:
+            replay = await self.events.replay(session_id, last_event_id)
+            if replay is None:
+                await json_response(send, 404, _error_body(InvalidRequest("Unknown Last-Event-ID")), [])
+                return
+            stream.stream_id = replay[0]
+            await self._replay(stream, replay[1], receive)
+            return
+        self._get_streams.add(session_id)
+        try:
+            await self._standalone(session_id, stream, receive)
+        finally:
+            self._get_streams.discard(session_id)
+
+    async def _replay(
+        self, stream: ResponseStream, events: list[tuple[str, JSONObject]], receive: Any
+    ) -> None:
+        await stream.open_sse()
+        for event_id, message in events:
+            if message:
+                await stream._write(sse.event(message, event_id))
+        await stream.finish(None, 200)
+
+    async def _standalone(self, session_id: str, stream: ResponseStream, receive: Any) -> None:
+        async with self.dispatcher.server.bus.subscribe() as events, anyio.create_task_group() as group:
+            group.start_soon(self._cancel_on_disconnect, receive, group.cancel_scope)
+            await stream.open_sse(group)
+
+            async def stop_when_closing() -> None:
+                await self.dispatcher.closing.wait()
+                group.cancel_scope.cancel()
+
+            group.start_soon(stop_when_closing)
+            async for event in events:
+                record = await self.sessions.get(session_id)
+                if record is None:
+                    break
+                session = LegacySession.from_json(record)
+                if event["method"] == "notifications/resources/updated" and (
+                    event["params"].get("uri") not in session.subscriptions
+                ):
+                    continue
+                await stream.emit(jsonrpc.notification(event["method"], event["params"]))
+            group.cancel_scope.cancel()
+        await stream.finish(None, 200)
+
+    async def _delete(self, headers: dict[str, str], send: Send) -> None:
+        found = await self._session_for(headers, send)
+        if found is None:
+            return
+        session_id, _ = found
+        await self.sessions.delete(session_id)
+        await self.events.forget(session_id)
+        await json_response(send, 200, None, [])
+
+
+def encode(message: JSONObject) -> bytes:  # pragma: no cover - convenience for tests
+    return orjson.dumps(message)

@@ -1,0 +1,71 @@
+"""DNS-rebinding defence: Host and Origin allowlists, with X-Forwarded-* only from trusted proxies."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+__all__ = ["HostGuard", "Verdict"]
+
+_LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
+
+
+def _hostname(host: str) -> str:
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[: host.find("]") + 1] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+@dataclass(slots=True, frozen=True)
+class Verdict:
+    status: int  # 0 when allowed
+    reason: str = ""
+
+
+class HostGuard:
+    """Decides whether a request's Host and Origin may reach the server."""
+
+    def __init__(
+        self, allowed_hosts: Iterable[str], allowed_origins: Iterable[str], trusted_proxies: Iterable[str]
+    ):
+        hosts = {h.strip().lower() for h in allowed_hosts if h.strip()}
+        self.any_host = "*" in hosts
+        # With nothing configured only loopback names pass: safe for a laptop, explicit for production.
+        self.hosts = frozenset(_hostname(h) for h in hosts) or _LOOPBACK_NAMES
+        origins = {o.strip().lower().rstrip("/") for o in allowed_origins if o.strip()}
+        self.any_origin = "*" in origins
+        self.origins = frozenset(origins)
+        self.proxies = tuple(
+            ipaddress.ip_network(p.strip(), strict=False) for p in trusted_proxies if p.strip()
+        )
+
+    def trusts(self, client: str | None) -> bool:
+        if not client or not self.proxies:
+            return False
+        try:
+            address = ipaddress.ip_address(client)
+        except ValueError:
+            return False
+        return any(address in network for network in self.proxies)
+
+    def check(
+        self, host: str | None, origin: str | None, forwarded_host: str | None, client: str | None
+    ) -> Verdict:
+        effective = forwarded_host.split(",")[0] if forwarded_host and self.trusts(client) else host
+        if not self.any_host and (effective is None or _hostname(effective) not in self.hosts):
+            return Verdict(421, "Host not allowed")
+        if origin is not None and not self._origin_ok(origin):
+            return Verdict(403, "Origin not allowed")
+        return Verdict(0)
+
+    def _origin_ok(self, origin: str) -> bool:
+        origin = origin.strip().lower().rstrip("/")
+        if self.any_origin or origin in self.origins:
+            return True
+        if self.origins:
+            return False
+        # Default: browsers on this machine only.
+        return _hostname(urlsplit(origin).netloc) in _LOOPBACK_NAMES

@@ -1,0 +1,126 @@
+"""Pure header rules for the MCP endpoint: Accept, era routing, and 2026-07-28 header checks.
+
+Headers are case-insensitive by name and case-sensitive by value; optional whitespace around
+values is trimmed; ``=?base64?...?=`` values are decoded before comparing (SEP-2243).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Mapping
+from typing import Any, Final
+
+from mcpserve.errors import HeaderMismatch
+from mcpserve.protocol.envelope import PROTOCOL_VERSION_KEY
+from mcpserve.protocol.versions import MODERN
+from mcpserve.types import JSONObject
+
+__all__ = [
+    "accepts",
+    "decode_header_value",
+    "is_modern",
+    "check_modern_headers",
+    "status_for",
+]
+
+_SENTINEL = re.compile(r"^=\?base64\?(.*)\?=$", re.DOTALL)
+_NAMED: Final = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
+_STATUS: Final = {
+    -32700: 400,
+    -32600: 400,
+    -32601: 404,
+    -32602: 400,
+    -32603: 500,
+    -32020: 400,
+    -32021: 400,
+    -32022: 400,
+}
+
+
+def accepts(accept: str, *types: str) -> bool:
+    """Whether an Accept header lists every one of ``types`` (``*/*`` counts for all)."""
+    listed = {part.split(";")[0].strip().lower() for part in accept.split(",")}
+    return "*/*" in listed or all(t in listed for t in types)
+
+
+def decode_header_value(raw: str) -> str:
+    value = raw.strip()
+    match = _SENTINEL.match(value)
+    if match is None:
+        return value
+    try:
+        return base64.b64decode(match.group(1), validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        raise HeaderMismatch("Malformed base64 in a =?base64?...?= header value") from None
+
+
+def is_modern(headers: Mapping[str, str], method: str | None, params: JSONObject) -> bool:
+    """Route a POST: 2026-07-28 when its header or its ``_meta`` envelope says so, unless it
+    belongs to a 2025-era session."""
+    if "mcp-session-id" in headers:
+        return False
+    header = headers.get("mcp-protocol-version", "").strip()
+    if header == MODERN:
+        return True
+    if method == "initialize":
+        return False
+    meta = params.get("_meta")
+    return isinstance(meta, dict) and PROTOCOL_VERSION_KEY in meta
+
+
+def _same(header_value: str, body_value: Any) -> bool:
+    if isinstance(body_value, bool):
+        return header_value == ("true" if body_value else "false")
+    if isinstance(body_value, int):
+        try:
+            return int(header_value) == body_value
+        except ValueError:
+            return False
+    return isinstance(body_value, str) and header_value == body_value
+
+
+def check_modern_headers(
+    headers: Mapping[str, str], method: str, params: JSONObject, tool_schema: JSONObject | None
+) -> None:
+    """Raise HeaderMismatch (-32020) unless the request headers agree with the body."""
+    meta_version = params["_meta"][PROTOCOL_VERSION_KEY]
+    if headers.get("mcp-protocol-version", "").strip() != meta_version:
+        raise HeaderMismatch("MCP-Protocol-Version header must equal _meta protocolVersion")
+    if "mcp-method" not in headers:
+        raise HeaderMismatch("Missing Mcp-Method header")
+    if decode_header_value(headers["mcp-method"]) != method:
+        raise HeaderMismatch("Mcp-Method header does not match the body's method")
+    field = _NAMED.get(method)
+    if field is not None:
+        if "mcp-name" not in headers:
+            raise HeaderMismatch(f"Missing Mcp-Name header (required for {method})")
+        if decode_header_value(headers["mcp-name"]) != params.get(field):
+            raise HeaderMismatch(f"Mcp-Name header does not match params.{field}")
+    if tool_schema is not None:
+        _check_param_headers(headers, params.get("arguments"), tool_schema)
+
+
+def _check_param_headers(headers: Mapping[str, str], arguments: Any, schema: JSONObject) -> None:
+    properties = schema.get("properties") or {}
+    arguments = arguments if isinstance(arguments, dict) else {}
+    for name, prop in properties.items():
+        header = prop.get("x-mcp-header") if isinstance(prop, dict) else None
+        if not isinstance(header, str):
+            continue
+        value = arguments.get(name)
+        key = f"mcp-param-{header.lower()}"
+        if value is None:
+            continue
+        if key not in headers:
+            raise HeaderMismatch(f"Missing Mcp-Param-{header} header for argument {name!r}")
+        if not _same(decode_header_value(headers[key]), value):
+            raise HeaderMismatch(f"Mcp-Param-{header} header does not match argument {name!r}")
+
+
+def status_for(code: int, modern: bool) -> int:
+    """HTTP status for a JSON-RPC error. The 2025 era answers method-level errors with 200."""
+    if modern:
+        return _STATUS.get(code, 400)
+    return _STATUS[code] if code in (-32700, -32600) else 200

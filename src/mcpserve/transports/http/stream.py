@@ -1,0 +1,121 @@
+"""One HTTP response that starts as JSON and turns into SSE the moment there is something to stream.
+
+Most requests produce a single result and get ``application/json``; a request that emits
+progress, log messages or (2025 era) server→client requests switches to ``text/event-stream``
+on its first such message. 2025-era streams are resumable: every event is stored under an id
+that names its stream, and the stream opens with a priming event carrying an id and ``retry``.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+import anyio
+import orjson
+
+from mcpserve.store.base import EventStore
+from mcpserve.transports.http import sse
+from mcpserve.types import JSONObject
+
+__all__ = ["ResponseStream", "Send", "json_response"]
+
+Send = Any  # the ASGI send callable
+_RETRY_MS = 1000
+
+
+async def json_response(
+    send: Send, status: int, body: JSONObject | None, headers: list[tuple[bytes, bytes]]
+) -> None:
+    payload = orjson.dumps(body) if body is not None else b""
+    start_headers = list(headers)
+    if body is not None:
+        start_headers.append((b"content-type", b"application/json"))
+    start_headers.append((b"content-length", str(len(payload)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": start_headers})
+    await send({"type": "http.response.body", "body": payload})
+
+
+class ResponseStream:
+    """The response of one POST (or GET) request."""
+
+    def __init__(
+        self,
+        send: Send,
+        headers: list[tuple[bytes, bytes]],
+        *,
+        resumable: tuple[EventStore, str] | None = None,
+        keepalive: float = 15.0,
+    ) -> None:
+        self._send = send
+        self._headers = headers
+        self._resumable = resumable
+        self._keepalive = keepalive
+        self._lock = anyio.Lock()
+        self.stream_id = secrets.token_hex(8)
+        self.started = False
+        self.connected = True
+        self._stop_keepalive: anyio.CancelScope | None = None
+
+    async def _write(self, chunk: bytes, more: bool = True) -> None:
+        if not self.connected:
+            return
+        try:
+            await self._send({"type": "http.response.body", "body": chunk, "more_body": more})
+        except OSError:  # the client went away; 2025-era events stay in the store for resumption
+            self.connected = False
+
+    async def open_sse(self, group: anyio.abc.TaskGroup | None = None) -> None:
+        async with self._lock:
+            if self.started:
+                return
+            self.started = True
+            start = {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [*sse.SSE_HEADERS, *self._headers],
+            }
+            try:
+                await self._send(start)
+            except OSError:
+                self.connected = False
+            if self._resumable is not None:
+                store, session_id = self._resumable
+                event_id = await store.append(session_id, self.stream_id, {})
+                await self._write(sse.priming(event_id, _RETRY_MS))
+        if group is not None:
+            group.start_soon(self._keepalives)
+
+    async def _keepalives(self) -> None:
+        with anyio.CancelScope() as scope:
+            self._stop_keepalive = scope
+            while self.connected:
+                await anyio.sleep(self._keepalive)
+                async with self._lock:
+                    await self._write(sse.KEEPALIVE)
+
+    async def emit(self, message: JSONObject) -> None:
+        """Send one message as an SSE event (opening the stream if needed)."""
+        if not self.started:
+            await self.open_sse()
+        event_id = None
+        if self._resumable is not None:
+            store, session_id = self._resumable
+            event_id = await store.append(session_id, self.stream_id, message)
+        async with self._lock:
+            await self._write(sse.event(message, event_id))
+
+    async def finish(self, response: JSONObject | None, status: int) -> None:
+        """End the response with the final JSON-RPC message."""
+        if self._stop_keepalive is not None:
+            self._stop_keepalive.cancel()
+        if not self.started:
+            try:
+                await json_response(self._send, status, response, self._headers)
+            except OSError:
+                self.connected = False
+            return
+        if response is not None:
+            await self.emit(response)
+        async with self._lock:
+            await self._write(b"", more=False)
