@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: serve test lint typecheck pytest services install install-dev clean
+.PHONY: serve test lint typecheck pytest services tools install install-dev clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -32,6 +32,10 @@ serve: install
 services:
 	@scripts/ensure-services.sh
 
+# Node 22, the conformance suites and the JS clients, project-local in .tools/ (git-ignored).
+tools:
+	@scripts/node-tools.sh >/dev/null
+
 lint: install-dev
 	$(BIN)/ruff format --check src tests examples bench
 	$(BIN)/ruff check src tests examples bench
@@ -39,7 +43,7 @@ lint: install-dev
 typecheck: install-dev
 	$(BIN)/mypy
 
-pytest: install-dev services
+pytest: install-dev services tools
 	rm -f .coverage .coverage.*
 	$(BIN)/coverage run -m pytest $(PYTEST_ARGS)
 	$(BIN)/coverage combine -q

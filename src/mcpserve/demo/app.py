@@ -72,7 +72,7 @@ def _database_path(settings: Settings | None) -> Path:
     raise ConfigError("MCPSERVE_DATABASE_URL", "the demo supports sqlite:///path URLs")
 
 
-def create_app(settings: Settings | None = None) -> MCPServer:  # noqa: C901 - one closure per demo tool
+def create_app(settings: Settings | None = None) -> MCPServer:
     """Build the demo server; ``settings`` chooses the database and runbook folder."""
     database_path = _database_path(settings)
     database = ReadOnlySQLite(database_path)
@@ -85,6 +85,14 @@ def create_app(settings: Settings | None = None) -> MCPServer:  # noqa: C901 - o
             "service, search_docs/read_doc for runbooks."
         ),
     )
+    _register_database_tools(app, database, database_path)
+    _register_docs(app, docs)
+    _register_rollback(app, database_path)
+    _register_incident_prompt(app, database)
+    return app
+
+
+def _register_database_tools(app: MCPServer, database: ReadOnlySQLite, database_path: Path) -> None:
     schema = "; ".join(f"{table}({', '.join(columns)})" for table, columns in database.tables().items())
 
     @app.tool(annotations=READ_ONLY, description=f"Run one read-only SQL SELECT (SQLite). Tables: {schema}")
@@ -114,6 +122,8 @@ def create_app(settings: Settings | None = None) -> MCPServer:  # noqa: C901 - o
         except (UnknownService, ValueError) as exc:
             raise ToolError(str(exc)) from None
 
+
+def _register_docs(app: MCPServer, docs: DocsLibrary) -> None:
     @app.tool(annotations=READ_ONLY)
     def search_docs(query: str, limit: int = Field(5, ge=1, le=20)) -> list[DocMatch]:
         """Search the runbooks; every word must appear. Returns paths for read_doc.
@@ -140,6 +150,11 @@ def create_app(settings: Settings | None = None) -> MCPServer:  # noqa: C901 - o
         except DocNotFound as exc:
             raise ToolError(str(exc)) from None
 
+    for info in docs.list():
+        _register_runbook(app, docs, info.path, info.title)
+
+
+def _register_rollback(app: MCPServer, database_path: Path) -> None:
     @app.tool(annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False))
     async def plan_rollback(service: str, ctx: Context) -> RollbackPlan:
         """Plan a production rollback to the previous successful version, after the user confirms.
@@ -178,9 +193,8 @@ def create_app(settings: Settings | None = None) -> MCPServer:  # noqa: C901 - o
             reason=answer.data.reason,
         )
 
-    for info in docs.list():
-        _register_runbook(app, docs, info.path, info.title)
 
+def _register_incident_prompt(app: MCPServer, database: ReadOnlySQLite) -> None:
     @app.prompt(title="Summarise an incident")
     async def summarize_incident(incident_id: str) -> str:
         """Summarise one incident for a status update: impact, timeline, cause, follow-ups.
@@ -209,8 +223,6 @@ def create_app(settings: Settings | None = None) -> MCPServer:  # noqa: C901 - o
             values = [str(r[0]) for r in rows.rows if str(r[0]).startswith(argument.value)]
             return Completion(values)
         return Completion([])
-
-    return app
 
 
 def _register_runbook(app: MCPServer, docs: DocsLibrary, path: str, title: str) -> None:

@@ -47,20 +47,16 @@ class OutputSpec:
     wrapped: bool
 
 
-def _mentions_unstructured(annotation: Any) -> bool:
+def _holds_content(annotation: Any) -> bool:
+    """Whether a return annotation is, or contains, a content-block type (those stay unstructured)."""
     if isinstance(annotation, type) and issubclass(annotation, _UNSTRUCTURED):
         return True
-    if annotation is typing.Any or annotation is None or annotation is type(None):
-        return True
-    args = typing.get_args(annotation)
-    if typing.get_origin(annotation) is typing.Annotated:
-        return _mentions_unstructured(args[0])
-    return any(_mentions_unstructured(a) for a in args)
+    return any(_holds_content(a) for a in typing.get_args(annotation))
 
 
 def output_spec(annotation: Any) -> OutputSpec | None:
     """An output schema for a return annotation, or None when the result is plain content."""
-    if annotation is _NO_ANNOTATION or _mentions_unstructured(annotation):
+    if annotation in (_NO_ANNOTATION, typing.Any, None, type(None)) or _holds_content(annotation):
         return None
     origin = typing.get_origin(annotation)
     if origin in (list, tuple) and not typing.get_args(annotation):
