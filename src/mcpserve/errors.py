@@ -13,7 +13,8 @@
     │   ├── InternalError              -32603  a fault of ours; the message carries an error id
     │   ├── HeaderMismatch             -32020  HTTP headers disagree with the body
     │   ├── MissingClientCapability    -32021  the work needs a capability the client lacks
-    │   └── UnsupportedProtocolVersion -32022  version we do not serve
+    │   ├── UnsupportedProtocolVersion -32022  version we do not serve
+    │   └── ServiceUnavailable         -31000  at capacity or shutting down (HTTP 503)
     ├── ToolError                      raised by tool code: becomes an ``isError`` result
     └── ConfigError                    settings that cannot work; the CLI exits 2
 
@@ -38,6 +39,7 @@ __all__ = [
     "HeaderMismatch",
     "MissingClientCapability",
     "UnsupportedProtocolVersion",
+    "ServiceUnavailable",
     "ToolError",
     "ConfigError",
 ]
@@ -124,6 +126,13 @@ class UnsupportedProtocolVersion(ProtocolError):
             f"Unsupported protocol version: {requested!r}",
             {"supported": supported, "requested": requested},
         )
+
+
+class ServiceUnavailable(ProtocolError):
+    """The server cannot take this work now. Our own codes sit below -32768..-32000 (reserved)."""
+
+    code = -31000
+    http_status = 503
 
 
 class ToolError(MCPServeError):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from mcpserve.errors import InvalidParams, InvalidRequest
+from mcpserve.errors import InvalidParams
 from mcpserve.protocol.envelope import check_log_level
 from mcpserve.protocol.versions import negotiate_legacy
 from mcpserve.types import JSONObject
@@ -75,7 +75,7 @@ def start_session(params: JSONObject, principal: str | None) -> LegacySession:
     if "protocolVersion" not in params:
         raise InvalidParams("initialize needs params.protocolVersion")
     if not isinstance(capabilities, dict) or not isinstance(client_info, dict):
-        raise InvalidRequest("initialize: capabilities and clientInfo must be objects")
+        raise InvalidParams("initialize: params.capabilities and params.clientInfo must be objects")
     return LegacySession(
         protocol_version=negotiate_legacy(params["protocolVersion"]),
         client_capabilities=capabilities,

@@ -16,7 +16,7 @@ from typing import Any
 import anyio
 import orjson
 
-from mcpserve.errors import InvalidParams, InvalidRequest, ProtocolError, ToolError
+from mcpserve.errors import InvalidParams, InvalidRequest, ProtocolError, ServiceUnavailable, ToolError
 from mcpserve.protocol import jsonrpc
 from mcpserve.protocol.envelope import CLIENT_CAPABILITIES_KEY, PROTOCOL_VERSION_KEY, read_request_meta
 from mcpserve.protocol.session import LegacySession
@@ -296,10 +296,8 @@ class McpEndpoint:
             return
         session_id = secrets.token_urlsafe(24)
         if not await self.sessions.create(session_id, call.session.to_json()):
-            error = jsonrpc.error_response(
-                message.id, {"code": -32000, "message": "Server at session capacity; retry later"}
-            )
-            await json_response(send, 503, error, [(b"retry-after", b"5")])
+            busy = ServiceUnavailable("Server at session capacity; retry later")
+            await json_response(send, 503, _error_body(busy, message.id), [(b"retry-after", b"5")])
             return
         await json_response(send, 200, response, [(_SESSION_HEADER, session_id.encode())])
 

@@ -1,0 +1,53 @@
+"""The in-memory backends pass the store contract suite."""
+
+from __future__ import annotations
+
+import pytest
+
+from mcpserve.store.memory import MemoryEventStore, MemoryNotificationBus, MemorySessionStore
+from tests.store import contract
+
+pytestmark = pytest.mark.anyio
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+async def test_session_round_trip() -> None:
+    await contract.check_session_round_trip(MemorySessionStore(idle_timeout=60, max_sessions=10))
+
+
+async def test_session_idle_expiry() -> None:
+    clock = FakeClock()
+    store = MemorySessionStore(idle_timeout=60, max_sessions=10, clock=clock)
+    await contract.check_session_idle_expiry(store, clock.advance, 60)
+
+
+async def test_session_capacity() -> None:
+    clock = FakeClock()
+    store = MemorySessionStore(idle_timeout=60, max_sessions=3, clock=clock)
+    await contract.check_session_capacity(store, clock.advance, 60, 3)
+
+
+async def test_event_replay_per_stream() -> None:
+    await contract.check_event_replay_per_stream(MemoryEventStore())
+
+
+async def test_bus_fan_out() -> None:
+    await contract.check_bus_fan_out(MemoryNotificationBus())
+
+
+async def test_slow_listener_loses_events_instead_of_blocking() -> None:
+    bus = MemoryNotificationBus(buffer=1)
+    async with bus.subscribe():
+        await bus.publish({"method": "a", "params": {}})
+        await bus.publish({"method": "b", "params": {}})
+    assert bus.dropped == 1
