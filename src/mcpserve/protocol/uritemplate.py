@@ -454,10 +454,7 @@ class UriTemplate:
         expressions = [seg for seg in self._segments if isinstance(seg, _Expression)]
         self.variable_names = tuple(spec.name for expr in expressions for spec in expr.varspecs)
         self.query_variable_names = tuple(
-            spec.name
-            for expr in expressions
-            if expr.operator in "?&" and expr.operator
-            for spec in expr.varspecs
+            spec.name for expr in expressions if expr.operator in ("?", "&") for spec in expr.varspecs
         )
         compiler = _Compiler(self._segments)
         self._pattern = compiler.compile()
