@@ -82,7 +82,8 @@ else
   echo "$key" >"$NODE_DIR/.stamp"
 fi
 # From here on npm (a `#!/usr/bin/env node` script) and package scripts run on Node 22.
-export PATH="$(dirname "$NODE_BIN"):$PATH"
+PATH="$(dirname "$NODE_BIN"):$PATH"
+export PATH
 
 # --- 2. Conformance suites ------------------------------------------------------------------------
 install_conformance() {  # DIR VERSION

