@@ -7,14 +7,14 @@ supplies an :class:`Outbound` for what the server sends while that request runs.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from mcpserve.principal import Principal
 from mcpserve.protocol.session import LegacySession
 from mcpserve.protocol.versions import Era
 from mcpserve.types import JSONObject, RequestId
 
-__all__ = ["Call", "Outbound", "NoOutbound"]
+__all__ = ["Call", "Outbound", "ClosableOutbound", "NoOutbound"]
 
 
 class Outbound(Protocol):
@@ -28,6 +28,17 @@ class Outbound(Protocol):
     async def notify(self, method: str, params: JSONObject) -> None: ...
 
     async def request(self, method: str, params: JSONObject) -> JSONObject: ...
+
+
+@runtime_checkable
+class ClosableOutbound(Protocol):
+    """An outbound whose connection may close mid-request and be resumed (2025-era HTTP).
+
+    ``close_stream`` ends the HTTP response now; the request goes on and the client picks up
+    the rest with ``Last-Event-ID`` (SEP-1699 polling). Transports without that don't offer it.
+    """
+
+    async def close_stream(self) -> None: ...
 
 
 class NoOutbound:

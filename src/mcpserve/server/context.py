@@ -18,7 +18,7 @@ from mcpserve.errors import MissingClientCapability, ToolError
 from mcpserve.principal import Principal
 from mcpserve.protocol.envelope import LOG_LEVELS, check_log_level
 from mcpserve.protocol.session import LegacySession
-from mcpserve.server.call import Call
+from mcpserve.server.call import Call, ClosableOutbound
 from mcpserve.server.signature import describe_validation_error, strip_titles
 from mcpserve.types import JSONObject, RequestId
 
@@ -183,6 +183,18 @@ class Context:
 
     async def error(self, data: Any, *, logger_name: str | None = None) -> None:
         await self.log("error", data, logger_name=logger_name)
+
+    async def close_sse_stream(self) -> None:
+        """Close this request's HTTP response stream now; the work and the stream go on.
+
+        2025 era over HTTP only (SEP-1699 polling): the client reconnects with ``Last-Event-ID``
+        after the ``retry`` delay and receives what was sent meanwhile, then the rest live. Use
+        it to release connections during long work. Elsewhere (stdio, 2026-07-28, where closing
+        a response cancels the request) it does nothing.
+        """
+        outbound = self._call.outbound
+        if self._call.era == "legacy" and isinstance(outbound, ClosableOutbound):
+            await outbound.close_stream()
 
     # -- asking the client ---------------------------------------------------------------------
     @overload

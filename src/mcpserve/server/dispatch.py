@@ -7,6 +7,7 @@ Python exception from a handler.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import secrets
@@ -247,9 +248,15 @@ class Dispatcher:
         context = Context(call, self.server)
         try:
             kwargs = tool.bind(arguments, context)
-            with anyio.move_on_after(self.tool_timeout) as scope:
-                outcome = await self._rounds(call, name, arguments, lambda: tool.run(kwargs))
-            if scope.cancelled_caught:
+            # asyncio.timeout costs a fraction of an anyio scope on this hot path; mcpserve always
+            # runs on asyncio (uvicorn, or anyio's asyncio backend on stdio).
+            deadline = asyncio.timeout(self.tool_timeout)
+            try:
+                async with deadline:
+                    outcome = await self._rounds(call, name, arguments, lambda: tool.run(kwargs))
+            except TimeoutError:
+                if not deadline.expired():
+                    raise  # the tool's own TimeoutError: reported like any other tool exception
                 seconds = f"{self.tool_timeout:g}"
                 return _error_result(
                     f"Tool {name!r} timed out after {seconds} s; the upstream did not answer in time"

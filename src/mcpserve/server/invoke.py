@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import functools
 import inspect
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import anyio.to_thread
-
 __all__ = ["invoke", "is_async"]
+
+# One pool for handler code. Sized like anyio's default limiter; a handler that blocks holds one
+# thread, never the event loop.
+_POOL = ThreadPoolExecutor(max_workers=40, thread_name_prefix="mcpserve-handler")
 
 
 def is_async(fn: Callable[..., Any]) -> bool:
@@ -20,6 +25,8 @@ def is_async(fn: Callable[..., Any]) -> bool:
 async def invoke(fn: Callable[..., Any], asynchronous: bool, kwargs: dict[str, Any]) -> Any:
     if asynchronous:
         return await fn(**kwargs)
-    # Sync handlers never block the event loop. abandon_on_cancel lets a cancelled or timed-out
-    # request return at once; the thread finishes on its own.
-    return await anyio.to_thread.run_sync(functools.partial(fn, **kwargs), abandon_on_cancel=True)
+    # run_in_executor is the cheapest thread handoff asyncio offers (anyio.to_thread costs about
+    # twice as much per call). Cancelling the await abandons the thread, which finishes on its own.
+    context = contextvars.copy_context()
+    call = functools.partial(context.run, fn, **kwargs)
+    return await asyncio.get_running_loop().run_in_executor(_POOL, call)

@@ -58,8 +58,10 @@ def output_spec(annotation: Any) -> OutputSpec | None:
     """An output schema for a return annotation, or None when the result is plain content."""
     if annotation in (_NO_ANNOTATION, typing.Any, None, type(None)) or _holds_content(annotation):
         return None
-    origin = typing.get_origin(annotation)
-    if origin in (list, tuple) and not typing.get_args(annotation):
+    # A bare ``list``/``tuple`` (or ``typing.List``) may hold content blocks: keep it unstructured.
+    if annotation in (list, tuple) or (
+        typing.get_origin(annotation) in (list, tuple) and not typing.get_args(annotation)
+    ):
         return None
     adapter: TypeAdapter[Any] = TypeAdapter(annotation)
     try:

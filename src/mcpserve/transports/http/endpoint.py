@@ -67,6 +67,11 @@ class _HttpOutbound:
             raise ToolError("2026-07-28 requests cannot carry server-to-client requests")
         return await self._endpoint.ask(self._session_id, self._stream, self._group, method, params)
 
+    async def close_stream(self) -> None:
+        # 2026-07-28: closing a response stream means cancellation and nothing is resumable.
+        if self._session_id is not None:
+            await self._stream.detach(self._group)
+
 
 class McpEndpoint:
     """ASGI app serving the MCP endpoint."""
@@ -87,6 +92,9 @@ class McpEndpoint:
         self.options = options or EndpointOptions()
         self._waiting: dict[tuple[str, RequestId], tuple[anyio.Event, list[JSONObject]]] = {}
         self._inflight: dict[tuple[str, RequestId], anyio.CancelScope] = {}
+        # 2025-era POST streams still running, by (session, stream id): a GET with Last-Event-ID
+        # continues one of these live instead of only replaying what is stored.
+        self._live: dict[tuple[str, str], ResponseStream] = {}
         self._get_streams: set[str] = set()
 
     # -- entry ----------------------------------------------------------------------------------
@@ -339,9 +347,13 @@ class McpEndpoint:
         stream = ResponseStream(
             send, header, resumable=(self.events, session_id), keepalive=self.options.keepalive
         )
-        await self._run(
-            call, stream, receive, cancel_on_disconnect=False, modern=False, session_id=session_id
-        )
+        self._live[(session_id, stream.stream_id)] = stream
+        try:
+            await self._run(
+                call, stream, receive, cancel_on_disconnect=False, modern=False, session_id=session_id
+            )
+        finally:
+            self._live.pop((session_id, stream.stream_id), None)
         if call.session is not session and call.session is not None:
             await self.sessions.put(session_id, call.session.to_json())
         else:
@@ -411,6 +423,10 @@ class McpEndpoint:
             if replay is None:
                 await json_response(send, 404, _error_body(InvalidRequest("Unknown Last-Event-ID")), [])
                 return
+            live = self._live.get((session_id, replay[0]))
+            if live is not None and await self._resume(live, session_id, last_event_id, receive, send):
+                return
+            replay = await self.events.replay(session_id, last_event_id) or replay
             stream.stream_id = replay[0]
             await self._replay(stream, replay[1], receive)
             return
@@ -419,6 +435,29 @@ class McpEndpoint:
             await self._standalone(session_id, stream, receive)
         finally:
             self._get_streams.discard(session_id)
+
+    async def _resume(
+        self, live: ResponseStream, session_id: str, last_event_id: str, receive: Any, send: Send
+    ) -> bool:
+        """Carry a still-running POST stream on this GET until it ends; False if it just ended."""
+
+        async def missed() -> list[tuple[str, JSONObject]]:
+            replay = await self.events.replay(session_id, last_event_id)
+            return replay[1] if replay is not None else []
+
+        released = await live.resume(send, [(_SESSION_HEADER, session_id.encode())], missed)
+        if released is None:
+            return False
+        async with anyio.create_task_group() as group:
+
+            async def until_released() -> None:
+                await released.wait()
+                group.cancel_scope.cancel()
+
+            group.start_soon(until_released)
+            await self._cancel_on_disconnect(receive, group.cancel_scope)
+        await live.drop(send)
+        return True
 
     async def _replay(
         self, stream: ResponseStream, events: list[tuple[str, JSONObject]], receive: Any

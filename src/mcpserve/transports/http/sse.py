@@ -8,7 +8,7 @@ import orjson
 
 from mcpserve.types import JSONObject
 
-__all__ = ["event", "priming", "KEEPALIVE", "SSE_HEADERS"]
+__all__ = ["event", "priming", "retry", "KEEPALIVE", "SSE_HEADERS"]
 
 KEEPALIVE: Final = b": keep-alive\n\n"
 # X-Accel-Buffering stops nginx from buffering the stream; no-cache keeps proxies out of it.
@@ -27,3 +27,8 @@ def event(message: JSONObject, event_id: str | None = None) -> bytes:
 def priming(event_id: str, retry_ms: int) -> bytes:
     """The first event of a resumable stream: an id to resume from and a reconnect delay."""
     return f"id: {event_id}\nretry: {retry_ms}\ndata: \n\n".encode()
+
+
+def retry(retry_ms: int) -> bytes:
+    """A reconnect delay on its own (no id: it must not move the client's resume position)."""
+    return f"retry: {retry_ms}\n\n".encode()

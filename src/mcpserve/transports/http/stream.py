@@ -9,6 +9,7 @@ that names its stream, and the stream opens with a priming event carrying an id 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
@@ -55,6 +56,9 @@ class ResponseStream:
         self.stream_id = secrets.token_hex(8)
         self.started = False
         self.connected = True
+        self.finished = False
+        # Set whenever the current connection stops carrying this stream (detach, finish, drop).
+        self._released = anyio.Event()
         self._stop_keepalive: anyio.CancelScope | None = None
 
     async def _write(self, chunk: bytes, more: bool = True) -> None:
@@ -89,7 +93,7 @@ class ResponseStream:
     async def _keepalives(self) -> None:
         with anyio.CancelScope() as scope:
             self._stop_keepalive = scope
-            while self.connected:
+            while not self.finished:  # a detached stream may be resumed on a new connection
                 await anyio.sleep(self._keepalive)
                 async with self._lock:
                     await self._write(sse.KEEPALIVE)
@@ -98,11 +102,11 @@ class ResponseStream:
         """Send one message as an SSE event (opening the stream if needed)."""
         if not self.started:
             await self.open_sse()
-        event_id = None
-        if self._resumable is not None:
-            store, session_id = self._resumable
-            event_id = await store.append(session_id, self.stream_id, message)
-        async with self._lock:
+        async with self._lock:  # store and send as one step, so a resumption sees each event once
+            event_id = None
+            if self._resumable is not None:
+                store, session_id = self._resumable
+                event_id = await store.append(session_id, self.stream_id, message)
             await self._write(sse.event(message, event_id))
 
     async def finish(self, response: JSONObject | None, status: int) -> None:
@@ -119,3 +123,66 @@ class ResponseStream:
             await self.emit(response)
         async with self._lock:
             await self._write(b"", more=False)
+            self.connected = False
+            self.finished = True
+            self._released.set()
+
+    # -- 2025 era: closing the connection mid-request and resuming on another (SEP-1699) -------------
+    async def detach(self, group: anyio.abc.TaskGroup | None = None) -> None:
+        """End the HTTP response but not the stream: later events are stored for a resumption.
+
+        The client reconnects with GET and ``Last-Event-ID`` (after the priming event's ``retry``)
+        and :meth:`resume` carries the rest of the stream there.
+        """
+        if self._resumable is None:
+            return
+        if not self.started:
+            await self.open_sse(group)  # the priming event gives the client an id to resume from
+        async with self._lock:
+            if self.finished:
+                return
+            await self._write(b"", more=False)
+            self._release()
+
+    async def resume(
+        self,
+        send: Send,
+        headers: list[tuple[bytes, bytes]],
+        replay: Callable[[], Awaitable[list[tuple[str, JSONObject]]]],
+    ) -> anyio.Event | None:
+        """Continue this stream on a new response: events stored since ``Last-Event-ID``, then live.
+
+        Returns an event set once that response is over (the stream finished or moved on), or
+        None if the stream finished before it could be resumed; the caller then replays from
+        the store alone.
+        """
+        async with self._lock:
+            if self.finished:
+                return None
+            if self.connected:  # the client gave up on the old connection: end it, move on
+                await self._write(b"", more=False)
+                self._release()
+            missed = await replay()
+            self._send, self.connected = send, True
+            try:
+                await send(
+                    {"type": "http.response.start", "status": 200, "headers": [*sse.SSE_HEADERS, *headers]}
+                )
+            except OSError:
+                self.connected = False
+            await self._write(sse.retry(_RETRY_MS))
+            for event_id, message in missed:
+                if message:
+                    await self._write(sse.event(message, event_id))
+            return self._released
+
+    async def drop(self, send: Send) -> None:
+        """The client closed a resumed response: stop writing to it (the stream goes on)."""
+        async with self._lock:
+            if self._send is send and not self.finished:
+                self._release()
+
+    def _release(self) -> None:
+        self.connected = False
+        self._released.set()
+        self._released = anyio.Event()
