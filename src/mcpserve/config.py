@@ -129,8 +129,33 @@ def _read_toml(path: Path) -> dict[str, Any]:
     return data
 
 
-def _variable_for(field: str) -> str:
-    return ENV_PREFIX + field.upper() if field in Settings.model_fields else field
+def _env_names(name: str) -> list[str]:
+    """The environment variables that set field ``name``, in the order pydantic-settings tries them."""
+    alias = Settings.model_fields[name].validation_alias
+    return [c for c in alias.choices if isinstance(c, str)] if isinstance(alias, AliasChoices) else []
+
+
+def _field_for(location: str) -> str | None:
+    """The field an error location names: the field itself or one of its variables."""
+    if location in Settings.model_fields:
+        return location
+    return next((n for n in Settings.model_fields if location.upper() in _env_names(n)), None)
+
+
+def _config_error(
+    location: str, message: str, *, env: set[str], flags: set[str], file: dict[str, Any], path: str
+) -> ConfigError:
+    """Name the setting the operator has to fix: the variable actually set, or the config file key."""
+    name = _field_for(location)
+    if name is None:
+        return ConfigError(location, message)
+    if name not in flags:
+        present = [variable for variable in _env_names(name) if variable.upper() in env]
+        if present:
+            return ConfigError(present[0], message)
+        if name in file:
+            return ConfigError(ENV_PREFIX + "CONFIG", f"{path}: {name}: {message}")
+    return ConfigError(ENV_PREFIX + name.upper(), message)
 
 
 def load_settings(
@@ -143,14 +168,17 @@ def load_settings(
     file_name = config_file or os.environ.get(ENV_PREFIX + "CONFIG")
     layered: dict[str, Any] = _read_toml(Path(file_name)) if file_name else {}
     # Environment beats the file: drop file values the environment sets, then let flags win.
-    for name, field in Settings.model_fields.items():
-        choices = field.validation_alias.choices if isinstance(field.validation_alias, AliasChoices) else []
-        if any(isinstance(c, str) and c != name and c.upper() in env for c in choices):
+    for name in Settings.model_fields:
+        if any(variable.upper() in env for variable in _env_names(name)):
             layered.pop(name, None)
-    layered.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    file_values = dict(layered)
+    flags = {k: v for k, v in (overrides or {}).items() if v is not None}
+    layered.update(flags)
     try:
         return Settings(**layered)
     except ValidationError as exc:
         error = exc.errors(include_url=False, include_input=False)[0]
-        field_name = str(error["loc"][0]) if error["loc"] else "settings"
-        raise ConfigError(_variable_for(field_name), error["msg"]) from None
+        location = str(error["loc"][0]) if error["loc"] else "settings"
+        raise _config_error(
+            location, error["msg"], env=env, flags=set(flags), file=file_values, path=str(file_name)
+        ) from None

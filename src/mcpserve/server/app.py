@@ -268,9 +268,16 @@ class MCPServer:
         ref, argument = params.get("ref"), params.get("argument")
         if not isinstance(ref, dict) or not isinstance(argument, dict):
             raise InvalidParams("completion/complete needs params.ref and params.argument objects")
+        principal = context.principal
         if ref.get("type") == "ref/prompt" and isinstance(ref.get("name"), str):
+            if self.find_prompt(ref["name"], principal) is None:
+                raise InvalidParams(f"Unknown prompt: {ref['name']!r}")
             reference: Any = PromptReference(ref["name"])
         elif ref.get("type") == "ref/resource" and isinstance(ref.get("uri"), str):
+            known = [t.definition["uriTemplate"] for t in self.visible_templates(principal)]
+            known += [r.uri for r in self.visible_resources(principal)]
+            if ref["uri"] not in known:
+                raise InvalidParams(f"Unknown resource template: {ref['uri']!r}")
             reference = ResourceTemplateReference(ref["uri"])
         else:
             raise InvalidParams(

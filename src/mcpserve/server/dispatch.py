@@ -35,6 +35,7 @@ from mcpserve.protocol.session import start_session
 from mcpserve.protocol.versions import MODERN_VERSIONS
 from mcpserve.server.call import Call
 from mcpserve.server.context import Context, InputRequired, NeedInput
+from mcpserve.server.deadlines import DeadlineKeeper
 from mcpserve.server.listen import listen
 from mcpserve.server.pagination import paginate
 from mcpserve.server.prompts import to_messages
@@ -85,6 +86,17 @@ def _error_result(message: str) -> JSONObject:
     return {"content": [{"type": "text", "text": message}], "isError": True}
 
 
+def _check_capabilities(call: Call, requests: dict[str, JSONObject]) -> None:
+    """Refuse input requests of a kind the client did not declare on this request (or session)."""
+    for request in requests.values():
+        method = request.get("method")
+        capability = {"elicitation/create": "elicitation", "sampling/createMessage": "sampling"}.get(
+            str(method), "roots"
+        )
+        if capability not in call.client_capabilities:
+            raise MissingClientCapability({capability: {}})
+
+
 def _string_param(params: JSONObject, name: str) -> str:
     value = params.get(name)
     if not isinstance(value, str):
@@ -122,6 +134,7 @@ class Dispatcher:
         self.page_size = page_size
         self.cache_hints = {**_DEFAULT_HINTS, **(cache_hints or {})}
         self.clock = clock
+        self.deadlines = DeadlineKeeper(tick=min(0.25, (tool_timeout or 1.0) / 4))
         self._closing: anyio.Event | None = None
 
     @property
@@ -248,19 +261,17 @@ class Dispatcher:
         context = Context(call, self.server)
         try:
             kwargs = tool.bind(arguments, context)
-            # asyncio.timeout costs a fraction of an anyio scope on this hot path; mcpserve always
-            # runs on asyncio (uvicorn, or anyio's asyncio backend on stdio).
-            deadline = asyncio.timeout(self.tool_timeout)
-            try:
-                async with deadline:
+            with self.deadlines.limit(self.tool_timeout) as deadline:
+                try:
                     outcome = await self._rounds(call, name, arguments, lambda: tool.run(kwargs))
-            except TimeoutError:
-                if not deadline.expired():
-                    raise  # the tool's own TimeoutError: reported like any other tool exception
-                seconds = f"{self.tool_timeout:g}"
-                return _error_result(
-                    f"Tool {name!r} timed out after {seconds} s; the upstream did not answer in time"
-                )
+                except asyncio.CancelledError:
+                    if deadline is None or not deadline.expired:
+                        raise
+                    asyncio.current_task().uncancel()  # type: ignore[union-attr]
+                    seconds = f"{self.tool_timeout:g}"
+                    return _error_result(
+                        f"Tool {name!r} timed out after {seconds} s; the upstream did not answer in time"
+                    )
             return outcome.result if isinstance(outcome, _InputRequiredResult) else tool.to_result(outcome)
         except ToolError as exc:
             return _error_result(str(exc))
@@ -327,6 +338,7 @@ class Dispatcher:
             value = await produce()
             if not isinstance(value, InputRequired):
                 return value
+            _check_capabilities(call, value.requests)  # never send a request the client cannot take
             answers = {}
             for key, request in value.requests.items():
                 answers[key] = await call.outbound.request(request["method"], request.get("params", {}))
@@ -359,13 +371,7 @@ class Dispatcher:
         requests: dict[str, JSONObject],
         state: Any,
     ) -> _InputRequiredResult:
-        for request in requests.values():
-            method = request.get("method")
-            capability = {"elicitation/create": "elicitation", "sampling/createMessage": "sampling"}.get(
-                str(method), "roots"
-            )
-            if capability not in call.client_capabilities:
-                raise MissingClientCapability({capability: {}})
+        _check_capabilities(call, requests)
         sealed = seal_request_state(
             self.keyring,
             {"a": call.answers, "s": state},

@@ -1,20 +1,73 @@
-"""Call a handler the right way: async on the loop, sync in a worker thread."""
+"""Call a handler the right way: async on the loop, sync in a worker thread.
+
+Sync handlers never run on the event loop. The pool grows a thread only when every worker is
+busy *running* a handler: a burst of short calls is drained by one worker under one hold of the
+GIL, instead of waking dozens of threads that then queue for it (a convoy that costs more CPU
+than the handlers themselves). A handler that blocks still gets its neighbours new threads.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import functools
 import inspect
+import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from queue import SimpleQueue
 from typing import Any
 
-__all__ = ["invoke", "is_async"]
+__all__ = ["HandlerPool", "invoke", "is_async"]
 
-# One pool for handler code. Sized like anyio's default limiter; a handler that blocks holds one
-# thread, never the event loop.
-_POOL = ThreadPoolExecutor(max_workers=40, thread_name_prefix="mcpserve-handler")
+_Item = tuple[asyncio.AbstractEventLoop, asyncio.Future[Any], Callable[[], Any]]
+
+
+def _resolve(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
+    if future.cancelled():
+        return  # the request went away; the handler's outcome has no one to go to
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)
+
+
+class HandlerPool:
+    def __init__(self, max_workers: int = 40) -> None:
+        self._queue: SimpleQueue[_Item] = SimpleQueue()
+        self._max = max_workers
+        self._workers = 0
+        self._idle = 0
+        self._lock = threading.Lock()
+
+    def submit(self, fn: Callable[[], Any]) -> asyncio.Future[Any]:
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._queue.put((loop, future, fn))
+        if self._idle == 0 and self._workers < self._max:
+            with self._lock:
+                if self._idle == 0 and self._workers < self._max:
+                    self._workers += 1
+                    name = f"mcpserve-handler-{self._workers}"
+                    threading.Thread(target=self._work, name=name, daemon=True).start()
+        return future
+
+    def _work(self) -> None:
+        while True:
+            with self._lock:
+                self._idle += 1
+            loop, future, fn = self._queue.get()
+            with self._lock:
+                self._idle -= 1
+            try:
+                outcome = (True, fn())
+            except BaseException as exc:  # delivered to the awaiting request, raised there
+                outcome = (False, exc)
+            with contextlib.suppress(RuntimeError):  # the loop closed while the handler ran
+                loop.call_soon_threadsafe(_resolve, future, *outcome)
+
+
+_POOL = HandlerPool()
 
 
 def is_async(fn: Callable[..., Any]) -> bool:
@@ -25,8 +78,6 @@ def is_async(fn: Callable[..., Any]) -> bool:
 async def invoke(fn: Callable[..., Any], asynchronous: bool, kwargs: dict[str, Any]) -> Any:
     if asynchronous:
         return await fn(**kwargs)
-    # run_in_executor is the cheapest thread handoff asyncio offers (anyio.to_thread costs about
-    # twice as much per call). Cancelling the await abandons the thread, which finishes on its own.
+    # Cancelling the await abandons the thread, which finishes on its own.
     context = contextvars.copy_context()
-    call = functools.partial(context.run, fn, **kwargs)
-    return await asyncio.get_running_loop().run_in_executor(_POOL, call)
+    return await _POOL.submit(functools.partial(context.run, fn, **kwargs))

@@ -8,6 +8,7 @@ cancelled when the client closes it. 2025-era requests belong to a session kept 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from dataclasses import dataclass
@@ -46,31 +47,81 @@ def _error_body(exc: ProtocolError, request_id: RequestId | None = None) -> JSON
     return jsonrpc.error_from(request_id, exc)
 
 
+class _Cancellation:
+    """Cancels the task running one request, once, and only while it is still running."""
+
+    __slots__ = ("done", "requested", "task")
+
+    def __init__(self, task: asyncio.Task[Any]) -> None:
+        self.task = task
+        self.requested = False
+        self.done = False
+
+    def cancel(self) -> None:
+        if not self.done and not self.requested:
+            self.requested = True
+            self.task.cancel()
+
+
+class _DisconnectWatchers:
+    """Start a disconnect watcher only for requests still running after one tick.
+
+    Closing the response stream is cancellation (2026-07-28). Most requests finish in well under
+    a tick, so watching each from its start would cost a task per request on the hot path; one
+    sweeper gives every longer request its watcher within ``tick`` seconds instead.
+    """
+
+    def __init__(self, watch: Any, tick: float = 0.1) -> None:
+        self._watch = watch
+        self._tick = tick
+        self._waiting: dict[_Cancellation, Any] = {}
+        self._running: dict[_Cancellation, asyncio.Task[None]] = {}
+        self._sweeper: asyncio.Task[None] | None = None
+
+    def add(self, cancel: _Cancellation, receive: Any) -> None:
+        self._waiting[cancel] = receive
+        if self._sweeper is None or self._sweeper.done():
+            self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
+
+    def discard(self, cancel: _Cancellation) -> None:
+        if self._waiting.pop(cancel, None) is None:
+            task = self._running.pop(cancel, None)
+            if task is not None:
+                task.cancel()
+
+    async def _sweep(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._waiting or self._running:
+            before = list(self._waiting)
+            await asyncio.sleep(self._tick)
+            for cancel in before:
+                receive = self._waiting.pop(cancel, None)
+                if receive is not None:  # still running a whole tick later: watch it
+                    self._running[cancel] = loop.create_task(self._watch(receive, cancel))
+
+
 class _HttpOutbound:
     """Outbound for one HTTP request: events go on its own response stream."""
 
-    def __init__(
-        self, endpoint: McpEndpoint, stream: ResponseStream, session_id: str | None, group: Any
-    ) -> None:
+    __slots__ = ("_endpoint", "_session_id", "_stream")
+
+    def __init__(self, endpoint: McpEndpoint, stream: ResponseStream, session_id: str | None) -> None:
         self._endpoint = endpoint
         self._stream = stream
         self._session_id = session_id
-        self._group = group
 
     async def notify(self, method: str, params: JSONObject) -> None:
-        if not self._stream.started:
-            await self._stream.open_sse(self._group)
         await self._stream.emit(jsonrpc.notification(method, params))
 
     async def request(self, method: str, params: JSONObject) -> JSONObject:
         if self._session_id is None:
             raise ToolError("2026-07-28 requests cannot carry server-to-client requests")
-        return await self._endpoint.ask(self._session_id, self._stream, self._group, method, params)
+        return await self._endpoint.ask(self._session_id, self._stream, method, params)
 
     async def close_stream(self) -> None:
         # 2026-07-28: closing a response stream means cancellation and nothing is resumable.
         if self._session_id is not None:
-            await self._stream.detach(self._group)
+            await self._stream.detach()
 
 
 class McpEndpoint:
@@ -91,7 +142,8 @@ class McpEndpoint:
         self.guard = guard
         self.options = options or EndpointOptions()
         self._waiting: dict[tuple[str, RequestId], tuple[anyio.Event, list[JSONObject]]] = {}
-        self._inflight: dict[tuple[str, RequestId], anyio.CancelScope] = {}
+        self._inflight: dict[tuple[str, RequestId], _Cancellation] = {}
+        self._watchers = _DisconnectWatchers(self._cancel_on_disconnect)
         # 2025-era POST streams still running, by (session, stream id): a GET with Last-Event-ID
         # continues one of these live instead of only replaying what is stored.
         self._live: dict[tuple[str, str], ResponseStream] = {}
@@ -225,34 +277,37 @@ class McpEndpoint:
         modern: bool,
         session_id: str | None = None,
     ) -> JSONObject | None:
+        task = asyncio.current_task()
+        assert task is not None
+        cancel = _Cancellation(task)
+        call.outbound = _HttpOutbound(self, stream, session_id)
+        if cancel_on_disconnect:
+            self._watchers.add(cancel, receive)
+        if session_id is not None:
+            self._inflight[(session_id, call.id)] = cancel
         response: JSONObject | None = None
-        async with anyio.create_task_group() as group:
-            call.outbound = _HttpOutbound(self, stream, session_id, group)
+        try:
+            response = await self.dispatcher.handle(call)
+        except asyncio.CancelledError:
+            if not cancel.requested:
+                raise
+            task.uncancel()
+        finally:
+            cancel.done = True
             if cancel_on_disconnect:
-                group.start_soon(self._cancel_on_disconnect, receive, group.cancel_scope)
-            scope = anyio.CancelScope()
+                self._watchers.discard(cancel)
             if session_id is not None:
-                self._inflight[(session_id, call.id)] = scope
-            try:
-                with scope:
-                    response = await self.dispatcher.handle(call)
-            finally:
-                if session_id is not None:
-                    self._inflight.pop((session_id, call.id), None)
-            if response is not None:
-                error = response.get("error")
-                status = status_for(error["code"], modern) if error else 200
-                await stream.finish(response, status)
-            elif not scope.cancel_called:  # pragma: no cover - handle() always answers
-                await stream.finish(None, 500)
-            group.cancel_scope.cancel()
-        if response is None and not stream.started and stream.connected:
-            # Cancelled by notifications/cancelled before anything was sent: close politely.
-            await json_response(stream._send, 202, None, [])
+                self._inflight.pop((session_id, call.id), None)
+        if response is not None:
+            error = response.get("error")
+            await stream.finish(response, status_for(error["code"], modern) if error else 200)
+        else:
+            # Cancelled: end the stream (or, before anything was sent, answer 202) with no result.
+            await stream.finish(None, 202)
         return response
 
     @staticmethod
-    async def _cancel_on_disconnect(receive: Any, scope: anyio.CancelScope) -> None:
+    async def _cancel_on_disconnect(receive: Any, scope: anyio.CancelScope | _Cancellation) -> None:
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
@@ -360,15 +415,13 @@ class McpEndpoint:
             await self.sessions.touch(session_id)
 
     async def ask(
-        self, session_id: str, stream: ResponseStream, group: Any, method: str, params: JSONObject
+        self, session_id: str, stream: ResponseStream, method: str, params: JSONObject
     ) -> JSONObject:
         """Send a server→client request on this request's stream and wait for the client's answer."""
         request_id = f"mcpserve-{secrets.token_hex(6)}"
         event, slot = anyio.Event(), list[JSONObject]()
         self._waiting[(session_id, request_id)] = (event, slot)
         try:
-            if not stream.started:
-                await stream.open_sse(group)
             await stream.emit(jsonrpc.request(request_id, method, params))
             await event.wait()
         finally:
@@ -471,7 +524,7 @@ class McpEndpoint:
     async def _standalone(self, session_id: str, stream: ResponseStream, receive: Any) -> None:
         async with self.dispatcher.server.bus.subscribe() as events, anyio.create_task_group() as group:
             group.start_soon(self._cancel_on_disconnect, receive, group.cancel_scope)
-            await stream.open_sse(group)
+            await stream.open_sse()
 
             async def stop_when_closing() -> None:
                 await self.dispatcher.closing.wait()

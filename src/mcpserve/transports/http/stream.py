@@ -8,11 +8,11 @@ that names its stream, and the stream opens with a priming event carrying an id 
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import anyio
 import orjson
 
 from mcpserve.store.base import EventStore
@@ -52,14 +52,37 @@ class ResponseStream:
         self._headers = headers
         self._resumable = resumable
         self._keepalive = keepalive
-        self._lock = anyio.Lock()
-        self.stream_id = secrets.token_hex(8)
+        # Built for every request: everything only a streaming response needs is created lazily.
+        self._lock_: asyncio.Lock | None = None
+        self._stream_id: str | None = None
         self.started = False
         self.connected = True
         self.finished = False
         # Set whenever the current connection stops carrying this stream (detach, finish, drop).
-        self._released = anyio.Event()
-        self._stop_keepalive: anyio.CancelScope | None = None
+        self._released_: asyncio.Event | None = None
+        self._keepalive_task: asyncio.Task[None] | None = None
+
+    @property
+    def stream_id(self) -> str:
+        if self._stream_id is None:
+            self._stream_id = secrets.token_hex(8)
+        return self._stream_id
+
+    @stream_id.setter
+    def stream_id(self, value: str) -> None:
+        self._stream_id = value
+
+    @property
+    def _lock(self) -> asyncio.Lock:
+        if self._lock_ is None:
+            self._lock_ = asyncio.Lock()
+        return self._lock_
+
+    @property
+    def _released(self) -> asyncio.Event:
+        if self._released_ is None:
+            self._released_ = asyncio.Event()
+        return self._released_
 
     async def _write(self, chunk: bytes, more: bool = True) -> None:
         if not self.connected:
@@ -69,7 +92,7 @@ class ResponseStream:
         except OSError:  # the client went away; 2025-era events stay in the store for resumption
             self.connected = False
 
-    async def open_sse(self, group: anyio.abc.TaskGroup | None = None) -> None:
+    async def open_sse(self) -> None:
         async with self._lock:
             if self.started:
                 return
@@ -87,16 +110,13 @@ class ResponseStream:
                 store, session_id = self._resumable
                 event_id = await store.append(session_id, self.stream_id, {})
                 await self._write(sse.priming(event_id, _RETRY_MS))
-        if group is not None:
-            group.start_soon(self._keepalives)
+            self._keepalive_task = asyncio.get_running_loop().create_task(self._keepalives())
 
     async def _keepalives(self) -> None:
-        with anyio.CancelScope() as scope:
-            self._stop_keepalive = scope
-            while not self.finished:  # a detached stream may be resumed on a new connection
-                await anyio.sleep(self._keepalive)
-                async with self._lock:
-                    await self._write(sse.KEEPALIVE)
+        while not self.finished:  # a detached stream may be resumed on a new connection
+            await asyncio.sleep(self._keepalive)
+            async with self._lock:
+                await self._write(sse.KEEPALIVE)
 
     async def emit(self, message: JSONObject) -> None:
         """Send one message as an SSE event (opening the stream if needed)."""
@@ -110,9 +130,9 @@ class ResponseStream:
             await self._write(sse.event(message, event_id))
 
     async def finish(self, response: JSONObject | None, status: int) -> None:
-        """End the response with the final JSON-RPC message."""
-        if self._stop_keepalive is not None:
-            self._stop_keepalive.cancel()
+        """End the response with the final JSON-RPC message (or none, for a cancelled request)."""
+        if self._keepalive_task is not None:
+            self._keepalive_task.cancel()
         if not self.started:
             try:
                 await json_response(self._send, status, response, self._headers)
@@ -128,7 +148,7 @@ class ResponseStream:
             self._released.set()
 
     # -- 2025 era: closing the connection mid-request and resuming on another (SEP-1699) -------------
-    async def detach(self, group: anyio.abc.TaskGroup | None = None) -> None:
+    async def detach(self) -> None:
         """End the HTTP response but not the stream: later events are stored for a resumption.
 
         The client reconnects with GET and ``Last-Event-ID`` (after the priming event's ``retry``)
@@ -137,7 +157,7 @@ class ResponseStream:
         if self._resumable is None:
             return
         if not self.started:
-            await self.open_sse(group)  # the priming event gives the client an id to resume from
+            await self.open_sse()  # the priming event gives the client an id to resume from
         async with self._lock:
             if self.finished:
                 return
@@ -149,7 +169,7 @@ class ResponseStream:
         send: Send,
         headers: list[tuple[bytes, bytes]],
         replay: Callable[[], Awaitable[list[tuple[str, JSONObject]]]],
-    ) -> anyio.Event | None:
+    ) -> asyncio.Event | None:
         """Continue this stream on a new response: events stored since ``Last-Event-ID``, then live.
 
         Returns an event set once that response is over (the stream finished or moved on), or
@@ -185,4 +205,4 @@ class ResponseStream:
     def _release(self) -> None:
         self.connected = False
         self._released.set()
-        self._released = anyio.Event()
+        self._released_ = asyncio.Event()

@@ -1,0 +1,59 @@
+"""Per-request deadlines without a timer per request.
+
+A timer per request (``asyncio.timeout``) costs a heap entry and its cleanup on the hot path.
+Here a request costs one dict insert and delete; one sweeper task per event loop cancels the
+requests whose deadline has passed, with ``tick`` seconds of slack (deadlines are seconds long).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+__all__ = ["Deadline", "DeadlineKeeper"]
+
+
+class Deadline:
+    """One running request's deadline; ``expired`` tells a cancellation came from here."""
+
+    __slots__ = ("at", "expired", "task")
+
+    def __init__(self, task: asyncio.Task[object], at: float) -> None:
+        self.task = task
+        self.at = at
+        self.expired = False
+
+
+class DeadlineKeeper:
+    def __init__(self, tick: float = 0.25) -> None:
+        self._tick = tick
+        self._active: dict[int, Deadline] = {}
+        self._sweeper: asyncio.Task[None] | None = None
+
+    @contextmanager
+    def limit(self, seconds: float | None) -> Iterator[Deadline | None]:
+        """Cancel the current task once ``seconds`` have passed (None: no limit)."""
+        if seconds is None:
+            yield None
+            return
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+        deadline = Deadline(task, loop.time() + seconds)
+        self._active[id(deadline)] = deadline
+        if self._sweeper is None or self._sweeper.done() or self._sweeper.get_loop() is not loop:
+            self._sweeper = loop.create_task(self._sweep())
+        try:
+            yield deadline
+        finally:
+            del self._active[id(deadline)]
+
+    async def _sweep(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._active:
+            await asyncio.sleep(self._tick)
+            now = loop.time()
+            for deadline in [d for d in self._active.values() if d.at <= now and not d.expired]:
+                deadline.expired = True
+                deadline.task.cancel()
