@@ -1,0 +1,188 @@
+"""Settings: defaults, environment variables and aliases, TOML file, precedence, and error naming."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from mcpserve.config import Settings, load_settings
+from mcpserve.errors import ConfigError
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No setting from the developer's shell may leak into these tests."""
+    for key in list(os.environ):
+        if key.upper().startswith("MCPSERVE_") or key.upper() in {"PORT", "LOG_LEVEL", "DATABASE_URL"}:
+            monkeypatch.delenv(key)
+
+
+def _toml(tmp_path: Path, text: str, name: str = "mcpserve.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_defaults_are_safe_for_local_use() -> None:
+    settings = load_settings()
+    assert settings.transport == "http"
+    assert settings.host == "127.0.0.1"
+    assert settings.port == 8000
+    assert settings.path == "/mcp"
+    assert settings.log_level == "info"
+    assert settings.allowed_hosts == []
+    assert settings.request_state_keys == []
+    assert settings.tool_timeout == 60.0
+    assert settings.request_state_ttl == 600.0
+
+
+def test_environment_variables_set_fields(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MCPSERVE_PORT", "9001")
+    monkeypatch.setenv("MCPSERVE_TRANSPORT", "stdio")
+    monkeypatch.setenv("MCPSERVE_LOG_LEVEL", "DEBUG")
+    monkeypatch.setenv("MCPSERVE_ALLOWED_HOSTS", "a.example, b.example,,")
+    monkeypatch.setenv("MCPSERVE_TOOL_TIMEOUT", "2.5")
+    settings = load_settings()
+    assert settings.port == 9001
+    assert settings.transport == "stdio"
+    assert settings.log_level == "debug"
+    assert settings.allowed_hosts == ["a.example", "b.example"]
+    assert settings.tool_timeout == 2.5
+
+
+def test_unprefixed_aliases_are_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PORT", "7000")
+    monkeypatch.setenv("LOG_LEVEL", "warning")
+    monkeypatch.setenv("DATABASE_URL", "sqlite:///tmp/x.db")
+    settings = load_settings()
+    assert (settings.port, settings.log_level, settings.database_url) == (
+        7000,
+        "warning",
+        "sqlite:///tmp/x.db",
+    )
+
+
+def test_field_names_alone_never_configure_anything(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOST", "0.0.0.0")  # ignored: only MCPSERVE_HOST sets the host
+    monkeypatch.setenv("PATH_PREFIX", "x")
+    assert load_settings().host == "127.0.0.1"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "fragment"),
+    [
+        ("MCPSERVE_PORT", "abc", "valid integer"),
+        ("MCPSERVE_PORT", "-1", "greater than or equal to 0"),
+        ("PORT", "70000", "less than or equal to 65535"),
+        ("MCPSERVE_TRANSPORT", "carrier-pigeon", "'stdio' or 'http'"),
+        ("LOG_LEVEL", "loud", "'debug'"),
+        ("MCPSERVE_PATH", "no-leading-slash", "pattern"),
+        ("MCPSERVE_TOOL_TIMEOUT", "0", "greater than 0"),
+        ("MCPSERVE_MAX_BODY_BYTES", "10", "greater than or equal to 1024"),
+    ],
+)
+def test_invalid_variable_is_named_in_the_error(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, fragment: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert caught.value.variable == variable
+    assert str(caught.value).startswith(f"{variable}: ")
+    assert fragment in str(caught.value)
+
+
+def test_toml_file_sets_fields(tmp_path: Path) -> None:
+    path = _toml(tmp_path, 'port = 9100\nlog_level = "error"\nallowed_origins = ["https://a.example"]\n')
+    settings = load_settings(config_file=path)
+    assert settings.port == 9100
+    assert settings.log_level == "error"
+    assert settings.allowed_origins == ["https://a.example"]
+
+
+def test_config_file_can_come_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("MCPSERVE_CONFIG", str(_toml(tmp_path, "port = 9200\n")))
+    assert load_settings().port == 9200
+
+
+def test_precedence_is_flags_then_environment_then_file_then_defaults(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    path = _toml(tmp_path, 'port = 9000\nhost = "10.0.0.1"\nlog_level = "error"\n')
+    assert load_settings(config_file=path).port == 9000
+    monkeypatch.setenv("MCPSERVE_PORT", "9100")
+    monkeypatch.setenv("LOG_LEVEL", "debug")
+    settings = load_settings(config_file=path)
+    assert (settings.port, settings.host, settings.log_level) == (9100, "10.0.0.1", "debug")
+    flagged = load_settings({"port": 9200, "host": None}, config_file=path)
+    assert (flagged.port, flagged.host) == (9200, "10.0.0.1")
+
+
+def test_unprefixed_alias_in_the_environment_beats_the_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("PORT", "8123")
+    assert load_settings(config_file=_toml(tmp_path, "port = 9000\n")).port == 8123
+
+
+def test_unknown_key_in_the_file_is_refused(tmp_path: Path) -> None:
+    path = _toml(tmp_path, "port = 1\nprot = 2\nbogus = true\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config_file=path)
+    assert caught.value.variable == "MCPSERVE_CONFIG"
+    assert "unknown settings bogus, prot" in str(caught.value)
+
+
+def test_missing_file_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="config file not found") as caught:
+        load_settings(config_file=tmp_path / "absent.toml")
+    assert caught.value.variable == "MCPSERVE_CONFIG"
+
+
+def test_invalid_toml_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="is not valid TOML") as caught:
+        load_settings(config_file=_toml(tmp_path, "port = = 1\n"))
+    assert caught.value.variable == "MCPSERVE_CONFIG"
+
+
+def test_invalid_value_in_the_file_names_the_file_and_key(tmp_path: Path) -> None:
+    path = _toml(tmp_path, 'port = "eighty"\n')
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config_file=path)
+    assert caught.value.variable == "MCPSERVE_CONFIG"
+    assert f"{path}: port: Input should be a valid integer" in str(caught.value)
+
+
+def test_invalid_flag_value_names_the_setting() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"port": 70000})
+    assert caught.value.variable == "MCPSERVE_PORT"
+
+
+def test_unknown_override_is_refused_by_name() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"prot": 1})
+    assert caught.value.variable == "prot"
+
+
+def test_redacted_masks_every_sealing_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MCPSERVE_REQUEST_STATE_KEYS", "first-secret,second-secret")
+    settings = load_settings()
+    assert [key.get_secret_value() for key in settings.request_state_keys] == [
+        "first-secret",
+        "second-secret",
+    ]
+    redacted = settings.redacted()
+    assert redacted["request_state_keys"] == ["**********", "**********"]
+    assert "secret" not in repr(redacted)
+    assert "first-secret" not in repr(settings)
+
+
+def test_settings_are_immutable() -> None:
+    settings = load_settings()
+    with pytest.raises(ValidationError):
+        settings.port = 1  # type: ignore[misc]
+    assert isinstance(settings, Settings)
