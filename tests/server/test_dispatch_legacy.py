@@ -292,3 +292,10 @@ async def test_legacy_log_messages_follow_the_session_level() -> None:
     call = legacy("tools/call", {"name": "chatty"}, log_level="error", outbound=errors_only)
     await dispatcher().handle(call)
     assert [m["data"] for m in errors_only.of("notifications/message")] == ["error message", "e"]
+
+
+async def test_missing_capability_outside_tools_is_invalid_params_not_32021() -> None:
+    # -32021 exists only in 2026-07-28; a 2025-era prompt that needs elicitation gets -32602.
+    error = error_of(await dispatcher().handle(legacy("prompts/get", {"name": "approval", "arguments": {}})))
+    assert error["code"] == -32602
+    assert error["data"] == {"requiredCapabilities": {"elicitation": {}}}

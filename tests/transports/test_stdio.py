@@ -509,3 +509,17 @@ def test_empty_input_exits_cleanly_without_output() -> None:
     )
     assert completed.returncode == 0
     assert completed.stdout == b""
+
+
+async def test_ping_before_initialize_is_answered_and_leaves_the_era_open() -> None:
+    async with in_process() as harness:
+        await harness.write({"jsonrpc": "2.0", "id": 1, "method": "ping"})
+        assert await harness.receive() == {"jsonrpc": "2.0", "id": 1, "result": {}}
+        assert harness.connection.era is None
+        await harness.write(modern_request(2, "server/discover"))
+        assert (await harness.receive())["result"]["supportedVersions"] == ["2026-07-28"]
+        assert harness.connection.era == "modern"
+        await harness.write(initialize_request(3))
+        refused = await harness.receive()
+        assert refused["error"]["code"] == -32022
+        assert "serves 2026-07-28" in refused["error"]["message"]

@@ -82,6 +82,16 @@ _DEFAULT_HINTS: Final = {
 }
 
 
+def _legacy_code(exc: ProtocolError) -> int | None:
+    """Codes that differ in the 2025 era: -32002 for a missing resource, and no -32021 (a
+    2026-07-28 code), so a missing capability is invalid params there."""
+    if isinstance(exc, ResourceNotFound):
+        return exc.legacy_code
+    if isinstance(exc, MissingClientCapability):
+        return InvalidParams.code
+    return None
+
+
 def _error_result(message: str) -> JSONObject:
     return {"content": [{"type": "text", "text": message}], "isError": True}
 
@@ -150,10 +160,7 @@ class Dispatcher:
         try:
             result = await self._route(call)
         except ProtocolError as exc:
-            legacy_code = (
-                exc.legacy_code if isinstance(exc, ResourceNotFound) and call.era == "legacy" else None
-            )
-            return jsonrpc.error_from(call.id, exc, legacy_code)
+            return jsonrpc.error_from(call.id, exc, _legacy_code(exc) if call.era == "legacy" else None)
         except Exception:
             return jsonrpc.error_from(call.id, self.internal_error(call.method))
         return jsonrpc.result_response(call.id, result)
@@ -358,8 +365,7 @@ class Dispatcher:
         opened = open_request_state(
             self.keyring, token, **self._binding(call, target, arguments), now=self.clock()
         )
-        if not isinstance(opened, dict):
-            raise InvalidParams("requestState is invalid or expired; retry the request without it")
+        # Only this module seals request state, always as {"a": answers, "s": app state}.
         call.answers = dict(opened.get("a") or {})
         call.app_state = opened.get("s")
 

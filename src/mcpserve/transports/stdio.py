@@ -18,7 +18,7 @@ from anyio.abc import TaskGroup
 
 from mcpserve.errors import InvalidRequest, ParseError, ProtocolError, ToolError, UnsupportedProtocolVersion
 from mcpserve.protocol import jsonrpc
-from mcpserve.protocol.envelope import read_request_meta
+from mcpserve.protocol.envelope import protocol_version_of, read_request_meta
 from mcpserve.protocol.session import LegacySession
 from mcpserve.protocol.versions import MODERN_VERSIONS, Era
 from mcpserve.server.call import Call
@@ -174,7 +174,12 @@ class StdioConnection:
 
     def _call_for(self, message: jsonrpc.Request) -> Call:
         params = message.params
-        if self.era == "legacy" or (self.era is None and message.method == "initialize"):
+        # Before the era is fixed, initialize starts the 2025 era and a bare ping (allowed before
+        # initialize there) is answered as 2025-era; both leave a later choice open for ping.
+        handshake = message.method == "initialize" or (
+            message.method == "ping" and protocol_version_of(params) is None
+        )
+        if self.era == "legacy" or (self.era is None and handshake):
             session = self.session
             return Call(
                 message.id,
@@ -191,7 +196,11 @@ class StdioConnection:
             )
         if message.method == "initialize":
             # This process already serves 2026-07-28; a handshake cannot switch it back.
-            raise UnsupportedProtocolVersion(params.get("protocolVersion"), list(MODERN_VERSIONS))
+            error = UnsupportedProtocolVersion(params.get("protocolVersion"), list(MODERN_VERSIONS))
+            error.message = (
+                "This connection serves 2026-07-28 (per-request _meta); initialize is not available"
+            )
+            raise error
         meta = read_request_meta(params)
         self.era = "modern"
         return Call(
