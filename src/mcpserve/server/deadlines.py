@@ -8,8 +8,6 @@ requests whose deadline has passed, with ``tick`` seconds of slack (deadlines ar
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 __all__ = ["Deadline", "DeadlineKeeper"]
 
@@ -31,12 +29,8 @@ class DeadlineKeeper:
         self._active: dict[int, Deadline] = {}
         self._sweeper: asyncio.Task[None] | None = None
 
-    @contextmanager
-    def limit(self, seconds: float | None) -> Iterator[Deadline | None]:
-        """Cancel the current task once ``seconds`` have passed (None: no limit)."""
-        if seconds is None:
-            yield None
-            return
+    def start(self, seconds: float) -> Deadline:
+        """Cancel the current task once ``seconds`` have passed, unless ``stop`` comes first."""
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()
         assert task is not None
@@ -44,10 +38,10 @@ class DeadlineKeeper:
         self._active[id(deadline)] = deadline
         if self._sweeper is None or self._sweeper.done() or self._sweeper.get_loop() is not loop:
             self._sweeper = loop.create_task(self._sweep())
-        try:
-            yield deadline
-        finally:
-            del self._active[id(deadline)]
+        return deadline
+
+    def stop(self, deadline: Deadline) -> None:
+        del self._active[id(deadline)]
 
     async def _sweep(self) -> None:
         loop = asyncio.get_running_loop()

@@ -268,17 +268,20 @@ class Dispatcher:
         context = Context(call, self.server)
         try:
             kwargs = tool.bind(arguments, context)
-            with self.deadlines.limit(self.tool_timeout) as deadline:
-                try:
-                    outcome = await self._rounds(call, name, arguments, lambda: tool.run(kwargs))
-                except asyncio.CancelledError:
-                    if deadline is None or not deadline.expired:
-                        raise
-                    asyncio.current_task().uncancel()  # type: ignore[union-attr]
-                    seconds = f"{self.tool_timeout:g}"
-                    return _error_result(
-                        f"Tool {name!r} timed out after {seconds} s; the upstream did not answer in time"
-                    )
+            deadline = self.deadlines.start(self.tool_timeout) if self.tool_timeout else None
+            try:
+                outcome = await self._rounds(call, name, arguments, lambda: tool.run(kwargs))
+            except asyncio.CancelledError:
+                if deadline is None or not deadline.expired:
+                    raise
+                asyncio.current_task().uncancel()  # type: ignore[union-attr]
+                seconds = f"{self.tool_timeout:g}"
+                return _error_result(
+                    f"Tool {name!r} timed out after {seconds} s; the upstream did not answer in time"
+                )
+            finally:
+                if deadline is not None:
+                    self.deadlines.stop(deadline)
             return outcome.result if isinstance(outcome, _InputRequiredResult) else tool.to_result(outcome)
         except ToolError as exc:
             return _error_result(str(exc))

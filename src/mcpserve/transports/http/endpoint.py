@@ -151,7 +151,8 @@ class McpEndpoint:
 
     # -- entry ----------------------------------------------------------------------------------
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Send) -> None:
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        # ASGI servers deliver header names lowercased already.
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         client = scope.get("client")
         verdict = self.guard.check(
             headers.get("host"),

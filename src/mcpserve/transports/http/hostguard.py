@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 __all__ = ["HostGuard", "Verdict"]
 
+_MEMO_SIZE = 1024
 _LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
 
 
@@ -38,6 +39,8 @@ class HostGuard:
         origins = {o.strip().lower().rstrip("/") for o in allowed_origins if o.strip()}
         self.any_origin = "*" in origins
         self.origins = frozenset(origins)
+        # The same few Host/Origin pairs arrive on every request; remember their verdicts.
+        self._seen: dict[tuple[str | None, str | None], Verdict] = {}
         self.proxies = tuple(
             ipaddress.ip_network(p.strip(), strict=False) for p in trusted_proxies if p.strip()
         )
@@ -55,6 +58,15 @@ class HostGuard:
         self, host: str | None, origin: str | None, forwarded_host: str | None, client: str | None
     ) -> Verdict:
         effective = forwarded_host.split(",")[0] if forwarded_host and self.trusts(client) else host
+        key = (effective, origin)
+        verdict = self._seen.get(key)
+        if verdict is None:
+            if len(self._seen) >= _MEMO_SIZE:  # bounded: varying Host headers cannot grow it
+                self._seen.clear()
+            verdict = self._seen[key] = self._decide(effective, origin)
+        return verdict
+
+    def _decide(self, effective: str | None, origin: str | None) -> Verdict:
         if not self.any_host and (effective is None or _hostname(effective) not in self.hosts):
             return Verdict(421, "Host not allowed")
         if origin is not None and not self._origin_ok(origin):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import re
 from collections.abc import Mapping
 from typing import Any, Final
@@ -39,9 +40,14 @@ _STATUS: Final = {
 }
 
 
+@functools.lru_cache(maxsize=64)
+def _media_types(accept: str) -> frozenset[str]:
+    return frozenset(part.split(";")[0].strip().lower() for part in accept.split(","))
+
+
 def accepts(accept: str, *types: str) -> bool:
     """Whether an Accept header lists every one of ``types`` (``*/*`` counts for all)."""
-    listed = {part.split(";")[0].strip().lower() for part in accept.split(",")}
+    listed = _media_types(accept)
     return "*/*" in listed or all(t in listed for t in types)
 
 

@@ -46,5 +46,7 @@ def run_http(server: MCPServer, settings: Settings) -> None:
         log_level=settings.log_level,
         timeout_graceful_shutdown=30,
         server_header=False,
+        # X-Forwarded-* are honoured by HostGuard, and only from MCPSERVE_TRUSTED_PROXIES.
+        proxy_headers=False,
     )
     uvicorn.Server(config).run()
