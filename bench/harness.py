@@ -63,6 +63,7 @@ class Options:
     server_cpu: int
     client_cpu: int
     start_timeout: float
+    tool: str
     skip_throughput: bool
     skip_sessions: bool
     results_dir: Path
@@ -104,6 +105,12 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     add("--server-cpu", type=int, default=0)
     add("--client-cpu", type=int, default=1)
     add("--start-timeout", type=float, default=20.0, help="seconds a server may take to listen")
+    add(
+        "--tool",
+        choices=["sync", "async"],
+        default="sync",
+        help="echo as a plain def (run in each server's worker threads) or an async def (default: sync)",
+    )
     add("--skip-throughput", action="store_true")
     add("--skip-sessions", action="store_true")
     add("--results-dir", type=Path, default=BENCH_DIR / "results")
@@ -495,6 +502,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if opts.server_cpu == opts.client_cpu:
         _say("bench: warning: server and client share a CPU; figures will be pessimistic")
     os.sched_setaffinity(0, {opts.client_cpu})  # the harness's own client (sessions) runs beside wrk
+    os.environ["BENCH_ECHO"] = opts.tool  # read by apps/echo.py and apps/sdk_echo.py
 
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     output = opts.output or opts.results_dir / f"{stamp}.json"
@@ -525,6 +533,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     report["meta"]["seconds"] = round(time.monotonic() - started, 1)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"echo tool: {opts.tool} def in mcpserve and the SDK")
     print(render(report, opts))
     print(f"\nwrote {output} ({report['meta']['seconds']:.0f} s)")
     measured = any(

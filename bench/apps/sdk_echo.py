@@ -14,6 +14,7 @@ log, SDK logging at WARNING (it logs every new session at INFO otherwise).
 from __future__ import annotations
 
 import argparse
+import os
 
 import uvicorn
 from mcp.server import MCPServer
@@ -21,10 +22,18 @@ from mcp.server import MCPServer
 app = MCPServer("echo", log_level="WARNING")
 
 
-@app.tool()
-def echo(text: str) -> str:
+def echo_sync(text: str) -> str:
     """Echo the text back."""
     return text
+
+
+async def echo_async(text: str) -> str:
+    """Echo the text back."""
+    return text
+
+
+# BENCH_ECHO=async (bench --tool async) serves the same tool as a coroutine: no worker thread.
+app.add_tool(echo_async if os.environ.get("BENCH_ECHO", "sync") == "async" else echo_sync, name="echo")
 
 
 def main() -> None:
