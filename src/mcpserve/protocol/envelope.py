@@ -26,6 +26,7 @@ __all__ = [
     "read_request_meta",
     "protocol_version_of",
     "check_log_level",
+    "progress_token_of",
 ]
 
 PROTOCOL_VERSION_KEY: Final = "io.modelcontextprotocol/protocolVersion"
@@ -65,6 +66,17 @@ def protocol_version_of(params: JSONObject) -> Any:
     return meta.get(PROTOCOL_VERSION_KEY) if isinstance(meta, dict) else None
 
 
+def _is_token(value: object) -> bool:
+    return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
+
+
+def progress_token_of(params: JSONObject) -> str | int | None:
+    """A request's ``_meta.progressToken`` if it is a valid one (2025 era: invalid means none)."""
+    meta = params.get("_meta")
+    token = meta.get("progressToken") if isinstance(meta, dict) else None
+    return token if _is_token(token) else None
+
+
 def check_log_level(level: object) -> str:
     if not isinstance(level, str) or level not in LOG_LEVELS:
         raise InvalidParams(f"Invalid log level {level!r}; use one of: {', '.join(LOG_LEVELS)}")
@@ -94,8 +106,6 @@ def read_request_meta(params: JSONObject) -> RequestMeta:
     if level is not None:
         level = check_log_level(level)
     token = meta.get("progressToken")
-    if token is not None and not (
-        isinstance(token, str) or (isinstance(token, int) and not isinstance(token, bool))
-    ):
+    if token is not None and not _is_token(token):
         raise InvalidParams("Invalid _meta.progressToken: expected a string or an integer")
     return RequestMeta(version, capabilities, client_info, level, token)

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from mcpserve.principal import Principal
+from mcpserve.protocol.envelope import RequestMeta, progress_token_of
+from mcpserve.protocol.jsonrpc import Request
 from mcpserve.protocol.session import LegacySession
 from mcpserve.protocol.versions import Era
 from mcpserve.types import JSONObject, RequestId
@@ -75,3 +77,36 @@ class Call:
     input_responses: JSONObject | None = None
     answers: dict[str, Any] = field(default_factory=dict)
     app_state: Any = None
+
+    @classmethod
+    def modern(cls, request: Request, meta: RequestMeta, **extra: Any) -> Call:
+        """A 2026-07-28 call: everything about the client comes from this request's envelope."""
+        return cls(
+            request.id,
+            request.method,
+            request.params,
+            "modern",
+            meta.protocol_version,
+            meta.client_capabilities,
+            client_info=meta.client_info,
+            log_level=meta.log_level,
+            progress_token=meta.progress_token,
+            **extra,
+        )
+
+    @classmethod
+    def legacy(cls, request: Request, session: LegacySession | None, **extra: Any) -> Call:
+        """A 2025-era call: client facts come from the session (None before ``initialize``)."""
+        return cls(
+            request.id,
+            request.method,
+            request.params,
+            "legacy",
+            session.protocol_version if session else "",
+            session.client_capabilities if session else {},
+            client_info=session.client_info if session else None,
+            log_level=session.log_level if session else None,
+            progress_token=progress_token_of(request.params),
+            session=session,
+            **extra,
+        )

@@ -25,7 +25,7 @@ from mcpserve.types import JSONObject, RequestId
 if TYPE_CHECKING:
     from mcpserve.server.app import MCPServer
 
-__all__ = ["Context", "ElicitationResult", "InputRequired", "NeedInput"]
+__all__ = ["Context", "ElicitationResult", "InputRequired", "NeedInput", "INPUT_CAPABILITIES"]
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 Action = Literal["accept", "decline", "cancel"]
@@ -72,7 +72,8 @@ def _valid_answer(method: str, answer: Any) -> bool:
     return isinstance(answer.get("roots"), list)  # roots/list
 
 
-_CAPABILITY = {
+# The client capability each kind of input request needs.
+INPUT_CAPABILITIES = {
     "elicitation/create": "elicitation",
     "sampling/createMessage": "sampling",
     "roots/list": "roots",
@@ -254,7 +255,7 @@ class Context:
 
     async def _ask(self, method: str, params: JSONObject, key: str | None) -> JSONObject:
         self._asked += 1
-        capability = _CAPABILITY[method]
+        capability = INPUT_CAPABILITIES[method]
         if self._call.era == "legacy":
             if capability not in self._call.client_capabilities:
                 raise MissingClientCapability({capability: {}})

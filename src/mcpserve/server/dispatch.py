@@ -34,7 +34,7 @@ from mcpserve.protocol.sealing import KeyRing
 from mcpserve.protocol.session import start_session
 from mcpserve.protocol.versions import MODERN_VERSIONS
 from mcpserve.server.call import Call
-from mcpserve.server.context import Context, InputRequired, NeedInput
+from mcpserve.server.context import INPUT_CAPABILITIES, Context, InputRequired, NeedInput
 from mcpserve.server.deadlines import DeadlineKeeper
 from mcpserve.server.listen import listen
 from mcpserve.server.pagination import paginate
@@ -99,10 +99,7 @@ def _error_result(message: str) -> JSONObject:
 def _check_capabilities(call: Call, requests: dict[str, JSONObject]) -> None:
     """Refuse input requests of a kind the client did not declare on this request (or session)."""
     for request in requests.values():
-        method = request.get("method")
-        capability = {"elicitation/create": "elicitation", "sampling/createMessage": "sampling"}.get(
-            str(method), "roots"
-        )
+        capability = INPUT_CAPABILITIES.get(str(request.get("method")), "roots")
         if capability not in call.client_capabilities:
             raise MissingClientCapability({capability: {}})
 

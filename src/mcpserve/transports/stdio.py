@@ -23,6 +23,7 @@ from mcpserve.protocol.session import LegacySession
 from mcpserve.protocol.versions import MODERN_VERSIONS, Era
 from mcpserve.server.call import Call
 from mcpserve.server.dispatch import Dispatcher
+from mcpserve.server.pending import PendingRequests
 from mcpserve.types import JSONObject, RequestId
 
 __all__ = ["StdioConnection", "read_lines", "serve_stdio"]
@@ -84,7 +85,7 @@ class StdioConnection:
         self.era: Era | None = None
         self.session: LegacySession | None = None
         self._inflight: dict[RequestId, anyio.CancelScope] = {}
-        self._waiting: dict[RequestId, tuple[anyio.Event, list[JSONObject]]] = {}
+        self._pending = PendingRequests()
         self._next_id = 0
         self._closed = False
 
@@ -99,20 +100,9 @@ class StdioConnection:
             raise ToolError("The client closed the connection before answering")
         self._next_id += 1
         request_id = f"mcpserve-{self._next_id}"
-        event, slot = anyio.Event(), list[JSONObject]()
-        self._waiting[request_id] = (event, slot)
-        try:
-            await self.write(jsonrpc.request(request_id, method, params))
-            await event.wait()
-        finally:
-            self._waiting.pop(request_id, None)
-        if not slot:
-            raise ToolError("The client closed the connection before answering")
-        reply = slot[0]
-        if reply.get("error") is not None:
-            message = reply["error"].get("message", "error") if isinstance(reply["error"], dict) else "error"
-            raise ToolError(f"The client refused {method}: {message}")
-        return dict(reply.get("result") or {})
+        return await self._pending.wait(
+            request_id, method, lambda: self.write(jsonrpc.request(request_id, method, params))
+        )
 
     async def run(self, lines: AsyncIterator[bytes | None]) -> None:
         async with anyio.create_task_group() as group:
@@ -126,8 +116,7 @@ class StdioConnection:
     def _close(self) -> None:
         """EOF: nobody can answer our requests any more, and listen streams should end."""
         self._closed = True
-        for event, _ in self._waiting.values():
-            event.set()
+        self._pending.abandon_all()
         self.dispatcher.closing.set()
 
     async def _receive(self, line: bytes | None, requests: TaskGroup) -> None:
@@ -143,10 +132,7 @@ class StdioConnection:
             await self.write(jsonrpc.error_from(request_id, exc))
             return
         if isinstance(message, jsonrpc.Response):
-            waiting = self._waiting.get(message.id)
-            if waiting is not None:
-                waiting[1].append({"result": message.result, "error": message.error})
-                waiting[0].set()
+            self._pending.answer(message.id, message.result, message.error)
         elif isinstance(message, jsonrpc.Notification):
             self._notification(message)
         else:
@@ -180,20 +166,7 @@ class StdioConnection:
             message.method == "ping" and protocol_version_of(params) is None
         )
         if self.era == "legacy" or (self.era is None and handshake):
-            session = self.session
-            return Call(
-                message.id,
-                message.method,
-                params,
-                "legacy",
-                session.protocol_version if session else "",
-                session.client_capabilities if session else {},
-                client_info=session.client_info if session else None,
-                log_level=session.log_level if session else None,
-                progress_token=_progress_token(params),
-                session=session,
-                outbound=StdioOutbound(self),
-            )
+            return Call.legacy(message, self.session, outbound=StdioOutbound(self))
         if message.method == "initialize":
             # This process already serves 2026-07-28; a handshake cannot switch it back.
             error = UnsupportedProtocolVersion(params.get("protocolVersion"), list(MODERN_VERSIONS))
@@ -203,18 +176,7 @@ class StdioConnection:
             raise error
         meta = read_request_meta(params)
         self.era = "modern"
-        return Call(
-            message.id,
-            message.method,
-            params,
-            "modern",
-            meta.protocol_version,
-            meta.client_capabilities,
-            client_info=meta.client_info,
-            log_level=meta.log_level,
-            progress_token=meta.progress_token,
-            outbound=StdioOutbound(self),
-        )
+        return Call.modern(message, meta, outbound=StdioOutbound(self))
 
     async def _run(self, call: Call, scope: anyio.CancelScope) -> None:
         self._inflight[call.id] = scope
@@ -243,12 +205,6 @@ class StdioConnection:
                 ):
                     continue
                 await self.write(jsonrpc.notification(event["method"], event["params"]))
-
-
-def _progress_token(params: JSONObject) -> str | int | None:
-    meta = params.get("_meta")
-    token = meta.get("progressToken") if isinstance(meta, dict) else None
-    return token if isinstance(token, str | int) and not isinstance(token, bool) else None
 
 
 async def serve_stdio(

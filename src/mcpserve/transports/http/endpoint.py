@@ -24,6 +24,7 @@ from mcpserve.protocol.session import LegacySession
 from mcpserve.protocol.versions import LEGACY_VERSIONS
 from mcpserve.server.call import Call
 from mcpserve.server.dispatch import Dispatcher
+from mcpserve.server.pending import PendingRequests
 from mcpserve.store.base import EventStore, SessionStore
 from mcpserve.transports.http import sse
 from mcpserve.transports.http.hostguard import HostGuard
@@ -141,7 +142,7 @@ class McpEndpoint:
         self.events = events
         self.guard = guard
         self.options = options or EndpointOptions()
-        self._waiting: dict[tuple[str, RequestId], tuple[anyio.Event, list[JSONObject]]] = {}
+        self._pending = PendingRequests()
         self._inflight: dict[tuple[str, RequestId], _Cancellation] = {}
         self._watchers = _DisconnectWatchers(self._cancel_on_disconnect)
         # 2025-era POST streams still running, by (session, stream id): a GET with Last-Event-ID
@@ -254,19 +255,7 @@ class McpEndpoint:
             tool = self.dispatcher.server.find_tool(params["name"], None)
             schema = tool.definition["inputSchema"] if tool else None
         check_modern_headers(headers, message.method, params, schema)
-        envelope = read_request_meta(params)
-        return Call(
-            message.id,
-            message.method,
-            params,
-            "modern",
-            envelope.protocol_version,
-            envelope.client_capabilities,
-            client_info=envelope.client_info,
-            log_level=envelope.log_level,
-            progress_token=envelope.progress_token,
-            headers=headers,
-        )
+        return Call.modern(message, read_request_meta(params), headers=headers)
 
     async def _run(
         self,
@@ -343,7 +332,7 @@ class McpEndpoint:
             return
         session = LegacySession.from_json(record)
         if isinstance(message, jsonrpc.Response):
-            self._answer(session_id, message)
+            self._pending.answer((session_id, message.id), message.result, message.error)
             await json_response(send, 202, None, [])
         elif isinstance(message, jsonrpc.Notification):
             await self._legacy_notification(session_id, session, message)
@@ -352,7 +341,7 @@ class McpEndpoint:
             await self._legacy_request(session_id, session, message, headers, receive, send)
 
     async def _initialize(self, message: jsonrpc.Request, receive: Any, send: Send) -> None:
-        call = Call(message.id, "initialize", message.params, "legacy", "", {})
+        call = Call.legacy(message, None)
         response = await self.dispatcher.handle(call)
         if call.session is None:
             error = response.get("error", {})
@@ -384,21 +373,7 @@ class McpEndpoint:
         receive: Any,
         send: Send,
     ) -> None:
-        meta = message.params.get("_meta")
-        token = meta.get("progressToken") if isinstance(meta, dict) else None
-        call = Call(
-            message.id,
-            message.method,
-            message.params,
-            "legacy",
-            session.protocol_version,
-            session.client_capabilities,
-            client_info=session.client_info,
-            log_level=session.log_level,
-            progress_token=token if isinstance(token, str | int) and not isinstance(token, bool) else None,
-            session=session,
-            headers=headers,
-        )
+        call = Call.legacy(message, session, headers=headers)
         header = [(_SESSION_HEADER, session_id.encode())]
         stream = ResponseStream(
             send, header, resumable=(self.events, session_id), keepalive=self.options.keepalive
@@ -420,23 +395,9 @@ class McpEndpoint:
     ) -> JSONObject:
         """Send a server→client request on this request's stream and wait for the client's answer."""
         request_id = f"mcpserve-{secrets.token_hex(6)}"
-        event, slot = anyio.Event(), list[JSONObject]()
-        self._waiting[(session_id, request_id)] = (event, slot)
-        try:
-            await stream.emit(jsonrpc.request(request_id, method, params))
-            await event.wait()
-        finally:
-            self._waiting.pop((session_id, request_id), None)
-        reply = slot[0]
-        if reply.get("error") is not None:
-            raise ToolError(f"The client refused {method}: {reply['error'].get('message', 'error')}")
-        return dict(reply.get("result") or {})
-
-    def _answer(self, session_id: str, message: jsonrpc.Response) -> None:
-        waiting = self._waiting.get((session_id, message.id))
-        if waiting is not None:
-            waiting[1].append({"result": message.result, "error": message.error})
-            waiting[0].set()
+        return await self._pending.wait(
+            (session_id, request_id), method, lambda: stream.emit(jsonrpc.request(request_id, method, params))
+        )
 
     # -- GET and DELETE -----------------------------------------------------------------------------
     async def _session_for(self, headers: dict[str, str], send: Send) -> tuple[str, LegacySession] | None:

@@ -1,0 +1,53 @@
+"""Server→client requests awaiting the client's answer (2025 era), matched by request id.
+
+Both transports use it: stdio keys by request id, HTTP by (session id, request id).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from typing import Any
+
+import anyio
+
+from mcpserve.errors import ToolError
+from mcpserve.types import JSONObject
+
+__all__ = ["PendingRequests"]
+
+
+class PendingRequests:
+    def __init__(self) -> None:
+        self._waiting: dict[Hashable, tuple[anyio.Event, list[JSONObject]]] = {}
+
+    async def wait(self, key: Hashable, method: str, send: Any) -> JSONObject:
+        """Register ``key``, run ``send()`` (which delivers the request), then await the answer.
+
+        Raises ToolError when the client refuses or the connection closes first.
+        """
+        event, slot = anyio.Event(), list[JSONObject]()
+        self._waiting[key] = (event, slot)
+        try:
+            await send()
+            await event.wait()
+        finally:
+            self._waiting.pop(key, None)
+        if not slot:
+            raise ToolError("The client closed the connection before answering")
+        error = slot[0].get("error")
+        if error is not None:
+            message = error.get("message", "error") if isinstance(error, dict) else "error"
+            raise ToolError(f"The client refused {method}: {message}")
+        return dict(slot[0].get("result") or {})
+
+    def answer(self, key: Hashable, result: JSONObject | None, error: JSONObject | None) -> None:
+        """Deliver the client's response; answers nobody waits for are ignored."""
+        waiting = self._waiting.get(key)
+        if waiting is not None:
+            waiting[1].append({"result": result, "error": error})
+            waiting[0].set()
+
+    def abandon_all(self) -> None:
+        """The connection is gone: every waiter fails with ToolError."""
+        for event, _ in self._waiting.values():
+            event.set()
