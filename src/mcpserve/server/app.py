@@ -219,7 +219,7 @@ class MCPServer:
         return register
 
     # -- lookup (deterministic order: registration order) ---------------------------------------------
-    def capabilities(self, *, legacy: bool) -> JSONObject:
+    def capabilities(self) -> JSONObject:
         capabilities: JSONObject = {
             "tools": {"listChanged": True},
             "prompts": {"listChanged": True},

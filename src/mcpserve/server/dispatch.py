@@ -190,7 +190,7 @@ class Dispatcher:
         call.session = start_session(call.params, call.principal.key if call.principal else None)
         result: JSONObject = {
             "protocolVersion": call.session.protocol_version,
-            "capabilities": self.server.capabilities(legacy=True),
+            "capabilities": self.server.capabilities(),
             "serverInfo": self.server.info,
         }
         if self.server.instructions:
@@ -224,7 +224,7 @@ class Dispatcher:
     async def _discover(self, call: Call) -> JSONObject:
         result: JSONObject = {
             "supportedVersions": list(MODERN_VERSIONS),
-            "capabilities": self.server.capabilities(legacy=False),
+            "capabilities": self.server.capabilities(),
         }
         if self.server.instructions:
             result["instructions"] = self.server.instructions

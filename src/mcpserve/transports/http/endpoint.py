@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import anyio
-import orjson
 
 from mcpserve.errors import InvalidParams, InvalidRequest, ProtocolError, ServiceUnavailable, ToolError
 from mcpserve.protocol import jsonrpc
@@ -514,7 +513,3 @@ class McpEndpoint:
         await self.sessions.delete(session_id)
         await self.events.forget(session_id)
         await json_response(send, 200, None, [])
-
-
-def encode(message: JSONObject) -> bytes:  # pragma: no cover - convenience for tests
-    return orjson.dumps(message)
