@@ -16,8 +16,15 @@ from mcpserve.errors import ConfigError
 from mcpserve.protocol.sealing import KeyRing
 from mcpserve.server.app import MCPServer
 from mcpserve.server.dispatch import CacheHint, Dispatcher
+from mcpserve.store.memory import MemoryEventStore, MemorySessionStore
+from mcpserve.transports.http.app import HttpApp
+from mcpserve.transports.http.endpoint import EndpointOptions, McpEndpoint
+from mcpserve.transports.http.hostguard import HostGuard
 
-__all__ = ["build_dispatcher", "configure_logging", "run_stdio", "serve"]
+__all__ = ["build_dispatcher", "build_http_app", "configure_logging", "run_stdio", "serve"]
+
+# Binds whose Host values the loopback default already covers (or, for 0.0.0.0 and ::, cannot name).
+_LOOPBACK_OR_ANY = ("127.0.0.1", "localhost", "::1", "0.0.0.0", "::")  # noqa: S104 - names, not binds
 
 logger = logging.getLogger("mcpserve")
 
@@ -42,6 +49,24 @@ def build_dispatcher(server: MCPServer, settings: Settings) -> Dispatcher:
             m: lists for m in ("tools/list", "prompts/list", "resources/list", "resources/templates/list")
         },
     )
+
+
+def build_http_app(server: MCPServer, settings: Settings) -> HttpApp:
+    """The ASGI app: endpoint, state stores and the Host/Origin policy, all from settings."""
+    hosts = list(settings.allowed_hosts)
+    if not hosts and settings.host not in _LOOPBACK_OR_ANY:
+        # Bound to a specific address: accept it as Host too, besides the loopback names.
+        hosts = ["localhost", "127.0.0.1", "[::1]", settings.host]
+    endpoint = McpEndpoint(
+        build_dispatcher(server, settings),
+        sessions=MemorySessionStore(
+            idle_timeout=settings.session_idle_timeout, max_sessions=settings.max_sessions
+        ),
+        events=MemoryEventStore(),
+        guard=HostGuard(hosts, settings.allowed_origins, settings.trusted_proxies),
+        options=EndpointOptions(max_body_bytes=settings.max_body_bytes),
+    )
+    return HttpApp(endpoint, settings.path)
 
 
 def configure_logging(settings: Settings) -> None:
@@ -78,4 +103,4 @@ def serve(
         return
     from mcpserve.transports.http.serve import run_http  # noqa: PLC0415 - optional heavy imports
 
-    run_http(server, settings)
+    run_http(build_http_app(server, settings), settings)

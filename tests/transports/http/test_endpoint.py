@@ -10,8 +10,8 @@ from pydantic import Field
 
 from mcpserve import Context, MCPServer
 from mcpserve.config import load_settings
+from mcpserve.runtime import build_http_app
 from mcpserve.transports.http.app import HttpApp
-from mcpserve.transports.http.serve import build_http_app
 from tests.support.asgi import META, MODERN_HEADERS, open_request, request, rpc
 
 pytestmark = pytest.mark.anyio
