@@ -85,11 +85,14 @@ def run_stdio(server: MCPServer, settings: Settings) -> None:
     dispatcher = build_dispatcher(server, settings)
     if not settings.request_state_keys:
         logger.info("requestState keys are ephemeral (set MCPSERVE_REQUEST_STATE_KEYS to share them)")
-    anyio.run(
-        lambda: serve_stdio(
-            dispatcher, sys.stdin.buffer, sys.stdout.buffer, max_line_bytes=settings.max_body_bytes
-        )
-    )
+
+    async def main() -> None:
+        async with server.lifespan():
+            await serve_stdio(
+                dispatcher, sys.stdin.buffer, sys.stdout.buffer, max_line_bytes=settings.max_body_bytes
+            )
+
+    anyio.run(main)
 
 
 def serve(

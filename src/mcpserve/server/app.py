@@ -7,7 +7,8 @@ comes from settings in the composition root, :mod:`mcpserve.runtime`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -34,6 +35,8 @@ __all__ = [
 ]
 
 FnT = TypeVar("FnT", bound=Callable[..., Any])
+Hook = Callable[[], Awaitable[None]]
+ReadinessCheck = Callable[[], Awaitable[None]]
 _MAX_COMPLETIONS = 100
 
 
@@ -99,6 +102,9 @@ class MCPServer:
         self._templates: list[ResourceTemplate] = []
         self._prompts: dict[str, Prompt] = {}
         self._completion: Callable[..., Any] | None = None
+        self._startup: list[Hook] = []
+        self._shutdown: list[Hook] = []
+        self.readiness_checks: dict[str, ReadinessCheck] = {}
 
     # -- registration -------------------------------------------------------------------------------
     def tool(
@@ -321,6 +327,33 @@ class MCPServer:
 
     async def notify_resource_updated(self, uri: str) -> None:
         await self.bus.publish({"method": "notifications/resources/updated", "params": {"uri": uri}})
+
+    # -- lifecycle -----------------------------------------------------------------------------------------
+    def on_startup(self, hook: Hook) -> Hook:
+        """Run ``hook`` before serving (open pools, warm caches). Usable as a decorator."""
+        self._startup.append(hook)
+        return hook
+
+    def on_shutdown(self, hook: Hook) -> Hook:
+        """Run ``hook`` after serving stops, in reverse registration order. Usable as a decorator."""
+        self._shutdown.append(hook)
+        return hook
+
+    def add_readiness_check(self, name: str, check: ReadinessCheck) -> None:
+        """Register a dependency check for readiness: ``check`` raises when ``name`` is not usable."""
+        if name in self.readiness_checks:
+            raise ValueError(f"A readiness check named {name!r} is already registered")
+        self.readiness_checks[name] = check
+
+    @asynccontextmanager
+    async def lifespan(self) -> AsyncIterator[None]:
+        """Run the startup hooks, serve, then the shutdown hooks (also when a startup hook failed)."""
+        async with AsyncExitStack() as stack:
+            for hook in self._shutdown:
+                stack.push_async_callback(hook)
+            for hook in self._startup:
+                await hook()
+            yield
 
     # -- running ----------------------------------------------------------------------------------------
     def run(self, transport: str = "stdio", **overrides: Any) -> None:

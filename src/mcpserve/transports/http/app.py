@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import orjson
@@ -10,6 +11,8 @@ from mcpserve.transports.http.endpoint import McpEndpoint
 from mcpserve.transports.http.stream import Send, json_response
 
 __all__ = ["HttpApp"]
+
+logger = logging.getLogger("mcpserve.http")
 
 
 class HttpApp:
@@ -42,11 +45,18 @@ class HttpApp:
             await send({"type": "http.response.body", "body": body})
 
     async def _lifespan(self, receive: Any, send: Send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
+        message = await receive()
+        if message["type"] != "lifespan.startup":  # pragma: no cover - ASGI servers start first
+            return
+        try:
+            async with self.endpoint.dispatcher.server.lifespan():
                 await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
+                while (await receive())["type"] != "lifespan.shutdown":  # pragma: no cover
+                    pass
                 self.endpoint.dispatcher.closing.set()
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        except Exception as exc:
+            logger.exception("application lifespan failed")
+            failed = "lifespan.shutdown.failed" if self.endpoint.dispatcher.closing.is_set() else None
+            await send({"type": failed or "lifespan.startup.failed", "message": type(exc).__name__})
+            return
+        await send({"type": "lifespan.shutdown.complete"})
