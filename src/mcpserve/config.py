@@ -64,6 +64,11 @@ class Settings(BaseSettings):
     trusted_proxies: CommaList = Field(default_factory=list, validation_alias=_env("trusted_proxies"))
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024, validation_alias=_env("max_body_bytes"))
 
+    # Authentication ("keys", "oauth", "keys,oauth" or "none"; unset: not yet chosen)
+    auth: str | None = Field(
+        None, pattern=r"^(none|keys|oauth|keys,oauth|oauth,keys)$", validation_alias=_env("auth")
+    )
+
     # 2025-era sessions
     max_sessions: int = Field(10_000, ge=1, validation_alias=_env("max_sessions"))
     session_idle_timeout: float = Field(1800.0, gt=0, validation_alias=_env("session_idle_timeout"))
