@@ -126,7 +126,7 @@ def test_serve_config_file_problems_exit_2(tmp_path: Path, served: list[Any]) ->
 
 def test_serve_loads_the_demo_by_default_and_flags_win(tmp_path: Path, served: list[Any]) -> None:
     config = tmp_path / "c.toml"
-    config.write_text('port = 9000\nhost = "10.1.1.1"\ntransport = "http"\n')
+    config.write_text('port = 9000\nhost = "10.1.1.1"\ntransport = "http"\nauth = "none"\n')
     result = _invoke(
         "serve",
         "--transport",

@@ -111,7 +111,7 @@ def test_config_file_can_come_from_the_environment(monkeypatch: pytest.MonkeyPat
 def test_precedence_is_flags_then_environment_then_file_then_defaults(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    path = _toml(tmp_path, 'port = 9000\nhost = "10.0.0.1"\nlog_level = "error"\n')
+    path = _toml(tmp_path, 'port = 9000\nhost = "10.0.0.1"\nlog_level = "error"\nauth = "none"\n')
     assert load_settings(config_file=path).port == 9000
     monkeypatch.setenv("MCPSERVE_PORT", "9100")
     monkeypatch.setenv("LOG_LEVEL", "debug")

@@ -17,6 +17,13 @@ from typing import Annotated, Any, Literal
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
+from mcpserve.config_checks import (
+    check_database_url,
+    check_network,
+    check_origin,
+    cross_checks,
+    redact_url,
+)
 from mcpserve.errors import ConfigError
 
 __all__ = ["Settings", "load_settings", "ENV_PREFIX"]
@@ -81,11 +88,23 @@ class Settings(BaseSettings):
     request_state_ttl: float = Field(600.0, gt=0, validation_alias=_env("request_state_ttl"))
     list_ttl_ms: int = Field(0, ge=0, validation_alias=_env("list_ttl_ms"))
 
+    # Operations
+    drain_timeout: float = Field(30.0, ge=0, le=3600, validation_alias=_env("drain_timeout"))
+    metrics_port: int | None = Field(None, ge=1, le=65535, validation_alias=_env("metrics_port"))
+    metrics_allow: CommaList = Field(
+        default_factory=lambda: ["127.0.0.1/32", "::1/128"], validation_alias=_env("metrics_allow")
+    )
+    cors_origins: CommaList = Field(
+        default_factory=list, validation_alias=_env("cors_origins", "CORS_ORIGINS")
+    )
+
     # Demo application
     database_url: str | None = Field(None, validation_alias=_env("database_url", "DATABASE_URL"))
     docs_dir: Path | None = Field(None, validation_alias=_env("docs_dir"))
 
-    @field_validator("allowed_hosts", "allowed_origins", "trusted_proxies", mode="before")
+    @field_validator(
+        "allowed_hosts", "allowed_origins", "trusted_proxies", "metrics_allow", "cors_origins", mode="before"
+    )
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         return _split(value)
@@ -94,6 +113,21 @@ class Settings(BaseSettings):
     @classmethod
     def _comma_separated_secrets(cls, value: Any) -> Any:
         return _split(value)
+
+    @field_validator("trusted_proxies", "metrics_allow")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        return [check_network(item) for item in value]
+
+    @field_validator("allowed_origins", "cors_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        return [check_origin(item) for item in value]
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        return check_database_url(value) if value is not None else None
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -115,8 +149,11 @@ class Settings(BaseSettings):
 
     def redacted(self) -> dict[str, Any]:
         """The effective configuration with every secret masked, for logs and ``mcpserve config``."""
+        # SecretStr fields already dump masked; URLs may carry a password in their user-info.
         data = self.model_dump(mode="json")
-        data["request_state_keys"] = ["**********"] * len(self.request_state_keys)
+        for name, value in data.items():
+            if name.endswith("_url") and isinstance(value, str):
+                data[name] = redact_url(value)
         return data
 
 
@@ -180,10 +217,15 @@ def load_settings(
     flags = {k: v for k, v in (overrides or {}).items() if v is not None}
     layered.update(flags)
     try:
-        return Settings(**layered)
+        settings = Settings(**layered)
     except ValidationError as exc:
         error = exc.errors(include_url=False, include_input=False)[0]
         location = str(error["loc"][0]) if error["loc"] else "settings"
         raise _config_error(
             location, error["msg"], env=env, flags=set(flags), file=file_values, path=str(file_name)
         ) from None
+    problems = cross_checks(settings)
+    if problems:
+        name, message = problems[0]
+        raise _config_error(name, message, env=env, flags=set(flags), file=file_values, path=str(file_name))
+    return settings
