@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import time
 from dataclasses import dataclass
 from typing import Any
 
 import anyio
 
 from mcpserve.errors import InvalidParams, InvalidRequest, ProtocolError, ServiceUnavailable, ToolError
+from mcpserve.observability.requests import note_call, note_message, note_session
 from mcpserve.protocol import jsonrpc
 from mcpserve.protocol.envelope import CLIENT_CAPABILITIES_KEY, PROTOCOL_VERSION_KEY, read_request_meta
 from mcpserve.protocol.session import LegacySession
@@ -35,6 +37,8 @@ __all__ = ["McpEndpoint", "EndpointOptions"]
 
 logger = logging.getLogger("mcpserve.http")
 _SESSION_HEADER = b"mcp-session-id"
+# While draining, clients should go to another replica: this one is about to stop.
+_RETRY_ELSEWHERE = [(b"retry-after", b"2")]
 
 
 @dataclass(slots=True, frozen=True)
@@ -148,6 +152,8 @@ class McpEndpoint:
         # continues one of these live instead of only replaying what is stored.
         self._live: dict[tuple[str, str], ResponseStream] = {}
         self._get_streams: set[str] = set()
+        # Set when shutdown begins: new sessions, 2026-07-28 requests and GET streams get 503.
+        self.draining = False
 
     # -- entry ----------------------------------------------------------------------------------
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Send) -> None:
@@ -219,10 +225,16 @@ class McpEndpoint:
             return
         params = message.params if not isinstance(message, jsonrpc.Response) else {}
         method = message.method if not isinstance(message, jsonrpc.Response) else None
-        if is_modern(headers, method, params):
+        modern = is_modern(headers, method, params)
+        note_message(method or "response", "modern" if modern else "legacy")
+        if modern:
             await self._post_modern(headers, message, receive, send)
         else:
             await self._post_legacy(headers, message, receive, send)
+
+    async def _refuse_while_draining(self, send: Send, request_id: RequestId | None) -> None:
+        busy = ServiceUnavailable("Server is shutting down; retry on another replica")
+        await json_response(send, 503, _error_body(busy, request_id), _RETRY_ELSEWHERE)
 
     async def _post_modern(
         self, headers: dict[str, str], message: jsonrpc.Message, receive: Any, send: Send
@@ -230,6 +242,9 @@ class McpEndpoint:
         if not isinstance(message, jsonrpc.Request):
             # Notifications need no answer; responses have nothing to answer in this era.
             await json_response(send, 202, None, [])
+            return
+        if self.draining:
+            await self._refuse_while_draining(send, message.id)
             return
         try:
             call = self._modern_call(headers, message)
@@ -275,6 +290,7 @@ class McpEndpoint:
         if session_id is not None:
             self._inflight[(session_id, call.id)] = cancel
         response: JSONObject | None = None
+        started = time.perf_counter()
         try:
             response = await self.dispatcher.handle(call)
         except asyncio.CancelledError:
@@ -287,6 +303,7 @@ class McpEndpoint:
                 self._watchers.discard(cancel)
             if session_id is not None:
                 self._inflight.pop((session_id, call.id), None)
+        note_call(call, response, time.perf_counter() - started)
         if response is not None:
             error = response.get("error")
             await stream.finish(response, status_for(error["code"], modern) if error else 200)
@@ -324,6 +341,7 @@ class McpEndpoint:
             error = InvalidRequest("Bad Request: missing Mcp-Session-Id header (send initialize first)")
             await json_response(send, 400, _error_body(error, getattr(message, "id", None)), [])
             return
+        note_session(session_id)
         record = await self.sessions.get(session_id)
         if record is None:
             error = InvalidRequest("Session not found: initialize a new session")
@@ -340,8 +358,13 @@ class McpEndpoint:
             await self._legacy_request(session_id, session, message, headers, receive, send)
 
     async def _initialize(self, message: jsonrpc.Request, receive: Any, send: Send) -> None:
+        if self.draining:
+            await self._refuse_while_draining(send, message.id)
+            return
         call = Call.legacy(message, None)
+        started = time.perf_counter()
         response = await self.dispatcher.handle(call)
+        note_call(call, response, time.perf_counter() - started)
         if call.session is None:
             error = response.get("error", {})
             await json_response(send, status_for(error.get("code", -32603), False), response, [])
@@ -351,6 +374,7 @@ class McpEndpoint:
             busy = ServiceUnavailable("Server at session capacity; retry later")
             await json_response(send, 503, _error_body(busy, message.id), [(b"retry-after", b"5")])
             return
+        note_session(session_id)
         await json_response(send, 200, response, [(_SESSION_HEADER, session_id.encode())])
 
     async def _legacy_notification(
@@ -406,6 +430,7 @@ class McpEndpoint:
                 send, 405, _error_body(InvalidRequest("Method not allowed without a session")), []
             )
             return None
+        note_session(session_id)
         record = await self.sessions.get(session_id)
         if record is None:
             await json_response(send, 404, _error_body(InvalidRequest("Session not found")), [])
@@ -423,8 +448,12 @@ class McpEndpoint:
             return
         session_id, _ = found
         last_event_id = headers.get("last-event-id")
-        if last_event_id is None and session_id in self._get_streams:
-            await json_response(send, 409, _error_body(InvalidRequest("A GET stream is already open")), [])
+        if last_event_id is None and (self.draining or session_id in self._get_streams):
+            if self.draining:
+                await self._refuse_while_draining(send, None)
+            else:
+                error = InvalidRequest("A GET stream is already open")
+                await json_response(send, 409, _error_body(error), [])
             return
         stream = ResponseStream(
             send,
