@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from mcpserve.config import Settings, load_settings
 from mcpserve.errors import ConfigError
+from tests.support.logcheck import secret
 
 
 @pytest.fixture(autouse=True)
@@ -169,7 +170,7 @@ def test_unknown_override_is_refused_by_name() -> None:
 
 
 def test_redacted_masks_every_sealing_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MCPSERVE_REQUEST_STATE_KEYS", "first-secret,second-secret")
+    monkeypatch.setenv("MCPSERVE_REQUEST_STATE_KEYS", f"{secret('first-secret')},{secret('second-secret')}")
     settings = load_settings()
     assert [key.get_secret_value() for key in settings.request_state_keys] == [
         "first-secret",

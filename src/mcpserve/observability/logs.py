@@ -100,7 +100,7 @@ def configure_logging(level: str = "info", stream: IO[bytes] | None = None) -> N
     handler = _LineHandler(target, lock)
     handler.setFormatter(formatter)
     root = logging.getLogger()
-    for old in list(root.handlers):
+    for old in [h for h in root.handlers if isinstance(h, _LineHandler)]:  # ours only: keep others'
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(numeric)
