@@ -74,7 +74,6 @@ def configure_logging(level: str = "info", stream: IO[bytes] | None = None) -> N
     timestamper = structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp")
     structlog.configure(
         processors=[
-            structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             timestamper,
             structlog.processors.format_exc_info,

@@ -59,13 +59,28 @@ class Metrics:
             "mcp_auth_failures", "Requests refused by authentication, by reason.", ["reason"], registry=r
         )
         self._scrape_hooks: list[Callable[[], Awaitable[None]]] = []
+        self._tool_calls: dict[tuple[str, str], Counter] = {}
+        self._tool_durations: dict[str, Histogram] = {}
+        self._requests: dict[tuple[str, str, int], Counter] = {}
 
+    # Label lookups cost more than the increments; the label sets are bounded, so keep the children.
     def tool_call(self, tool: str, status: str, seconds: float) -> None:
-        self.tool_calls.labels(tool, status).inc()
-        self.tool_duration.labels(tool).observe(seconds)
+        key = (tool, status)
+        calls = self._tool_calls.get(key)
+        if calls is None:
+            calls = self._tool_calls[key] = self.tool_calls.labels(tool, status)
+        calls.inc()
+        duration = self._tool_durations.get(tool)
+        if duration is None:
+            duration = self._tool_durations[tool] = self.tool_duration.labels(tool)
+        duration.observe(seconds)
 
     def request(self, method: str, era: str, status: int) -> None:
-        self.requests.labels(method, era, str(status)).inc()
+        key = (method, era, status)
+        child = self._requests.get(key)
+        if child is None:
+            child = self._requests[key] = self.requests.labels(method, era, str(status))
+        child.inc()
 
     def rate_limit_rejection(self, scope: str) -> None:
         self.rate_limited.labels(scope).inc()

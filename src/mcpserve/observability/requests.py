@@ -8,6 +8,7 @@ the method, session and tool outcome need no extra parameters; outside an observ
 
 from __future__ import annotations
 
+import itertools
 import re
 import secrets
 import time
@@ -64,6 +65,9 @@ KNOWN_METHODS: Final = frozenset(
 )
 _REQUEST_ID: Final = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _MAX_LOGGED_NAME = 200
+# Fresh request ids: a random per-process prefix and a counter (unique across replicas, cheap).
+_ID_PREFIX: Final = secrets.token_hex(4)
+_ID_COUNTER: Final = itertools.count(1)
 
 current_request: ContextVar[RequestRecord | None] = ContextVar("mcpserve_request", default=None)
 
@@ -93,7 +97,7 @@ def request_id_from(headers: list[tuple[bytes, bytes]]) -> str:
             if _REQUEST_ID.match(text):
                 return text
             break
-    return secrets.token_hex(8)
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):08x}"
 
 
 def note_message(method: str, era: str) -> None:

@@ -113,9 +113,12 @@ class HttpApp:
                 message["headers"] = [*headers, *extra]
                 if record is not None and observer is not None:
                     record.status = message["status"]
-                    if any(k == b"content-type" and v.startswith(_SSE) for k, v in headers):
-                        record.sse = True
-                        observer.sse_open += 1
+                    for key, value in headers:
+                        if key == b"content-type":
+                            if value.startswith(_SSE):
+                                record.sse = True
+                                observer.sse_open += 1
+                            break
             elif record is not None and record.sse and observer is not None and not message.get("more_body"):
                 record.sse = False
                 observer.sse_open -= 1
