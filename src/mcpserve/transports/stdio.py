@@ -16,11 +16,12 @@ import anyio
 import anyio.to_thread
 from anyio.abc import TaskGroup
 
-from mcpserve.errors import InvalidRequest, ParseError, ProtocolError, ToolError, UnsupportedProtocolVersion
+from mcpserve.errors import InvalidRequest, ProtocolError, ToolError, UnsupportedProtocolVersion
 from mcpserve.protocol import jsonrpc
 from mcpserve.protocol.envelope import protocol_version_of, read_request_meta
 from mcpserve.protocol.session import LegacySession
 from mcpserve.protocol.versions import MODERN_VERSIONS, Era
+from mcpserve.server import failures
 from mcpserve.server.call import Call
 from mcpserve.server.dispatch import Dispatcher
 from mcpserve.server.pending import PendingRequests
@@ -90,7 +91,7 @@ class StdioConnection:
         self._closed = False
 
     async def write(self, message: JSONObject) -> None:
-        data = jsonrpc.encode(message) + b"\n"
+        data = failures.encode(message) + b"\n"
         async with self._lock:
             await anyio.to_thread.run_sync(self._write, data)
 
@@ -109,7 +110,11 @@ class StdioConnection:
             group.start_soon(self._forward_changes)
             async with anyio.create_task_group() as requests:
                 async for line in lines:
-                    await self._receive(line, requests)
+                    try:
+                        await self._receive(line, requests)
+                    except Exception:  # a fault of ours must not end the connection
+                        error = failures.unexpected("stdio message")
+                        await self.write(failures.error_response(None, error, self.era))
                 self._close()
             group.cancel_scope.cancel()
 
@@ -122,14 +127,14 @@ class StdioConnection:
     async def _receive(self, line: bytes | None, requests: TaskGroup) -> None:
         if line is None:
             error = InvalidRequest(f"Message too large: the limit is {self._max_line_bytes} bytes")
-            await self.write(jsonrpc.error_from(None, error))
+            await self.write(failures.error_response(None, error, self.era))
             return
+        raw: Any = None
         try:
             raw = jsonrpc.decode(line)
             message = jsonrpc.parse_message(raw)
         except ProtocolError as exc:
-            request_id = jsonrpc.request_id_of(raw) if not isinstance(exc, ParseError) else None
-            await self.write(jsonrpc.error_from(request_id, exc))
+            await self.write(failures.error_response(jsonrpc.request_id_of(raw), exc, self.era))
             return
         if isinstance(message, jsonrpc.Response):
             self._pending.answer(message.id, message.result, message.error)
@@ -150,7 +155,7 @@ class StdioConnection:
         try:
             call = self._call_for(message)
         except ProtocolError as exc:
-            await self.write(jsonrpc.error_from(message.id, exc))
+            await self.write(failures.error_response(message.id, exc, self.era))
             return
         if message.method == "initialize" or (call.era == "legacy" and message.method == "logging/setLevel"):
             # Session transitions run in order, before any later message is read.

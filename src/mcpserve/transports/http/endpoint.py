@@ -16,18 +16,33 @@ from typing import Any
 
 import anyio
 
-from mcpserve.errors import InvalidParams, InvalidRequest, ProtocolError, ServiceUnavailable, ToolError
+from mcpserve.errors import (
+    InvalidParams,
+    InvalidRequest,
+    MethodNotAllowed,
+    MisdirectedRequest,
+    NotAcceptable,
+    NotFound,
+    OriginForbidden,
+    PayloadTooLarge,
+    ProtocolError,
+    ServiceUnavailable,
+    StreamConflict,
+    ToolError,
+    UnsupportedMediaType,
+)
 from mcpserve.protocol import jsonrpc
 from mcpserve.protocol.envelope import CLIENT_CAPABILITIES_KEY, PROTOCOL_VERSION_KEY, read_request_meta
 from mcpserve.protocol.session import LegacySession
-from mcpserve.protocol.versions import LEGACY_VERSIONS
+from mcpserve.protocol.versions import LEGACY_VERSIONS, Era
+from mcpserve.server import failures
 from mcpserve.server.call import Call
 from mcpserve.server.dispatch import Dispatcher
 from mcpserve.server.pending import PendingRequests
 from mcpserve.store.base import EventStore, SessionStore
 from mcpserve.transports.http import sse
 from mcpserve.transports.http.hostguard import HostGuard
-from mcpserve.transports.http.negotiation import accepts, check_modern_headers, is_modern, status_for
+from mcpserve.transports.http.negotiation import accepts, check_modern_headers, is_modern
 from mcpserve.transports.http.stream import ResponseStream, Send, json_response
 from mcpserve.types import JSONObject, RequestId
 
@@ -43,8 +58,37 @@ class EndpointOptions:
     keepalive: float = 15.0
 
 
-def _error_body(exc: ProtocolError, request_id: RequestId | None = None) -> JSONObject:
-    return jsonrpc.error_from(request_id, exc)
+_GUARD_REFUSALS: dict[int, type[InvalidRequest]] = {421: MisdirectedRequest, 403: OriginForbidden}
+
+
+async def _refuse(
+    send: Send, exc: ProtocolError, request_id: RequestId | None = None, era: Era | None = None
+) -> None:
+    """Answer a request the endpoint itself turns down (the mapping lives in ``failures``)."""
+    await json_response(
+        send,
+        failures.http_status(exc, era),
+        failures.error_response(request_id, exc, era),
+        failures.response_headers(exc),
+    )
+
+
+class _Responding:
+    """The ASGI ``send`` of one request, remembering how far the response got."""
+
+    __slots__ = ("_send", "ended", "started")
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self.started = False
+        self.ended = False
+
+    async def __call__(self, message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+        elif not message.get("more_body"):
+            self.ended = True
+        await self._send(message)
 
 
 class _Cancellation:
@@ -151,6 +195,21 @@ class McpEndpoint:
 
     # -- entry ----------------------------------------------------------------------------------
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Send) -> None:
+        """Serve one request; no exception escapes to the ASGI server (the failsafe)."""
+        responding = _Responding(send)
+        try:
+            await self._serve(scope, receive, responding)
+        except ProtocolError as exc:  # a refusal from a lower layer (e.g. a store at capacity)
+            if not responding.started:
+                await _refuse(responding, exc)
+        except Exception:
+            error = failures.unexpected(f"HTTP {scope.get('method')} endpoint")
+            if not responding.started:
+                await json_response(responding, 500, failures.error_response(None, error, None), [])
+            elif not responding.ended:
+                await responding({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def _serve(self, scope: dict[str, Any], receive: Any, send: Send) -> None:
         # ASGI servers deliver header names lowercased already.
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         client = scope.get("client")
@@ -161,7 +220,7 @@ class McpEndpoint:
             client[0] if client else None,
         )
         if verdict.status:
-            await json_response(send, verdict.status, _error_body(InvalidRequest(verdict.reason)), [])
+            await _refuse(send, _GUARD_REFUSALS[verdict.status](verdict.reason))
             return
         method = scope["method"]
         if method == "POST":
@@ -171,12 +230,9 @@ class McpEndpoint:
         elif method == "DELETE":
             await self._delete(headers, send)
         else:
-            await json_response(
-                send,
-                405,
-                _error_body(InvalidRequest("Method not allowed")),
-                [(b"allow", b"GET, POST, DELETE")],
-            )
+            error = MethodNotAllowed("Method not allowed")
+            allow = [(b"allow", b"GET, POST, DELETE")]
+            await json_response(send, 405, failures.error_response(None, error, None), allow)
 
     async def _read_body(self, receive: Any) -> bytes | None:
         chunks, size = [], 0
@@ -195,27 +251,25 @@ class McpEndpoint:
     # -- POST -------------------------------------------------------------------------------------
     async def _post(self, headers: dict[str, str], receive: Any, send: Send) -> None:
         if not accepts(headers.get("accept", ""), "application/json", "text/event-stream"):
-            error = InvalidRequest("Not Acceptable: Accept must list application/json and text/event-stream")
-            await json_response(send, 406, _error_body(error), [])
+            error = NotAcceptable("Not Acceptable: Accept must list application/json and text/event-stream")
+            await _refuse(send, error)
             return
         if headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
-            await json_response(
-                send, 415, _error_body(InvalidRequest("Content-Type must be application/json")), []
-            )
+            await _refuse(send, UnsupportedMediaType("Content-Type must be application/json"))
             return
         body = await self._read_body(receive)
         if body is None:
             return
         if body == b"" and headers.get("content-length", "1") != "0":
             limit = self.options.max_body_bytes
-            await json_response(send, 413, _error_body(InvalidRequest(f"Body larger than {limit} bytes")), [])
+            await _refuse(send, PayloadTooLarge(f"Body larger than {limit} bytes"))
             return
         raw: Any = None
         try:
             raw = jsonrpc.decode(body)
             message = jsonrpc.parse_message(raw)
         except ProtocolError as exc:
-            await json_response(send, 400, _error_body(exc, jsonrpc.request_id_of(raw)), [])
+            await _refuse(send, exc, jsonrpc.request_id_of(raw))
             return
         params = message.params if not isinstance(message, jsonrpc.Response) else {}
         method = message.method if not isinstance(message, jsonrpc.Response) else None
@@ -234,7 +288,7 @@ class McpEndpoint:
         try:
             call = self._modern_call(headers, message)
         except ProtocolError as exc:
-            await json_response(send, status_for(exc.code, True), _error_body(exc, message.id), [])
+            await _refuse(send, exc, message.id, "modern")
             return
         stream = ResponseStream(send, [], keepalive=self.options.keepalive)
         await self._run(call, stream, receive, cancel_on_disconnect=True, modern=True)
@@ -288,8 +342,9 @@ class McpEndpoint:
             if session_id is not None:
                 self._inflight.pop((session_id, call.id), None)
         if response is not None:
-            error = response.get("error")
-            await stream.finish(response, status_for(error["code"], modern) if error else 200)
+            await stream.finish(
+                response, failures.response_status(response, "modern" if modern else "legacy")
+            )
         else:
             # Cancelled: end the stream (or, before anything was sent, answer 202) with no result.
             await stream.finish(None, 202)
@@ -314,7 +369,7 @@ class McpEndpoint:
             and not (isinstance(message, jsonrpc.Request) and message.method == "initialize")
         ):
             error = InvalidRequest(f"Unsupported MCP-Protocol-Version: {version.strip()!r}")
-            await json_response(send, 400, _error_body(error), [])
+            await _refuse(send, error, getattr(message, "id", None))
             return
         if isinstance(message, jsonrpc.Request) and message.method == "initialize":
             await self._initialize(message, receive, send)
@@ -322,12 +377,12 @@ class McpEndpoint:
         session_id = headers.get("mcp-session-id", "").strip()
         if not session_id:
             error = InvalidRequest("Bad Request: missing Mcp-Session-Id header (send initialize first)")
-            await json_response(send, 400, _error_body(error, getattr(message, "id", None)), [])
+            await _refuse(send, error, getattr(message, "id", None))
             return
         record = await self.sessions.get(session_id)
         if record is None:
-            error = InvalidRequest("Session not found: initialize a new session")
-            await json_response(send, 404, _error_body(error, getattr(message, "id", None)), [])
+            error = NotFound("Session not found: initialize a new session")
+            await _refuse(send, error, getattr(message, "id", None))
             return
         session = LegacySession.from_json(record)
         if isinstance(message, jsonrpc.Response):
@@ -343,13 +398,13 @@ class McpEndpoint:
         call = Call.legacy(message, None)
         response = await self.dispatcher.handle(call)
         if call.session is None:
-            error = response.get("error", {})
-            await json_response(send, status_for(error.get("code", -32603), False), response, [])
+            await json_response(send, failures.response_status(response, "legacy"), response, [])
             return
         session_id = secrets.token_urlsafe(24)
         if not await self.sessions.create(session_id, call.session.to_json()):
-            busy = ServiceUnavailable("Server at session capacity; retry later")
-            await json_response(send, 503, _error_body(busy, message.id), [(b"retry-after", b"5")])
+            await _refuse(
+                send, ServiceUnavailable("Server at session capacity; retry later", retry_after=5), message.id
+            )
             return
         await json_response(send, 200, response, [(_SESSION_HEADER, session_id.encode())])
 
@@ -402,21 +457,17 @@ class McpEndpoint:
     async def _session_for(self, headers: dict[str, str], send: Send) -> tuple[str, LegacySession] | None:
         session_id = headers.get("mcp-session-id", "").strip()
         if not session_id:
-            await json_response(
-                send, 405, _error_body(InvalidRequest("Method not allowed without a session")), []
-            )
+            await _refuse(send, MethodNotAllowed("Method not allowed without a session"))
             return None
         record = await self.sessions.get(session_id)
         if record is None:
-            await json_response(send, 404, _error_body(InvalidRequest("Session not found")), [])
+            await _refuse(send, NotFound("Session not found"))
             return None
         return session_id, LegacySession.from_json(record)
 
     async def _get(self, headers: dict[str, str], receive: Any, send: Send) -> None:
         if not accepts(headers.get("accept", ""), "text/event-stream"):
-            await json_response(
-                send, 406, _error_body(InvalidRequest("Accept must list text/event-stream")), []
-            )
+            await _refuse(send, NotAcceptable("Accept must list text/event-stream"))
             return
         found = await self._session_for(headers, send)
         if found is None:
@@ -424,7 +475,7 @@ class McpEndpoint:
         session_id, _ = found
         last_event_id = headers.get("last-event-id")
         if last_event_id is None and session_id in self._get_streams:
-            await json_response(send, 409, _error_body(InvalidRequest("A GET stream is already open")), [])
+            await _refuse(send, StreamConflict("A GET stream is already open"))
             return
         stream = ResponseStream(
             send,
@@ -435,7 +486,7 @@ class McpEndpoint:
         if last_event_id is not None:
             replay = await self.events.replay(session_id, last_event_id)
             if replay is None:
-                await json_response(send, 404, _error_body(InvalidRequest("Unknown Last-Event-ID")), [])
+                await _refuse(send, NotFound("Unknown Last-Event-ID"))
                 return
             live = self._live.get((session_id, replay[0]))
             if live is not None and await self._resume(live, session_id, last_event_id, receive, send):
