@@ -8,13 +8,14 @@ seed guides (``PORT``, ``LOG_LEVEL``, ...) are accepted as aliases.
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, Field, PositiveFloat, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from mcpserve.errors import ConfigError
@@ -36,6 +37,7 @@ def _split(value: Any) -> Any:
 
 
 CommaList = Annotated[list[str], NoDecode]
+SecondsByName = Annotated[dict[str, PositiveFloat], NoDecode]  # a JSON object in the environment
 
 
 class Settings(BaseSettings):
@@ -75,6 +77,8 @@ class Settings(BaseSettings):
 
     # Request execution
     tool_timeout: float = Field(60.0, gt=0, validation_alias=_env("tool_timeout"))
+    # JSON object, tool name -> seconds; wins over the default and over @tool(timeout=...).
+    tool_timeouts: SecondsByName = Field(default_factory=dict, validation_alias=_env("tool_timeouts"))
     request_state_keys: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list, validation_alias=_env("request_state_keys")
     )
@@ -94,6 +98,17 @@ class Settings(BaseSettings):
     @classmethod
     def _comma_separated_secrets(cls, value: Any) -> Any:
         return _split(value)
+
+    @field_validator("tool_timeouts", mode="before")
+    @classmethod
+    def _json_object(cls, value: Any) -> Any:
+        # Parsed here rather than by pydantic-settings, so bad JSON is a ConfigError naming the variable.
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                raise ValueError('must be a JSON object, e.g. {"tool_name": 30}') from None
+        return value
 
     @field_validator("log_level", mode="before")
     @classmethod

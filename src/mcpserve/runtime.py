@@ -38,6 +38,13 @@ def _keyring(settings: Settings) -> KeyRing:
         raise ConfigError("MCPSERVE_REQUEST_STATE_KEYS", str(exc)) from None
 
 
+def _tool_timeouts(server: MCPServer, settings: Settings) -> dict[str, float]:
+    unknown = sorted(name for name in settings.tool_timeouts if server.find_tool(name, None) is None)
+    if unknown:
+        raise ConfigError("MCPSERVE_TOOL_TIMEOUTS", f"no tool named {', '.join(map(repr, unknown))}")
+    return dict(settings.tool_timeouts)
+
+
 def build_dispatcher(server: MCPServer, settings: Settings) -> Dispatcher:
     lists = CacheHint(settings.list_ttl_ms, "public")
     return Dispatcher(
@@ -45,6 +52,7 @@ def build_dispatcher(server: MCPServer, settings: Settings) -> Dispatcher:
         keyring=_keyring(settings),
         request_state_ttl=settings.request_state_ttl,
         tool_timeout=settings.tool_timeout,
+        tool_timeouts=_tool_timeouts(server, settings),
         cache_hints={
             m: lists for m in ("tools/list", "prompts/list", "resources/list", "resources/templates/list")
         },
