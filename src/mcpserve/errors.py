@@ -182,7 +182,7 @@ class ServiceUnavailable(ProtocolError):
     code = -31000
     http_status = 503
 
-    def __init__(self, message: str, data: Any = None, *, retry_after: int | None = None) -> None:
+    def __init__(self, message: str, data: Any = None, *, retry_after: float | None = None) -> None:
         super().__init__(message, data)
         self.retry_after = retry_after  # seconds, sent as Retry-After
 

@@ -82,9 +82,9 @@ def error_response(request_id: RequestId | None, exc: ProtocolError, era: Era | 
 
 
 def _all_classes() -> list[type[ProtocolError]]:
-    """Every ProtocolError class, parents before children (breadth first)."""
+    """Every concrete ProtocolError class, parents before children (breadth first)."""
     found: list[type[ProtocolError]] = []
-    queue: list[type[ProtocolError]] = [ProtocolError]
+    queue: list[type[ProtocolError]] = ProtocolError.__subclasses__()
     while queue:
         cls = queue.pop(0)
         found.append(cls)
