@@ -145,7 +145,8 @@ class StdioConnection:
 
     def _notification(self, message: jsonrpc.Notification) -> None:
         if message.method == "notifications/cancelled":
-            scope = self._inflight.get(message.params.get("requestId"))  # type: ignore[arg-type]
+            target = jsonrpc.as_request_id(message.params.get("requestId"))  # may be any JSON: unhashable
+            scope = self._inflight.get(target) if target is not None else None
             if scope is not None:
                 scope.cancel()
         elif self.era == "legacy" and message.method == "notifications/initialized" and self.session:

@@ -80,3 +80,25 @@ async def test_a_fault_after_the_response_started_ends_the_response() -> None:
     await app({"type": "http", "method": "GET", "headers": []}, receive, send)
     assert [m["type"] for m in sent] == ["http.response.start", "http.response.body", "http.response.body"]
     assert sent[-1] == {"type": "http.response.body", "body": b"", "more_body": False}
+
+
+async def test_a_cancellation_naming_no_valid_request_id_is_ignored() -> None:
+    """Found by the fuzz: an unhashable requestId used to raise inside the session lookup."""
+    from mcpserve.config import load_settings  # noqa: PLC0415
+    from mcpserve.runtime import build_http_app  # noqa: PLC0415
+
+    app = build_http_app(MCPServer("cancel"), load_settings({"auth": "none"}))
+    params = {
+        "protocolVersion": "2025-11-25",
+        "capabilities": {},
+        "clientInfo": {"name": "t", "version": "1"},
+    }
+    reply = await request(app, "POST", headers=LEGACY, body=rpc("initialize", params))
+    headers = {
+        **LEGACY,
+        "mcp-session-id": reply.headers["mcp-session-id"],
+        "mcp-protocol-version": "2025-11-25",
+    }
+    for request_id in ([[]], {"a": 1}, None, 1.5):
+        note = rpc("notifications/cancelled", {"requestId": request_id}, request_id=None)
+        assert (await request(app, "POST", headers=headers, body=note)).status == 202

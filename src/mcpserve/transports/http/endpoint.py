@@ -412,7 +412,8 @@ class McpEndpoint:
         self, session_id: str, session: LegacySession, note: jsonrpc.Notification
     ) -> None:
         if note.method == "notifications/cancelled":
-            scope = self._inflight.get((session_id, note.params.get("requestId")))  # type: ignore[arg-type]
+            target = jsonrpc.as_request_id(note.params.get("requestId"))  # may be any JSON: unhashable
+            scope = self._inflight.get((session_id, target)) if target is not None else None
             if scope is not None:
                 scope.cancel()
         elif note.method == "notifications/initialized":
