@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -125,3 +126,65 @@ async def test_a_cancellation_naming_no_valid_request_id_is_ignored(dispatcher: 
         await connection.run(feed())
     [reply] = [orjson.loads(line) for line in written.getvalue().splitlines()]
     assert reply["id"] == 1 and "tools" in reply["result"]
+
+
+async def test_a_fault_while_reading_one_line_is_answered_and_the_connection_goes_on(
+    dispatcher: Dispatcher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    written = io.BytesIO()
+    connection = StdioConnection(dispatcher, written.write, max_line_bytes=4096)
+    receive = connection._receive
+    faults = iter([RuntimeError("reader bug with /srv/path")])
+
+    async def fails_once(line: bytes | None, requests: Any) -> None:
+        fault = next(faults, None)
+        if fault is not None:
+            raise fault
+        await receive(line, requests)
+
+    monkeypatch.setattr(connection, "_receive", fails_once)
+
+    async def feed() -> AsyncIterator[bytes | None]:
+        yield b"{}"
+        yield orjson.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": META}})
+
+    with anyio.fail_after(5):
+        await connection.run(feed())
+    fault, reply = (orjson.loads(line) for line in written.getvalue().splitlines())
+    assert fault["id"] is None and fault["error"]["code"] == -32603 and "/srv" not in str(fault)
+    assert reply["id"] == 1 and "tools" in reply["result"]
+
+
+async def test_a_change_notification_that_cannot_be_encoded_is_dropped_not_fatal() -> None:
+    dispatcher = Dispatcher(make_server())
+    lines: list[bytes] = []
+    forwarded = threading.Event()
+
+    def write(data: bytes) -> None:
+        lines.append(data)
+        if b"list_changed" in data:
+            forwarded.set()
+
+    connection = StdioConnection(dispatcher, write, max_line_bytes=4096)
+    initialize = {
+        "protocolVersion": "2025-11-25",
+        "capabilities": {},
+        "clientInfo": {"name": "t", "version": "1"},
+    }
+
+    async def feed() -> AsyncIterator[bytes | None]:
+        yield orjson.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": initialize})
+        yield orjson.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        await dispatcher.server.bus.publish(
+            {"method": "notifications/prompts/list_changed", "params": {"x": "\ud800"}}
+        )
+        await dispatcher.server.bus.publish({"method": "notifications/tools/list_changed", "params": {}})
+        assert await anyio.to_thread.run_sync(forwarded.wait, 5)
+        yield orjson.dumps({"jsonrpc": "2.0", "id": 2, "method": "ping"})
+
+    with anyio.fail_after(10):
+        await connection.run(feed())
+    methods = [orjson.loads(line).get("method") for line in lines]
+    assert "notifications/tools/list_changed" in methods
+    assert "notifications/prompts/list_changed" not in methods
+    assert orjson.loads(lines[-1]) == {"jsonrpc": "2.0", "id": 2, "result": {}}

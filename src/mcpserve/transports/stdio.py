@@ -210,7 +210,10 @@ class StdioConnection:
                     event["params"].get("uri") not in session.subscriptions
                 ):
                     continue
-                await self.write(jsonrpc.notification(event["method"], event["params"]))
+                try:
+                    await self.write(jsonrpc.notification(event["method"], event["params"]))
+                except ValueError:  # not encodable as JSON: drop this one, keep the connection
+                    logger.warning("dropped a %s notification that cannot be encoded", event["method"])
 
 
 async def serve_stdio(
