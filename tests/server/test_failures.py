@@ -20,8 +20,11 @@ from mcpserve.errors import (
     ProtocolError,
     ResourceNotFound,
     ServiceUnavailable,
+    ToolError,
 )
 from mcpserve.server import failures
+from mcpserve.server.content import ToolResult, to_content
+from mcpserve.server.tools import Tool
 
 
 def _leaf_classes() -> list[type[ProtocolError]]:
@@ -154,3 +157,36 @@ def test_check_finite_walks_containers() -> None:
     for bad in (float("nan"), {"a": [float("inf")]}, [(-float("inf"),)]):
         with pytest.raises(ValueError, match="non-finite"):
             failures.check_finite(bad)
+
+
+def test_content_block_dicts_must_carry_their_required_strings() -> None:
+    good = [
+        {"type": "text", "text": "t"},
+        {"type": "image", "data": "aGk=", "mimeType": "image/png"},
+        {"type": "resource", "resource": {"uri": "test://a", "text": "a"}},
+        {"type": "resource", "resource": {"uri": "test://b", "blob": "aGk="}},
+        {"type": "resource_link", "uri": "test://c", "name": "c"},
+    ]
+    for block in good:
+        assert to_content(block) == [block]
+    bad = [
+        {"type": "text", "text": 1},
+        {"type": "audio", "data": "aGk="},
+        {"type": "resource", "resource": {"uri": "test://a"}},
+        {"type": "resource", "resource": "test://a"},
+        {"type": "resource_link", "uri": "test://c"},
+    ]
+    for block in bad:
+        with pytest.raises(ValueError, match="content block needs"):
+            to_content(block)
+
+
+def test_structured_content_of_a_wrapped_output_must_be_wrapped() -> None:
+    def count() -> int:
+        return ToolResult(content=["3"], structured_content={"count": 3})  # type: ignore[return-value]
+
+    with pytest.raises(ToolError, match="does not match its declared output type"):
+        Tool.from_function(count).to_result(count())
+    assert Tool.from_function(count).to_result(ToolResult(structured_content={"result": 3}))[
+        "structuredContent"
+    ] == {"result": 3}

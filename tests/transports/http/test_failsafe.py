@@ -99,6 +99,7 @@ async def test_a_cancellation_naming_no_valid_request_id_is_ignored() -> None:
         "mcp-session-id": reply.headers["mcp-session-id"],
         "mcp-protocol-version": "2025-11-25",
     }
-    for request_id in ([[]], {"a": 1}, None, 1.5):
+    request_ids: list[object] = [[[]], {"a": 1}, None, 1.5]
+    for request_id in request_ids:
         note = rpc("notifications/cancelled", {"requestId": request_id}, request_id=None)
         assert (await request(app, "POST", headers=headers, body=note)).status == 202
