@@ -11,7 +11,7 @@ import pytest
 import redis.exceptions
 
 from mcpserve.ratelimit.base import Budget
-from mcpserve.ratelimit.redis_backend import RedisLimiter, connect
+from mcpserve.ratelimit.redis_backend import RedisLimiter
 from tests.ratelimit import contract
 
 pytestmark = pytest.mark.anyio
@@ -28,7 +28,8 @@ async def _cleanup(limiter: RedisLimiter) -> None:
 
 @pytest.fixture
 async def limiter() -> AsyncIterator[RedisLimiter]:
-    backend = RedisLimiter(connect(REDIS_URL), prefix=f"test-{uuid.uuid4().hex}:")
+    backend = RedisLimiter(REDIS_URL, prefix=f"test-{uuid.uuid4().hex}:")
+    await backend.open()
     try:
         yield backend
     finally:
@@ -60,7 +61,8 @@ async def test_window_slides(limiter: RedisLimiter) -> None:
 
 
 async def test_two_replicas_share_one_budget(limiter: RedisLimiter) -> None:
-    other = RedisLimiter(connect(REDIS_URL, max_connections=8), prefix=limiter.prefix)
+    other = RedisLimiter(REDIS_URL, prefix=limiter.prefix, max_connections=8)
+    await other.open()
     shared = Budget("{shared}:all:m", 50, 60.0, "minute")
     allowed = 0
 
@@ -81,7 +83,12 @@ async def test_two_replicas_share_one_budget(limiter: RedisLimiter) -> None:
 
 async def test_ping(limiter: RedisLimiter) -> None:
     await limiter.ping()
-    unreachable = RedisLimiter(connect("redis://127.0.0.1:1/0", timeout=0.5))
+    unreachable = RedisLimiter("redis://127.0.0.1:1/0", timeout=0.5)
+    with pytest.raises(RuntimeError, match="not open"):
+        await unreachable.hit([Budget("k", 1, 60.0, "minute")])
+    await unreachable.open()
     with pytest.raises(redis.exceptions.ConnectionError):
         await unreachable.ping()
     await unreachable.aclose()
+    with pytest.raises(RuntimeError, match="not open"):
+        await unreachable.ping()

@@ -75,12 +75,32 @@ def connect(url: str, *, max_connections: int = 64, timeout: float = 2.0) -> aio
 
 
 class RedisLimiter:
-    def __init__(self, client: aioredis.Redis, prefix: str = "mcpserve:rl:") -> None:
-        self.client = client
+    """Budgets in Redis. :meth:`open` inside the event loop that will use it (a startup hook)."""
+
+    def __init__(
+        self, url: str, *, prefix: str = "mcpserve:rl:", max_connections: int = 64, timeout: float = 2.0
+    ) -> None:
+        self.url = url
         self.prefix = prefix
-        self._script = client.register_script(_HIT)
+        self._max_connections = max_connections
+        self._timeout = timeout
+        self._client: aioredis.Redis | None = None
+        self._script: Any = None
+
+    @property
+    def client(self) -> aioredis.Redis:
+        if self._client is None:
+            raise RuntimeError("RedisLimiter is not open")
+        return self._client
+
+    async def open(self) -> None:
+        if self._client is None:
+            self._client = connect(self.url, max_connections=self._max_connections, timeout=self._timeout)
+            self._script = self._client.register_script(_HIT)
 
     async def hit(self, budgets: Sequence[Budget]) -> Decision:
+        if self._script is None:
+            raise RuntimeError("RedisLimiter is not open")
         keys: list[str] = []
         args: list[int] = []
         for budget in budgets:
@@ -92,7 +112,10 @@ class RedisLimiter:
         return decide(budgets, counts, reply[0] == 1)
 
     async def ping(self) -> None:
+        """Readiness: raises unless Redis answers."""
         await self.client.ping()
 
     async def aclose(self) -> None:
-        await self.client.aclose()
+        client, self._client, self._script = self._client, None, None
+        if client is not None:
+            await client.aclose()
