@@ -12,12 +12,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 __all__ = ["Budget", "BudgetState", "Decision", "Limiter", "WindowCounts", "decide", "fits"]
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True, frozen=True, eq=False)  # identity: budgets are built once and reused
 class Budget:
     """``quota`` hits per ``window`` seconds for ``key``; ``policy`` names it on the wire.
 
@@ -31,8 +31,7 @@ class Budget:
     scope: str = "principal"
 
 
-@dataclass(slots=True, frozen=True)
-class WindowCounts:
+class WindowCounts(NamedTuple):
     """One budget's counters after a hit, times in milliseconds relative to now.
 
     ``previous_ttl`` is how long the previous window still weighs (it is the share of the current
@@ -46,8 +45,7 @@ class WindowCounts:
     current_ttl: int
 
 
-@dataclass(slots=True, frozen=True)
-class BudgetState:
+class BudgetState(NamedTuple):
     budget: Budget
     remaining: int
     reset_after: float  # seconds until the current window closes (or, when refused, retry_after)
@@ -58,8 +56,7 @@ class BudgetState:
         return self.retry_after > 0
 
 
-@dataclass(slots=True, frozen=True)
-class Decision:
+class Decision(NamedTuple):
     """The outcome of one hit over several budgets. ``decisive`` is the budget to report."""
 
     allowed: bool
@@ -111,13 +108,14 @@ def _retry_ms(quota: int, window_ms: float, counts: WindowCounts) -> float:
 def state_of(budget: Budget, counts: WindowCounts, admitted: bool) -> BudgetState:
     """Reportable state of one budget from its counters (after the hit, if it was admitted)."""
     window_ms = budget.window * 1000
-    remaining = max(0, budget.quota - _weighted(counts, window_ms))
-    if admitted or fits(budget, counts):
+    remaining = budget.quota - _weighted(counts, window_ms)
+    if admitted or remaining >= 1:
+        remaining = max(0, remaining)
         reset = max(0.0, counts.current_ttl - window_ms) / 1000 if counts.current_ttl else budget.window
         return BudgetState(budget, remaining, reset, 0.0)
     retry = _retry_ms(budget.quota, window_ms, counts) / 1000
-    return BudgetState(budget, remaining, retry, retry)
+    return BudgetState(budget, max(0, remaining), retry, retry)
 
 
 def decide(budgets: Sequence[Budget], counts: Sequence[WindowCounts], admitted: bool) -> Decision:
-    return Decision(admitted, tuple(state_of(b, c, admitted) for b, c in zip(budgets, counts, strict=True)))
+    return Decision(admitted, tuple([state_of(b, c, admitted) for b, c in zip(budgets, counts, strict=True)]))

@@ -26,6 +26,7 @@ __all__ = ["ADMITTED", "Admitted", "RateGate", "Refused", "ToolLimits"]
 logger = logging.getLogger("mcpserve.ratelimit")
 _MINUTE, _HOUR = 60.0, 3600.0
 _WARN_EVERY = 30.0
+_PLAN_CACHE = 10_000
 
 
 @dataclass(slots=True, frozen=True)
@@ -92,12 +93,28 @@ class RateGate:
         self.on_reject = on_reject
         self._inflight: dict[str, int] = {}
         self._warned_at = -_WARN_EVERY
+        # The same callers call the same tools: their budgets are built once (bounded cache).
+        self._plans: dict[tuple[str, str | None], tuple[Budget, ...]] = {}
+        self._caps = {
+            name: Budget("", limits.concurrency, 0.0, f"{name}/concurrency", "concurrency")
+            for name, limits in self.tools.items()
+            if limits.concurrency
+        }
 
     @property
     def enabled(self) -> bool:
         return bool(self.per_minute or self.per_hour or self.tools)
 
-    def budgets(self, caller: str, tool: str | None) -> list[Budget]:
+    def budgets(self, caller: str, tool: str | None) -> tuple[Budget, ...]:
+        key = (caller, tool if tool in self.tools else None)
+        plan = self._plans.get(key)
+        if plan is None:
+            if len(self._plans) >= _PLAN_CACHE:
+                self._plans.clear()
+            plan = self._plans[key] = tuple(self._budgets(*key))
+        return plan
+
+    def _budgets(self, caller: str, tool: str | None) -> list[Budget]:
         # Hashed: keys stay short and free of hash-tag braces, whatever the principal is called.
         who = "{" + hashlib.blake2b(caller.encode(), digest_size=12).hexdigest() + "}"
         budgets = []
@@ -124,10 +141,10 @@ class RateGate:
             assert tool is not None
             running = self._inflight.get(tool, 0)
             if running >= cap:
-                return self._refuse(Decision(False, (_concurrency(tool, cap, running),)))
+                return self._refuse(Decision(False, (_concurrency(self._caps[tool], running),)))
             self._inflight[tool] = running + 1  # taken before awaiting, so the cap holds
             slot = _Slot(self._inflight, tool)
-            extra = (_concurrency(tool, cap, running),)
+            extra = (_concurrency(self._caps[tool], running),)
         budgets = self.budgets(caller, tool)
         if not budgets:
             return Admitted(Decision(True, extra) if extra else None, slot)
@@ -172,8 +189,7 @@ class _Slot:
         self._inflight[self._tool] -= 1
 
 
-def _concurrency(tool: str, cap: int, running: int) -> BudgetState:
-    budget = Budget("", cap, 0.0, f"{tool}/concurrency", "concurrency")
-    if running >= cap:
-        return BudgetState(budget, 0, 1.0, 1.0)
-    return BudgetState(budget, cap - running - 1, 0.0, 0.0)
+def _concurrency(cap: Budget, running: int) -> BudgetState:
+    if running >= cap.quota:
+        return BudgetState(cap, 0, 1.0, 1.0)
+    return BudgetState(cap, cap.quota - running - 1, 0.0, 0.0)

@@ -7,27 +7,35 @@ budget closest to refusing; the IETF fields (draft-ietf-httpapi-ratelimit-header
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 
-from mcpserve.ratelimit.base import BudgetState, Decision
+from mcpserve.ratelimit.base import Budget, BudgetState, Decision
 
 __all__ = ["rate_limit_headers"]
 
 
-def _policy_name(state: BudgetState) -> str:
+@functools.lru_cache(maxsize=1024)
+def _policy_name(policy: str) -> str:
     # An sf-string: printable ASCII with " and \\ escaped.
-    name = state.budget.policy.encode("ascii", "replace").decode()
+    name = policy.encode("ascii", "replace").decode()
     return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _policy(state: BudgetState) -> str:
-    window = f";w={math.ceil(state.budget.window)}" if state.budget.window else ""
-    return f"{_policy_name(state)};q={state.budget.quota}{window}"
+def _policy(budget: Budget) -> str:
+    window = f";w={math.ceil(budget.window)}" if budget.window else ""
+    return f"{_policy_name(budget.policy)};q={budget.quota}{window}"
+
+
+@functools.lru_cache(maxsize=4096)
+def _policy_field(budgets: tuple[Budget, ...]) -> bytes:
+    # Budgets hash by identity and the gate reuses them, so this is one lookup per response.
+    return ", ".join([_policy(b) for b in budgets]).encode()
 
 
 def _limit(state: BudgetState) -> str:
-    return f"{_policy_name(state)};r={state.remaining};t={math.ceil(state.reset_after)}"
+    return f"{_policy_name(state.budget.policy)};r={state.remaining};t={math.ceil(state.reset_after)}"
 
 
 def rate_limit_headers(decision: Decision, now: float | None = None) -> list[tuple[bytes, bytes]]:
@@ -37,8 +45,8 @@ def rate_limit_headers(decision: Decision, now: float | None = None) -> list[tup
         (b"x-ratelimit-limit", str(decisive.budget.quota).encode()),
         (b"x-ratelimit-remaining", str(decisive.remaining).encode()),
         (b"x-ratelimit-reset", str(reset_at).encode()),
-        (b"ratelimit-policy", ", ".join(_policy(s) for s in decision.states).encode()),
-        (b"ratelimit", ", ".join(_limit(s) for s in decision.states).encode()),
+        (b"ratelimit-policy", _policy_field(tuple([s.budget for s in decision.states]))),
+        (b"ratelimit", ", ".join([_limit(s) for s in decision.states]).encode()),
     ]
     if not decision.allowed:
         headers.append((b"retry-after", str(decision.retry_after).encode()))

@@ -9,9 +9,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
-from mcpserve.ratelimit.base import Budget, Decision, WindowCounts, decide, fits
+from mcpserve.ratelimit.base import Budget, Decision, WindowCounts, decide
 
 __all__ = ["MemoryLimiter"]
+
+_EMPTY = WindowCounts(0, 0, 0, 0)
 
 
 class _Window:
@@ -19,11 +21,11 @@ class _Window:
 
     __slots__ = ("current", "previous", "start", "window")
 
-    def __init__(self, start: float, window: float) -> None:
+    def __init__(self, start: float, window: float, current: int = 0) -> None:
         self.start = start
         self.window = window
         self.previous = 0
-        self.current = 0
+        self.current = current
 
 
 class MemoryLimiter:
@@ -33,41 +35,49 @@ class MemoryLimiter:
         self._sweep_at = sweep_at
         self._min_sweep = sweep_at
 
-    def _counts(self, key: str, window_ms: float, now: float) -> tuple[_Window | None, WindowCounts]:
-        entry = self._windows.get(key)
-        if entry is not None and now >= entry.start + 2 * window_ms:
-            entry = None  # both windows are over: like expired keys in Redis
-            del self._windows[key]
-        if entry is None:
-            return None, WindowCounts(0, 0, 0, 0)
-        if now >= entry.start + window_ms:  # the current window closed: it becomes the previous
-            entry.previous, entry.current, entry.start = entry.current, 0, entry.start + window_ms
-        previous_ttl = round(entry.start + window_ms - now) if entry.previous else 0
-        return entry, WindowCounts(
-            entry.previous, previous_ttl, entry.current, round(entry.start + 2 * window_ms - now)
-        )
-
     async def hit(self, budgets: Sequence[Budget]) -> Decision:
         # No await between reading and writing the counters: the check-and-consume is atomic.
+        # Written out flat: this runs on every limited call.
         now = self._clock() * 1000
-        found = [self._counts(b.key, b.window * 1000, now) for b in budgets]
-        if not all(fits(b, counts) for b, (_, counts) in zip(budgets, found, strict=True)):
-            return decide(budgets, [counts for _, counts in found], False)
-        after = []
-        for budget, (found_entry, counts) in zip(budgets, found, strict=True):
-            entry = found_entry
+        windows = self._windows
+        entries: list[_Window | None] = []
+        counts: list[WindowCounts] = []
+        admitted = True
+        for budget in budgets:
+            window_ms = budget.window * 1000
+            entry = windows.get(budget.key)
+            if entry is not None:
+                age = now - entry.start
+                if age >= 2 * window_ms:  # both windows are over: like expired keys in Redis
+                    del windows[budget.key]
+                    entry = None
+                elif age >= window_ms:  # the current window closed: it becomes the previous one
+                    entry.previous, entry.current, entry.start = entry.current, 0, entry.start + window_ms
             if entry is None:
-                window_ms = budget.window * 1000
-                entry = self._windows[budget.key] = _Window(now, window_ms)
-                after.append(WindowCounts(0, 0, 1, round(2 * window_ms)))
+                counts.append(_EMPTY)
             else:
-                after.append(
-                    WindowCounts(counts.previous, counts.previous_ttl, counts.current + 1, counts.current_ttl)
+                previous_ttl = round(entry.start + window_ms - now) if entry.previous else 0
+                if entry.previous * previous_ttl // window_ms + entry.current >= budget.quota:
+                    admitted = False
+                counts.append(
+                    WindowCounts(
+                        entry.previous, previous_ttl, entry.current, round(entry.start + 2 * window_ms - now)
+                    )
                 )
-            entry.current += 1
-        if len(self._windows) >= self._sweep_at:
+            entries.append(entry)
+        if not admitted:
+            return decide(budgets, counts, False)
+        for n, entry in enumerate(entries):
+            if entry is None:
+                window_ms = budgets[n].window * 1000
+                windows[budgets[n].key] = _Window(now, window_ms, 1)
+                counts[n] = WindowCounts(0, 0, 1, round(2 * window_ms))
+            else:
+                entry.current += 1
+                counts[n] = counts[n]._replace(current=entry.current)
+        if len(windows) >= self._sweep_at:
             self._sweep(now)
-        return decide(budgets, after, True)
+        return decide(budgets, counts, True)
 
     def _sweep(self, now: float) -> None:
         for key in [k for k, w in self._windows.items() if now >= w.start + 2 * w.window]:
