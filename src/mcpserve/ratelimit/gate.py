@@ -101,10 +101,6 @@ class RateGate:
             if limits.concurrency
         }
 
-    @property
-    def enabled(self) -> bool:
-        return bool(self.per_minute or self.per_hour or self.tools)
-
     def budgets(self, caller: str, tool: str | None) -> tuple[Budget, ...]:
         key = (caller, tool if tool in self.tools else None)
         plan = self._plans.get(key)
