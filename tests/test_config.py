@@ -11,7 +11,6 @@ from pydantic import ValidationError
 from mcpserve.config import Settings, load_settings
 from mcpserve.errors import ConfigError
 
-
 _SEED_NAMES = {"PORT", "LOG_LEVEL", "DATABASE_URL", "RATE_LIMIT_PER_MINUTE", "RATE_LIMIT_PER_HOUR"}
 
 
