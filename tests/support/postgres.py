@@ -41,6 +41,7 @@ class PrivatePostgres:
         self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
         # initdb refuses to run as root: run the server binaries as the postgres user then.
         self._as = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        self.running = False
 
     def _run(self, *command: str) -> None:
         subprocess.run([*self._as, *command], check=True, capture_output=True, timeout=60)
@@ -52,9 +53,11 @@ class PrivatePostgres:
         options = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root} -c fsync=off"
         log = str(self.root / "server.log")
         self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l", log, "-o", options, "-w", "start")
+        self.running = True
 
     def stop(self) -> None:
         self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+        self.running = False
 
 
 @contextlib.contextmanager
@@ -70,6 +73,6 @@ def private_postgres() -> Iterator[PrivatePostgres]:
         server.start()
         yield server
     finally:
-        with contextlib.suppress(subprocess.CalledProcessError):
+        if server.running:
             server.stop()
         shutil.rmtree(root, ignore_errors=True)

@@ -66,10 +66,10 @@ class RollbackPlan(BaseModel):
 
 
 def _database(settings: Settings | None) -> ReadOnlyDatabase:
-    if settings is None or settings.database_url is None:
+    if settings is None:
         return SQLiteDatabase(DEMO_DATABASE)
     return database_for_url(
-        settings.database_url,
+        settings.database_url or str(DEMO_DATABASE),
         min_connections=settings.db_min_connections,
         max_connections=settings.db_max_connections,
         idle_timeout=settings.db_idle_timeout,
