@@ -38,7 +38,7 @@ async def _counts(schema: str) -> list[int]:
     conn = await asyncpg.connect(SHARED_URL)
     try:
         return [
-            int(await conn.fetchval(f"SELECT count(*) FROM {schema}.{table}"))  # noqa: S608 - test names
+            int(await conn.fetchval(f"SELECT count(*) FROM {schema}.{table}"))
             for table in ("services", "deployments", "incidents")
         ]
     finally:

@@ -69,6 +69,12 @@ async def test_readiness_and_queries_follow_the_database(postgres: PrivatePostgr
         down = await _query(app, "SELECT 1")
         assert down["isError"] is True
         assert "PostgreSQL" in down["content"][0]["text"]
+        headers = {**MODERN_HEADERS, "mcp-method": "prompts/get", "mcp-name": "summarize_incident"}
+        body = rpc(
+            "prompts/get", {"name": "summarize_incident", "arguments": {"incident_id": "1"}, "_meta": META}
+        )
+        prompt = await request(app, "POST", headers=headers, body=body)
+        assert prompt.json()["error"]["code"] == -31000
 
         await anyio.to_thread.run_sync(postgres.start)
         assert await _ready(server) is None  # the pool replaced its dead connections

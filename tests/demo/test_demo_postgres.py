@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 
+import anyio
 import asyncpg
 import pytest
 
@@ -309,3 +310,16 @@ async def test_an_unreachable_server_is_reported_without_the_url() -> None:
     await db.aclose()
     with pytest.raises(DatabaseUnavailable, match="closed"):
         await db.ping()
+
+
+async def test_a_cancelled_query_leaves_the_pool_usable(demo_schema: DemoSchema) -> None:
+    """A tool timeout cancels the query mid-flight; the single pooled connection must come back clean."""
+    db = PostgresDatabase(demo_schema.url, min_size=1, max_size=1, statement_timeout=30)
+    try:
+        with anyio.move_on_after(0.3) as scope:
+            await db.query("SELECT pg_sleep(10)")
+        assert scope.cancelled_caught
+        with anyio.fail_after(5):
+            assert (await db.query("SELECT count(*) FROM services")).rows == [[10]]
+    finally:
+        await db.aclose()

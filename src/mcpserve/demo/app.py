@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from mcpserve.config import Settings
-from mcpserve.errors import InvalidParams, ToolError
+from mcpserve.errors import InvalidParams, ServiceUnavailable, ToolError
 from mcpserve.server.app import Completion, CompletionArgument, MCPServer, PromptReference
 from mcpserve.server.content import ToolAnnotations
 from mcpserve.server.context import Context
@@ -241,7 +241,10 @@ def _register_incident_prompt(app: MCPServer, database: ReadOnlyDatabase) -> Non
         """
         if not incident_id.isdigit():
             raise InvalidParams("incident_id must be a number")
-        rows = await database.fetch("SELECT * FROM incidents WHERE id = ?", (int(incident_id),))
+        try:
+            rows = await database.fetch("SELECT * FROM incidents WHERE id = ?", (int(incident_id),))
+        except DatabaseUnavailable as exc:
+            raise ServiceUnavailable(str(exc)) from None
         if not rows:
             raise InvalidParams(f"No incident with id {incident_id}")
         details = "\n".join(f"- {key}: {value}" for key, value in rows[0].items())
