@@ -9,12 +9,14 @@ seed guides (``PORT``, ``LOG_LEVEL``, ...) are accepted as aliases.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from mcpserve.errors import ConfigError
@@ -82,7 +84,15 @@ class Settings(BaseSettings):
     list_ttl_ms: int = Field(0, ge=0, validation_alias=_env("list_ttl_ms"))
 
     # Demo application
+    # sqlite:///path, a file path, or postgresql://...; unset: the bundled SQLite demo.
     database_url: str | None = Field(None, validation_alias=_env("database_url", "DATABASE_URL"))
+    db_min_connections: int = Field(1, ge=0, le=1000, validation_alias=_env("db_min_connections"))
+    db_max_connections: int = Field(
+        20, ge=1, le=1000, validation_alias=_env("db_max_connections", "DB_MAX_CONNECTIONS")
+    )
+    # Seconds; the seed alias DB_IDLE_TIMEOUT is in milliseconds, as in the guides (see load_settings).
+    db_idle_timeout: float = Field(30.0, ge=0, validation_alias=_env("db_idle_timeout", "DB_IDLE_TIMEOUT"))
+    db_statement_timeout: float = Field(5.0, gt=0, le=3600, validation_alias=_env("db_statement_timeout"))
     docs_dir: Path | None = Field(None, validation_alias=_env("docs_dir"))
 
     @field_validator("allowed_hosts", "allowed_origins", "trusted_proxies", mode="before")
@@ -94,6 +104,19 @@ class Settings(BaseSettings):
     @classmethod
     def _comma_separated_secrets(cls, value: Any) -> Any:
         return _split(value)
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        return _check_database_url(value.strip()) if value is not None and value.strip() else None
+
+    @field_validator("db_max_connections")
+    @classmethod
+    def _pool_bounds(cls, value: int, info: ValidationInfo) -> int:
+        minimum = info.data.get("db_min_connections")
+        if minimum is not None and value < minimum:
+            raise ValueError(f"must be at least MCPSERVE_DB_MIN_CONNECTIONS ({minimum})")
+        return value
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -117,7 +140,42 @@ class Settings(BaseSettings):
         """The effective configuration with every secret masked, for logs and ``mcpserve config``."""
         data = self.model_dump(mode="json")
         data["request_state_keys"] = ["**********"] * len(self.request_state_keys)
+        if self.database_url:
+            data["database_url"] = _redact_url(self.database_url)
         return data
+
+
+_SECRET_IN_URL = re.compile(r"(?P<keep>://[^/?#@:]*:)[^/?#@]*(?=@)|(?P<param>[?&]password=)[^&#]*", re.I)
+
+
+def _redact_url(url: str) -> str:
+    """``url`` with the password (in the authority or a ``password=`` parameter) masked."""
+    return _SECRET_IN_URL.sub(lambda m: (m.group("keep") or m.group("param")) + "**********", url)
+
+
+def _check_database_url(url: str) -> str:
+    """Accept sqlite:///path, a bare file path or postgresql:// URLs; messages never echo the URL."""
+    scheme, separator, _ = url.partition("://")
+    if scheme.lower() in ("postgresql", "postgres"):
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
+        except ValueError:
+            raise ValueError("malformed PostgreSQL URL (check the host and port)") from None
+        if not parts.hostname and "host=" not in parts.query:
+            raise ValueError("a PostgreSQL URL needs a host: postgresql://user@host:5432/database")
+        return url
+    if separator and scheme.lower() != "sqlite":
+        raise ValueError(
+            f"unsupported database scheme {scheme[:20]!r}; use sqlite:///path, a file path, "
+            "or postgresql://user@host/database"
+        )
+    if separator and not url.startswith("sqlite:///"):
+        raise ValueError("SQLite URLs are sqlite:///relative/path or sqlite:////absolute/path")
+    path = Path(url.removeprefix("sqlite:///"))
+    if not path.is_file():
+        raise ValueError("no SQLite database file at the configured path")
+    return url
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -163,6 +221,23 @@ def _config_error(
     return ConfigError(ENV_PREFIX + name.upper(), message)
 
 
+def _seed_milliseconds(env: set[str]) -> dict[str, float]:
+    """``DB_IDLE_TIMEOUT`` counts milliseconds in the seed guides (30000); our field counts seconds.
+
+    Applied only when the alias alone is set, so ``MCPSERVE_DB_IDLE_TIMEOUT`` (seconds) wins.
+    """
+    if "DB_IDLE_TIMEOUT" not in env or "MCPSERVE_DB_IDLE_TIMEOUT" in env:
+        return {}
+    raw = next(value for key, value in os.environ.items() if key.upper() == "DB_IDLE_TIMEOUT")
+    try:
+        milliseconds = float(raw)
+    except ValueError:
+        raise ConfigError("DB_IDLE_TIMEOUT", "must be a number of milliseconds") from None
+    if not milliseconds >= 0:
+        raise ConfigError("DB_IDLE_TIMEOUT", "must be a non-negative number of milliseconds")
+    return {"db_idle_timeout": milliseconds / 1000}
+
+
 def load_settings(
     overrides: Mapping[str, Any] | None = None,
     *,
@@ -178,6 +253,7 @@ def load_settings(
             layered.pop(name, None)
     file_values = dict(layered)
     flags = {k: v for k, v in (overrides or {}).items() if v is not None}
+    layered.update(_seed_milliseconds(env))
     layered.update(flags)
     try:
         return Settings(**layered)
