@@ -45,7 +45,18 @@ def running_server(*args: str, env: dict[str, str] | None = None, auth: str | No
     ``auth`` becomes ``--auth`` (pass None to leave authentication to ``env``)."""
     port = free_port()
     flags = ["--auth", auth] if auth is not None else []
-    command = [sys.executable, "-m", "mcpserve", "serve", *args, *flags, "--host", "127.0.0.1", "--port", str(port)]
+    command = [
+        sys.executable,
+        "-m",
+        "mcpserve",
+        "serve",
+        *args,
+        *flags,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
     process = subprocess.Popen(
         command, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
