@@ -54,6 +54,10 @@ def make_server(calls: list[str]) -> MCPServer:
         calls.append("progress")
         return "done"
 
+    @server.resource("config://deploy-targets", scopes=["deploy:write"])
+    def deploy_targets() -> str:
+        return "eu-west, us-east"
+
     @server.prompt(scopes=["deploy:write"])
     def release_notes() -> str:
         return "Write release notes."

@@ -18,7 +18,7 @@ from tests.support.issuer import LocalIssuer, local_issuer
 pytestmark = pytest.mark.anyio
 
 LEGACY = {"content-type": "application/json", "accept": "application/json, text/event-stream"}
-ELICIT = {"io.modelcontextprotocol/clientCapabilities": {"elicitation": {}}}
+ELICIT: dict[str, Any] = {"io.modelcontextprotocol/clientCapabilities": {"elicitation": {}}}
 
 
 @pytest.fixture(scope="module")

@@ -195,6 +195,19 @@ def _meta() -> dict[str, Any]:
     return META
 
 
+async def test_resources_are_filtered_and_refused_by_scope(app: HttpApp) -> None:
+    async def post(method: str, token: str, **params: Any) -> Any:
+        headers = {**modern_headers(method, params.get("uri")), **bearer(token)}
+        return await request(app, "POST", headers=headers, body=rpc(method, {**params, "_meta": META}))
+
+    assert (await post("resources/list", READER_KEY)).json()["result"]["resources"] == []
+    refused = await post("resources/read", READER_KEY, uri="config://deploy-targets")
+    assert refused.status == 403
+    assert challenge(refused)["scope"] == "deploy:write mcp"
+    allowed = await post("resources/read", DEPLOYER_KEY, uri="config://deploy-targets")
+    assert allowed.json()["result"]["contents"][0]["text"] == "eu-west, us-east"
+
+
 async def test_protected_resource_metadata_at_both_well_known_urls(app: HttpApp, issuer: LocalIssuer) -> None:
     for path in ("/.well-known/oauth-protected-resource/mcp", "/.well-known/oauth-protected-resource"):
         reply = await request(app, "GET", path=path, headers={"host": "attacker.example"})

@@ -37,6 +37,7 @@ class LocalIssuer:
     def __init__(self) -> None:
         self.key = new_key()
         self.published: list[RSAKey] = [self.key]
+        self.raw_jwks: Any = None  # when set, served instead of the published keys
         self.opaque: dict[str, dict[str, Any]] = {}
         self.hits: Counter[str] = Counter()
         self.introspection_auth: list[str | None] = []
@@ -105,7 +106,8 @@ class LocalIssuer:
             def do_GET(self) -> None:
                 issuer.hits[self.path] += 1
                 if self.path == "/jwks":
-                    self._json(200, {"keys": [k.as_dict(private=False) for k in issuer.published]})
+                    document = {"keys": [k.as_dict(private=False) for k in issuer.published]}
+                    self._json(200, document if issuer.raw_jwks is None else issuer.raw_jwks)
                 else:
                     self._json(404, {})
 

@@ -39,11 +39,13 @@ def wait_healthy(url: str, process: subprocess.Popen[bytes], deadline: float = 2
 
 
 @contextlib.contextmanager
-def running_server(*args: str, env: dict[str, str] | None = None, auth: str | None = "none") -> Iterator[str]:
+def running_server(
+    *args: str, env: dict[str, str] | None = None, auth: str | None = "none", port: int | None = None
+) -> Iterator[str]:
     """Run ``mcpserve serve ARGS`` over HTTP; yields the MCP URL and stops the process after.
 
     ``auth`` becomes ``--auth`` (pass None to leave authentication to ``env``)."""
-    port = free_port()
+    port = port or free_port()
     flags = ["--auth", auth] if auth is not None else []
     command = [
         sys.executable,

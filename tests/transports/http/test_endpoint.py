@@ -46,7 +46,9 @@ def make_server() -> MCPServer:
 
 @pytest.fixture
 def app() -> HttpApp:
-    return build_http_app(make_server(), load_settings({"auth": "none", "max_sessions": 2, "max_body_bytes": 2048}))
+    return build_http_app(
+        make_server(), load_settings({"auth": "none", "max_sessions": 2, "max_body_bytes": 2048})
+    )
 
 
 def call(name: str, arguments: dict[str, Any], meta: dict[str, Any] | None = None) -> bytes:
