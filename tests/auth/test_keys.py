@@ -33,7 +33,7 @@ def test_keys_new_prints_the_key_once_and_a_table_that_authenticates_it(tmp_path
     assert principal is not None
     assert (principal.name, principal.scopes, principal.issuer) == (
         "deploy-bot",
-        {"mcp", "deploy:write"},
+        frozenset({"mcp", "deploy:write"}),
         API_KEY_ISSUER,
     )
 
