@@ -44,8 +44,13 @@ NOW = int(time.time())
 # name -> (request options built from the issuer, the challenge's error, its description)
 UNAUTHENTICATED: dict[str, tuple[Case, str | None, str]] = {
     "no token": (lambda i: {}, None, "Authentication required"),
-    "basic scheme": (
+    "another scheme": (
         lambda i: {"headers": {"authorization": "Basic YWxpY2U6cHc="}},
+        None,
+        "Authentication required",
+    ),
+    "bearer with a malformed token": (
+        lambda i: {"headers": {"authorization": "Bearer two words"}},
         "invalid_request",
         "Malformed Authorization header: expected 'Bearer <token>'",
     ),
@@ -101,7 +106,7 @@ def _impostor(issuer: LocalIssuer) -> Any:
 
 
 @pytest.mark.parametrize("case", list(UNAUTHENTICATED))
-async def test_refused_credentials_get_401_and_no_tool_runs(
+async def test_refused_credentials_get_401_or_400_and_no_tool_runs(
     app: HttpApp, issuer: LocalIssuer, calls: list[str], case: str
 ) -> None:
     build, error, description = UNAUTHENTICATED[case]
@@ -111,7 +116,8 @@ async def test_refused_credentials_get_401_and_no_tool_runs(
     if "authorization" in options:
         headers = {"authorization": options["authorization"]}
     reply = await call_tool(app, "whoami", None, headers=headers, path=path)
-    assert reply.status == 401
+    # RFC 6750 §3.1 and the MCP checklist: a malformed request (invalid_request) is 400, the rest 401.
+    assert reply.status == (400 if error == "invalid_request" else 401)
     expected = {"scope": "mcp", "resource_metadata": METADATA_URL}
     if error is not None:
         expected |= {"error": error, "error_description": description}

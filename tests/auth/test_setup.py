@@ -13,7 +13,7 @@ from mcpserve import MCPServer
 from mcpserve.auth.setup import auth_methods, build_auth_gate, is_loopback
 from mcpserve.cli import main
 from mcpserve.config import load_settings
-from mcpserve.errors import ConfigError
+from mcpserve.errors import ConfigError, Unauthorized
 from mcpserve.runtime import build_dispatcher, build_http_app
 from tests.auth.app import make_server, write_keys
 
@@ -107,18 +107,25 @@ def test_loopback_detection(host: str, expected: bool) -> None:
     assert is_loopback(host) is expected
 
 
-@pytest.mark.parametrize(
-    ("host", "metadata"),
-    [
-        ("127.0.0.1", "http://127.0.0.1:9000/.well-known/oauth-protected-resource/mcp"),
-        ("0.0.0.0", "http://localhost:9000/.well-known/oauth-protected-resource/mcp"),
-        ("::1", "http://[::1]:9000/.well-known/oauth-protected-resource/mcp"),
-    ],
-)
-def test_keys_only_defaults_the_resource_url_to_the_bind(host: str, metadata: str) -> None:
-    gate = build_auth_gate(_server(), load_settings({"api_keys": ["k1"], "host": host, "port": 9000}))
-    assert gate is not None and gate.resource_metadata_url == metadata
-    assert "authorization_servers" not in gate.documents["/.well-known/oauth-protected-resource"]
+def test_keys_only_has_no_authorization_server_to_point_to() -> None:
+    gate = build_auth_gate(_server(), load_settings({"api_keys": ["k1"], "host": "0.0.0.0"}))
+    assert gate is not None
+    assert gate.resource_metadata_url is None and gate.documents == {}
+    assert gate.challenge(Unauthorized("Authentication required")) == [(b"www-authenticate", b"Bearer")]
+
+
+def test_metadata_never_lists_offline_access() -> None:
+    settings = {
+        **OAUTH,
+        "resource_url": "https://mcp.example/mcp/",
+        "required_scopes": ["mcp", "offline_access"],
+    }
+    gate = build_auth_gate(_server(), load_settings(settings))
+    assert gate is not None
+    assert gate.resource_metadata_url == "https://mcp.example/.well-known/oauth-protected-resource/mcp"
+    document = gate.documents["/.well-known/oauth-protected-resource/mcp"]
+    assert document["resource"] == "https://mcp.example/mcp"
+    assert document["scopes_supported"] == ["deploy:write", "mcp"]
 
 
 def test_the_tool_scopes_setting_overrides_the_decorator(monkeypatch: pytest.MonkeyPatch) -> None:

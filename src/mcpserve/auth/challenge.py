@@ -14,19 +14,22 @@ def _quoted(value: str) -> str:
 
 def bearer_challenge(
     *,
-    resource_metadata: str,
+    resource_metadata: str | None,
     scopes: Iterable[str] = (),
     error: str | None = None,
     description: str | None = None,
 ) -> str:
-    """One Bearer challenge; ``scope`` lists every scope given (omitted when there are none)."""
+    """One Bearer challenge; ``scope`` lists every scope given (omitted when there are none).
+
+    ``resource_metadata`` is None without OAuth: there is no authorization server to discover."""
     params = []
     if error:
         params.append(f"error={_quoted(error)}")
     if description:
         params.append(f"error_description={_quoted(description)}")
-    scope = " ".join(sorted(set(scopes)))
+    scope = " ".join(sorted(set(scopes) - {"offline_access"}))  # never a resource's scope (MCP §17)
     if scope:
         params.append(f"scope={_quoted(scope)}")
-    params.append(f"resource_metadata={_quoted(resource_metadata)}")
-    return "Bearer " + ", ".join(params)
+    if resource_metadata:
+        params.append(f"resource_metadata={_quoted(resource_metadata)}")
+    return "Bearer " + ", ".join(params) if params else "Bearer"

@@ -1,8 +1,9 @@
 """The HTTP authentication gate: credential from ``Authorization`` only, scopes per operation.
 
 401 answers carry ``WWW-Authenticate: Bearer`` with the metadata URL and the scopes every request
-needs (plus ``error="invalid_token"`` / ``"invalid_request"`` when something was presented); 403
-answers carry ``error="insufficient_scope"`` with every scope the operation needs, in one challenge.
+needs (plus ``error="invalid_token"`` when a token was presented); a malformed credential or one in
+the query string is ``invalid_request`` and HTTP 400 (RFC 6750 §3.1); 403 answers carry
+``error="insufficient_scope"`` with every scope the operation needs, in one challenge.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ class AuthGate:
         self,
         authenticator: Authenticator,
         *,
-        resource_metadata_url: str,
+        resource_metadata_url: str | None,
         required_scopes: frozenset[str] = frozenset(),
         documents: Mapping[str, JSONObject] | None = None,
         close: Callable[[], Awaitable[None]] | None = None,
@@ -46,12 +47,12 @@ class AuthGate:
             name.lower() in _QUERY_TOKEN_NAMES for name, _ in parse_qsl(query_string.decode("latin-1"))
         ):
             raise Unauthorized("Credentials are accepted only in the Authorization header", "invalid_request")
-        value = headers.get("authorization")
-        if value is None:
+        scheme, _, token = headers.get("authorization", "").strip().partition(" ")
+        if scheme.lower() != "bearer":
+            # No Bearer credential at all (none, or another scheme): the plain challenge (RFC 6750 §3.1).
             raise Unauthorized("Authentication required")
-        scheme, _, token = value.strip().partition(" ")
         token = token.strip()
-        if scheme.lower() != "bearer" or not _TOKEN68.match(token):
+        if not _TOKEN68.match(token):
             raise Unauthorized("Malformed Authorization header: expected 'Bearer <token>'", "invalid_request")
         principal = await self.authenticator.authenticate(token)
         self.authorize(principal, frozenset())
@@ -62,6 +63,12 @@ class AuthGate:
         scopes = self.required_scopes | needed
         if not principal.has_scopes(scopes):
             raise Forbidden("Insufficient scope for this operation", scopes)
+
+    @staticmethod
+    def status(exc: Unauthorized | Forbidden) -> int:
+        return (
+            400 if isinstance(exc, Unauthorized) and exc.challenge == "invalid_request" else exc.http_status
+        )
 
     def challenge(self, exc: Unauthorized | Forbidden) -> list[tuple[bytes, bytes]]:
         if isinstance(exc, Forbidden):

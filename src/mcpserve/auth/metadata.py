@@ -35,7 +35,8 @@ def protected_resource_metadata(
     servers = list(authorization_servers)
     if servers:
         document["authorization_servers"] = servers
-    scopes = sorted(set(scopes_supported))
+    # offline_access is the authorization server's business, never a resource's scope (MCP §17).
+    scopes = sorted(set(scopes_supported) - {"offline_access"})
     if scopes:
         document["scopes_supported"] = scopes
     return document

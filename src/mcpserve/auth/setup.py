@@ -66,17 +66,14 @@ def apply_tool_scopes(server: MCPServer, tool_scopes: dict[str, list[str]]) -> N
             raise ConfigError("MCPSERVE_TOOL_SCOPES", f"no tool named {name!r} is registered") from None
 
 
-def _resource_url(settings: Settings, methods: frozenset[str]) -> str:
-    if settings.resource_url:
-        return settings.resource_url.rstrip("/") or settings.resource_url
-    if "oauth" in methods:
+def _resource_url(settings: Settings) -> str:
+    if not settings.resource_url:
         raise ConfigError(
             "MCPSERVE_RESOURCE_URL", "OAuth needs the canonical URL clients use for this server"
         )
-    wildcard = settings.host in {"0.0.0.0", "::"}  # noqa: S104 - comparing names, not binding
-    host = "localhost" if wildcard else settings.host
-    host = f"[{host}]" if ":" in host and not host.startswith("[") else host
-    return f"http://{host}:{settings.port}{settings.path}"
+    return (
+        settings.resource_url.rstrip("/") if settings.resource_url.count("/") > 2 else settings.resource_url
+    )
 
 
 def _keys(settings: Settings) -> ApiKeyAuthenticator:
@@ -100,8 +97,8 @@ def _algorithms(settings: Settings) -> list[str]:
 
 
 def _oauth(
-    settings: Settings, audience: str, client: httpx.AsyncClient
-) -> tuple[JwtVerifier | None, Introspector | None]:
+    settings: Settings, audience: str
+) -> tuple[JwtVerifier | None, Introspector | None, httpx.AsyncClient]:
     if not settings.oauth_issuer:
         raise ConfigError("MCPSERVE_OAUTH_ISSUER", "OAuth needs the issuer (authorization server) URL")
     if not settings.oauth_jwks_url and not settings.oauth_introspection_url:
@@ -109,6 +106,9 @@ def _oauth(
             "MCPSERVE_OAUTH_JWKS_URL",
             "OAuth needs a JWKS URL (JWT tokens) or MCPSERVE_OAUTH_INTROSPECTION_URL",
         )
+    algorithms = _algorithms(settings)
+    # Tokens go only to the introspection endpoint, never elsewhere: no redirects, no env proxies.
+    client = httpx.AsyncClient(timeout=_HTTP_TIMEOUT, follow_redirects=False, trust_env=False)
     jwt = introspection = None
     if settings.oauth_jwks_url:
         jwks = JwksCache(
@@ -121,7 +121,7 @@ def _oauth(
             jwks,
             issuer=settings.oauth_issuer,
             audience=audience,
-            algorithms=_algorithms(settings),
+            algorithms=algorithms,
             leeway=settings.oauth_clock_skew,
         )
     if settings.oauth_introspection_url:
@@ -134,7 +134,7 @@ def _oauth(
             client_id=settings.oauth_client_id,
             client_secret=secret.get_secret_value() if secret else None,
         )
-    return jwt, introspection
+    return jwt, introspection, client
 
 
 def _all_scopes(server: MCPServer, required: Iterable[str]) -> set[str]:
@@ -161,24 +161,19 @@ def build_auth_gate(server: MCPServer, settings: Settings) -> AuthGate | None:
                 "or set MCPSERVE_ALLOW_UNAUTHENTICATED=true",
             )
         return None
-    resource = _resource_url(settings, methods)
-    audience = settings.oauth_audience or resource
     keys = _keys(settings) if "keys" in methods else None
-    client = jwt = introspection = None
-    if "oauth" in methods:
-        # Tokens go only to the introspection endpoint, never elsewhere: no redirects, no env proxies.
-        client = httpx.AsyncClient(timeout=_HTTP_TIMEOUT, follow_redirects=False, trust_env=False)
-        jwt, introspection = _oauth(settings, audience, client)
     required = frozenset(settings.required_scopes)
-    document = protected_resource_metadata(
-        resource,
-        [settings.oauth_issuer] if settings.oauth_issuer and "oauth" in methods else [],
-        _all_scopes(server, required),
-    )
+    if "oauth" not in methods:
+        # API keys only: no authorization server to discover, so no metadata document either.
+        return AuthGate(TokenAuthenticator(keys=keys), resource_metadata_url=None, required_scopes=required)
+    resource = _resource_url(settings)
+    jwt, introspection, client = _oauth(settings, settings.oauth_audience or resource)
+    assert settings.oauth_issuer is not None  # _oauth refused a configuration without one
+    document = protected_resource_metadata(resource, [settings.oauth_issuer], _all_scopes(server, required))
     return AuthGate(
         TokenAuthenticator(keys=keys, jwt=jwt, introspection=introspection),
         resource_metadata_url=metadata_url(resource),
         required_scopes=required,
         documents=dict.fromkeys(metadata_paths(resource), document),
-        close=client.aclose if client is not None else None,
+        close=client.aclose,
     )

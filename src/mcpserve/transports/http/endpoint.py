@@ -212,11 +212,13 @@ class McpEndpoint:
     async def _refuse(self, send: Send, exc: ProtocolError, request_id: RequestId | None = None) -> None:
         """Answer an authentication or authorization failure (or an unreachable issuer)."""
         headers: list[tuple[bytes, bytes]] = []
+        status = exc.http_status
         if self.auth is not None and isinstance(exc, Unauthorized | Forbidden):
             headers = self.auth.challenge(exc)
+            status = self.auth.status(exc)
         elif isinstance(exc, ServiceUnavailable):
             headers = [(b"retry-after", b"5")]
-        await json_response(send, exc.http_status, _error_body(exc, request_id), headers)
+        await json_response(send, status, _error_body(exc, request_id), headers)
 
     def _forbidden(self, call: Call) -> Forbidden | None:
         """Refuse before the handler runs when the principal lacks the scopes this target needs."""
