@@ -49,6 +49,8 @@ SERVERS: dict[str, list[ServerSpec]] = {
                 str(BENCH_DIR / "apps" / "echo.py"),
                 "--transport",
                 "http",
+                "--auth",
+                "none",
                 "--host",
                 HOST,
                 "--port",

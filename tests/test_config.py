@@ -179,7 +179,8 @@ def test_redacted_masks_every_sealing_key(monkeypatch: pytest.MonkeyPatch) -> No
     ]
     redacted = settings.redacted()
     assert redacted["request_state_keys"] == ["**********", "**********"]
-    assert "secret" not in repr(redacted)
+    # Field names such as oauth_client_secret contain "secret"; the values must not appear.
+    assert "first-secret" not in repr(redacted) and "second-secret" not in repr(redacted)
     assert "first-secret" not in repr(settings)
 
 

@@ -66,9 +66,35 @@ class Settings(BaseSettings):
     trusted_proxies: CommaList = Field(default_factory=list, validation_alias=_env("trusted_proxies"))
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024, validation_alias=_env("max_body_bytes"))
 
-    # Authentication ("keys", "oauth", "keys,oauth" or "none"; unset: not yet chosen)
+    # Authentication ("keys", "oauth", "keys,oauth" or "none"; unset: inferred from what is
+    # configured, and HTTP refuses to start when nothing is). See docs/auth.md.
     auth: str | None = Field(
         None, pattern=r"^(none|keys|oauth|keys,oauth|oauth,keys)$", validation_alias=_env("auth")
+    )
+    allow_unauthenticated: bool = Field(False, validation_alias=_env("allow_unauthenticated"))
+    api_keys_file: Path | None = Field(None, validation_alias=_env("api_keys_file"))
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list, validation_alias=_env("api_keys", "MCP_API_KEYS")
+    )
+    resource_url: str | None = Field(
+        None, pattern=r"^https?://[^/?#\s]+(/[^?#\s]*)?$", validation_alias=_env("resource_url")
+    )
+    required_scopes: CommaList = Field(default_factory=list, validation_alias=_env("required_scopes"))
+    tool_scopes: dict[str, list[str]] = Field(default_factory=dict, validation_alias=_env("tool_scopes"))
+    oauth_issuer: str | None = Field(None, validation_alias=_env("oauth_issuer"))
+    oauth_jwks_url: str | None = Field(None, validation_alias=_env("oauth_jwks_url"))
+    oauth_audience: str | None = Field(None, validation_alias=_env("oauth_audience"))
+    oauth_introspection_url: str | None = Field(None, validation_alias=_env("oauth_introspection_url"))
+    oauth_client_id: str | None = Field(None, validation_alias=_env("oauth_client_id"))
+    oauth_client_secret: SecretStr | None = Field(None, validation_alias=_env("oauth_client_secret"))
+    oauth_algorithms: CommaList = Field(
+        default_factory=lambda: ["RS256", "PS256", "ES256", "EdDSA"],
+        validation_alias=_env("oauth_algorithms"),
+    )
+    oauth_clock_skew: int = Field(30, ge=0, le=300, validation_alias=_env("oauth_clock_skew"))
+    oauth_jwks_ttl: float = Field(300.0, gt=0, validation_alias=_env("oauth_jwks_ttl"))
+    oauth_jwks_refresh_interval: float = Field(
+        10.0, ge=0, validation_alias=_env("oauth_jwks_refresh_interval")
     )
 
     # 2025-era sessions
@@ -95,12 +121,19 @@ class Settings(BaseSettings):
     db_statement_timeout: float = Field(5.0, gt=0, le=3600, validation_alias=_env("db_statement_timeout"))
     docs_dir: Path | None = Field(None, validation_alias=_env("docs_dir"))
 
-    @field_validator("allowed_hosts", "allowed_origins", "trusted_proxies", mode="before")
+    @field_validator(
+        "allowed_hosts",
+        "allowed_origins",
+        "trusted_proxies",
+        "required_scopes",
+        "oauth_algorithms",
+        mode="before",
+    )
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         return _split(value)
 
-    @field_validator("request_state_keys", mode="before")
+    @field_validator("request_state_keys", "api_keys", mode="before")
     @classmethod
     def _comma_separated_secrets(cls, value: Any) -> Any:
         return _split(value)
@@ -142,6 +175,9 @@ class Settings(BaseSettings):
         data["request_state_keys"] = ["**********"] * len(self.request_state_keys)
         if self.database_url:
             data["database_url"] = _redact_url(self.database_url)
+        data["api_keys"] = ["**********"] * len(self.api_keys)
+        if self.oauth_client_secret is not None:
+            data["oauth_client_secret"] = "**********"  # noqa: S105 - the mask, not a secret
         return data
 
 
