@@ -50,6 +50,8 @@ SERVERS: dict[str, list[ServerSpec]] = {
                 str(BENCH_DIR / "apps" / "echo.py"),
                 "--transport",
                 "http",
+                "--auth",
+                "none",
                 "--host",
                 HOST,
                 "--port",

@@ -55,15 +55,17 @@ def test_environment_variables_set_fields(monkeypatch: pytest.MonkeyPatch) -> No
     assert settings.tool_timeout == 2.5
 
 
-def test_unprefixed_aliases_are_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unprefixed_aliases_are_accepted(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    database = tmp_path / "x.db"
+    database.touch()
     monkeypatch.setenv("PORT", "7000")
     monkeypatch.setenv("LOG_LEVEL", "warning")
-    monkeypatch.setenv("DATABASE_URL", "sqlite:///tmp/x.db")
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{database}")
     settings = load_settings()
     assert (settings.port, settings.log_level, settings.database_url) == (
         7000,
         "warning",
-        "sqlite:///tmp/x.db",
+        f"sqlite:///{database}",
     )
 
 
@@ -179,7 +181,8 @@ def test_redacted_masks_every_sealing_key(monkeypatch: pytest.MonkeyPatch) -> No
     ]
     redacted = settings.redacted()
     assert redacted["request_state_keys"] == ["**********", "**********"]
-    assert "secret" not in repr(redacted)
+    # Field names such as oauth_client_secret contain "secret"; the values must not appear.
+    assert "first-secret" not in repr(redacted) and "second-secret" not in repr(redacted)
     assert "first-secret" not in repr(settings)
 
 

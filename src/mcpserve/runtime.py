@@ -11,6 +11,7 @@ from typing import Any
 
 import anyio
 
+from mcpserve.auth.setup import apply_tool_scopes, auth_methods, build_auth_gate
 from mcpserve.config import Settings, load_settings
 from mcpserve.errors import ConfigError
 from mcpserve.protocol.sealing import KeyRing
@@ -47,8 +48,17 @@ def _keyring(settings: Settings) -> KeyRing:
         raise ConfigError("MCPSERVE_REQUEST_STATE_KEYS", str(exc)) from None
 
 
+def _lists_vary_by_caller(settings: Settings) -> bool:
+    """Lists filtered per principal must not be shared across callers (``cacheScope: private``)."""
+    try:
+        return settings.transport == "http" and bool(auth_methods(settings))
+    except ConfigError:
+        return False  # build_http_app reports it
+
+
 def build_dispatcher(server: MCPServer, settings: Settings) -> Dispatcher:
-    lists = CacheHint(settings.list_ttl_ms, "public")
+    apply_tool_scopes(server, settings.tool_scopes)
+    lists = CacheHint(settings.list_ttl_ms, "private" if _lists_vary_by_caller(settings) else "public")
     return Dispatcher(
         server,
         keyring=_keyring(settings),
@@ -98,17 +108,22 @@ def build_http_app(server: MCPServer, settings: Settings) -> HttpApp:
     if not hosts and settings.host not in _LOOPBACK_OR_ANY:
         # Bound to a specific address: accept it as Host too, besides the loopback names.
         hosts = ["localhost", "127.0.0.1", "[::1]", settings.host]
+    dispatcher = build_dispatcher(server, settings)
+    gate = build_auth_gate(server, settings)
+    if gate is not None:
+        server.on_shutdown(gate.aclose)
     endpoint = McpEndpoint(
-        build_dispatcher(server, settings),
+        dispatcher,
         sessions=MemorySessionStore(
             idle_timeout=settings.session_idle_timeout, max_sessions=settings.max_sessions
         ),
         events=MemoryEventStore(),
         guard=HostGuard(hosts, settings.allowed_origins, settings.trusted_proxies),
         options=EndpointOptions(max_body_bytes=settings.max_body_bytes),
-        gate=build_rate_gate(server, settings),
+        auth=gate,
+        limits=build_rate_gate(server, settings),
     )
-    return HttpApp(endpoint, settings.path)
+    return HttpApp(endpoint, settings.path, gate.documents if gate is not None else None)
 
 
 def configure_logging(settings: Settings) -> None:
@@ -126,6 +141,9 @@ def run_stdio(server: MCPServer, settings: Settings) -> None:
 
     dispatcher = build_dispatcher(server, settings)
     gate = build_rate_gate(server, settings)
+    if settings.auth not in (None, "none"):
+        # stdio has no Authorization header: whoever starts the process is trusted with it.
+        logger.info("MCPSERVE_AUTH applies to HTTP only; stdio runs without authentication")
     if not settings.request_state_keys:
         logger.info("requestState keys are ephemeral (set MCPSERVE_REQUEST_STATE_KEYS to share them)")
 

@@ -58,7 +58,16 @@ def _fixture_server(log: Path) -> Iterator[str]:
     """Serve the fixture on a free loopback port; yields its MCP URL, stops it afterwards."""
     port = free_port()
     argv = mcpserve_argv(
-        "serve", str(FIXTURE), "--transport", "http", "--host", "127.0.0.1", "--port", str(port)
+        "serve",
+        str(FIXTURE),
+        "--transport",
+        "http",
+        "--auth",
+        "none",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
     )
     with log.open("wb") as output:
         process = subprocess.Popen(

@@ -238,7 +238,7 @@ class _BrokenLimiter:
 
 async def test_limiter_outage_fails_open(caplog: pytest.LogCaptureFixture) -> None:
     app = make_app(rate_limit_per_minute=1, rate_limit_per_hour=0)
-    gate = app.endpoint.gate
+    gate = app.endpoint.limits
     assert gate is not None
     gate.limiter = _BrokenLimiter()  # type: ignore[attr-defined]
     replies = [await call_tool(app, "echo", {"text": "x"}) for _ in range(3)]
@@ -250,5 +250,22 @@ async def test_limiter_outage_fails_open(caplog: pytest.LogCaptureFixture) -> No
 
 
 async def test_limits_off_builds_no_gate() -> None:
-    assert make_app(rate_limit_per_minute=0, rate_limit_per_hour=0).endpoint.gate is None
-    assert make_app().endpoint.gate is not None  # defaults: 60 per minute, 1000 per hour
+    assert make_app(rate_limit_per_minute=0, rate_limit_per_hour=0).endpoint.limits is None
+    assert make_app().endpoint.limits is not None  # defaults: 60 per minute, 1000 per hour
+
+
+async def test_authenticated_principals_have_budgets_of_their_own() -> None:
+    # Same address, two API keys: the principal is the caller, not the address.
+    app = make_app(
+        auth="keys",
+        api_keys=["alice-key-0123456789", "bob-key-0123456789"],
+        rate_limit_per_minute=1,
+        rate_limit_per_hour=0,
+    )
+    alice = {"authorization": "Bearer alice-key-0123456789"}
+    bob = {"authorization": "Bearer bob-key-0123456789"}
+    assert (await call_tool(app, "echo", {"text": "x"}, extra=alice)).status == 200
+    assert_limited(await call_tool(app, "echo", {"text": "x"}, extra=alice), 1)
+    assert (await call_tool(app, "echo", {"text": "x"}, extra=bob)).status == 200
+    # An unauthenticated request is refused by authentication first and consumes nothing.
+    assert (await call_tool(app, "echo", {"text": "x"})).status == 401

@@ -16,14 +16,18 @@ from typing import Any
 
 import anyio
 
+from mcpserve.auth.gate import AuthGate
 from mcpserve.errors import (
+    Forbidden,
     HeaderMismatch,
     InvalidParams,
     InvalidRequest,
     ProtocolError,
     ServiceUnavailable,
     ToolError,
+    Unauthorized,
 )
+from mcpserve.principal import Principal
 from mcpserve.protocol import jsonrpc
 from mcpserve.protocol.envelope import CLIENT_CAPABILITIES_KEY, PROTOCOL_VERSION_KEY, read_request_meta
 from mcpserve.protocol.session import LegacySession
@@ -76,6 +80,17 @@ def _declared_tool_call(headers: dict[str, str]) -> tuple[bool, str | None]:
         return True, decode_header_value(name) if name is not None else None
     except HeaderMismatch:
         return False, None  # refused later with -32020, before anything runs
+
+
+def _without_credentials(headers: dict[str, str]) -> dict[str, str]:
+    """Headers as tool code sees them: the credential stays here, never reaching upstream calls."""
+    if "authorization" not in headers:
+        return headers
+    return {name: value for name, value in headers.items() if name != "authorization"}
+
+
+def _principal_key(principal: Principal | None) -> str | None:
+    return principal.key if principal is not None else None
 
 
 class _Cancellation:
@@ -166,10 +181,12 @@ class McpEndpoint:
         events: EventStore,
         guard: HostGuard,
         options: EndpointOptions | None = None,
-        gate: CallGate | None = None,
+        auth: AuthGate | None = None,
+        limits: CallGate | None = None,
     ) -> None:
         self.dispatcher = dispatcher
-        self.gate = gate
+        self.auth = auth
+        self.limits = limits
         self.sessions = sessions
         self.events = events
         self.guard = guard
@@ -196,19 +213,27 @@ class McpEndpoint:
         if verdict.status:
             await json_response(send, verdict.status, _error_body(InvalidRequest(verdict.reason)), [])
             return
+        principal: Principal | None = None
+        if self.auth is not None:
+            # Before the body is read: an unauthenticated caller costs no parsing.
+            try:
+                principal = await self.auth.authenticate(headers, scope.get("query_string", b""))
+            except ProtocolError as exc:
+                await self._refuse(send, exc)
+                return
         method = scope["method"]
         if method == "POST":
             caller = ""
-            if self.gate is not None:
+            if self.limits is not None:
                 address = self.guard.client_address(
                     headers.get("x-forwarded-for"), client[0] if client else None
                 )
-                caller = caller_key(None, address)
-            await self._post(headers, receive, send, caller)
+                caller = caller_key(principal, address)
+            await self._post(headers, receive, send, principal, caller)
         elif method == "GET":
-            await self._get(headers, receive, send)
+            await self._get(headers, receive, send, principal)
         elif method == "DELETE":
-            await self._delete(headers, send)
+            await self._delete(headers, send, principal)
         else:
             await json_response(
                 send,
@@ -216,6 +241,27 @@ class McpEndpoint:
                 _error_body(InvalidRequest("Method not allowed")),
                 [(b"allow", b"GET, POST, DELETE")],
             )
+
+    async def _refuse(self, send: Send, exc: ProtocolError, request_id: RequestId | None = None) -> None:
+        """Answer an authentication or authorization failure (or an unreachable issuer)."""
+        headers: list[tuple[bytes, bytes]] = []
+        status = exc.http_status
+        if self.auth is not None and isinstance(exc, Unauthorized | Forbidden):
+            headers = self.auth.challenge(exc)
+            status = self.auth.status(exc)
+        elif isinstance(exc, ServiceUnavailable):
+            headers = [(b"retry-after", b"5")]
+        await json_response(send, status, _error_body(exc, request_id), headers)
+
+    def _forbidden(self, call: Call) -> Forbidden | None:
+        """Refuse before the handler runs when the principal lacks the scopes this target needs."""
+        if self.auth is None or call.principal is None:
+            return None
+        try:
+            self.auth.authorize(call.principal, self.dispatcher.server.scopes_for(call.method, call.params))
+        except Forbidden as exc:
+            return exc
+        return None
 
     async def _read_body(self, receive: Any) -> bytes | None:
         chunks, size = [], 0
@@ -232,7 +278,9 @@ class McpEndpoint:
                 return b"".join(chunks)
 
     # -- POST -------------------------------------------------------------------------------------
-    async def _post(self, headers: dict[str, str], receive: Any, send: Send, caller: str) -> None:
+    async def _post(
+        self, headers: dict[str, str], receive: Any, send: Send, principal: Principal | None, caller: str
+    ) -> None:
         if not accepts(headers.get("accept", ""), "application/json", "text/event-stream"):
             error = InvalidRequest("Not Acceptable: Accept must list application/json and text/event-stream")
             await json_response(send, 406, _error_body(error), [])
@@ -243,15 +291,15 @@ class McpEndpoint:
             )
             return
         admission: Admission | None = None
-        if self.gate is not None:
+        if self.limits is not None:
             declared, tool = _declared_tool_call(headers)
             if declared:
-                admission = await self.gate.admit(caller, tool)
+                admission = await self.limits.admit(caller, tool)
                 if admission.error is not None:
                     await self._refuse_unread(admission, receive, send)
                     return
         try:
-            await self._post_body(headers, receive, send, caller, admission)
+            await self._post_body(headers, receive, send, principal, caller, admission)
         finally:
             if admission is not None:
                 admission.release()
@@ -269,7 +317,13 @@ class McpEndpoint:
         await json_response(send, 429, _error_body(admission.error, request_id), admission.headers())
 
     async def _post_body(
-        self, headers: dict[str, str], receive: Any, send: Send, caller: str, admission: Admission | None
+        self,
+        headers: dict[str, str],
+        receive: Any,
+        send: Send,
+        principal: Principal | None,
+        caller: str,
+        admission: Admission | None,
     ) -> None:
         body = await self._read_body(receive)
         if body is None:
@@ -289,9 +343,9 @@ class McpEndpoint:
         method = message.method if not isinstance(message, jsonrpc.Response) else None
         if is_modern(headers, method, params):
             limits = admission.headers() if admission is not None else []
-            await self._post_modern(headers, message, receive, send, limits)
+            await self._post_modern(headers, message, receive, send, principal, limits)
         else:
-            await self._post_legacy(headers, message, receive, send, caller)
+            await self._post_legacy(headers, message, receive, send, principal, caller)
 
     async def _post_modern(
         self,
@@ -299,6 +353,7 @@ class McpEndpoint:
         message: jsonrpc.Message,
         receive: Any,
         send: Send,
+        principal: Principal | None,
         limits: list[tuple[bytes, bytes]],
     ) -> None:
         if not isinstance(message, jsonrpc.Request):
@@ -306,14 +361,20 @@ class McpEndpoint:
             await json_response(send, 202, None, [])
             return
         try:
-            call = self._modern_call(headers, message)
+            call = self._modern_call(headers, message, principal)
         except ProtocolError as exc:
             await json_response(send, status_for(exc.code, True), _error_body(exc, message.id), limits)
+            return
+        denied = self._forbidden(call)
+        if denied is not None:
+            await self._refuse(send, denied, message.id)
             return
         stream = ResponseStream(send, limits, keepalive=self.options.keepalive)
         await self._run(call, stream, receive, cancel_on_disconnect=True, modern=True)
 
-    def _modern_call(self, headers: dict[str, str], message: jsonrpc.Request) -> Call:
+    def _modern_call(
+        self, headers: dict[str, str], message: jsonrpc.Request, principal: Principal | None
+    ) -> Call:
         params = message.params
         meta = params.get("_meta")
         if (
@@ -328,7 +389,9 @@ class McpEndpoint:
             tool = self.dispatcher.server.find_tool(params["name"], None)
             schema = tool.definition["inputSchema"] if tool else None
         check_modern_headers(headers, message.method, params, schema)
-        return Call.modern(message, read_request_meta(params), headers=headers)
+        return Call.modern(
+            message, read_request_meta(params), headers=_without_credentials(headers), principal=principal
+        )
 
     async def _run(
         self,
@@ -379,7 +442,13 @@ class McpEndpoint:
 
     # -- 2025 era ----------------------------------------------------------------------------------
     async def _post_legacy(
-        self, headers: dict[str, str], message: jsonrpc.Message, receive: Any, send: Send, caller: str
+        self,
+        headers: dict[str, str],
+        message: jsonrpc.Message,
+        receive: Any,
+        send: Send,
+        principal: Principal | None,
+        caller: str,
     ) -> None:
         version = headers.get("mcp-protocol-version")
         if (
@@ -391,37 +460,47 @@ class McpEndpoint:
             await json_response(send, 400, _error_body(error), [])
             return
         if isinstance(message, jsonrpc.Request) and message.method == "initialize":
-            await self._initialize(message, receive, send)
+            await self._initialize(message, send, principal)
             return
         session_id = headers.get("mcp-session-id", "").strip()
         if not session_id:
             error = InvalidRequest("Bad Request: missing Mcp-Session-Id header (send initialize first)")
             await json_response(send, 400, _error_body(error, getattr(message, "id", None)), [])
             return
-        record = await self.sessions.get(session_id)
-        if record is None:
+        session = await self._load_session(session_id, principal)
+        if session is None:
             error = InvalidRequest("Session not found: initialize a new session")
             await json_response(send, 404, _error_body(error, getattr(message, "id", None)), [])
             return
-        session = LegacySession.from_json(record)
         if isinstance(message, jsonrpc.Response):
             self._pending.answer((session_id, message.id), message.result, message.error)
             await json_response(send, 202, None, [])
         elif isinstance(message, jsonrpc.Notification):
             await self._legacy_notification(session_id, session, message)
             await json_response(send, 202, None, [])
-        elif self.gate is not None and message.method == "tools/call":
+        elif self.limits is not None and message.method == "tools/call":
             name = message.params.get("name")
-            admission = await self.gate.admit(caller, name if isinstance(name, str) else None)
+            admission = await self.limits.admit(caller, name if isinstance(name, str) else None)
             try:
-                await self._legacy_request(session_id, session, message, headers, receive, send, admission)
+                await self._legacy_request(
+                    session_id, session, message, headers, receive, send, principal, admission
+                )
             finally:
                 admission.release()
         else:
-            await self._legacy_request(session_id, session, message, headers, receive, send)
+            await self._legacy_request(session_id, session, message, headers, receive, send, principal)
 
-    async def _initialize(self, message: jsonrpc.Request, receive: Any, send: Send) -> None:
-        call = Call.legacy(message, None)
+    async def _load_session(self, session_id: str, principal: Principal | None) -> LegacySession | None:
+        """The session, if it exists and belongs to this principal: another principal's session
+        is answered exactly like one that does not exist."""
+        record = await self.sessions.get(session_id)
+        if record is None:
+            return None
+        session = LegacySession.from_json(record)
+        return session if session.principal == _principal_key(principal) else None
+
+    async def _initialize(self, message: jsonrpc.Request, send: Send, principal: Principal | None) -> None:
+        call = Call.legacy(message, None, principal=principal)
         response = await self.dispatcher.handle(call)
         if call.session is None:
             error = response.get("error", {})
@@ -452,9 +531,14 @@ class McpEndpoint:
         headers: dict[str, str],
         receive: Any,
         send: Send,
+        principal: Principal | None,
         admission: Admission | None = None,
     ) -> None:
-        call = Call.legacy(message, session, headers=headers)
+        call = Call.legacy(message, session, headers=_without_credentials(headers), principal=principal)
+        denied = self._forbidden(call)
+        if denied is not None:
+            await self._refuse(send, denied, message.id)
+            return
         header = [(_SESSION_HEADER, session_id.encode())]
         if admission is not None:
             header += admission.headers()
@@ -488,26 +572,30 @@ class McpEndpoint:
         )
 
     # -- GET and DELETE -----------------------------------------------------------------------------
-    async def _session_for(self, headers: dict[str, str], send: Send) -> tuple[str, LegacySession] | None:
+    async def _session_for(
+        self, headers: dict[str, str], send: Send, principal: Principal | None
+    ) -> tuple[str, LegacySession] | None:
         session_id = headers.get("mcp-session-id", "").strip()
         if not session_id:
             await json_response(
                 send, 405, _error_body(InvalidRequest("Method not allowed without a session")), []
             )
             return None
-        record = await self.sessions.get(session_id)
-        if record is None:
+        session = await self._load_session(session_id, principal)
+        if session is None:
             await json_response(send, 404, _error_body(InvalidRequest("Session not found")), [])
             return None
-        return session_id, LegacySession.from_json(record)
+        return session_id, session
 
-    async def _get(self, headers: dict[str, str], receive: Any, send: Send) -> None:
+    async def _get(
+        self, headers: dict[str, str], receive: Any, send: Send, principal: Principal | None
+    ) -> None:
         if not accepts(headers.get("accept", ""), "text/event-stream"):
             await json_response(
                 send, 406, _error_body(InvalidRequest("Accept must list text/event-stream")), []
             )
             return
-        found = await self._session_for(headers, send)
+        found = await self._session_for(headers, send, principal)
         if found is None:
             return
         session_id, _ = found
@@ -594,8 +682,8 @@ class McpEndpoint:
             group.cancel_scope.cancel()
         await stream.finish(None, 200)
 
-    async def _delete(self, headers: dict[str, str], send: Send) -> None:
-        found = await self._session_for(headers, send)
+    async def _delete(self, headers: dict[str, str], send: Send, principal: Principal | None) -> None:
+        found = await self._session_for(headers, send, principal)
         if found is None:
             return
         session_id, _ = found
