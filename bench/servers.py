@@ -27,6 +27,7 @@ class ServerSpec:
     config: str
     command: Callable[[int], list[str]]
     eras: frozenset[str]
+    env: dict[str, str] = field(default_factory=dict)  # added to the inherited environment
 
 
 def _bin(name: str) -> str:
@@ -57,6 +58,8 @@ SERVERS: dict[str, list[ServerSpec]] = {
                 str(port),
             ],
             frozenset({"2026", "2025"}),
+            # The benchmark measures serving, not throttling: the default 60 calls/min would refuse it.
+            env={"MCPSERVE_RATE_LIMIT_PER_MINUTE": "0", "MCPSERVE_RATE_LIMIT_PER_HOUR": "0"},
         )
     ],
     "sdk": [
@@ -203,6 +206,7 @@ class ServerPool:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 cwd=ROOT,
+                env={**os.environ, **spec.env},
                 start_new_session=True,
             )
         server = RunningServer(spec, port, process, log_path)

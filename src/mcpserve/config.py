@@ -8,6 +8,7 @@ seed guides (``PORT``, ``LOG_LEVEL``, ...) are accepted as aliases.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tomllib
@@ -16,12 +17,21 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from mcpserve.errors import ConfigError
 
-__all__ = ["Settings", "load_settings", "ENV_PREFIX"]
+__all__ = ["Settings", "ToolRateLimit", "load_settings", "ENV_PREFIX"]
 
 ENV_PREFIX = "MCPSERVE_"
 
@@ -38,6 +48,16 @@ def _split(value: Any) -> Any:
 
 
 CommaList = Annotated[list[str], NoDecode]
+
+
+class ToolRateLimit(BaseModel):
+    """One entry of ``MCPSERVE_TOOL_RATE_LIMITS``; 0 or absent means no limit of that kind."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    per_minute: int = Field(0, ge=0)
+    per_hour: int = Field(0, ge=0)
+    concurrency: int = Field(0, ge=0)
 
 
 class Settings(BaseSettings):
@@ -101,6 +121,19 @@ class Settings(BaseSettings):
     max_sessions: int = Field(10_000, ge=1, validation_alias=_env("max_sessions"))
     session_idle_timeout: float = Field(1800.0, gt=0, validation_alias=_env("session_idle_timeout"))
 
+    # Rate limits (per principal, or client address when unauthenticated; 0 = no limit)
+    redis_url: SecretStr | None = Field(None, validation_alias=_env("redis_url"))
+    redis_prefix: str = Field("mcpserve:rl:", min_length=1, validation_alias=_env("redis_prefix"))
+    rate_limit_per_minute: int = Field(
+        60, ge=0, validation_alias=_env("rate_limit_per_minute", "RATE_LIMIT_PER_MINUTE")
+    )
+    rate_limit_per_hour: int = Field(
+        1000, ge=0, validation_alias=_env("rate_limit_per_hour", "RATE_LIMIT_PER_HOUR")
+    )
+    tool_rate_limits: Annotated[dict[str, ToolRateLimit], NoDecode] = Field(
+        default_factory=dict, validation_alias=_env("tool_rate_limits")
+    )
+
     # Request execution
     tool_timeout: float = Field(60.0, gt=0, validation_alias=_env("tool_timeout"))
     request_state_keys: Annotated[list[SecretStr], NoDecode] = Field(
@@ -138,6 +171,23 @@ class Settings(BaseSettings):
     def _comma_separated_secrets(cls, value: Any) -> Any:
         return _split(value)
 
+    @field_validator("tool_rate_limits", mode="before")
+    @classmethod
+    def _json_object(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return json.loads(value)
+            except ValueError:
+                raise ValueError('not JSON; expected {"tool": {"per_minute": n, ...}}') from None
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            _check_redis_url(value.get_secret_value())
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _database_url(cls, value: str | None) -> str | None:
@@ -173,6 +223,8 @@ class Settings(BaseSettings):
         """The effective configuration with every secret masked, for logs and ``mcpserve config``."""
         data = self.model_dump(mode="json")
         data["request_state_keys"] = ["**********"] * len(self.request_state_keys)
+        if self.redis_url is not None:  # the URL may carry a password
+            data["redis_url"] = _redact_url(self.redis_url.get_secret_value())
         if self.database_url:
             data["database_url"] = _redact_url(self.database_url)
         data["api_keys"] = ["**********"] * len(self.api_keys)
@@ -212,6 +264,19 @@ def _check_database_url(url: str) -> str:
     if not path.is_file():
         raise ValueError("no SQLite database file at the configured path")
     return url
+
+
+def _check_redis_url(url: str) -> None:
+    parts = urlsplit(url)
+    try:
+        parts.port  # noqa: B018 - raises ValueError on a port that is not a number in range
+    except ValueError:
+        raise ValueError("the port is not a number from 0 to 65535") from None
+    if parts.scheme in ("redis", "rediss") and parts.hostname:
+        return
+    if parts.scheme == "unix" and parts.path:
+        return
+    raise ValueError("expected redis://host[:port][/db], rediss://... or unix:///path/to/socket")
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -296,6 +361,12 @@ def load_settings(
     except ValidationError as exc:
         error = exc.errors(include_url=False, include_input=False)[0]
         location = str(error["loc"][0]) if error["loc"] else "settings"
+        inner = ".".join(str(part) for part in error["loc"][1:])  # e.g. the tool and key in a JSON value
         raise _config_error(
-            location, error["msg"], env=env, flags=set(flags), file=file_values, path=str(file_name)
+            location,
+            f"{inner}: {error['msg']}" if inner else error["msg"],
+            env=env,
+            flags=set(flags),
+            file=file_values,
+            path=str(file_name),
         ) from None

@@ -15,6 +15,7 @@
     │   ├── MissingClientCapability    -32021  the work needs a capability the client lacks
     │   ├── UnsupportedProtocolVersion -32022  version we do not serve
     │   ├── ServiceUnavailable         -31000  at capacity or shutting down (HTTP 503)
+    │   ├── RateLimited                -31001  over a rate or concurrency limit (HTTP 429)
     │   ├── Unauthorized               -31010  no usable credential (HTTP 401)
     │   └── Forbidden                  -31011  credential lacks a scope the operation needs (HTTP 403)
     ├── ToolError                      raised by tool code: becomes an ``isError`` result
@@ -42,6 +43,7 @@ __all__ = [
     "MissingClientCapability",
     "UnsupportedProtocolVersion",
     "ServiceUnavailable",
+    "RateLimited",
     "Unauthorized",
     "Forbidden",
     "ToolError",
@@ -137,6 +139,19 @@ class ServiceUnavailable(ProtocolError):
 
     code = -31000
     http_status = 503
+
+
+class RateLimited(ProtocolError):
+    """Over a rate or concurrency limit. ``data.retryAfter`` is the wait in whole seconds."""
+
+    code = -31001
+    http_status = 429
+
+    def __init__(self, retry_after: int, message: str | None = None) -> None:
+        super().__init__(
+            message or f"Rate limit exceeded; retry after {retry_after} s", {"retryAfter": retry_after}
+        )
+        self.retry_after = retry_after
 
 
 class Unauthorized(ProtocolError):

@@ -71,7 +71,13 @@ def _fixture_server(log: Path) -> Iterator[str]:
     )
     with log.open("wb") as output:
         process = subprocess.Popen(
-            argv, cwd=ROOT, env=child_env(), stdin=subprocess.DEVNULL, stdout=output, stderr=output
+            argv,
+            cwd=ROOT,
+            # Not about throttling: the suite's calls must not meet the default rate limits.
+            env=child_env(MCPSERVE_RATE_LIMIT_PER_MINUTE="0", MCPSERVE_RATE_LIMIT_PER_HOUR="0"),
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=output,
         )
         try:
             wait_healthy(f"http://127.0.0.1:{port}/health", process, deadline=START_DEADLINE)

@@ -243,6 +243,10 @@ class MCPServer:
             capabilities["completions"] = {}
         return capabilities
 
+    def tool_names(self) -> list[str]:
+        """Every registered tool, visible or not (configuration refers to tools by name)."""
+        return list(self._tools)
+
     def visible_tools(self, principal: Principal | None) -> list[Tool]:
         return [t for t in self._tools.values() if _visible(t.scopes, principal)]
 

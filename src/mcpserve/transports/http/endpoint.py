@@ -19,6 +19,7 @@ import anyio
 from mcpserve.auth.gate import AuthGate
 from mcpserve.errors import (
     Forbidden,
+    HeaderMismatch,
     InvalidParams,
     InvalidRequest,
     ProtocolError,
@@ -30,14 +31,21 @@ from mcpserve.principal import Principal
 from mcpserve.protocol import jsonrpc
 from mcpserve.protocol.envelope import CLIENT_CAPABILITIES_KEY, PROTOCOL_VERSION_KEY, read_request_meta
 from mcpserve.protocol.session import LegacySession
-from mcpserve.protocol.versions import LEGACY_VERSIONS
+from mcpserve.protocol.versions import LEGACY_VERSIONS, MODERN
+from mcpserve.server.admission import Admission, CallGate, caller_key
 from mcpserve.server.call import Call
 from mcpserve.server.dispatch import Dispatcher
 from mcpserve.server.pending import PendingRequests
 from mcpserve.store.base import EventStore, SessionStore
 from mcpserve.transports.http import sse
 from mcpserve.transports.http.hostguard import HostGuard
-from mcpserve.transports.http.negotiation import accepts, check_modern_headers, is_modern, status_for
+from mcpserve.transports.http.negotiation import (
+    accepts,
+    check_modern_headers,
+    decode_header_value,
+    is_modern,
+    status_for,
+)
 from mcpserve.transports.http.stream import ResponseStream, Send, json_response
 from mcpserve.types import JSONObject, RequestId
 
@@ -55,6 +63,23 @@ class EndpointOptions:
 
 def _error_body(exc: ProtocolError, request_id: RequestId | None = None) -> JSONObject:
     return jsonrpc.error_from(request_id, exc)
+
+
+def _declared_tool_call(headers: dict[str, str]) -> tuple[bool, str | None]:
+    """Whether a POST's headers announce a 2026-07-28 ``tools/call``, and of which tool.
+
+    Such requests are limited before their body is read; the body is checked against these
+    headers later, so a request cannot be counted as one thing and run as another.
+    """
+    if "mcp-session-id" in headers or headers.get("mcp-protocol-version", "").strip() != MODERN:
+        return False, None
+    try:
+        if decode_header_value(headers.get("mcp-method", "")) != "tools/call":
+            return False, None
+        name = headers.get("mcp-name")
+        return True, decode_header_value(name) if name is not None else None
+    except HeaderMismatch:
+        return False, None  # refused later with -32020, before anything runs
 
 
 def _without_credentials(headers: dict[str, str]) -> dict[str, str]:
@@ -157,9 +182,11 @@ class McpEndpoint:
         guard: HostGuard,
         options: EndpointOptions | None = None,
         auth: AuthGate | None = None,
+        limits: CallGate | None = None,
     ) -> None:
         self.dispatcher = dispatcher
         self.auth = auth
+        self.limits = limits
         self.sessions = sessions
         self.events = events
         self.guard = guard
@@ -196,7 +223,13 @@ class McpEndpoint:
                 return
         method = scope["method"]
         if method == "POST":
-            await self._post(headers, receive, send, principal)
+            caller = ""
+            if self.limits is not None:
+                address = self.guard.client_address(
+                    headers.get("x-forwarded-for"), client[0] if client else None
+                )
+                caller = caller_key(principal, address)
+            await self._post(headers, receive, send, principal, caller)
         elif method == "GET":
             await self._get(headers, receive, send, principal)
         elif method == "DELETE":
@@ -246,7 +279,7 @@ class McpEndpoint:
 
     # -- POST -------------------------------------------------------------------------------------
     async def _post(
-        self, headers: dict[str, str], receive: Any, send: Send, principal: Principal | None
+        self, headers: dict[str, str], receive: Any, send: Send, principal: Principal | None, caller: str
     ) -> None:
         if not accepts(headers.get("accept", ""), "application/json", "text/event-stream"):
             error = InvalidRequest("Not Acceptable: Accept must list application/json and text/event-stream")
@@ -257,6 +290,41 @@ class McpEndpoint:
                 send, 415, _error_body(InvalidRequest("Content-Type must be application/json")), []
             )
             return
+        admission: Admission | None = None
+        if self.limits is not None:
+            declared, tool = _declared_tool_call(headers)
+            if declared:
+                admission = await self.limits.admit(caller, tool)
+                if admission.error is not None:
+                    await self._refuse_unread(admission, receive, send)
+                    return
+        try:
+            await self._post_body(headers, receive, send, principal, caller, admission)
+        finally:
+            if admission is not None:
+                admission.release()
+
+    async def _refuse_unread(self, admission: Admission, receive: Any, send: Send) -> None:
+        """429 for a request limited from its headers; its body is read only to echo its id."""
+        assert admission.error is not None
+        body = await self._read_body(receive)
+        if body is None:
+            return
+        try:
+            request_id = jsonrpc.request_id_of(jsonrpc.decode(body))
+        except ProtocolError:
+            request_id = None
+        await json_response(send, 429, _error_body(admission.error, request_id), admission.headers())
+
+    async def _post_body(
+        self,
+        headers: dict[str, str],
+        receive: Any,
+        send: Send,
+        principal: Principal | None,
+        caller: str,
+        admission: Admission | None,
+    ) -> None:
         body = await self._read_body(receive)
         if body is None:
             return
@@ -274,9 +342,10 @@ class McpEndpoint:
         params = message.params if not isinstance(message, jsonrpc.Response) else {}
         method = message.method if not isinstance(message, jsonrpc.Response) else None
         if is_modern(headers, method, params):
-            await self._post_modern(headers, message, receive, send, principal)
+            limits = admission.headers() if admission is not None else []
+            await self._post_modern(headers, message, receive, send, principal, limits)
         else:
-            await self._post_legacy(headers, message, receive, send, principal)
+            await self._post_legacy(headers, message, receive, send, principal, caller)
 
     async def _post_modern(
         self,
@@ -285,6 +354,7 @@ class McpEndpoint:
         receive: Any,
         send: Send,
         principal: Principal | None,
+        limits: list[tuple[bytes, bytes]],
     ) -> None:
         if not isinstance(message, jsonrpc.Request):
             # Notifications need no answer; responses have nothing to answer in this era.
@@ -293,13 +363,13 @@ class McpEndpoint:
         try:
             call = self._modern_call(headers, message, principal)
         except ProtocolError as exc:
-            await json_response(send, status_for(exc.code, True), _error_body(exc, message.id), [])
+            await json_response(send, status_for(exc.code, True), _error_body(exc, message.id), limits)
             return
         denied = self._forbidden(call)
         if denied is not None:
             await self._refuse(send, denied, message.id)
             return
-        stream = ResponseStream(send, [], keepalive=self.options.keepalive)
+        stream = ResponseStream(send, limits, keepalive=self.options.keepalive)
         await self._run(call, stream, receive, cancel_on_disconnect=True, modern=True)
 
     def _modern_call(
@@ -378,6 +448,7 @@ class McpEndpoint:
         receive: Any,
         send: Send,
         principal: Principal | None,
+        caller: str,
     ) -> None:
         version = headers.get("mcp-protocol-version")
         if (
@@ -407,6 +478,15 @@ class McpEndpoint:
         elif isinstance(message, jsonrpc.Notification):
             await self._legacy_notification(session_id, session, message)
             await json_response(send, 202, None, [])
+        elif self.limits is not None and message.method == "tools/call":
+            name = message.params.get("name")
+            admission = await self.limits.admit(caller, name if isinstance(name, str) else None)
+            try:
+                await self._legacy_request(
+                    session_id, session, message, headers, receive, send, principal, admission
+                )
+            finally:
+                admission.release()
         else:
             await self._legacy_request(session_id, session, message, headers, receive, send, principal)
 
@@ -452,6 +532,7 @@ class McpEndpoint:
         receive: Any,
         send: Send,
         principal: Principal | None,
+        admission: Admission | None = None,
     ) -> None:
         call = Call.legacy(message, session, headers=_without_credentials(headers), principal=principal)
         denied = self._forbidden(call)
@@ -459,9 +540,16 @@ class McpEndpoint:
             await self._refuse(send, denied, message.id)
             return
         header = [(_SESSION_HEADER, session_id.encode())]
+        if admission is not None:
+            header += admission.headers()
         stream = ResponseStream(
             send, header, resumable=(self.events, session_id), keepalive=self.options.keepalive
         )
+        if admission is not None and admission.error is not None:
+            # 429 while the response is still plain JSON; a JSON-RPC error event once it streams.
+            await stream.finish(jsonrpc.error_from(message.id, admission.error), 429)
+            await self.sessions.touch(session_id)
+            return
         self._live[(session_id, stream.stream_id)] = stream
         try:
             await self._run(
