@@ -11,12 +11,14 @@ from pydantic import ValidationError
 from mcpserve.config import Settings, load_settings
 from mcpserve.errors import ConfigError
 
+_SEED_NAMES = {"PORT", "LOG_LEVEL", "DATABASE_URL", "RATE_LIMIT_PER_MINUTE", "RATE_LIMIT_PER_HOUR"}
+
 
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """No setting from the developer's shell may leak into these tests."""
     for key in list(os.environ):
-        if key.upper().startswith("MCPSERVE_") or key.upper() in {"PORT", "LOG_LEVEL", "DATABASE_URL"}:
+        if key.upper().startswith("MCPSERVE_") or key.upper() in _SEED_NAMES:
             monkeypatch.delenv(key)
 
 
@@ -53,15 +55,17 @@ def test_environment_variables_set_fields(monkeypatch: pytest.MonkeyPatch) -> No
     assert settings.tool_timeout == 2.5
 
 
-def test_unprefixed_aliases_are_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unprefixed_aliases_are_accepted(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    database = tmp_path / "x.db"
+    database.touch()
     monkeypatch.setenv("PORT", "7000")
     monkeypatch.setenv("LOG_LEVEL", "warning")
-    monkeypatch.setenv("DATABASE_URL", "sqlite:///tmp/x.db")
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{database}")
     settings = load_settings()
     assert (settings.port, settings.log_level, settings.database_url) == (
         7000,
         "warning",
-        "sqlite:///tmp/x.db",
+        f"sqlite:///{database}",
     )
 
 
@@ -177,7 +181,8 @@ def test_redacted_masks_every_sealing_key(monkeypatch: pytest.MonkeyPatch) -> No
     ]
     redacted = settings.redacted()
     assert redacted["request_state_keys"] == ["**********", "**********"]
-    assert "secret" not in repr(redacted)
+    # Field names such as oauth_client_secret contain "secret"; the values must not appear.
+    assert "first-secret" not in repr(redacted) and "second-secret" not in repr(redacted)
     assert "first-secret" not in repr(settings)
 
 
@@ -244,3 +249,51 @@ def test_tool_timeout_must_be_positive_in_the_decorator() -> None:
 
     with pytest.raises(ValueError, match="timeout must be a positive number"):
         MCPServer().tool(name="instant", timeout=0)(lambda: "x")
+
+
+# -- rate limits -------------------------------------------------------------------------------------
+def test_rate_limit_defaults_and_seed_aliases(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = load_settings()
+    assert (settings.rate_limit_per_minute, settings.rate_limit_per_hour) == (60, 1000)
+    assert settings.redis_url is None
+    assert settings.tool_rate_limits == {}
+    monkeypatch.setenv("RATE_LIMIT_PER_MINUTE", "0")
+    monkeypatch.setenv("RATE_LIMIT_PER_HOUR", "12")
+    monkeypatch.setenv("MCPSERVE_TOOL_RATE_LIMITS", '{"query_database": {"per_minute": 5, "concurrency": 2}}')
+    settings = load_settings()
+    assert (settings.rate_limit_per_minute, settings.rate_limit_per_hour) == (0, 12)
+    limits = settings.tool_rate_limits["query_database"]
+    assert (limits.per_minute, limits.per_hour, limits.concurrency) == (5, 0, 2)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("MCPSERVE_REDIS_URL", "http://cache:6379", "expected redis://"),
+        ("MCPSERVE_REDIS_URL", "redis://cache:99999/0", "port"),
+        ("MCPSERVE_REDIS_URL", "redis:///0", "expected redis://"),
+        ("MCPSERVE_TOOL_RATE_LIMITS", "per_minute=5", "not JSON"),
+        ("MCPSERVE_TOOL_RATE_LIMITS", "[1]", "valid dictionary"),
+        ("MCPSERVE_TOOL_RATE_LIMITS", '{"t": {"per_minute": -1}}', "t.per_minute"),
+        ("MCPSERVE_TOOL_RATE_LIMITS", '{"t": {"burst": 3}}', "t.burst"),
+        ("RATE_LIMIT_PER_HOUR", "-5", "greater than or equal to 0"),
+    ],
+)
+def test_bad_rate_limit_settings_name_their_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, message: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigError) as raised:
+        load_settings()
+    assert raised.value.variable == variable
+    assert message in str(raised.value)
+
+
+def test_redis_url_forms_and_redaction(monkeypatch: pytest.MonkeyPatch) -> None:
+    for url in ("redis://127.0.0.1:6379/0", "rediss://cache.internal", "unix:///run/redis.sock"):
+        monkeypatch.setenv("MCPSERVE_REDIS_URL", url)
+        assert load_settings().redacted()["redis_url"] == url
+    monkeypatch.setenv("MCPSERVE_REDIS_URL", "redis://app:s3cret@cache:6379/0")
+    settings = load_settings()
+    assert settings.redacted()["redis_url"] == "redis://app:**********@cache:6379/0"
+    assert "s3cret" not in repr(settings)

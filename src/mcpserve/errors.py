@@ -22,7 +22,10 @@
     │   ├── HeaderMismatch             -32020  HTTP headers disagree with the body
     │   ├── MissingClientCapability    -32021  the work needs a capability the client lacks
     │   ├── UnsupportedProtocolVersion -32022  version we do not serve
-    │   └── ServiceUnavailable         -31000  at capacity or shutting down (HTTP 503)
+    │   ├── ServiceUnavailable         -31000  at capacity or shutting down (HTTP 503)
+    │   ├── RateLimited                -31001  over a rate or concurrency limit (HTTP 429)
+    │   ├── Unauthorized               -31010  no usable credential (HTTP 401)
+    │   └── Forbidden                  -31011  credential lacks a scope the operation needs (HTTP 403)
     ├── ToolError                      raised by tool code: becomes an ``isError`` result
     └── ConfigError                    settings that cannot work; the CLI exits 2
 
@@ -56,6 +59,9 @@ __all__ = [
     "MissingClientCapability",
     "UnsupportedProtocolVersion",
     "ServiceUnavailable",
+    "RateLimited",
+    "Unauthorized",
+    "Forbidden",
     "ToolError",
     "ConfigError",
 ]
@@ -185,6 +191,42 @@ class ServiceUnavailable(ProtocolError):
     def __init__(self, message: str, data: Any = None, *, retry_after: float | None = None) -> None:
         super().__init__(message, data)
         self.retry_after = retry_after  # seconds, sent as Retry-After
+
+
+class RateLimited(ProtocolError):
+    """Over a rate or concurrency limit. ``data.retryAfter`` is the wait in whole seconds."""
+
+    code = -31001
+    http_status = 429
+
+    def __init__(self, retry_after: int, message: str | None = None) -> None:
+        super().__init__(
+            message or f"Rate limit exceeded; retry after {retry_after} s", {"retryAfter": retry_after}
+        )
+        self.retry_after = retry_after
+
+
+class Unauthorized(ProtocolError):
+    """No usable credential. ``challenge`` is the RFC 6750 ``error`` value, if a token was presented
+    (``invalid_token``) or the request was malformed (``invalid_request``)."""
+
+    code = -31010
+    http_status = 401
+
+    def __init__(self, message: str, challenge: str | None = None) -> None:
+        super().__init__(message)
+        self.challenge = challenge
+
+
+class Forbidden(ProtocolError):
+    """A valid credential without every scope the operation needs; ``scopes`` names all of them."""
+
+    code = -31011
+    http_status = 403
+
+    def __init__(self, message: str, scopes: frozenset[str]) -> None:
+        super().__init__(message, {"requiredScopes": sorted(scopes)})
+        self.scopes = scopes
 
 
 class ToolError(MCPServeError):

@@ -11,9 +11,12 @@ from typing import Any
 
 import anyio
 
+from mcpserve.auth.setup import apply_tool_scopes, auth_methods, build_auth_gate
 from mcpserve.config import Settings, load_settings
 from mcpserve.errors import ConfigError
 from mcpserve.protocol.sealing import KeyRing
+from mcpserve.ratelimit import MemoryLimiter, RateGate, ToolLimits
+from mcpserve.ratelimit.base import Limiter
 from mcpserve.server.app import MCPServer
 from mcpserve.server.dispatch import CacheHint, Dispatcher
 from mcpserve.store.memory import MemoryEventStore, MemorySessionStore
@@ -21,7 +24,14 @@ from mcpserve.transports.http.app import HttpApp
 from mcpserve.transports.http.endpoint import EndpointOptions, McpEndpoint
 from mcpserve.transports.http.hostguard import HostGuard
 
-__all__ = ["build_dispatcher", "build_http_app", "configure_logging", "run_stdio", "serve"]
+__all__ = [
+    "build_dispatcher",
+    "build_http_app",
+    "build_rate_gate",
+    "configure_logging",
+    "run_stdio",
+    "serve",
+]
 
 # Binds whose Host values the loopback default already covers (or, for 0.0.0.0 and ::, cannot name).
 _LOOPBACK_OR_ANY = ("127.0.0.1", "localhost", "::1", "0.0.0.0", "::")  # noqa: S104 - names, not binds
@@ -45,8 +55,17 @@ def _tool_timeouts(server: MCPServer, settings: Settings) -> dict[str, float]:
     return dict(settings.tool_timeouts)
 
 
+def _lists_vary_by_caller(settings: Settings) -> bool:
+    """Lists filtered per principal must not be shared across callers (``cacheScope: private``)."""
+    try:
+        return settings.transport == "http" and bool(auth_methods(settings))
+    except ConfigError:
+        return False  # build_http_app reports it
+
+
 def build_dispatcher(server: MCPServer, settings: Settings) -> Dispatcher:
-    lists = CacheHint(settings.list_ttl_ms, "public")
+    apply_tool_scopes(server, settings.tool_scopes)
+    lists = CacheHint(settings.list_ttl_ms, "private" if _lists_vary_by_caller(settings) else "public")
     return Dispatcher(
         server,
         keyring=_keyring(settings),
@@ -59,22 +78,60 @@ def build_dispatcher(server: MCPServer, settings: Settings) -> Dispatcher:
     )
 
 
+def _limiter(server: MCPServer, settings: Settings) -> Limiter:
+    if settings.redis_url is None:
+        return MemoryLimiter()
+    from mcpserve.ratelimit.redis_backend import RedisLimiter  # noqa: PLC0415 - only with Redis
+
+    limiter = RedisLimiter(settings.redis_url.get_secret_value(), prefix=settings.redis_prefix)
+    server.on_startup(limiter.open)
+    server.on_shutdown(limiter.aclose)
+    server.add_readiness_check("redis", limiter.ping)
+    return limiter
+
+
+def build_rate_gate(server: MCPServer, settings: Settings) -> RateGate | None:
+    """The rate-limit policy from settings; None when every limit is off (nothing on the hot path)."""
+    unknown = sorted(set(settings.tool_rate_limits) - set(server.tool_names()))
+    if unknown:
+        raise ConfigError("MCPSERVE_TOOL_RATE_LIMITS", f"no such tool: {', '.join(unknown)}")
+    tools = {
+        name: ToolLimits(limits.per_minute, limits.per_hour, limits.concurrency)
+        for name, limits in settings.tool_rate_limits.items()
+        if limits.per_minute or limits.per_hour or limits.concurrency
+    }
+    if not (settings.rate_limit_per_minute or settings.rate_limit_per_hour or tools):
+        return None
+    return RateGate(
+        _limiter(server, settings),
+        per_minute=settings.rate_limit_per_minute,
+        per_hour=settings.rate_limit_per_hour,
+        tools=tools,
+    )
+
+
 def build_http_app(server: MCPServer, settings: Settings) -> HttpApp:
     """The ASGI app: endpoint, state stores and the Host/Origin policy, all from settings."""
     hosts = list(settings.allowed_hosts)
     if not hosts and settings.host not in _LOOPBACK_OR_ANY:
         # Bound to a specific address: accept it as Host too, besides the loopback names.
         hosts = ["localhost", "127.0.0.1", "[::1]", settings.host]
+    dispatcher = build_dispatcher(server, settings)
+    gate = build_auth_gate(server, settings)
+    if gate is not None:
+        server.on_shutdown(gate.aclose)
     endpoint = McpEndpoint(
-        build_dispatcher(server, settings),
+        dispatcher,
         sessions=MemorySessionStore(
             idle_timeout=settings.session_idle_timeout, max_sessions=settings.max_sessions
         ),
         events=MemoryEventStore(),
         guard=HostGuard(hosts, settings.allowed_origins, settings.trusted_proxies),
         options=EndpointOptions(max_body_bytes=settings.max_body_bytes),
+        auth=gate,
+        limits=build_rate_gate(server, settings),
     )
-    return HttpApp(endpoint, settings.path)
+    return HttpApp(endpoint, settings.path, gate.documents if gate is not None else None)
 
 
 def configure_logging(settings: Settings) -> None:
@@ -91,13 +148,21 @@ def run_stdio(server: MCPServer, settings: Settings) -> None:
     from mcpserve.transports.stdio import serve_stdio  # noqa: PLC0415 - only this transport needs it
 
     dispatcher = build_dispatcher(server, settings)
+    gate = build_rate_gate(server, settings)
+    if settings.auth not in (None, "none"):
+        # stdio has no Authorization header: whoever starts the process is trusted with it.
+        logger.info("MCPSERVE_AUTH applies to HTTP only; stdio runs without authentication")
     if not settings.request_state_keys:
         logger.info("requestState keys are ephemeral (set MCPSERVE_REQUEST_STATE_KEYS to share them)")
 
     async def main() -> None:
         async with server.lifespan():
             await serve_stdio(
-                dispatcher, sys.stdin.buffer, sys.stdout.buffer, max_line_bytes=settings.max_body_bytes
+                dispatcher,
+                sys.stdin.buffer,
+                sys.stdout.buffer,
+                max_line_bytes=settings.max_body_bytes,
+                gate=gate,
             )
 
     anyio.run(main)

@@ -85,7 +85,11 @@ class Target:
 
 @pytest.fixture(scope="module")
 def target() -> Target:
-    return Target(build_http_app(make_server(), load_settings({"auth": "none", "max_body_bytes": 4096})))
+    # Rate limits stay on (their code runs on every example) with budgets the fuzz cannot exhaust.
+    budgets = {"rate_limit_per_minute": 10**9, "rate_limit_per_hour": 10**9}
+    return Target(
+        build_http_app(make_server(), load_settings({"auth": "none", "max_body_bytes": 4096, **budgets}))
+    )
 
 
 @dataclass

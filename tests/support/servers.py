@@ -39,10 +39,26 @@ def wait_healthy(url: str, process: subprocess.Popen[bytes], deadline: float = 2
 
 
 @contextlib.contextmanager
-def running_server(*args: str, env: dict[str, str] | None = None) -> Iterator[str]:
-    """Run ``mcpserve serve ARGS`` over HTTP; yields the MCP URL and stops the process after."""
-    port = free_port()
-    command = [sys.executable, "-m", "mcpserve", "serve", *args, "--host", "127.0.0.1", "--port", str(port)]
+def running_server(
+    *args: str, env: dict[str, str] | None = None, auth: str | None = "none", port: int | None = None
+) -> Iterator[str]:
+    """Run ``mcpserve serve ARGS`` over HTTP; yields the MCP URL and stops the process after.
+
+    ``auth`` becomes ``--auth`` (pass None to leave authentication to ``env``)."""
+    port = port or free_port()
+    flags = ["--auth", auth] if auth is not None else []
+    command = [
+        sys.executable,
+        "-m",
+        "mcpserve",
+        "serve",
+        *args,
+        *flags,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
     process = subprocess.Popen(
         command, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )

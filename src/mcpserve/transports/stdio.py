@@ -22,6 +22,7 @@ from mcpserve.protocol.envelope import protocol_version_of, read_request_meta
 from mcpserve.protocol.session import LegacySession
 from mcpserve.protocol.versions import MODERN_VERSIONS, Era
 from mcpserve.server import failures
+from mcpserve.server.admission import Admission, CallGate, caller_key
 from mcpserve.server.call import Call
 from mcpserve.server.dispatch import Dispatcher
 from mcpserve.server.pending import PendingRequests
@@ -78,8 +79,16 @@ class StdioOutbound:
 class StdioConnection:
     """One client on a pair of byte streams."""
 
-    def __init__(self, dispatcher: Dispatcher, write: Callable[[bytes], Any], *, max_line_bytes: int) -> None:
+    def __init__(
+        self,
+        dispatcher: Dispatcher,
+        write: Callable[[bytes], Any],
+        *,
+        max_line_bytes: int,
+        gate: CallGate | None = None,
+    ) -> None:
         self.dispatcher = dispatcher
+        self.gate = gate
         self._write = write
         self._max_line_bytes = max_line_bytes
         self._lock = anyio.Lock()
@@ -184,13 +193,28 @@ class StdioConnection:
         self.era = "modern"
         return Call.modern(message, meta, outbound=StdioOutbound(self))
 
+    async def _admit(self, call: Call) -> Admission | None:
+        if self.gate is None or call.method != "tools/call":
+            return None
+        # One client per process: its principal if it has one, else this connection.
+        name = call.params.get("name")
+        return await self.gate.admit(
+            caller_key(call.principal, "stdio"), name if isinstance(name, str) else None
+        )
+
     async def _run(self, call: Call, scope: anyio.CancelScope) -> None:
+        admission = await self._admit(call)
+        if admission is not None and admission.error is not None:
+            await self.write(failures.error_response(call.id, admission.error, call.era))
+            return
         self._inflight[call.id] = scope
         try:
             with scope:
                 response = await self.dispatcher.handle(call)
         finally:
             self._inflight.pop(call.id, None)
+            if admission is not None:
+                admission.release()
         if scope.cancel_called:
             return  # cancelled by the client: send nothing more about this request
         if call.era == "legacy" and call.session is not None and call.session is not self.session:
@@ -217,7 +241,12 @@ class StdioConnection:
 
 
 async def serve_stdio(
-    dispatcher: Dispatcher, stdin: BinaryIO, stdout: BinaryIO, *, max_line_bytes: int
+    dispatcher: Dispatcher,
+    stdin: BinaryIO,
+    stdout: BinaryIO,
+    *,
+    max_line_bytes: int,
+    gate: CallGate | None = None,
 ) -> None:
     """Serve one client over ``stdin``/``stdout`` until EOF."""
 
@@ -226,5 +255,5 @@ async def serve_stdio(
         stdout.flush()
 
     read = getattr(stdin, "read1", stdin.read)
-    connection = StdioConnection(dispatcher, write, max_line_bytes=max_line_bytes)
+    connection = StdioConnection(dispatcher, write, max_line_bytes=max_line_bytes, gate=gate)
     await connection.run(read_lines(read, max_line_bytes))

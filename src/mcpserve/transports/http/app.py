@@ -1,4 +1,5 @@
-"""The HTTP application: routes the MCP endpoint and the health route, nothing else."""
+"""The HTTP application: routes the MCP endpoint, the health route and static metadata documents
+(RFC 9728 Protected Resource Metadata when authentication is on), nothing else."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import orjson
 
 from mcpserve.transports.http.endpoint import McpEndpoint
 from mcpserve.transports.http.stream import Send, json_response
+from mcpserve.types import JSONObject
 
 __all__ = ["HttpApp"]
 
@@ -18,9 +20,12 @@ logger = logging.getLogger("mcpserve.http")
 class HttpApp:
     """A minimal ASGI router: the MCP endpoint stays on the hot path without framework layers."""
 
-    def __init__(self, endpoint: McpEndpoint, path: str) -> None:
+    def __init__(
+        self, endpoint: McpEndpoint, path: str, documents: dict[str, JSONObject] | None = None
+    ) -> None:
         self.endpoint = endpoint
         self.path = path
+        self.documents = documents or {}
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -33,6 +38,9 @@ class HttpApp:
             await self.endpoint(scope, receive, send)
         elif path == "/health":
             await json_response(send, 200, {"status": "ok"}, [])
+        elif path in self.documents and scope["method"] in {"GET", "HEAD"}:
+            # Public by design (RFC 9728): clients fetch it before they hold a token, from any origin.
+            await json_response(send, 200, self.documents[path], [(b"access-control-allow-origin", b"*")])
         else:
             body = orjson.dumps({"error": "not found"})
             await send(

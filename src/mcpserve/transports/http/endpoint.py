@@ -16,7 +16,10 @@ from typing import Any
 
 import anyio
 
+from mcpserve.auth.gate import AuthGate
 from mcpserve.errors import (
+    Forbidden,
+    HeaderMismatch,
     InvalidParams,
     InvalidRequest,
     MethodNotAllowed,
@@ -29,20 +32,23 @@ from mcpserve.errors import (
     ServiceUnavailable,
     StreamConflict,
     ToolError,
+    Unauthorized,
     UnsupportedMediaType,
 )
+from mcpserve.principal import Principal
 from mcpserve.protocol import jsonrpc
 from mcpserve.protocol.envelope import CLIENT_CAPABILITIES_KEY, PROTOCOL_VERSION_KEY, read_request_meta
 from mcpserve.protocol.session import LegacySession
-from mcpserve.protocol.versions import LEGACY_VERSIONS, Era
+from mcpserve.protocol.versions import LEGACY_VERSIONS, MODERN, Era
 from mcpserve.server import failures
+from mcpserve.server.admission import Admission, CallGate, caller_key
 from mcpserve.server.call import Call
 from mcpserve.server.dispatch import Dispatcher
 from mcpserve.server.pending import PendingRequests
 from mcpserve.store.base import EventStore, SessionStore
 from mcpserve.transports.http import sse
 from mcpserve.transports.http.hostguard import HostGuard
-from mcpserve.transports.http.negotiation import accepts, check_modern_headers, is_modern
+from mcpserve.transports.http.negotiation import accepts, check_modern_headers, decode_header_value, is_modern
 from mcpserve.transports.http.stream import ResponseStream, Send, json_response
 from mcpserve.types import JSONObject, RequestId
 
@@ -62,14 +68,26 @@ _GUARD_REFUSALS: dict[int, type[InvalidRequest]] = {421: MisdirectedRequest, 403
 
 
 async def _refuse(
-    send: Send, exc: ProtocolError, request_id: RequestId | None = None, era: Era | None = None
+    send: Send,
+    exc: ProtocolError,
+    request_id: RequestId | None = None,
+    era: Era | None = None,
+    headers: list[tuple[bytes, bytes]] | None = None,
+    status: int | None = None,
 ) -> None:
-    """Answer a request the endpoint itself turns down (the mapping lives in ``failures``)."""
+    """Answer a request the endpoint itself turns down (the mapping lives in ``failures``).
+
+    ``headers`` (rate-limit state, an authentication challenge) come on top of the error's own;
+    ``status`` overrides the mapped one where a policy decides it (authentication).
+    """
+    extra = headers or []
+    named = {name for name, _ in extra}
+    own = [(name, value) for name, value in failures.response_headers(exc) if name not in named]
     await json_response(
         send,
-        failures.http_status(exc, era),
+        status or failures.http_status(exc, era),
         failures.error_response(request_id, exc, era),
-        failures.response_headers(exc),
+        own + extra,
     )
 
 
@@ -89,6 +107,34 @@ class _Responding:
         elif not message.get("more_body"):
             self.ended = True
         await self._send(message)
+
+
+def _declared_tool_call(headers: dict[str, str]) -> tuple[bool, str | None]:
+    """Whether a POST's headers announce a 2026-07-28 ``tools/call``, and of which tool.
+
+    Such requests are limited before their body is read; the body is checked against these
+    headers later, so a request cannot be counted as one thing and run as another.
+    """
+    if "mcp-session-id" in headers or headers.get("mcp-protocol-version", "").strip() != MODERN:
+        return False, None
+    try:
+        if decode_header_value(headers.get("mcp-method", "")) != "tools/call":
+            return False, None
+        name = headers.get("mcp-name")
+        return True, decode_header_value(name) if name is not None else None
+    except HeaderMismatch:
+        return False, None  # refused later with -32020, before anything runs
+
+
+def _without_credentials(headers: dict[str, str]) -> dict[str, str]:
+    """Headers as tool code sees them: the credential stays here, never reaching upstream calls."""
+    if "authorization" not in headers:
+        return headers
+    return {name: value for name, value in headers.items() if name != "authorization"}
+
+
+def _principal_key(principal: Principal | None) -> str | None:
+    return principal.key if principal is not None else None
 
 
 class _Cancellation:
@@ -179,8 +225,12 @@ class McpEndpoint:
         events: EventStore,
         guard: HostGuard,
         options: EndpointOptions | None = None,
+        auth: AuthGate | None = None,
+        limits: CallGate | None = None,
     ) -> None:
         self.dispatcher = dispatcher
+        self.auth = auth
+        self.limits = limits
         self.sessions = sessions
         self.events = events
         self.guard = guard
@@ -222,17 +272,52 @@ class McpEndpoint:
         if verdict.status:
             await _refuse(send, _GUARD_REFUSALS[verdict.status](verdict.reason))
             return
+        principal: Principal | None = None
+        if self.auth is not None:
+            # Before the body is read: an unauthenticated caller costs no parsing.
+            try:
+                principal = await self.auth.authenticate(headers, scope.get("query_string", b""))
+            except ProtocolError as exc:
+                await self._refuse(send, exc)
+                return
         method = scope["method"]
         if method == "POST":
-            await self._post(headers, receive, send)
+            caller = ""
+            if self.limits is not None:
+                address = self.guard.client_address(
+                    headers.get("x-forwarded-for"), client[0] if client else None
+                )
+                caller = caller_key(principal, address)
+            await self._post(headers, receive, send, principal, caller)
         elif method == "GET":
-            await self._get(headers, receive, send)
+            await self._get(headers, receive, send, principal)
         elif method == "DELETE":
-            await self._delete(headers, send)
+            await self._delete(headers, send, principal)
         else:
             error = MethodNotAllowed("Method not allowed")
             allow = [(b"allow", b"GET, POST, DELETE")]
             await json_response(send, 405, failures.error_response(None, error, None), allow)
+
+    async def _refuse(self, send: Send, exc: ProtocolError, request_id: RequestId | None = None) -> None:
+        """Answer an authentication or authorization failure (or an unreachable issuer)."""
+        if self.auth is not None and isinstance(exc, Unauthorized | Forbidden):
+            await _refuse(
+                send, exc, request_id, headers=self.auth.challenge(exc), status=self.auth.status(exc)
+            )
+        elif isinstance(exc, ServiceUnavailable) and exc.retry_after is None:
+            await _refuse(send, exc, request_id, headers=[(b"retry-after", b"5")])
+        else:
+            await _refuse(send, exc, request_id)
+
+    def _forbidden(self, call: Call) -> Forbidden | None:
+        """Refuse before the handler runs when the principal lacks the scopes this target needs."""
+        if self.auth is None or call.principal is None:
+            return None
+        try:
+            self.auth.authorize(call.principal, self.dispatcher.server.scopes_for(call.method, call.params))
+        except Forbidden as exc:
+            return exc
+        return None
 
     async def _read_body(self, receive: Any) -> bytes | None:
         chunks, size = [], 0
@@ -249,7 +334,9 @@ class McpEndpoint:
                 return b"".join(chunks)
 
     # -- POST -------------------------------------------------------------------------------------
-    async def _post(self, headers: dict[str, str], receive: Any, send: Send) -> None:
+    async def _post(
+        self, headers: dict[str, str], receive: Any, send: Send, principal: Principal | None, caller: str
+    ) -> None:
         if not accepts(headers.get("accept", ""), "application/json", "text/event-stream"):
             error = NotAcceptable("Not Acceptable: Accept must list application/json and text/event-stream")
             await _refuse(send, error)
@@ -257,6 +344,41 @@ class McpEndpoint:
         if headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
             await _refuse(send, UnsupportedMediaType("Content-Type must be application/json"))
             return
+        admission: Admission | None = None
+        if self.limits is not None:
+            declared, tool = _declared_tool_call(headers)
+            if declared:
+                admission = await self.limits.admit(caller, tool)
+                if admission.error is not None:
+                    await self._refuse_unread(admission, receive, send)
+                    return
+        try:
+            await self._post_body(headers, receive, send, principal, caller, admission)
+        finally:
+            if admission is not None:
+                admission.release()
+
+    async def _refuse_unread(self, admission: Admission, receive: Any, send: Send) -> None:
+        """429 for a request limited from its headers; its body is read only to echo its id."""
+        assert admission.error is not None
+        body = await self._read_body(receive)
+        if body is None:
+            return
+        try:
+            request_id = jsonrpc.request_id_of(jsonrpc.decode(body))
+        except ProtocolError:
+            request_id = None
+        await _refuse(send, admission.error, request_id, headers=admission.headers())
+
+    async def _post_body(
+        self,
+        headers: dict[str, str],
+        receive: Any,
+        send: Send,
+        principal: Principal | None,
+        caller: str,
+        admission: Admission | None,
+    ) -> None:
         body = await self._read_body(receive)
         if body is None:
             return
@@ -274,26 +396,39 @@ class McpEndpoint:
         params = message.params if not isinstance(message, jsonrpc.Response) else {}
         method = message.method if not isinstance(message, jsonrpc.Response) else None
         if is_modern(headers, method, params):
-            await self._post_modern(headers, message, receive, send)
+            limits = admission.headers() if admission is not None else []
+            await self._post_modern(headers, message, receive, send, principal, limits)
         else:
-            await self._post_legacy(headers, message, receive, send)
+            await self._post_legacy(headers, message, receive, send, principal, caller)
 
     async def _post_modern(
-        self, headers: dict[str, str], message: jsonrpc.Message, receive: Any, send: Send
+        self,
+        headers: dict[str, str],
+        message: jsonrpc.Message,
+        receive: Any,
+        send: Send,
+        principal: Principal | None,
+        limits: list[tuple[bytes, bytes]],
     ) -> None:
         if not isinstance(message, jsonrpc.Request):
             # Notifications need no answer; responses have nothing to answer in this era.
             await json_response(send, 202, None, [])
             return
         try:
-            call = self._modern_call(headers, message)
+            call = self._modern_call(headers, message, principal)
         except ProtocolError as exc:
-            await _refuse(send, exc, message.id, "modern")
+            await _refuse(send, exc, message.id, "modern", limits)
             return
-        stream = ResponseStream(send, [], keepalive=self.options.keepalive)
+        denied = self._forbidden(call)
+        if denied is not None:
+            await self._refuse(send, denied, message.id)
+            return
+        stream = ResponseStream(send, limits, keepalive=self.options.keepalive)
         await self._run(call, stream, receive, cancel_on_disconnect=True, modern=True)
 
-    def _modern_call(self, headers: dict[str, str], message: jsonrpc.Request) -> Call:
+    def _modern_call(
+        self, headers: dict[str, str], message: jsonrpc.Request, principal: Principal | None
+    ) -> Call:
         params = message.params
         meta = params.get("_meta")
         if (
@@ -308,7 +443,9 @@ class McpEndpoint:
             tool = self.dispatcher.server.find_tool(params["name"], None)
             schema = tool.definition["inputSchema"] if tool else None
         check_modern_headers(headers, message.method, params, schema)
-        return Call.modern(message, read_request_meta(params), headers=headers)
+        return Call.modern(
+            message, read_request_meta(params), headers=_without_credentials(headers), principal=principal
+        )
 
     async def _run(
         self,
@@ -360,7 +497,13 @@ class McpEndpoint:
 
     # -- 2025 era ----------------------------------------------------------------------------------
     async def _post_legacy(
-        self, headers: dict[str, str], message: jsonrpc.Message, receive: Any, send: Send
+        self,
+        headers: dict[str, str],
+        message: jsonrpc.Message,
+        receive: Any,
+        send: Send,
+        principal: Principal | None,
+        caller: str,
     ) -> None:
         version = headers.get("mcp-protocol-version")
         if (
@@ -372,30 +515,47 @@ class McpEndpoint:
             await _refuse(send, error, getattr(message, "id", None))
             return
         if isinstance(message, jsonrpc.Request) and message.method == "initialize":
-            await self._initialize(message, receive, send)
+            await self._initialize(message, send, principal)
             return
         session_id = headers.get("mcp-session-id", "").strip()
         if not session_id:
             error = InvalidRequest("Bad Request: missing Mcp-Session-Id header (send initialize first)")
             await _refuse(send, error, getattr(message, "id", None))
             return
-        record = await self.sessions.get(session_id)
-        if record is None:
+        session = await self._load_session(session_id, principal)
+        if session is None:
             error = NotFound("Session not found: initialize a new session")
             await _refuse(send, error, getattr(message, "id", None))
             return
-        session = LegacySession.from_json(record)
         if isinstance(message, jsonrpc.Response):
             self._pending.answer((session_id, message.id), message.result, message.error)
             await json_response(send, 202, None, [])
         elif isinstance(message, jsonrpc.Notification):
             await self._legacy_notification(session_id, session, message)
             await json_response(send, 202, None, [])
+        elif self.limits is not None and message.method == "tools/call":
+            name = message.params.get("name")
+            admission = await self.limits.admit(caller, name if isinstance(name, str) else None)
+            try:
+                await self._legacy_request(
+                    session_id, session, message, headers, receive, send, principal, admission
+                )
+            finally:
+                admission.release()
         else:
-            await self._legacy_request(session_id, session, message, headers, receive, send)
+            await self._legacy_request(session_id, session, message, headers, receive, send, principal)
 
-    async def _initialize(self, message: jsonrpc.Request, receive: Any, send: Send) -> None:
-        call = Call.legacy(message, None)
+    async def _load_session(self, session_id: str, principal: Principal | None) -> LegacySession | None:
+        """The session, if it exists and belongs to this principal: another principal's session
+        is answered exactly like one that does not exist."""
+        record = await self.sessions.get(session_id)
+        if record is None:
+            return None
+        session = LegacySession.from_json(record)
+        return session if session.principal == _principal_key(principal) else None
+
+    async def _initialize(self, message: jsonrpc.Request, send: Send, principal: Principal | None) -> None:
+        call = Call.legacy(message, None, principal=principal)
         response = await self.dispatcher.handle(call)
         if call.session is None:
             await json_response(send, failures.response_status(response, "legacy"), response, [])
@@ -427,12 +587,28 @@ class McpEndpoint:
         headers: dict[str, str],
         receive: Any,
         send: Send,
+        principal: Principal | None,
+        admission: Admission | None = None,
     ) -> None:
-        call = Call.legacy(message, session, headers=headers)
+        call = Call.legacy(message, session, headers=_without_credentials(headers), principal=principal)
+        denied = self._forbidden(call)
+        if denied is not None:
+            await self._refuse(send, denied, message.id)
+            return
         header = [(_SESSION_HEADER, session_id.encode())]
+        if admission is not None:
+            header += admission.headers()
         stream = ResponseStream(
             send, header, resumable=(self.events, session_id), keepalive=self.options.keepalive
         )
+        if admission is not None and admission.error is not None:
+            # 429 while the response is still plain JSON; a JSON-RPC error event once it streams.
+            error = admission.error
+            await stream.finish(
+                failures.error_response(message.id, error, "legacy"), failures.http_status(error, "legacy")
+            )
+            await self.sessions.touch(session_id)
+            return
         self._live[(session_id, stream.stream_id)] = stream
         try:
             await self._run(
@@ -455,22 +631,26 @@ class McpEndpoint:
         )
 
     # -- GET and DELETE -----------------------------------------------------------------------------
-    async def _session_for(self, headers: dict[str, str], send: Send) -> tuple[str, LegacySession] | None:
+    async def _session_for(
+        self, headers: dict[str, str], send: Send, principal: Principal | None
+    ) -> tuple[str, LegacySession] | None:
         session_id = headers.get("mcp-session-id", "").strip()
         if not session_id:
             await _refuse(send, MethodNotAllowed("Method not allowed without a session"))
             return None
-        record = await self.sessions.get(session_id)
-        if record is None:
+        session = await self._load_session(session_id, principal)
+        if session is None:
             await _refuse(send, NotFound("Session not found"))
             return None
-        return session_id, LegacySession.from_json(record)
+        return session_id, session
 
-    async def _get(self, headers: dict[str, str], receive: Any, send: Send) -> None:
+    async def _get(
+        self, headers: dict[str, str], receive: Any, send: Send, principal: Principal | None
+    ) -> None:
         if not accepts(headers.get("accept", ""), "text/event-stream"):
             await _refuse(send, NotAcceptable("Accept must list text/event-stream"))
             return
-        found = await self._session_for(headers, send)
+        found = await self._session_for(headers, send, principal)
         if found is None:
             return
         session_id, _ = found
@@ -557,8 +737,8 @@ class McpEndpoint:
             group.cancel_scope.cancel()
         await stream.finish(None, 200)
 
-    async def _delete(self, headers: dict[str, str], send: Send) -> None:
-        found = await self._session_for(headers, send)
+    async def _delete(self, headers: dict[str, str], send: Send, principal: Principal | None) -> None:
+        found = await self._session_for(headers, send, principal)
         if found is None:
             return
         session_id, _ = found
