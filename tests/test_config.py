@@ -193,6 +193,64 @@ def test_settings_are_immutable() -> None:
     assert isinstance(settings, Settings)
 
 
+def test_per_tool_timeouts_are_a_json_object(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    assert load_settings().tool_timeouts == {}
+    monkeypatch.setenv("MCPSERVE_TOOL_TIMEOUTS", '{"query_database": 5, "search_docs": 0.5}')
+    assert load_settings().tool_timeouts == {"query_database": 5.0, "search_docs": 0.5}
+    monkeypatch.delenv("MCPSERVE_TOOL_TIMEOUTS")
+    path = _toml(tmp_path, "[tool_timeouts]\nquery_database = 7\n")
+    assert load_settings(config_file=path).tool_timeouts == {"query_database": 7.0}
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [
+        ('{"query_database": 0}', "greater than 0"),
+        ('{"query_database": -3}', "greater than 0"),
+        ('{"query_database": "soon"}', "number"),
+        ("query_database=5", "must be a JSON object"),
+        ("[5]", "valid dictionary"),
+    ],
+)
+def test_bad_per_tool_timeouts_name_the_variable(
+    monkeypatch: pytest.MonkeyPatch, value: str, fragment: str
+) -> None:
+    monkeypatch.setenv("MCPSERVE_TOOL_TIMEOUTS", value)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert caught.value.variable == "MCPSERVE_TOOL_TIMEOUTS"
+    assert fragment in str(caught.value)
+
+
+def test_a_timeout_for_a_tool_the_server_lacks_is_refused() -> None:
+    from mcpserve import MCPServer  # noqa: PLC0415
+    from mcpserve.runtime import build_dispatcher  # noqa: PLC0415
+
+    server = MCPServer()
+
+    @server.tool(timeout=3)
+    def known() -> str:
+        return "ok"
+
+    settings = load_settings({"tool_timeouts": {"known": 1, "typo_tool": 2}})
+    with pytest.raises(ConfigError) as caught:
+        build_dispatcher(server, settings)
+    assert caught.value.variable == "MCPSERVE_TOOL_TIMEOUTS"
+    assert "'typo_tool'" in str(caught.value) and "'known'" not in str(caught.value)
+    dispatcher = build_dispatcher(server, load_settings({"tool_timeouts": {"known": 1}}))
+    tool = server.find_tool("known", None)
+    assert tool is not None and tool.timeout == 3
+    assert dispatcher.timeout_for(tool) == 1.0
+    assert build_dispatcher(server, load_settings()).timeout_for(tool) == 3
+
+
+def test_tool_timeout_must_be_positive_in_the_decorator() -> None:
+    from mcpserve import MCPServer  # noqa: PLC0415
+
+    with pytest.raises(ValueError, match="timeout must be a positive number"):
+        MCPServer().tool(name="instant", timeout=0)(lambda: "x")
+
+
 # -- rate limits -------------------------------------------------------------------------------------
 def test_rate_limit_defaults_and_seed_aliases(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = load_settings()

@@ -22,6 +22,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PositiveFloat,
     SecretStr,
     ValidationError,
     ValidationInfo,
@@ -48,6 +49,7 @@ def _split(value: Any) -> Any:
 
 
 CommaList = Annotated[list[str], NoDecode]
+SecondsByName = Annotated[dict[str, PositiveFloat], NoDecode]  # a JSON object in the environment
 
 
 class ToolRateLimit(BaseModel):
@@ -136,6 +138,8 @@ class Settings(BaseSettings):
 
     # Request execution
     tool_timeout: float = Field(60.0, gt=0, validation_alias=_env("tool_timeout"))
+    # JSON object, tool name -> seconds; wins over the default and over @tool(timeout=...).
+    tool_timeouts: SecondsByName = Field(default_factory=dict, validation_alias=_env("tool_timeouts"))
     request_state_keys: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list, validation_alias=_env("request_state_keys")
     )
@@ -170,6 +174,17 @@ class Settings(BaseSettings):
     @classmethod
     def _comma_separated_secrets(cls, value: Any) -> Any:
         return _split(value)
+
+    @field_validator("tool_timeouts", mode="before")
+    @classmethod
+    def _seconds_by_name(cls, value: Any) -> Any:
+        # Parsed here rather than by pydantic-settings, so bad JSON is a ConfigError naming the variable.
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                raise ValueError('must be a JSON object, e.g. {"tool_name": 30}') from None
+        return value
 
     @field_validator("tool_rate_limits", mode="before")
     @classmethod

@@ -48,6 +48,13 @@ def _keyring(settings: Settings) -> KeyRing:
         raise ConfigError("MCPSERVE_REQUEST_STATE_KEYS", str(exc)) from None
 
 
+def _tool_timeouts(server: MCPServer, settings: Settings) -> dict[str, float]:
+    unknown = sorted(name for name in settings.tool_timeouts if server.find_tool(name, None) is None)
+    if unknown:
+        raise ConfigError("MCPSERVE_TOOL_TIMEOUTS", f"no tool named {', '.join(map(repr, unknown))}")
+    return dict(settings.tool_timeouts)
+
+
 def _lists_vary_by_caller(settings: Settings) -> bool:
     """Lists filtered per principal must not be shared across callers (``cacheScope: private``)."""
     try:
@@ -64,6 +71,7 @@ def build_dispatcher(server: MCPServer, settings: Settings) -> Dispatcher:
         keyring=_keyring(settings),
         request_state_ttl=settings.request_state_ttl,
         tool_timeout=settings.tool_timeout,
+        tool_timeouts=_tool_timeouts(server, settings),
         cache_hints={
             m: lists for m in ("tools/list", "prompts/list", "resources/list", "resources/templates/list")
         },

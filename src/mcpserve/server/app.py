@@ -118,8 +118,13 @@ class MCPServer:
         structured_output: bool | None = None,
         *,
         scopes: Iterable[str] = (),
+        timeout: float | None = None,
     ) -> Callable[[FnT], FnT]:
-        """Register a function as a tool. Use as ``@server.tool()``."""
+        """Register a function as a tool. Use as ``@server.tool()``.
+
+        ``timeout`` (seconds) replaces the default tool time limit for this tool; the operator's
+        ``MCPSERVE_TOOL_TIMEOUTS`` setting still overrides it.
+        """
         if callable(name):
             raise TypeError("Use @server.tool() with parentheses")
 
@@ -134,6 +139,7 @@ class MCPServer:
                 meta=meta,
                 structured_output=structured_output,
                 scopes=scopes,
+                timeout=timeout,
             )
             return fn
 

@@ -22,16 +22,25 @@ from mcpserve.errors import (
     HeaderMismatch,
     InvalidParams,
     InvalidRequest,
+    MethodNotAllowed,
+    MisdirectedRequest,
+    NotAcceptable,
+    NotFound,
+    OriginForbidden,
+    PayloadTooLarge,
     ProtocolError,
     ServiceUnavailable,
+    StreamConflict,
     ToolError,
     Unauthorized,
+    UnsupportedMediaType,
 )
 from mcpserve.principal import Principal
 from mcpserve.protocol import jsonrpc
 from mcpserve.protocol.envelope import CLIENT_CAPABILITIES_KEY, PROTOCOL_VERSION_KEY, read_request_meta
 from mcpserve.protocol.session import LegacySession
-from mcpserve.protocol.versions import LEGACY_VERSIONS, MODERN
+from mcpserve.protocol.versions import LEGACY_VERSIONS, MODERN, Era
+from mcpserve.server import failures
 from mcpserve.server.admission import Admission, CallGate, caller_key
 from mcpserve.server.call import Call
 from mcpserve.server.dispatch import Dispatcher
@@ -39,13 +48,7 @@ from mcpserve.server.pending import PendingRequests
 from mcpserve.store.base import EventStore, SessionStore
 from mcpserve.transports.http import sse
 from mcpserve.transports.http.hostguard import HostGuard
-from mcpserve.transports.http.negotiation import (
-    accepts,
-    check_modern_headers,
-    decode_header_value,
-    is_modern,
-    status_for,
-)
+from mcpserve.transports.http.negotiation import accepts, check_modern_headers, decode_header_value, is_modern
 from mcpserve.transports.http.stream import ResponseStream, Send, json_response
 from mcpserve.types import JSONObject, RequestId
 
@@ -61,8 +64,49 @@ class EndpointOptions:
     keepalive: float = 15.0
 
 
-def _error_body(exc: ProtocolError, request_id: RequestId | None = None) -> JSONObject:
-    return jsonrpc.error_from(request_id, exc)
+_GUARD_REFUSALS: dict[int, type[InvalidRequest]] = {421: MisdirectedRequest, 403: OriginForbidden}
+
+
+async def _refuse(
+    send: Send,
+    exc: ProtocolError,
+    request_id: RequestId | None = None,
+    era: Era | None = None,
+    headers: list[tuple[bytes, bytes]] | None = None,
+    status: int | None = None,
+) -> None:
+    """Answer a request the endpoint itself turns down (the mapping lives in ``failures``).
+
+    ``headers`` (rate-limit state, an authentication challenge) come on top of the error's own;
+    ``status`` overrides the mapped one where a policy decides it (authentication).
+    """
+    extra = headers or []
+    named = {name for name, _ in extra}
+    own = [(name, value) for name, value in failures.response_headers(exc) if name not in named]
+    await json_response(
+        send,
+        status or failures.http_status(exc, era),
+        failures.error_response(request_id, exc, era),
+        own + extra,
+    )
+
+
+class _Responding:
+    """The ASGI ``send`` of one request, remembering how far the response got."""
+
+    __slots__ = ("_send", "ended", "started")
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self.started = False
+        self.ended = False
+
+    async def __call__(self, message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+        elif not message.get("more_body"):
+            self.ended = True
+        await self._send(message)
 
 
 def _declared_tool_call(headers: dict[str, str]) -> tuple[bool, str | None]:
@@ -201,6 +245,21 @@ class McpEndpoint:
 
     # -- entry ----------------------------------------------------------------------------------
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Send) -> None:
+        """Serve one request; no exception escapes to the ASGI server (the failsafe)."""
+        responding = _Responding(send)
+        try:
+            await self._serve(scope, receive, responding)
+        except ProtocolError as exc:  # a refusal from a lower layer (e.g. a store at capacity)
+            if not responding.started:
+                await _refuse(responding, exc)
+        except Exception:
+            error = failures.unexpected(f"HTTP {scope.get('method')} endpoint")
+            if not responding.started:
+                await json_response(responding, 500, failures.error_response(None, error, None), [])
+            elif not responding.ended:
+                await responding({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def _serve(self, scope: dict[str, Any], receive: Any, send: Send) -> None:
         # ASGI servers deliver header names lowercased already.
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         client = scope.get("client")
@@ -211,7 +270,7 @@ class McpEndpoint:
             client[0] if client else None,
         )
         if verdict.status:
-            await json_response(send, verdict.status, _error_body(InvalidRequest(verdict.reason)), [])
+            await _refuse(send, _GUARD_REFUSALS[verdict.status](verdict.reason))
             return
         principal: Principal | None = None
         if self.auth is not None:
@@ -235,23 +294,20 @@ class McpEndpoint:
         elif method == "DELETE":
             await self._delete(headers, send, principal)
         else:
-            await json_response(
-                send,
-                405,
-                _error_body(InvalidRequest("Method not allowed")),
-                [(b"allow", b"GET, POST, DELETE")],
-            )
+            error = MethodNotAllowed("Method not allowed")
+            allow = [(b"allow", b"GET, POST, DELETE")]
+            await json_response(send, 405, failures.error_response(None, error, None), allow)
 
     async def _refuse(self, send: Send, exc: ProtocolError, request_id: RequestId | None = None) -> None:
         """Answer an authentication or authorization failure (or an unreachable issuer)."""
-        headers: list[tuple[bytes, bytes]] = []
-        status = exc.http_status
         if self.auth is not None and isinstance(exc, Unauthorized | Forbidden):
-            headers = self.auth.challenge(exc)
-            status = self.auth.status(exc)
-        elif isinstance(exc, ServiceUnavailable):
-            headers = [(b"retry-after", b"5")]
-        await json_response(send, status, _error_body(exc, request_id), headers)
+            await _refuse(
+                send, exc, request_id, headers=self.auth.challenge(exc), status=self.auth.status(exc)
+            )
+        elif isinstance(exc, ServiceUnavailable) and exc.retry_after is None:
+            await _refuse(send, exc, request_id, headers=[(b"retry-after", b"5")])
+        else:
+            await _refuse(send, exc, request_id)
 
     def _forbidden(self, call: Call) -> Forbidden | None:
         """Refuse before the handler runs when the principal lacks the scopes this target needs."""
@@ -282,13 +338,11 @@ class McpEndpoint:
         self, headers: dict[str, str], receive: Any, send: Send, principal: Principal | None, caller: str
     ) -> None:
         if not accepts(headers.get("accept", ""), "application/json", "text/event-stream"):
-            error = InvalidRequest("Not Acceptable: Accept must list application/json and text/event-stream")
-            await json_response(send, 406, _error_body(error), [])
+            error = NotAcceptable("Not Acceptable: Accept must list application/json and text/event-stream")
+            await _refuse(send, error)
             return
         if headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
-            await json_response(
-                send, 415, _error_body(InvalidRequest("Content-Type must be application/json")), []
-            )
+            await _refuse(send, UnsupportedMediaType("Content-Type must be application/json"))
             return
         admission: Admission | None = None
         if self.limits is not None:
@@ -314,7 +368,7 @@ class McpEndpoint:
             request_id = jsonrpc.request_id_of(jsonrpc.decode(body))
         except ProtocolError:
             request_id = None
-        await json_response(send, 429, _error_body(admission.error, request_id), admission.headers())
+        await _refuse(send, admission.error, request_id, headers=admission.headers())
 
     async def _post_body(
         self,
@@ -330,14 +384,14 @@ class McpEndpoint:
             return
         if body == b"" and headers.get("content-length", "1") != "0":
             limit = self.options.max_body_bytes
-            await json_response(send, 413, _error_body(InvalidRequest(f"Body larger than {limit} bytes")), [])
+            await _refuse(send, PayloadTooLarge(f"Body larger than {limit} bytes"))
             return
         raw: Any = None
         try:
             raw = jsonrpc.decode(body)
             message = jsonrpc.parse_message(raw)
         except ProtocolError as exc:
-            await json_response(send, 400, _error_body(exc, jsonrpc.request_id_of(raw)), [])
+            await _refuse(send, exc, jsonrpc.request_id_of(raw))
             return
         params = message.params if not isinstance(message, jsonrpc.Response) else {}
         method = message.method if not isinstance(message, jsonrpc.Response) else None
@@ -363,7 +417,7 @@ class McpEndpoint:
         try:
             call = self._modern_call(headers, message, principal)
         except ProtocolError as exc:
-            await json_response(send, status_for(exc.code, True), _error_body(exc, message.id), limits)
+            await _refuse(send, exc, message.id, "modern", limits)
             return
         denied = self._forbidden(call)
         if denied is not None:
@@ -425,8 +479,9 @@ class McpEndpoint:
             if session_id is not None:
                 self._inflight.pop((session_id, call.id), None)
         if response is not None:
-            error = response.get("error")
-            await stream.finish(response, status_for(error["code"], modern) if error else 200)
+            await stream.finish(
+                response, failures.response_status(response, "modern" if modern else "legacy")
+            )
         else:
             # Cancelled: end the stream (or, before anything was sent, answer 202) with no result.
             await stream.finish(None, 202)
@@ -457,7 +512,7 @@ class McpEndpoint:
             and not (isinstance(message, jsonrpc.Request) and message.method == "initialize")
         ):
             error = InvalidRequest(f"Unsupported MCP-Protocol-Version: {version.strip()!r}")
-            await json_response(send, 400, _error_body(error), [])
+            await _refuse(send, error, getattr(message, "id", None))
             return
         if isinstance(message, jsonrpc.Request) and message.method == "initialize":
             await self._initialize(message, send, principal)
@@ -465,12 +520,12 @@ class McpEndpoint:
         session_id = headers.get("mcp-session-id", "").strip()
         if not session_id:
             error = InvalidRequest("Bad Request: missing Mcp-Session-Id header (send initialize first)")
-            await json_response(send, 400, _error_body(error, getattr(message, "id", None)), [])
+            await _refuse(send, error, getattr(message, "id", None))
             return
         session = await self._load_session(session_id, principal)
         if session is None:
-            error = InvalidRequest("Session not found: initialize a new session")
-            await json_response(send, 404, _error_body(error, getattr(message, "id", None)), [])
+            error = NotFound("Session not found: initialize a new session")
+            await _refuse(send, error, getattr(message, "id", None))
             return
         if isinstance(message, jsonrpc.Response):
             self._pending.answer((session_id, message.id), message.result, message.error)
@@ -503,13 +558,13 @@ class McpEndpoint:
         call = Call.legacy(message, None, principal=principal)
         response = await self.dispatcher.handle(call)
         if call.session is None:
-            error = response.get("error", {})
-            await json_response(send, status_for(error.get("code", -32603), False), response, [])
+            await json_response(send, failures.response_status(response, "legacy"), response, [])
             return
         session_id = secrets.token_urlsafe(24)
         if not await self.sessions.create(session_id, call.session.to_json()):
-            busy = ServiceUnavailable("Server at session capacity; retry later")
-            await json_response(send, 503, _error_body(busy, message.id), [(b"retry-after", b"5")])
+            await _refuse(
+                send, ServiceUnavailable("Server at session capacity; retry later", retry_after=5), message.id
+            )
             return
         await json_response(send, 200, response, [(_SESSION_HEADER, session_id.encode())])
 
@@ -517,7 +572,8 @@ class McpEndpoint:
         self, session_id: str, session: LegacySession, note: jsonrpc.Notification
     ) -> None:
         if note.method == "notifications/cancelled":
-            scope = self._inflight.get((session_id, note.params.get("requestId")))  # type: ignore[arg-type]
+            target = jsonrpc.as_request_id(note.params.get("requestId"))  # may be any JSON: unhashable
+            scope = self._inflight.get((session_id, target)) if target is not None else None
             if scope is not None:
                 scope.cancel()
         elif note.method == "notifications/initialized":
@@ -547,7 +603,10 @@ class McpEndpoint:
         )
         if admission is not None and admission.error is not None:
             # 429 while the response is still plain JSON; a JSON-RPC error event once it streams.
-            await stream.finish(jsonrpc.error_from(message.id, admission.error), 429)
+            error = admission.error
+            await stream.finish(
+                failures.error_response(message.id, error, "legacy"), failures.http_status(error, "legacy")
+            )
             await self.sessions.touch(session_id)
             return
         self._live[(session_id, stream.stream_id)] = stream
@@ -577,13 +636,11 @@ class McpEndpoint:
     ) -> tuple[str, LegacySession] | None:
         session_id = headers.get("mcp-session-id", "").strip()
         if not session_id:
-            await json_response(
-                send, 405, _error_body(InvalidRequest("Method not allowed without a session")), []
-            )
+            await _refuse(send, MethodNotAllowed("Method not allowed without a session"))
             return None
         session = await self._load_session(session_id, principal)
         if session is None:
-            await json_response(send, 404, _error_body(InvalidRequest("Session not found")), [])
+            await _refuse(send, NotFound("Session not found"))
             return None
         return session_id, session
 
@@ -591,9 +648,7 @@ class McpEndpoint:
         self, headers: dict[str, str], receive: Any, send: Send, principal: Principal | None
     ) -> None:
         if not accepts(headers.get("accept", ""), "text/event-stream"):
-            await json_response(
-                send, 406, _error_body(InvalidRequest("Accept must list text/event-stream")), []
-            )
+            await _refuse(send, NotAcceptable("Accept must list text/event-stream"))
             return
         found = await self._session_for(headers, send, principal)
         if found is None:
@@ -601,7 +656,7 @@ class McpEndpoint:
         session_id, _ = found
         last_event_id = headers.get("last-event-id")
         if last_event_id is None and session_id in self._get_streams:
-            await json_response(send, 409, _error_body(InvalidRequest("A GET stream is already open")), [])
+            await _refuse(send, StreamConflict("A GET stream is already open"))
             return
         stream = ResponseStream(
             send,
@@ -612,7 +667,7 @@ class McpEndpoint:
         if last_event_id is not None:
             replay = await self.events.replay(session_id, last_event_id)
             if replay is None:
-                await json_response(send, 404, _error_body(InvalidRequest("Unknown Last-Event-ID")), [])
+                await _refuse(send, NotFound("Unknown Last-Event-ID"))
                 return
             live = self._live.get((session_id, replay[0]))
             if live is not None and await self._resume(live, session_id, last_event_id, receive, send):
