@@ -27,7 +27,7 @@ install-dev: $(VENV)/.installed-dev
 
 serve: install
 	@echo "mcpserve demo: http://$(HOST):$(PORT)/mcp  (Ctrl-C to stop)"
-	$(BIN)/mcpserve serve --host $(HOST) --port $(PORT)
+	$(BIN)/mcpserve serve --auth none --host $(HOST) --port $(PORT)
 
 services:
 	@scripts/ensure-services.sh

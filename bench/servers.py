@@ -27,6 +27,7 @@ class ServerSpec:
     config: str
     command: Callable[[int], list[str]]
     eras: frozenset[str]
+    env: dict[str, str] = field(default_factory=dict)  # added to the inherited environment
 
 
 def _bin(name: str) -> str:
@@ -49,12 +50,16 @@ SERVERS: dict[str, list[ServerSpec]] = {
                 str(BENCH_DIR / "apps" / "echo.py"),
                 "--transport",
                 "http",
+                "--auth",
+                "none",
                 "--host",
                 HOST,
                 "--port",
                 str(port),
             ],
             frozenset({"2026", "2025"}),
+            # The benchmark measures serving, not throttling: the default 60 calls/min would refuse it.
+            env={"MCPSERVE_RATE_LIMIT_PER_MINUTE": "0", "MCPSERVE_RATE_LIMIT_PER_HOUR": "0"},
         )
     ],
     "sdk": [
@@ -201,6 +206,7 @@ class ServerPool:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 cwd=ROOT,
+                env={**os.environ, **spec.env},
                 start_new_session=True,
             )
         server = RunningServer(spec, port, process, log_path)

@@ -12,12 +12,14 @@ from mcpserve.config import Settings, load_settings
 from mcpserve.errors import ConfigError
 from tests.support.logcheck import secret
 
+_SEED_NAMES = {"PORT", "LOG_LEVEL", "DATABASE_URL", "RATE_LIMIT_PER_MINUTE", "RATE_LIMIT_PER_HOUR"}
+
 
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """No setting from the developer's shell may leak into these tests."""
     for key in list(os.environ):
-        if key.upper().startswith("MCPSERVE_") or key.upper() in {"PORT", "LOG_LEVEL", "DATABASE_URL"}:
+        if key.upper().startswith("MCPSERVE_") or key.upper() in _SEED_NAMES:
             monkeypatch.delenv(key)
 
 
@@ -54,15 +56,17 @@ def test_environment_variables_set_fields(monkeypatch: pytest.MonkeyPatch) -> No
     assert settings.tool_timeout == 2.5
 
 
-def test_unprefixed_aliases_are_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unprefixed_aliases_are_accepted(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    database = tmp_path / "x.db"
+    database.touch()
     monkeypatch.setenv("PORT", "7000")
     monkeypatch.setenv("LOG_LEVEL", "warning")
-    monkeypatch.setenv("DATABASE_URL", "sqlite:///tmp/x.db")
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{database}")
     settings = load_settings()
     assert (settings.port, settings.log_level, settings.database_url) == (
         7000,
         "warning",
-        "sqlite:///tmp/x.db",
+        f"sqlite:///{database}",
     )
 
 
@@ -178,7 +182,8 @@ def test_redacted_masks_every_sealing_key(monkeypatch: pytest.MonkeyPatch) -> No
     ]
     redacted = settings.redacted()
     assert redacted["request_state_keys"] == ["**********", "**********"]
-    assert "secret" not in repr(redacted)
+    # Field names such as oauth_client_secret contain "secret"; the values must not appear.
+    assert "first-secret" not in repr(redacted) and "second-secret" not in repr(redacted)
     assert "first-secret" not in repr(settings)
 
 
@@ -187,3 +192,109 @@ def test_settings_are_immutable() -> None:
     with pytest.raises(ValidationError):
         settings.port = 1  # type: ignore[misc]
     assert isinstance(settings, Settings)
+
+
+def test_per_tool_timeouts_are_a_json_object(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    assert load_settings().tool_timeouts == {}
+    monkeypatch.setenv("MCPSERVE_TOOL_TIMEOUTS", '{"query_database": 5, "search_docs": 0.5}')
+    assert load_settings().tool_timeouts == {"query_database": 5.0, "search_docs": 0.5}
+    monkeypatch.delenv("MCPSERVE_TOOL_TIMEOUTS")
+    path = _toml(tmp_path, "[tool_timeouts]\nquery_database = 7\n")
+    assert load_settings(config_file=path).tool_timeouts == {"query_database": 7.0}
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [
+        ('{"query_database": 0}', "greater than 0"),
+        ('{"query_database": -3}', "greater than 0"),
+        ('{"query_database": "soon"}', "number"),
+        ("query_database=5", "must be a JSON object"),
+        ("[5]", "valid dictionary"),
+    ],
+)
+def test_bad_per_tool_timeouts_name_the_variable(
+    monkeypatch: pytest.MonkeyPatch, value: str, fragment: str
+) -> None:
+    monkeypatch.setenv("MCPSERVE_TOOL_TIMEOUTS", value)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert caught.value.variable == "MCPSERVE_TOOL_TIMEOUTS"
+    assert fragment in str(caught.value)
+
+
+def test_a_timeout_for_a_tool_the_server_lacks_is_refused() -> None:
+    from mcpserve import MCPServer  # noqa: PLC0415
+    from mcpserve.runtime import build_dispatcher  # noqa: PLC0415
+
+    server = MCPServer()
+
+    @server.tool(timeout=3)
+    def known() -> str:
+        return "ok"
+
+    settings = load_settings({"tool_timeouts": {"known": 1, "typo_tool": 2}})
+    with pytest.raises(ConfigError) as caught:
+        build_dispatcher(server, settings)
+    assert caught.value.variable == "MCPSERVE_TOOL_TIMEOUTS"
+    assert "'typo_tool'" in str(caught.value) and "'known'" not in str(caught.value)
+    dispatcher = build_dispatcher(server, load_settings({"tool_timeouts": {"known": 1}}))
+    tool = server.find_tool("known", None)
+    assert tool is not None and tool.timeout == 3
+    assert dispatcher.timeout_for(tool) == 1.0
+    assert build_dispatcher(server, load_settings()).timeout_for(tool) == 3
+
+
+def test_tool_timeout_must_be_positive_in_the_decorator() -> None:
+    from mcpserve import MCPServer  # noqa: PLC0415
+
+    with pytest.raises(ValueError, match="timeout must be a positive number"):
+        MCPServer().tool(name="instant", timeout=0)(lambda: "x")
+
+
+# -- rate limits -------------------------------------------------------------------------------------
+def test_rate_limit_defaults_and_seed_aliases(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = load_settings()
+    assert (settings.rate_limit_per_minute, settings.rate_limit_per_hour) == (60, 1000)
+    assert settings.redis_url is None
+    assert settings.tool_rate_limits == {}
+    monkeypatch.setenv("RATE_LIMIT_PER_MINUTE", "0")
+    monkeypatch.setenv("RATE_LIMIT_PER_HOUR", "12")
+    monkeypatch.setenv("MCPSERVE_TOOL_RATE_LIMITS", '{"query_database": {"per_minute": 5, "concurrency": 2}}')
+    settings = load_settings()
+    assert (settings.rate_limit_per_minute, settings.rate_limit_per_hour) == (0, 12)
+    limits = settings.tool_rate_limits["query_database"]
+    assert (limits.per_minute, limits.per_hour, limits.concurrency) == (5, 0, 2)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("MCPSERVE_REDIS_URL", "http://cache:6379", "expected redis://"),
+        ("MCPSERVE_REDIS_URL", "redis://cache:99999/0", "port"),
+        ("MCPSERVE_REDIS_URL", "redis:///0", "expected redis://"),
+        ("MCPSERVE_TOOL_RATE_LIMITS", "per_minute=5", "not JSON"),
+        ("MCPSERVE_TOOL_RATE_LIMITS", "[1]", "valid dictionary"),
+        ("MCPSERVE_TOOL_RATE_LIMITS", '{"t": {"per_minute": -1}}', "t.per_minute"),
+        ("MCPSERVE_TOOL_RATE_LIMITS", '{"t": {"burst": 3}}', "t.burst"),
+        ("RATE_LIMIT_PER_HOUR", "-5", "greater than or equal to 0"),
+    ],
+)
+def test_bad_rate_limit_settings_name_their_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, message: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigError) as raised:
+        load_settings()
+    assert raised.value.variable == variable
+    assert message in str(raised.value)
+
+
+def test_redis_url_forms_and_redaction(monkeypatch: pytest.MonkeyPatch) -> None:
+    for url in ("redis://127.0.0.1:6379/0", "rediss://cache.internal", "unix:///run/redis.sock"):
+        monkeypatch.setenv("MCPSERVE_REDIS_URL", url)
+        assert load_settings().redacted()["redis_url"] == url
+    monkeypatch.setenv("MCPSERVE_REDIS_URL", "redis://app:s3cret@cache:6379/0")
+    settings = load_settings()
+    assert settings.redacted()["redis_url"] == "redis://app:**********@cache:6379/0"
+    assert "s3cret" not in repr(settings)

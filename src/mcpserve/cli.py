@@ -39,6 +39,11 @@ def main() -> None:
 @click.option("--port", type=int, help="Port (MCPSERVE_PORT or PORT, default 8000).")
 @click.option("--log-level", help="debug, info, warning, error (MCPSERVE_LOG_LEVEL).")
 @click.option(
+    "--auth",
+    type=click.Choice(["none", "keys", "oauth", "keys,oauth"]),
+    help="Authentication for HTTP (MCPSERVE_AUTH; default: what is configured).",
+)
+@click.option(
     "--config", "config", type=click.Path(dir_okay=False), help="TOML settings file (MCPSERVE_CONFIG)."
 )
 def serve(
@@ -47,12 +52,13 @@ def serve(
     host: str | None,
     port: int | None,
     log_level: str | None,
+    auth: str | None,
     config: str | None,
 ) -> None:
     """Serve APP (module:attr or a .py file; default: the bundled demo)."""
     from mcpserve.runtime import serve as run  # noqa: PLC0415 - keep `mcpserve --help` fast
 
-    settings = _settings(config, transport=transport, host=host, port=port, log_level=log_level)
+    settings = _settings(config, transport=transport, host=host, port=port, log_level=log_level, auth=auth)
     try:
         server = load_app(app, settings)
     except AppLoadError as exc:
@@ -103,3 +109,25 @@ def new_key() -> None:
     from mcpserve.protocol.sealing import KeyRing  # noqa: PLC0415
 
     click.echo(KeyRing.generate_key_string())
+
+
+@main.group()
+def keys() -> None:
+    """API keys for HTTP authentication (MCPSERVE_API_KEYS_FILE)."""
+
+
+@keys.command("new")
+@click.option("--principal", required=True, help="Who the key authenticates (shown to tools).")
+@click.option("--scope", "scopes", multiple=True, help="A scope the key grants; repeat for more.")
+def keys_new(principal: str, scopes: tuple[str, ...]) -> None:
+    """Create a key: print it once, and the table to add to the keys file (which stores only its hash)."""
+    from mcpserve.auth.keys import generate_key, hash_key  # noqa: PLC0415
+
+    if not principal.strip():
+        raise click.BadParameter("must not be empty", param_hint="--principal")
+    key = generate_key()
+    listed = ", ".join(orjson.dumps(s).decode() for s in scopes)
+    click.echo(f"API key (shown once; give it to the client as 'Authorization: Bearer <key>'):\n\n  {key}\n")
+    click.echo("Add to the file MCPSERVE_API_KEYS_FILE names:\n")
+    click.echo(f"[[keys]]\nprincipal = {orjson.dumps(principal.strip()).decode()}")
+    click.echo(f'sha256 = "{hash_key(key)}"\nscopes = [{listed}]')

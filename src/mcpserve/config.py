@@ -8,25 +8,32 @@ seed guides (``PORT``, ``LOG_LEVEL``, ...) are accepted as aliases.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveFloat,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
-from mcpserve.config_checks import (
-    check_database_url,
-    check_network,
-    check_origin,
-    cross_checks,
-    redact_url,
-)
+from mcpserve.config_checks import check_network, check_origin, cross_checks
 from mcpserve.errors import ConfigError
 
-__all__ = ["Settings", "load_settings", "ENV_PREFIX"]
+__all__ = ["Settings", "ToolRateLimit", "load_settings", "ENV_PREFIX"]
 
 ENV_PREFIX = "MCPSERVE_"
 
@@ -43,6 +50,17 @@ def _split(value: Any) -> Any:
 
 
 CommaList = Annotated[list[str], NoDecode]
+SecondsByName = Annotated[dict[str, PositiveFloat], NoDecode]  # a JSON object in the environment
+
+
+class ToolRateLimit(BaseModel):
+    """One entry of ``MCPSERVE_TOOL_RATE_LIMITS``; 0 or absent means no limit of that kind."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    per_minute: int = Field(0, ge=0)
+    per_hour: int = Field(0, ge=0)
+    concurrency: int = Field(0, ge=0)
 
 
 class Settings(BaseSettings):
@@ -71,17 +89,58 @@ class Settings(BaseSettings):
     trusted_proxies: CommaList = Field(default_factory=list, validation_alias=_env("trusted_proxies"))
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024, validation_alias=_env("max_body_bytes"))
 
-    # Authentication ("keys", "oauth", "keys,oauth" or "none"; unset: not yet chosen)
+    # Authentication ("keys", "oauth", "keys,oauth" or "none"; unset: inferred from what is
+    # configured, and HTTP refuses to start when nothing is). See docs/auth.md.
     auth: str | None = Field(
         None, pattern=r"^(none|keys|oauth|keys,oauth|oauth,keys)$", validation_alias=_env("auth")
+    )
+    allow_unauthenticated: bool = Field(False, validation_alias=_env("allow_unauthenticated"))
+    api_keys_file: Path | None = Field(None, validation_alias=_env("api_keys_file"))
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list, validation_alias=_env("api_keys", "MCP_API_KEYS")
+    )
+    resource_url: str | None = Field(
+        None, pattern=r"^https?://[^/?#\s]+(/[^?#\s]*)?$", validation_alias=_env("resource_url")
+    )
+    required_scopes: CommaList = Field(default_factory=list, validation_alias=_env("required_scopes"))
+    tool_scopes: dict[str, list[str]] = Field(default_factory=dict, validation_alias=_env("tool_scopes"))
+    oauth_issuer: str | None = Field(None, validation_alias=_env("oauth_issuer"))
+    oauth_jwks_url: str | None = Field(None, validation_alias=_env("oauth_jwks_url"))
+    oauth_audience: str | None = Field(None, validation_alias=_env("oauth_audience"))
+    oauth_introspection_url: str | None = Field(None, validation_alias=_env("oauth_introspection_url"))
+    oauth_client_id: str | None = Field(None, validation_alias=_env("oauth_client_id"))
+    oauth_client_secret: SecretStr | None = Field(None, validation_alias=_env("oauth_client_secret"))
+    oauth_algorithms: CommaList = Field(
+        default_factory=lambda: ["RS256", "PS256", "ES256", "EdDSA"],
+        validation_alias=_env("oauth_algorithms"),
+    )
+    oauth_clock_skew: int = Field(30, ge=0, le=300, validation_alias=_env("oauth_clock_skew"))
+    oauth_jwks_ttl: float = Field(300.0, gt=0, validation_alias=_env("oauth_jwks_ttl"))
+    oauth_jwks_refresh_interval: float = Field(
+        10.0, ge=0, validation_alias=_env("oauth_jwks_refresh_interval")
     )
 
     # 2025-era sessions
     max_sessions: int = Field(10_000, ge=1, validation_alias=_env("max_sessions"))
     session_idle_timeout: float = Field(1800.0, gt=0, validation_alias=_env("session_idle_timeout"))
 
+    # Rate limits (per principal, or client address when unauthenticated; 0 = no limit)
+    redis_url: SecretStr | None = Field(None, validation_alias=_env("redis_url"))
+    redis_prefix: str = Field("mcpserve:rl:", min_length=1, validation_alias=_env("redis_prefix"))
+    rate_limit_per_minute: int = Field(
+        60, ge=0, validation_alias=_env("rate_limit_per_minute", "RATE_LIMIT_PER_MINUTE")
+    )
+    rate_limit_per_hour: int = Field(
+        1000, ge=0, validation_alias=_env("rate_limit_per_hour", "RATE_LIMIT_PER_HOUR")
+    )
+    tool_rate_limits: Annotated[dict[str, ToolRateLimit], NoDecode] = Field(
+        default_factory=dict, validation_alias=_env("tool_rate_limits")
+    )
+
     # Request execution
     tool_timeout: float = Field(60.0, gt=0, validation_alias=_env("tool_timeout"))
+    # JSON object, tool name -> seconds; wins over the default and over @tool(timeout=...).
+    tool_timeouts: SecondsByName = Field(default_factory=dict, validation_alias=_env("tool_timeouts"))
     request_state_keys: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list, validation_alias=_env("request_state_keys")
     )
@@ -99,17 +158,32 @@ class Settings(BaseSettings):
     )
 
     # Demo application
+    # sqlite:///path, a file path, or postgresql://...; unset: the bundled SQLite demo.
     database_url: str | None = Field(None, validation_alias=_env("database_url", "DATABASE_URL"))
+    db_min_connections: int = Field(1, ge=0, le=1000, validation_alias=_env("db_min_connections"))
+    db_max_connections: int = Field(
+        20, ge=1, le=1000, validation_alias=_env("db_max_connections", "DB_MAX_CONNECTIONS")
+    )
+    # Seconds; the seed alias DB_IDLE_TIMEOUT is in milliseconds, as in the guides (see load_settings).
+    db_idle_timeout: float = Field(30.0, ge=0, validation_alias=_env("db_idle_timeout", "DB_IDLE_TIMEOUT"))
+    db_statement_timeout: float = Field(5.0, gt=0, le=3600, validation_alias=_env("db_statement_timeout"))
     docs_dir: Path | None = Field(None, validation_alias=_env("docs_dir"))
 
     @field_validator(
-        "allowed_hosts", "allowed_origins", "trusted_proxies", "metrics_allow", "cors_origins", mode="before"
+        "allowed_hosts",
+        "allowed_origins",
+        "trusted_proxies",
+        "required_scopes",
+        "oauth_algorithms",
+        "metrics_allow",
+        "cors_origins",
+        mode="before",
     )
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         return _split(value)
 
-    @field_validator("request_state_keys", mode="before")
+    @field_validator("request_state_keys", "api_keys", mode="before")
     @classmethod
     def _comma_separated_secrets(cls, value: Any) -> Any:
         return _split(value)
@@ -124,10 +198,46 @@ class Settings(BaseSettings):
     def _origins(cls, value: list[str]) -> list[str]:
         return [check_origin(item) for item in value]
 
+    @field_validator("tool_timeouts", mode="before")
+    @classmethod
+    def _seconds_by_name(cls, value: Any) -> Any:
+        # Parsed here rather than by pydantic-settings, so bad JSON is a ConfigError naming the variable.
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                raise ValueError('must be a JSON object, e.g. {"tool_name": 30}') from None
+        return value
+
+    @field_validator("tool_rate_limits", mode="before")
+    @classmethod
+    def _json_object(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return json.loads(value)
+            except ValueError:
+                raise ValueError('not JSON; expected {"tool": {"per_minute": n, ...}}') from None
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            _check_redis_url(value.get_secret_value())
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _database_url(cls, value: str | None) -> str | None:
-        return check_database_url(value) if value is not None else None
+        return _check_database_url(value.strip()) if value is not None and value.strip() else None
+
+    @field_validator("db_max_connections")
+    @classmethod
+    def _pool_bounds(cls, value: int, info: ValidationInfo) -> int:
+        minimum = info.data.get("db_min_connections")
+        if minimum is not None and value < minimum:
+            raise ValueError(f"must be at least MCPSERVE_DB_MIN_CONNECTIONS ({minimum})")
+        return value
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -149,12 +259,62 @@ class Settings(BaseSettings):
 
     def redacted(self) -> dict[str, Any]:
         """The effective configuration with every secret masked, for logs and ``mcpserve config``."""
-        # SecretStr fields already dump masked; URLs may carry a password in their user-info.
         data = self.model_dump(mode="json")
-        for name, value in data.items():
-            if name.endswith("_url") and isinstance(value, str):
-                data[name] = redact_url(value)
+        data["request_state_keys"] = ["**********"] * len(self.request_state_keys)
+        if self.redis_url is not None:  # the URL may carry a password
+            data["redis_url"] = _redact_url(self.redis_url.get_secret_value())
+        if self.database_url:
+            data["database_url"] = _redact_url(self.database_url)
+        data["api_keys"] = ["**********"] * len(self.api_keys)
+        if self.oauth_client_secret is not None:
+            data["oauth_client_secret"] = "**********"  # noqa: S105 - the mask, not a secret
         return data
+
+
+_SECRET_IN_URL = re.compile(r"(?P<keep>://[^/?#@:]*:)[^/?#@]*(?=@)|(?P<param>[?&]password=)[^&#]*", re.I)
+
+
+def _redact_url(url: str) -> str:
+    """``url`` with the password (in the authority or a ``password=`` parameter) masked."""
+    return _SECRET_IN_URL.sub(lambda m: (m.group("keep") or m.group("param")) + "**********", url)
+
+
+def _check_database_url(url: str) -> str:
+    """Accept sqlite:///path, a bare file path or postgresql:// URLs; messages never echo the URL."""
+    scheme, separator, _ = url.partition("://")
+    if scheme.lower() in ("postgresql", "postgres"):
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
+        except ValueError:
+            raise ValueError("malformed PostgreSQL URL (check the host and port)") from None
+        if not parts.hostname and "host=" not in parts.query:
+            raise ValueError("a PostgreSQL URL needs a host: postgresql://user@host:5432/database")
+        return url
+    if separator and scheme.lower() != "sqlite":
+        raise ValueError(
+            f"unsupported database scheme {scheme[:20]!r}; use sqlite:///path, a file path, "
+            "or postgresql://user@host/database"
+        )
+    if separator and not url.startswith("sqlite:///"):
+        raise ValueError("SQLite URLs are sqlite:///relative/path or sqlite:////absolute/path")
+    path = Path(url.removeprefix("sqlite:///"))
+    if not path.is_file():
+        raise ValueError("no SQLite database file at the configured path")
+    return url
+
+
+def _check_redis_url(url: str) -> None:
+    parts = urlsplit(url)
+    try:
+        parts.port  # noqa: B018 - raises ValueError on a port that is not a number in range
+    except ValueError:
+        raise ValueError("the port is not a number from 0 to 65535") from None
+    if parts.scheme in ("redis", "rediss") and parts.hostname:
+        return
+    if parts.scheme == "unix" and parts.path:
+        return
+    raise ValueError("expected redis://host[:port][/db], rediss://... or unix:///path/to/socket")
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -200,6 +360,23 @@ def _config_error(
     return ConfigError(ENV_PREFIX + name.upper(), message)
 
 
+def _seed_milliseconds(env: set[str]) -> dict[str, float]:
+    """``DB_IDLE_TIMEOUT`` counts milliseconds in the seed guides (30000); our field counts seconds.
+
+    Applied only when the alias alone is set, so ``MCPSERVE_DB_IDLE_TIMEOUT`` (seconds) wins.
+    """
+    if "DB_IDLE_TIMEOUT" not in env or "MCPSERVE_DB_IDLE_TIMEOUT" in env:
+        return {}
+    raw = next(value for key, value in os.environ.items() if key.upper() == "DB_IDLE_TIMEOUT")
+    try:
+        milliseconds = float(raw)
+    except ValueError:
+        raise ConfigError("DB_IDLE_TIMEOUT", "must be a number of milliseconds") from None
+    if not milliseconds >= 0:
+        raise ConfigError("DB_IDLE_TIMEOUT", "must be a non-negative number of milliseconds")
+    return {"db_idle_timeout": milliseconds / 1000}
+
+
 def load_settings(
     overrides: Mapping[str, Any] | None = None,
     *,
@@ -215,14 +392,21 @@ def load_settings(
             layered.pop(name, None)
     file_values = dict(layered)
     flags = {k: v for k, v in (overrides or {}).items() if v is not None}
+    layered.update(_seed_milliseconds(env))
     layered.update(flags)
     try:
         settings = Settings(**layered)
     except ValidationError as exc:
         error = exc.errors(include_url=False, include_input=False)[0]
         location = str(error["loc"][0]) if error["loc"] else "settings"
+        inner = ".".join(str(part) for part in error["loc"][1:])  # e.g. the tool and key in a JSON value
         raise _config_error(
-            location, error["msg"], env=env, flags=set(flags), file=file_values, path=str(file_name)
+            location,
+            f"{inner}: {error['msg']}" if inner else error["msg"],
+            env=env,
+            flags=set(flags),
+            file=file_values,
+            path=str(file_name),
         ) from None
     problems = cross_checks(settings)
     if problems:

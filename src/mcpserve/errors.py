@@ -6,6 +6,14 @@
     ├── ProtocolError                  a JSON-RPC error reply; carries code, HTTP status hint, data
     │   ├── ParseError                 -32700  body is not JSON
     │   ├── InvalidRequest             -32600  not a JSON-RPC 2.0 request (batch, bad id, ...)
+    │   │   ├── NotAcceptable                  HTTP 406: Accept lacks a media type we answer with
+    │   │   ├── UnsupportedMediaType           HTTP 415: the body is not application/json
+    │   │   ├── PayloadTooLarge                HTTP 413: the body is over the configured limit
+    │   │   ├── MethodNotAllowed               HTTP 405: an HTTP method /mcp does not serve here
+    │   │   ├── NotFound                       HTTP 404: unknown session or Last-Event-ID
+    │   │   ├── StreamConflict                 HTTP 409: a second GET stream for one session
+    │   │   ├── OriginForbidden                HTTP 403: Origin not allowed
+    │   │   └── MisdirectedRequest             HTTP 421: Host not allowed (DNS rebinding defence)
     │   ├── MethodNotFound             -32601  unknown, removed, or wrong-era method (HTTP 404)
     │   ├── InvalidParams              -32602  params that do not fit the method
     │   │   ├── InvalidRequestState            sealed requestState tampered, expired or foreign
@@ -14,12 +22,15 @@
     │   ├── HeaderMismatch             -32020  HTTP headers disagree with the body
     │   ├── MissingClientCapability    -32021  the work needs a capability the client lacks
     │   ├── UnsupportedProtocolVersion -32022  version we do not serve
-    │   └── ServiceUnavailable         -31000  at capacity or shutting down (HTTP 503)
+    │   ├── ServiceUnavailable         -31000  at capacity or shutting down (HTTP 503)
+    │   ├── RateLimited                -31001  over a rate or concurrency limit (HTTP 429)
+    │   ├── Unauthorized               -31010  no usable credential (HTTP 401)
+    │   └── Forbidden                  -31011  credential lacks a scope the operation needs (HTTP 403)
     ├── ToolError                      raised by tool code: becomes an ``isError`` result
     └── ConfigError                    settings that cannot work; the CLI exits 2
 
-Only :mod:`mcpserve.server.dispatch` (and the transports' framing layer, for bytes that never
-became a request) turn these into wire messages.
+Only :mod:`mcpserve.server.failures` turns these (and every unexpected exception) into wire
+messages: JSON-RPC code, message, data and HTTP status per era. ``docs/errors.md`` lists them.
 """
 
 from __future__ import annotations
@@ -31,6 +42,14 @@ __all__ = [
     "ProtocolError",
     "ParseError",
     "InvalidRequest",
+    "NotAcceptable",
+    "UnsupportedMediaType",
+    "PayloadTooLarge",
+    "MethodNotAllowed",
+    "NotFound",
+    "StreamConflict",
+    "OriginForbidden",
+    "MisdirectedRequest",
     "MethodNotFound",
     "InvalidParams",
     "InvalidRequestState",
@@ -40,6 +59,9 @@ __all__ = [
     "MissingClientCapability",
     "UnsupportedProtocolVersion",
     "ServiceUnavailable",
+    "RateLimited",
+    "Unauthorized",
+    "Forbidden",
     "ToolError",
     "ConfigError",
 ]
@@ -74,6 +96,38 @@ class ParseError(ProtocolError):
 
 class InvalidRequest(ProtocolError):
     code = -32600
+
+
+class NotAcceptable(InvalidRequest):
+    http_status = 406
+
+
+class UnsupportedMediaType(InvalidRequest):
+    http_status = 415
+
+
+class PayloadTooLarge(InvalidRequest):
+    http_status = 413
+
+
+class MethodNotAllowed(InvalidRequest):
+    http_status = 405
+
+
+class NotFound(InvalidRequest):
+    http_status = 404
+
+
+class StreamConflict(InvalidRequest):
+    http_status = 409
+
+
+class OriginForbidden(InvalidRequest):
+    http_status = 403
+
+
+class MisdirectedRequest(InvalidRequest):
+    http_status = 421
 
 
 class MethodNotFound(ProtocolError):
@@ -133,6 +187,46 @@ class ServiceUnavailable(ProtocolError):
 
     code = -31000
     http_status = 503
+
+    def __init__(self, message: str, data: Any = None, *, retry_after: float | None = None) -> None:
+        super().__init__(message, data)
+        self.retry_after = retry_after  # seconds, sent as Retry-After
+
+
+class RateLimited(ProtocolError):
+    """Over a rate or concurrency limit. ``data.retryAfter`` is the wait in whole seconds."""
+
+    code = -31001
+    http_status = 429
+
+    def __init__(self, retry_after: int, message: str | None = None) -> None:
+        super().__init__(
+            message or f"Rate limit exceeded; retry after {retry_after} s", {"retryAfter": retry_after}
+        )
+        self.retry_after = retry_after
+
+
+class Unauthorized(ProtocolError):
+    """No usable credential. ``challenge`` is the RFC 6750 ``error`` value, if a token was presented
+    (``invalid_token``) or the request was malformed (``invalid_request``)."""
+
+    code = -31010
+    http_status = 401
+
+    def __init__(self, message: str, challenge: str | None = None) -> None:
+        super().__init__(message)
+        self.challenge = challenge
+
+
+class Forbidden(ProtocolError):
+    """A valid credential without every scope the operation needs; ``scopes`` names all of them."""
+
+    code = -31011
+    http_status = 403
+
+    def __init__(self, message: str, scopes: frozenset[str]) -> None:
+        super().__init__(message, {"requiredScopes": sorted(scopes)})
+        self.scopes = scopes
 
 
 class ToolError(MCPServeError):

@@ -11,14 +11,16 @@ from typing import IO, Any
 
 import anyio
 
+from mcpserve.auth.setup import apply_tool_scopes, auth_methods, build_auth_gate
 from mcpserve.config import Settings, load_settings
-from mcpserve.config_checks import is_loopback
 from mcpserve.errors import ConfigError
 from mcpserve.observability.logs import configure_logging as configure_json_logging
 from mcpserve.observability.logs import get_logger
 from mcpserve.observability.metrics import Metrics
 from mcpserve.observability.requests import RequestObserver
 from mcpserve.protocol.sealing import KeyRing
+from mcpserve.ratelimit import MemoryLimiter, RateGate, ToolLimits
+from mcpserve.ratelimit.base import Limiter
 from mcpserve.server.app import MCPServer
 from mcpserve.server.dispatch import CacheHint, Dispatcher
 from mcpserve.server.readiness import run_checks
@@ -30,7 +32,15 @@ from mcpserve.transports.http.endpoint import EndpointOptions, McpEndpoint
 from mcpserve.transports.http.hostguard import HostGuard
 from mcpserve.transports.http.ops import MetricsAccess, OpsRoutes
 
-__all__ = ["build_dispatcher", "build_http_app", "check", "configure_logging", "run_stdio", "serve"]
+__all__ = [
+    "build_dispatcher",
+    "build_http_app",
+    "build_rate_gate",
+    "check",
+    "configure_logging",
+    "run_stdio",
+    "serve",
+]
 
 # Binds whose Host values the loopback default already covers (or, for 0.0.0.0 and ::, cannot name).
 _LOOPBACK_OR_ANY = ("127.0.0.1", "localhost", "::1", "0.0.0.0", "::")  # noqa: S104 - names, not binds
@@ -47,16 +57,65 @@ def _keyring(settings: Settings) -> KeyRing:
         raise ConfigError("MCPSERVE_REQUEST_STATE_KEYS", str(exc)) from None
 
 
+def _tool_timeouts(server: MCPServer, settings: Settings) -> dict[str, float]:
+    unknown = sorted(name for name in settings.tool_timeouts if server.find_tool(name, None) is None)
+    if unknown:
+        raise ConfigError("MCPSERVE_TOOL_TIMEOUTS", f"no tool named {', '.join(map(repr, unknown))}")
+    return dict(settings.tool_timeouts)
+
+
+def _lists_vary_by_caller(settings: Settings) -> bool:
+    """Lists filtered per principal must not be shared across callers (``cacheScope: private``)."""
+    try:
+        return settings.transport == "http" and bool(auth_methods(settings))
+    except ConfigError:
+        return False  # build_http_app reports it
+
+
 def build_dispatcher(server: MCPServer, settings: Settings) -> Dispatcher:
-    lists = CacheHint(settings.list_ttl_ms, "public")
+    apply_tool_scopes(server, settings.tool_scopes)
+    lists = CacheHint(settings.list_ttl_ms, "private" if _lists_vary_by_caller(settings) else "public")
     return Dispatcher(
         server,
         keyring=_keyring(settings),
         request_state_ttl=settings.request_state_ttl,
         tool_timeout=settings.tool_timeout,
+        tool_timeouts=_tool_timeouts(server, settings),
         cache_hints={
             m: lists for m in ("tools/list", "prompts/list", "resources/list", "resources/templates/list")
         },
+    )
+
+
+def _limiter(server: MCPServer, settings: Settings) -> Limiter:
+    if settings.redis_url is None:
+        return MemoryLimiter()
+    from mcpserve.ratelimit.redis_backend import RedisLimiter  # noqa: PLC0415 - only with Redis
+
+    limiter = RedisLimiter(settings.redis_url.get_secret_value(), prefix=settings.redis_prefix)
+    server.on_startup(limiter.open)
+    server.on_shutdown(limiter.aclose)
+    server.add_readiness_check("redis", limiter.ping)
+    return limiter
+
+
+def build_rate_gate(server: MCPServer, settings: Settings) -> RateGate | None:
+    """The rate-limit policy from settings; None when every limit is off (nothing on the hot path)."""
+    unknown = sorted(set(settings.tool_rate_limits) - set(server.tool_names()))
+    if unknown:
+        raise ConfigError("MCPSERVE_TOOL_RATE_LIMITS", f"no such tool: {', '.join(unknown)}")
+    tools = {
+        name: ToolLimits(limits.per_minute, limits.per_hour, limits.concurrency)
+        for name, limits in settings.tool_rate_limits.items()
+        if limits.per_minute or limits.per_hour or limits.concurrency
+    }
+    if not (settings.rate_limit_per_minute or settings.rate_limit_per_hour or tools):
+        return None
+    return RateGate(
+        _limiter(server, settings),
+        per_minute=settings.rate_limit_per_minute,
+        per_hour=settings.rate_limit_per_hour,
+        tools=tools,
     )
 
 
@@ -66,20 +125,27 @@ def build_http_app(server: MCPServer, settings: Settings) -> HttpApp:
     if not hosts and settings.host not in _LOOPBACK_OR_ANY:
         # Bound to a specific address: accept it as Host too, besides the loopback names.
         hosts = ["localhost", "127.0.0.1", "[::1]", settings.host]
+    dispatcher = build_dispatcher(server, settings)
+    gate = build_auth_gate(server, settings)
+    if gate is not None:
+        server.on_shutdown(gate.aclose)
     # An origin allowed to call from a browser must also pass the DNS-rebinding Origin check.
-    origins = [*settings.allowed_origins, *settings.cors_origins]
-    guard = HostGuard(hosts, origins, settings.trusted_proxies)
+    guard = HostGuard(hosts, [*settings.allowed_origins, *settings.cors_origins], settings.trusted_proxies)
     sessions = MemorySessionStore(
         idle_timeout=settings.session_idle_timeout, max_sessions=settings.max_sessions
     )
+    metrics = Metrics()
     endpoint = McpEndpoint(
-        build_dispatcher(server, settings),
+        dispatcher,
         sessions=sessions,
         events=MemoryEventStore(),
         guard=guard,
         options=EndpointOptions(max_body_bytes=settings.max_body_bytes),
+        auth=gate,
+        limits=build_rate_gate(server, settings),
     )
-    metrics = Metrics()
+    if isinstance(endpoint.limits, RateGate):
+        endpoint.limits.on_reject = metrics.rate_limit_rejection
 
     async def count_sessions() -> None:
         metrics.active_sessions.set(await sessions.count())
@@ -99,6 +165,7 @@ def build_http_app(server: MCPServer, settings: Settings) -> HttpApp:
     return HttpApp(
         endpoint,
         settings.path,
+        gate.documents if gate is not None else None,
         ops=ops,
         observer=RequestObserver(metrics, server),
         cors=CorsPolicy(settings.cors_origins) if settings.cors_origins else None,
@@ -107,21 +174,21 @@ def build_http_app(server: MCPServer, settings: Settings) -> HttpApp:
 
 
 def configure_logging(settings: Settings, stream: IO[bytes] | None = None) -> None:
-    """JSON lines on stderr only (on stdio, stdout belongs to the protocol), then the effective
-    configuration, secrets redacted, as the first line."""
+    """JSON lines on stderr only (on stdio, stdout belongs to the protocol); the first line is the
+    effective configuration, secrets redacted."""
     configure_json_logging(settings.log_level, stream)
     get_logger("mcpserve").info("configuration", config=settings.redacted())
-    if settings.auth == "none" and settings.transport == "http" and not is_loopback(settings.host):
-        logger.warning("serving %s without authentication (MCPSERVE_AUTH=none)", settings.host)
 
 
 def check(server: MCPServer, settings: Settings) -> dict[str, Any]:
     """Build everything ``serve`` would, run startup hooks and every readiness check, serve nothing.
 
-    Raises :class:`ConfigError` for settings that only fail when wired (e.g. sealing keys).
+    Raises :class:`ConfigError` for settings that only fail when wired (keys, authentication, ...).
     """
-    build_dispatcher(server, settings)
     app = build_http_app(server, settings) if settings.transport == "http" else None
+    if app is None:
+        build_dispatcher(server, settings)
+        build_rate_gate(server, settings)
 
     async def main() -> dict[str, Any]:
         try:
@@ -141,13 +208,21 @@ def run_stdio(server: MCPServer, settings: Settings) -> None:
     from mcpserve.transports.stdio import serve_stdio  # noqa: PLC0415 - only this transport needs it
 
     dispatcher = build_dispatcher(server, settings)
+    gate = build_rate_gate(server, settings)
+    if settings.auth not in (None, "none"):
+        # stdio has no Authorization header: whoever starts the process is trusted with it.
+        logger.info("MCPSERVE_AUTH applies to HTTP only; stdio runs without authentication")
     if not settings.request_state_keys:
         logger.info("requestState keys are ephemeral (set MCPSERVE_REQUEST_STATE_KEYS to share them)")
 
     async def main() -> None:
         async with server.lifespan():
             await serve_stdio(
-                dispatcher, sys.stdin.buffer, sys.stdout.buffer, max_line_bytes=settings.max_body_bytes
+                dispatcher,
+                sys.stdin.buffer,
+                sys.stdout.buffer,
+                max_line_bytes=settings.max_body_bytes,
+                gate=gate,
             )
 
     anyio.run(main)

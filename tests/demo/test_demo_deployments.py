@@ -1,4 +1,4 @@
-"""deployment_status over the bundled demo database."""
+"""deployment_status over the bundled demo database (SQLite; tests/demo/test_demo_postgres.py compares)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,16 @@ from pathlib import Path
 import pytest
 
 from mcpserve.demo.deployments import UnknownService, deployment_status
+from mcpserve.demo.sql import SQLiteDatabase
 
 from .support import sha256
 
+pytestmark = pytest.mark.anyio
 
-def test_status_of_a_service_mid_rollout(demo_db: Path) -> None:
+
+async def test_status_of_a_service_mid_rollout(demo_db: Path) -> None:
     before = sha256(demo_db)
-    status = deployment_status(demo_db, "gateway")
+    status = await deployment_status(SQLiteDatabase(demo_db), "gateway")
 
     assert status["service"]["name"] == "gateway"
     assert status["service"]["team"] == "platform"
@@ -36,33 +39,33 @@ def test_status_of_a_service_mid_rollout(demo_db: Path) -> None:
     assert sha256(demo_db) == before
 
 
-def test_open_incidents_exclude_resolved_ones(demo_db: Path) -> None:
-    incidents = deployment_status(demo_db, "checkout-api")["open_incidents"]
+async def test_open_incidents_exclude_resolved_ones(demo_db: Path) -> None:
+    incidents = (await deployment_status(SQLiteDatabase(demo_db), "checkout-api"))["open_incidents"]
     assert [i["title"] for i in incidents] == ["Elevated p99 latency on GET /cart"]
     assert incidents[0]["status"] == "open"
     assert incidents[0]["runbook"] == "high-latency-triage.md"
 
 
-def test_mitigated_incidents_count_as_open(demo_db: Path) -> None:
-    incidents = deployment_status(demo_db, "payments")["open_incidents"]
+async def test_mitigated_incidents_count_as_open(demo_db: Path) -> None:
+    incidents = (await deployment_status(SQLiteDatabase(demo_db), "payments"))["open_incidents"]
     assert [i["status"] for i in incidents] == ["mitigated"]
 
 
-def test_running_version_skips_a_rolled_back_release(demo_db: Path) -> None:
-    status = deployment_status(demo_db, "notifications")
+async def test_running_version_skips_a_rolled_back_release(demo_db: Path) -> None:
+    status = await deployment_status(SQLiteDatabase(demo_db), "notifications")
     history = [d for d in status["recent_deployments"] if d["environment"] == "production"]
     rolled_back = next(d for d in history if d["status"] == "rolled_back")
     production = status["environments"]["production"]
     assert rolled_back["version"] not in (production["running_version"], production["previous_version"])
 
 
-def test_surrounding_whitespace_is_ignored(demo_db: Path) -> None:
-    assert deployment_status(demo_db, "  search\n")["service"]["name"] == "search"
+async def test_surrounding_whitespace_is_ignored(demo_db: Path) -> None:
+    assert (await deployment_status(SQLiteDatabase(demo_db), "  search\n"))["service"]["name"] == "search"
 
 
-def test_unknown_service_lists_known_names(demo_db: Path) -> None:
+async def test_unknown_service_lists_known_names(demo_db: Path) -> None:
     with pytest.raises(UnknownService) as caught:
-        deployment_status(demo_db, "checkout")
+        await deployment_status(SQLiteDatabase(demo_db), "checkout")
     message = str(caught.value)
     assert "unknown service 'checkout'" in message
     assert "did you mean 'checkout-api'?" in message
@@ -72,12 +75,12 @@ def test_unknown_service_lists_known_names(demo_db: Path) -> None:
     assert isinstance(caught.value, LookupError)
 
 
-def test_injection_attempt_is_just_an_unknown_name(demo_db: Path) -> None:
+async def test_injection_attempt_is_just_an_unknown_name(demo_db: Path) -> None:
     with pytest.raises(UnknownService):
-        deployment_status(demo_db, "x' OR '1'='1")
+        await deployment_status(SQLiteDatabase(demo_db), "x' OR '1'='1")
 
 
 @pytest.mark.parametrize("service", ["", "   ", "a" * 101])
-def test_invalid_names_are_rejected(demo_db: Path, service: str) -> None:
+async def test_invalid_names_are_rejected(demo_db: Path, service: str) -> None:
     with pytest.raises(ValueError, match="service"):
-        deployment_status(demo_db, service)
+        await deployment_status(SQLiteDatabase(demo_db), service)

@@ -58,11 +58,26 @@ def _fixture_server(log: Path) -> Iterator[str]:
     """Serve the fixture on a free loopback port; yields its MCP URL, stops it afterwards."""
     port = free_port()
     argv = mcpserve_argv(
-        "serve", str(FIXTURE), "--transport", "http", "--host", "127.0.0.1", "--port", str(port)
+        "serve",
+        str(FIXTURE),
+        "--transport",
+        "http",
+        "--auth",
+        "none",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
     )
     with log.open("wb") as output:
         process = subprocess.Popen(
-            argv, cwd=ROOT, env=child_env(), stdin=subprocess.DEVNULL, stdout=output, stderr=output
+            argv,
+            cwd=ROOT,
+            # Not about throttling: the suite's calls must not meet the default rate limits.
+            env=child_env(MCPSERVE_RATE_LIMIT_PER_MINUTE="0", MCPSERVE_RATE_LIMIT_PER_HOUR="0"),
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=output,
         )
         try:
             wait_healthy(f"http://127.0.0.1:{port}/health", process, deadline=START_DEADLINE)

@@ -25,7 +25,10 @@ JS = ROOT / "tests" / "interop" / "js"
 
 @pytest.fixture(scope="module")
 def demo_url() -> Iterator[str]:
-    with running_server() as url:
+    # Not about throttling: every client's calls must not meet the default rate limits.
+    with running_server(
+        env={"MCPSERVE_RATE_LIMIT_PER_MINUTE": "0", "MCPSERVE_RATE_LIMIT_PER_HOUR": "0"}
+    ) as url:
         yield url
 
 

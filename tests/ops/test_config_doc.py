@@ -11,7 +11,9 @@ from tests.support.processes import ROOT
 def _default_text(value: Any) -> str:
     if value is None:
         return "unset"
-    if isinstance(value, list):
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, list | dict):
         return ",".join(value) if value else "empty"
     if isinstance(value, float):
         return f"{value:g}"

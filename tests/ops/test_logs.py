@@ -98,16 +98,26 @@ def test_configuration_line_comes_first_and_is_redacted() -> None:
     first = orjson.loads(stream.getvalue().splitlines()[0])
     assert first["event"] == "configuration"
     assert first["config"]["request_state_keys"] == ["**********"]
-    assert first["config"]["database_url"] == "postgresql://app:***@db:5432/app"
+    assert first["config"]["database_url"] == "postgresql://app:**********@db:5432/app"
     assert key.encode() not in stream.getvalue()
     assert password.encode() not in stream.getvalue()
 
 
-def test_public_bind_without_authentication_is_logged_as_a_warning() -> None:
+def test_credentials_in_free_text_are_masked() -> None:
     stream = io.BytesIO()
-    configure_runtime_logging(load_settings({"auth": "none", "host": "0.0.0.0"}), stream)
-    warnings = [line for line in lines(stream) if line["level"] == "warning"]
-    assert warnings[0]["event"] == "serving 0.0.0.0 without authentication (MCPSERVE_AUTH=none)"
+    configure_logging("info", stream)
+    try:
+        raise ConnectionResetError("redis://:s3cret-in-exception@10.0.0.5 reset")
+    except ConnectionResetError:
+        logging.getLogger("some.driver").exception("lost postgresql://app:pw-in-message@db/app")
+    get_logger("mcpserve.test").info("upstream said", header="Authorization: Bearer abc.def-ghi_123")
+    parsed = lines(stream)
+    assert b"s3cret-in-exception" not in stream.getvalue()
+    assert b"pw-in-message" not in stream.getvalue()
+    assert b"abc.def-ghi_123" not in stream.getvalue()
+    assert parsed[0]["event"] == "lost postgresql://app:**********@db/app"
+    assert "redis://:**********@10.0.0.5 reset" in str(parsed[0]["exception"])
+    assert parsed[1]["header"] == "Authorization: Bearer **********"
 
 
 def test_the_log_check_catches_secrets_and_credentials() -> None:

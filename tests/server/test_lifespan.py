@@ -48,7 +48,7 @@ async def test_hooks_run_in_order_around_serving() -> None:
     async def flush() -> None:
         order.append("flush")
 
-    app = build_http_app(server, load_settings({}))
+    app = build_http_app(server, load_settings({"auth": "none"}))
     sent = await _run_lifespan(app)
     assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
     assert order == ["open pool", "warm cache", "flush", "close pool"]
@@ -67,7 +67,7 @@ async def test_failed_startup_is_reported_and_still_shuts_down() -> None:
     async def close() -> None:
         closed.set()
 
-    sent = await _run_lifespan(build_http_app(server, load_settings({})), shutdown=False)
+    sent = await _run_lifespan(build_http_app(server, load_settings({"auth": "none"})), shutdown=False)
     assert sent == [{"type": "lifespan.startup.failed", "message": "RuntimeError"}]
     assert closed.is_set()
 
@@ -79,7 +79,7 @@ async def test_failed_shutdown_hook_is_reported() -> None:
     async def boom() -> None:
         raise RuntimeError("flush failed")
 
-    sent = await _run_lifespan(build_http_app(server, load_settings({})))
+    sent = await _run_lifespan(build_http_app(server, load_settings({"auth": "none"})))
     assert sent[-1] == {"type": "lifespan.shutdown.failed", "message": "RuntimeError"}
 
 

@@ -50,10 +50,12 @@ class Reply:
 
 def _scope(method: str, path: str, headers: dict[str, str], client: str) -> dict[str, Any]:
     merged = {"host": "127.0.0.1:8000", **headers}
+    path, _, query = path.partition("?")
     return {
         "type": "http",
         "method": method,
         "path": path,
+        "query_string": query.encode(),
         "headers": [(k.lower().encode(), v.encode()) for k, v in merged.items()],
         "client": (client, 50000),
     }

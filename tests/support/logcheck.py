@@ -21,7 +21,7 @@ REQUEST_FIELDS = frozenset(
 _KNOWN: set[str] = set()
 _CREDENTIAL_SHAPES = (
     re.compile(rb"(?i)bearer\s+[A-Za-z0-9._~+/-]{8,}"),
-    re.compile(rb"[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@\"]+:(?!\*\*\*@)[^@\s\"/]+@"),
+    re.compile(rb"[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@\"]*:(?!\*+@)[^@\s\"/]+@"),
 )
 
 

@@ -42,19 +42,31 @@ def wait_healthy(url: str, process: subprocess.Popen[bytes], deadline: float = 2
 
 
 @contextlib.contextmanager
-def running_server(*args: str, env: dict[str, str] | None = None) -> Iterator[str]:
+def running_server(
+    *args: str, env: dict[str, str] | None = None, auth: str | None = "none", port: int | None = None
+) -> Iterator[str]:
     """Run ``mcpserve serve ARGS`` over HTTP; yields the MCP URL and stops the process after.
 
-    The server's log (stderr, to a file so it can never fill a pipe) is checked line by line.
+    ``auth`` becomes ``--auth`` (pass None to leave authentication to ``env``). The server's log
+    (stderr, to a file so it can never fill a pipe) is checked line by line afterwards.
     """
-    port = free_port()
-    command = [sys.executable, "-m", "mcpserve", "serve", *args, "--host", "127.0.0.1", "--port", str(port)]
+    port = port or free_port()
+    flags = ["--auth", auth] if auth is not None else []
+    command = [
+        sys.executable,
+        "-m",
+        "mcpserve",
+        "serve",
+        *args,
+        *flags,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(
-            command,
-            env={**os.environ, "MCPSERVE_AUTH": "none", **(env or {})},
-            stdout=subprocess.DEVNULL,
-            stderr=log,
+            command, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=log
         )
         try:
             wait_healthy(f"http://127.0.0.1:{port}/health", process)

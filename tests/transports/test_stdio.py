@@ -525,3 +525,22 @@ async def test_ping_before_initialize_is_answered_and_leaves_the_era_open() -> N
         refused = await harness.receive()
         assert refused["error"]["code"] == -32022
         assert "serves 2026-07-28" in refused["error"]["message"]
+
+
+@pytest.mark.slow
+async def test_rate_limits_apply_per_process(tmp_path: Path) -> None:
+    limits = {"MCPSERVE_RATE_LIMIT_PER_MINUTE": "2", "MCPSERVE_TOOL_RATE_LIMITS": '{"echo": {"per_hour": 5}}'}
+    async with child(tmp_path, APP, **limits) as server:
+        answers = [
+            await server.request(
+                modern_request(n, "tools/call", {"name": "echo", "arguments": {"text": "hi"}})
+            )
+            for n in range(3)
+        ]
+        assert [a.get("result", {}).get("structuredContent") for a in answers[:2]] == [{"result": "hi"}] * 2
+        error = answers[2]["error"]
+        assert error["code"] == -31001
+        assert 59 <= error["data"]["retryAfter"] <= 61
+        assert (await server.request(modern_request(9, "tools/list")))["result"]["tools"]  # not limited
+        assert await server.finish() == []
+    assert server.process.returncode == 0

@@ -8,27 +8,29 @@ elicitation (works in both protocol eras with the same code).
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any, Literal
 
-import anyio.to_thread
 from pydantic import BaseModel, Field
 
 from mcpserve.config import Settings
-from mcpserve.errors import ConfigError, InvalidParams, ToolError
+from mcpserve.errors import InvalidParams, ServiceUnavailable, ToolError
 from mcpserve.server.app import Completion, CompletionArgument, MCPServer, PromptReference
 from mcpserve.server.content import ToolAnnotations
 from mcpserve.server.context import Context
 
 from .deployments import UnknownService, deployment_status
 from .docs import DocNotFound, DocsLibrary
-from .sql import QueryRejected, ReadOnlySQLite
+from .sql import DatabaseUnavailable, QueryRejected, ReadOnlyDatabase, SQLiteDatabase, database_for_url
 
 __all__ = ["create_app", "DATA_DIR", "DEMO_DATABASE"]
 
 DATA_DIR = Path(__file__).parent / "data"
 DEMO_DATABASE = DATA_DIR / "demo.sqlite"
 RUNBOOKS = DATA_DIR / "runbooks"
+
+logger = logging.getLogger("mcpserve.demo")
 
 READ_ONLY = ToolAnnotations(
     read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False
@@ -63,19 +65,21 @@ class RollbackPlan(BaseModel):
     reason: str = ""
 
 
-def _database_path(settings: Settings | None) -> Path:
-    url = settings.database_url if settings else None
-    if url is None:
-        return DEMO_DATABASE
-    if url.startswith("sqlite:///"):
-        return Path(url.removeprefix("sqlite:///"))
-    raise ConfigError("MCPSERVE_DATABASE_URL", "the demo supports sqlite:///path URLs")
+def _database(settings: Settings | None) -> ReadOnlyDatabase:
+    if settings is None:
+        return SQLiteDatabase(DEMO_DATABASE)
+    return database_for_url(
+        settings.database_url or str(DEMO_DATABASE),
+        min_connections=settings.db_min_connections,
+        max_connections=settings.db_max_connections,
+        idle_timeout=settings.db_idle_timeout,
+        statement_timeout=settings.db_statement_timeout,
+    )
 
 
 def create_app(settings: Settings | None = None) -> MCPServer:
     """Build the demo server; ``settings`` chooses the database and runbook folder."""
-    database_path = _database_path(settings)
-    database = ReadOnlySQLite(database_path)
+    database = _database(settings)
     docs = DocsLibrary(settings.docs_dir if settings and settings.docs_dir else RUNBOOKS)
     app = MCPServer(
         "mcpserve-demo",
@@ -85,17 +89,50 @@ def create_app(settings: Settings | None = None) -> MCPServer:
             "service, search_docs/read_doc for runbooks."
         ),
     )
-    _register_database_tools(app, database, database_path)
+    _register_lifecycle(app, database)
+    _register_database_tools(app, database)
     _register_docs(app, docs)
-    _register_rollback(app, database_path)
+    _register_rollback(app, database)
     _register_incident_prompt(app, database)
     return app
 
 
-def _register_database_tools(app: MCPServer, database: ReadOnlySQLite, database_path: Path) -> None:
-    schema = "; ".join(f"{table}({', '.join(columns)})" for table, columns in database.tables().items())
+def _register_lifecycle(app: MCPServer, database: ReadOnlyDatabase) -> None:
+    """Open the database before serving and close it after; readiness asks it for ``SELECT 1``.
 
-    @app.tool(annotations=READ_ONLY, description=f"Run one read-only SQL SELECT (SQLite). Tables: {schema}")
+    A database that is down at start does not stop the server: it starts not ready, the readiness
+    check keeps trying, and the pool opens once the database answers (what an orchestrator expects).
+    """
+
+    async def open_database() -> None:
+        try:
+            await database.open()
+        except DatabaseUnavailable as exc:
+            logger.warning("database unavailable at startup, serving not ready until it answers: %s", exc)
+
+    app.on_startup(open_database)
+    app.on_shutdown(database.aclose)
+    app.add_readiness_check("database", database.ping)
+
+
+def _describe_schema(database: ReadOnlyDatabase) -> str:
+    """The tables for the tool description; a server's schema is only known once it is reachable."""
+    if isinstance(database, SQLiteDatabase):
+        tables = database.tables_now()
+        return "; ".join(f"{table}({', '.join(columns)})" for table, columns in tables.items())
+    return (
+        "list them with SELECT table_name, column_name FROM information_schema.columns "
+        "WHERE table_schema = current_schema()"
+    )
+
+
+def _register_database_tools(app: MCPServer, database: ReadOnlyDatabase) -> None:
+    schema = _describe_schema(database)
+
+    @app.tool(
+        annotations=READ_ONLY,
+        description=f"Run one read-only SQL SELECT ({database.dialect}). Tables: {schema}",
+    )
     async def query_database(sql: str) -> QueryOutput:
         """Run one read-only SQL query.
 
@@ -103,7 +140,7 @@ def _register_database_tools(app: MCPServer, database: ReadOnlySQLite, database_
             sql: A single SELECT statement.
         """
         try:
-            result = await anyio.to_thread.run_sync(database.execute, sql)
+            result = await database.query(sql)
         except QueryRejected as exc:
             raise ToolError(str(exc)) from None
         return QueryOutput(
@@ -118,8 +155,8 @@ def _register_database_tools(app: MCPServer, database: ReadOnlySQLite, database_
             service: Service name, e.g. checkout-api.
         """
         try:
-            return await anyio.to_thread.run_sync(deployment_status, database_path, service)
-        except (UnknownService, ValueError) as exc:
+            return await deployment_status(database, service)
+        except (UnknownService, ValueError, QueryRejected) as exc:
             raise ToolError(str(exc)) from None
 
 
@@ -154,7 +191,7 @@ def _register_docs(app: MCPServer, docs: DocsLibrary) -> None:
         _register_runbook(app, docs, info.path, info.title)
 
 
-def _register_rollback(app: MCPServer, database_path: Path) -> None:
+def _register_rollback(app: MCPServer, database: ReadOnlyDatabase) -> None:
     @app.tool(annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False))
     async def plan_rollback(service: str, ctx: Context) -> RollbackPlan:
         """Plan a production rollback to the previous successful version, after the user confirms.
@@ -163,8 +200,8 @@ def _register_rollback(app: MCPServer, database_path: Path) -> None:
             service: Service name, e.g. payments.
         """
         try:
-            status = await anyio.to_thread.run_sync(deployment_status, database_path, service)
-        except (UnknownService, ValueError) as exc:
+            status = await deployment_status(database, service)
+        except (UnknownService, ValueError, QueryRejected) as exc:
             raise ToolError(str(exc)) from None
         production = status["environments"].get("production") or {}
         current, previous = production.get("running_version"), production.get("previous_version")
@@ -194,7 +231,7 @@ def _register_rollback(app: MCPServer, database_path: Path) -> None:
         )
 
 
-def _register_incident_prompt(app: MCPServer, database: ReadOnlySQLite) -> None:
+def _register_incident_prompt(app: MCPServer, database: ReadOnlyDatabase) -> None:
     @app.prompt(title="Summarise an incident")
     async def summarize_incident(incident_id: str) -> str:
         """Summarise one incident for a status update: impact, timeline, cause, follow-ups.
@@ -204,12 +241,13 @@ def _register_incident_prompt(app: MCPServer, database: ReadOnlySQLite) -> None:
         """
         if not incident_id.isdigit():
             raise InvalidParams("incident_id must be a number")
-        sql = f"SELECT * FROM incidents WHERE id = {int(incident_id)}"  # noqa: S608 - validated integer
-        rows = await anyio.to_thread.run_sync(database.execute, sql)
-        if not rows.rows:
+        try:
+            rows = await database.fetch("SELECT * FROM incidents WHERE id = ?", (int(incident_id),))
+        except DatabaseUnavailable as exc:
+            raise ServiceUnavailable(str(exc)) from None
+        if not rows:
             raise InvalidParams(f"No incident with id {incident_id}")
-        record = dict(zip(rows.columns, rows.rows[0], strict=True))
-        details = "\n".join(f"- {key}: {value}" for key, value in record.items())
+        details = "\n".join(f"- {key}: {value}" for key, value in rows[0].items())
         return (
             "Write a short incident summary for a status update: impact, timeline, root cause "
             f"(if known) and follow-ups. Use the runbook if one is named.\n\nIncident record:\n{details}"
@@ -219,8 +257,8 @@ def _register_incident_prompt(app: MCPServer, database: ReadOnlySQLite) -> None:
     async def complete(ref: Any, argument: CompletionArgument, context: Any) -> Completion:
         if isinstance(ref, PromptReference) and argument.name == "incident_id":
             sql = "SELECT id FROM incidents ORDER BY status = 'resolved', opened_at DESC"
-            rows = await anyio.to_thread.run_sync(database.execute, sql)
-            values = [str(r[0]) for r in rows.rows if str(r[0]).startswith(argument.value)]
+            rows = await database.fetch(sql)
+            values = [str(r["id"]) for r in rows if str(r["id"]).startswith(argument.value)]
             return Completion(values)
         return Completion([])
 

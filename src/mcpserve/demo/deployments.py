@@ -1,19 +1,17 @@
 """Deployment status of one service, assembled from the demo operations database.
 
-Queries are fixed and parameterised, so they run on a plain read-only connection (no authorizer);
-only the service name comes from the caller, and it is validated and bound as a parameter.
+Queries are fixed and parameterised (portable between SQLite and PostgreSQL), so they go through
+``ReadOnlyDatabase.fetch`` rather than the untrusted-SQL checks; only the service name comes from the
+caller, and it is validated and bound as a parameter.
 """
 
 from __future__ import annotations
 
 import difflib
-import sqlite3
 from collections.abc import Sequence
-from contextlib import closing
-from pathlib import Path
 from typing import Any
 
-from mcpserve.demo.sql import open_read_only
+from mcpserve.demo.sql import ReadOnlyDatabase
 
 __all__ = ["MAX_SERVICE_NAME_LENGTH", "RECENT_DEPLOYMENTS", "UnknownService", "deployment_status"]
 
@@ -30,9 +28,9 @@ _SERVICE_SQL = (
 # Ties on started_at are broken by id so "latest" is always a single, stable row.
 _LATEST_PER_ENVIRONMENT_SQL = f"""
 SELECT {_DEPLOYMENT_COLUMNS} FROM (
-    SELECT *, row_number() OVER (PARTITION BY environment ORDER BY started_at DESC, id DESC) AS position
+    SELECT *, row_number() OVER (PARTITION BY environment ORDER BY started_at DESC, id DESC) AS place
     FROM deployments WHERE service = ?
-) WHERE position = 1 ORDER BY environment
+) AS ranked WHERE place = 1 ORDER BY environment
 """  # noqa: S608 - only constant column names are interpolated
 _SUCCEEDED_VERSIONS_SQL = """
 SELECT environment, version FROM deployments WHERE service = ? AND status = 'succeeded'
@@ -60,7 +58,7 @@ class UnknownService(LookupError):
         super().__init__(f"unknown service {service!r}{hint}; known services are: {', '.join(self.known)}")
 
 
-def deployment_status(db_path: Path, service: str) -> dict[str, Any]:
+async def deployment_status(database: ReadOnlyDatabase, service: str) -> dict[str, Any]:
     """The service's details; per environment the latest deployment, the running version and the
     previous one; its last deployments (newest first); and its incidents that are not yet resolved
     (open or mitigated).
@@ -69,18 +67,16 @@ def deployment_status(db_path: Path, service: str) -> dict[str, Any]:
     is not in the database.
     """
     name = _validated_name(service)
-    with closing(open_read_only(db_path)) as conn:
-        conn.row_factory = sqlite3.Row
-        info = conn.execute(_SERVICE_SQL, (name,)).fetchone()
-        if info is None:
-            known = [row[0] for row in conn.execute("SELECT name FROM services ORDER BY name")]
-            raise UnknownService(name, known)
-        return {
-            "service": dict(info),
-            "environments": _environments(conn, name),
-            "recent_deployments": _rows(conn, _RECENT_SQL, (name, RECENT_DEPLOYMENTS)),
-            "open_incidents": _rows(conn, _OPEN_INCIDENTS_SQL, (name,)),
-        }
+    info = await database.fetch(_SERVICE_SQL, (name,))
+    if not info:
+        known = [row["name"] for row in await database.fetch("SELECT name FROM services ORDER BY name")]
+        raise UnknownService(name, known)
+    return {
+        "service": info[0],
+        "environments": await _environments(database, name),
+        "recent_deployments": await database.fetch(_RECENT_SQL, (name, RECENT_DEPLOYMENTS)),
+        "open_incidents": await database.fetch(_OPEN_INCIDENTS_SQL, (name,)),
+    }
 
 
 def _validated_name(service: str) -> str:
@@ -94,16 +90,16 @@ def _validated_name(service: str) -> str:
     return name
 
 
-def _environments(conn: sqlite3.Connection, service: str) -> dict[str, dict[str, Any]]:
+async def _environments(database: ReadOnlyDatabase, service: str) -> dict[str, dict[str, Any]]:
     """Per environment: the latest deployment attempt, the version running (last successful
     deployment) and the version before it, which is what a rollback would return to.
 
     The latest attempt differs from the running version while a rollout is in progress or after
     one failed or was rolled back.
     """
-    versions = _successful_versions(conn, service)
+    versions = _successful_versions(await database.fetch(_SUCCEEDED_VERSIONS_SQL, (service,)))
     environments = {}
-    for latest in _rows(conn, _LATEST_PER_ENVIRONMENT_SQL, (service,)):
+    for latest in await database.fetch(_LATEST_PER_ENVIRONMENT_SQL, (service,)):
         history = versions.get(latest["environment"], [])
         environments[latest["environment"]] = {
             "running_version": history[0] if history else None,
@@ -113,15 +109,11 @@ def _environments(conn: sqlite3.Connection, service: str) -> dict[str, dict[str,
     return environments
 
 
-def _successful_versions(conn: sqlite3.Connection, service: str) -> dict[str, list[str]]:
+def _successful_versions(rows: Sequence[dict[str, Any]]) -> dict[str, list[str]]:
     """Distinct successfully deployed versions per environment, newest first."""
     versions: dict[str, list[str]] = {}
-    for row in conn.execute(_SUCCEEDED_VERSIONS_SQL, (service,)):
+    for row in rows:
         seen = versions.setdefault(row["environment"], [])
         if row["version"] not in seen:  # a redeploy of the same version is not a rollback target
             seen.append(row["version"])
     return versions
-
-
-def _rows(conn: sqlite3.Connection, sql: str, parameters: Sequence[object]) -> list[dict[str, Any]]:
-    return [dict(row) for row in conn.execute(sql, parameters)]

@@ -8,8 +8,10 @@ nothing and avoids surprises when a deployment switches transports.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import threading
+from collections.abc import MutableMapping
 from typing import IO, Any
 
 import orjson
@@ -20,6 +22,29 @@ __all__ = ["configure_logging", "get_logger", "NamedLogger"]
 
 _LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
 _generation = 0  # bumped by every configure_logging, so NamedLogger rebinds
+
+
+# Credentials that reach a log line inside free text (an exception message naming a Redis or
+# database URL, a header echoed by a library) are masked before rendering.
+_URL_PASSWORD = re.compile(r"(?P<keep>[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@\"']*:)[^@\s\"'/]+@")
+_BEARER = re.compile(r"(?i)(?P<keep>bearer\s+)[A-Za-z0-9._~+/=-]+")
+_MASK = "**********"
+
+
+def _mask(text: str) -> str:
+    if "@" in text:
+        text = _URL_PASSWORD.sub(lambda m: m.group("keep") + _MASK + "@", text)
+    if "earer" in text:
+        text = _BEARER.sub(lambda m: m.group("keep") + _MASK, text)
+    return text
+
+
+def mask_credentials(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """structlog processor: mask URL passwords and bearer tokens in every string field."""
+    for key, value in event.items():
+        if isinstance(value, str) and ("@" in value or "earer" in value):
+            event[key] = _mask(value)
+    return event
 
 
 def _dumps(value: Any, **_: Any) -> bytes:
@@ -77,6 +102,7 @@ def configure_logging(level: str = "info", stream: IO[bytes] | None = None) -> N
             structlog.processors.add_log_level,
             timestamper,
             structlog.processors.format_exc_info,
+            mask_credentials,
             structlog.processors.JSONRenderer(serializer=_dumps),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
@@ -93,6 +119,7 @@ def configure_logging(level: str = "info", stream: IO[bytes] | None = None) -> N
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
+            mask_credentials,
             structlog.processors.JSONRenderer(serializer=_dumps_text),
         ],
     )

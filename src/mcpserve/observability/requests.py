@@ -31,6 +31,7 @@ __all__ = [
     "note_message",
     "note_session",
     "note_call",
+    "note_auth_failure",
     "KNOWN_METHODS",
 ]
 
@@ -86,6 +87,7 @@ class RequestRecord:
     tool: str | None = None
     outcome: str | None = None
     tool_seconds: float | None = None
+    auth_failure: str | None = None
     sse: bool = False
 
 
@@ -141,6 +143,20 @@ def note_call(call: Call, response: JSONObject | None, seconds: float) -> None:
         record.tool_seconds = seconds
 
 
+def note_auth_failure(exc: Exception) -> None:
+    """An authentication or authorization refusal, by a reason from a closed set."""
+    record = current_request.get()
+    if record is None:
+        return
+    challenge = getattr(exc, "challenge", None)
+    if getattr(exc, "scopes", None) is not None:
+        record.auth_failure = "insufficient_scope"
+    elif challenge in ("invalid_token", "invalid_request"):
+        record.auth_failure = challenge
+    else:
+        record.auth_failure = "missing_credentials"
+
+
 class RequestObserver:
     """Turns finished request records into metrics and one JSON log line each."""
 
@@ -161,6 +177,8 @@ class RequestObserver:
         method = record.method if record.method in KNOWN_METHODS else "other"
         era = record.era or ("legacy" if record.method in ("GET", "DELETE") else "unknown")
         self.metrics.request(method, era, record.status)
+        if record.auth_failure is not None:
+            self.metrics.auth_failure(record.auth_failure)
         tool = None
         if record.tool is not None and record.tool_seconds is not None:
             tool = self._tool_label(record.tool)

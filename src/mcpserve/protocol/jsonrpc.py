@@ -29,6 +29,7 @@ __all__ = [
     "request",
     "encode",
     "request_id_of",
+    "as_request_id",
 ]
 
 VERSION: Final = "2.0"
@@ -136,3 +137,8 @@ def request_id_of(obj: Any) -> RequestId | None:
     if isinstance(obj, dict) and _valid_id(obj.get("id")):
         return obj["id"]  # type: ignore[no-any-return]
     return None
+
+
+def as_request_id(value: object) -> RequestId | None:
+    """``value`` if it can be a request id (a client-supplied reference, e.g. in a cancellation)."""
+    return value if _valid_id(value) else None  # type: ignore[return-value]

@@ -72,7 +72,7 @@ class Completion:
 
 def _visible(scopes: frozenset[str], principal: Principal | None) -> bool:
     # Without authentication there is no principal and nothing is scoped away.
-    return principal is None or scopes <= principal.scopes
+    return principal is None or principal.has_scopes(scopes)
 
 
 class MCPServer:
@@ -118,8 +118,13 @@ class MCPServer:
         structured_output: bool | None = None,
         *,
         scopes: Iterable[str] = (),
+        timeout: float | None = None,
     ) -> Callable[[FnT], FnT]:
-        """Register a function as a tool. Use as ``@server.tool()``."""
+        """Register a function as a tool. Use as ``@server.tool()``.
+
+        ``timeout`` (seconds) replaces the default tool time limit for this tool; the operator's
+        ``MCPSERVE_TOOL_TIMEOUTS`` setting still overrides it.
+        """
         if callable(name):
             raise TypeError("Use @server.tool() with parentheses")
 
@@ -134,6 +139,7 @@ class MCPServer:
                 meta=meta,
                 structured_output=structured_output,
                 scopes=scopes,
+                timeout=timeout,
             )
             return fn
 
@@ -145,6 +151,13 @@ class MCPServer:
             raise ValueError(f"A tool named {tool.name!r} is already registered")
         self._tools[tool.name] = tool
         return tool
+
+    def set_tool_scopes(self, name: str, scopes: Iterable[str]) -> None:
+        """Replace the scopes a tool requires (configuration overriding the decorator)."""
+        tool = self._tools.get(name)
+        if tool is None:
+            raise KeyError(f"No tool named {name!r}")
+        tool.scopes = frozenset(scopes)
 
     def remove_tool(self, name: str) -> None:
         if self._tools.pop(name, None) is None:
@@ -236,6 +249,10 @@ class MCPServer:
             capabilities["completions"] = {}
         return capabilities
 
+    def tool_names(self) -> list[str]:
+        """Every registered tool, visible or not (configuration refers to tools by name)."""
+        return list(self._tools)
+
     def visible_tools(self, principal: Principal | None) -> list[Tool]:
         return [t for t in self._tools.values() if _visible(t.scopes, principal)]
 
@@ -247,6 +264,19 @@ class MCPServer:
 
     def visible_templates(self, principal: Principal | None) -> list[ResourceTemplate]:
         return [t for t in self._templates if _visible(t.scopes, principal)]
+
+    def scopes_for(self, method: str, params: JSONObject) -> frozenset[str]:
+        """The scopes a request needs: those of the tool, prompt or resource it names (else none)."""
+        name = params.get("name")
+        if method == "tools/call" and isinstance(name, str) and name in self._tools:
+            return self._tools[name].scopes
+        if method == "prompts/get" and isinstance(name, str) and name in self._prompts:
+            return self._prompts[name].scopes
+        uri = params.get("uri")
+        if method == "resources/read" and isinstance(uri, str):
+            found = self.find_resource(uri, None)
+            return found[0].scopes if found is not None else frozenset()
+        return frozenset()
 
     def find_tool(self, name: str, principal: Principal | None) -> Tool | None:
         tool = self._tools.get(name)

@@ -77,6 +77,8 @@ class Call:
     input_responses: JSONObject | None = None
     answers: dict[str, Any] = field(default_factory=dict)
     app_state: Any = None
+    # Set when the request is cancelled or times out; sync handlers in worker threads poll it.
+    cancelled: bool = False
 
     @classmethod
     def modern(cls, request: Request, meta: RequestMeta, **extra: Any) -> Call:

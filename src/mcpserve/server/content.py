@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic_core import to_jsonable_python
 
 from mcpserve.types import JSONObject
 
@@ -88,6 +89,33 @@ class ResourceLink:
 _Block = Image | Audio | EmbeddedResource | ResourceLink
 
 
+# The string members each kind of content block must carry ("resource" is checked on its own).
+_REQUIRED: dict[str, tuple[str, ...]] = {
+    "text": ("text",),
+    "image": ("data", "mimeType"),
+    "audio": ("data", "mimeType"),
+    "resource_link": ("uri", "name"),
+}
+
+
+def _checked(block: JSONObject) -> JSONObject:
+    """A content block given as a dict, once its required members have the right types."""
+    kind = block["type"]
+    if kind == "resource":
+        resource = block.get("resource")
+        if not (
+            isinstance(resource, dict)
+            and isinstance(resource.get("uri"), str)
+            and (isinstance(resource.get("text"), str) or isinstance(resource.get("blob"), str))
+        ):
+            raise ValueError("a resource content block needs resource.uri and a string text or blob")
+        return block
+    for key in _REQUIRED[kind]:
+        if not isinstance(block.get(key), str):
+            raise ValueError(f"a {kind} content block needs a string {key!r}")
+    return block
+
+
 def is_content(value: object) -> bool:
     if isinstance(value, _Block):
         return True
@@ -103,12 +131,14 @@ def to_content(value: Any) -> list[JSONObject]:
     if isinstance(value, _Block):
         return [value.to_content()]
     if isinstance(value, dict) and value.get("type") in CONTENT_TYPES:
-        return [value]
+        return [_checked(value)]
     if isinstance(value, list | tuple) and value and all(is_content(v) or isinstance(v, str) for v in value):
         return [block for item in value for block in to_content(item)]
     if isinstance(value, BaseModel):
         value = value.model_dump(mode="json", by_alias=True)
-    return [{"type": "text", "text": orjson.dumps(value, default=str).decode()}]
+    # Values orjson cannot encode natively (Decimal, Path, set, ...) go through pydantic's JSON
+    # conversion; anything it does not know either raises ValueError instead of leaking a repr.
+    return [{"type": "text", "text": orjson.dumps(value, default=to_jsonable_python).decode()}]
 
 
 @dataclass(slots=True)
@@ -123,7 +153,7 @@ class ToolResult:
     def to_wire(self) -> JSONObject:
         result: JSONObject = {"content": to_content(list(self.content)), "isError": self.is_error}
         if self.structured_content is not None:
-            result["structuredContent"] = self.structured_content
+            result["structuredContent"] = to_jsonable_python(self.structured_content)
         if self.meta:
             result["_meta"] = self.meta
         return result

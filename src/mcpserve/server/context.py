@@ -140,6 +140,16 @@ class Context:
     def server(self) -> MCPServer:
         return self._server
 
+    @property
+    def cancelled(self) -> bool:
+        """True once this request was cancelled or ran past its time limit.
+
+        An async handler sees cancellation as ``CancelledError`` at its next ``await``. A sync
+        handler runs in a worker thread that Python cannot interrupt: it keeps running after the
+        request ends (its result is discarded), so long loops should check this and stop early.
+        """
+        return self._call.cancelled
+
     # -- progress and logging -----------------------------------------------------------------
     async def report_progress(
         self, progress: float, total: float | None = None, message: str | None = None

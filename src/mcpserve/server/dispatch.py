@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import logging
-import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -19,7 +17,6 @@ from typing import TYPE_CHECKING, Any, Final
 import anyio
 
 from mcpserve.errors import (
-    InternalError,
     InvalidParams,
     MethodNotFound,
     MissingClientCapability,
@@ -33,6 +30,7 @@ from mcpserve.protocol.request_state import open_request_state, seal_request_sta
 from mcpserve.protocol.sealing import KeyRing
 from mcpserve.protocol.session import start_session
 from mcpserve.protocol.versions import MODERN_VERSIONS
+from mcpserve.server import failures
 from mcpserve.server.call import Call
 from mcpserve.server.context import INPUT_CAPABILITIES, Context, InputRequired, NeedInput
 from mcpserve.server.deadlines import DeadlineKeeper
@@ -40,14 +38,13 @@ from mcpserve.server.listen import listen
 from mcpserve.server.pagination import paginate
 from mcpserve.server.prompts import to_messages
 from mcpserve.server.resources import Resource, to_contents
+from mcpserve.server.tools import Tool
 from mcpserve.types import JSONObject
 
 if TYPE_CHECKING:
     from mcpserve.server.app import MCPServer
 
 __all__ = ["Dispatcher", "CacheHint"]
-
-logger = logging.getLogger("mcpserve.dispatch")
 
 Handler = Callable[["Dispatcher", Call], Awaitable[JSONObject]]
 _MRTR_METHODS: Final = frozenset({"tools/call", "prompts/get", "resources/read"})
@@ -80,20 +77,6 @@ _DEFAULT_HINTS: Final = {
     # Reads may depend on the caller: never shared across authorization contexts by default.
     "resources/read": CacheHint(0, "private"),
 }
-
-
-def _legacy_code(exc: ProtocolError) -> int | None:
-    """Codes that differ in the 2025 era: -32002 for a missing resource, and no -32021 (a
-    2026-07-28 code), so a missing capability is invalid params there."""
-    if isinstance(exc, ResourceNotFound):
-        return exc.legacy_code
-    if isinstance(exc, MissingClientCapability):
-        return InvalidParams.code
-    return None
-
-
-def _error_result(message: str) -> JSONObject:
-    return {"content": [{"type": "text", "text": message}], "isError": True}
 
 
 def _check_capabilities(call: Call, requests: dict[str, JSONObject]) -> None:
@@ -130,6 +113,7 @@ class Dispatcher:
         keyring: KeyRing | None = None,
         request_state_ttl: float = 600.0,
         tool_timeout: float | None = 60.0,
+        tool_timeouts: dict[str, float] | None = None,
         page_size: int = 100,
         cache_hints: dict[str, CacheHint] | None = None,
         clock: Callable[[], float] = time.time,
@@ -138,10 +122,11 @@ class Dispatcher:
         self.keyring = keyring or KeyRing.ephemeral()
         self.request_state_ttl = request_state_ttl
         self.tool_timeout = tool_timeout
+        self.tool_timeouts = dict(tool_timeouts or {})
         self.page_size = page_size
         self.cache_hints = {**_DEFAULT_HINTS, **(cache_hints or {})}
         self.clock = clock
-        self.deadlines = DeadlineKeeper(tick=min(0.25, (tool_timeout or 1.0) / 4))
+        self.deadlines = DeadlineKeeper()
         self._closing: anyio.Event | None = None
 
     @property
@@ -157,16 +142,13 @@ class Dispatcher:
         try:
             result = await self._route(call)
         except ProtocolError as exc:
-            return jsonrpc.error_from(call.id, exc, _legacy_code(exc) if call.era == "legacy" else None)
+            return failures.error_response(call.id, exc, call.era)
+        except asyncio.CancelledError:
+            call.cancelled = True  # sync tools still running in a worker thread can see this
+            raise
         except Exception:
-            return jsonrpc.error_from(call.id, self.internal_error(call.method))
+            return failures.error_response(call.id, failures.unexpected(call.method), call.era)
         return jsonrpc.result_response(call.id, result)
-
-    def internal_error(self, where: str) -> InternalError:
-        """Log the active exception with a fresh id and return the opaque error that names it."""
-        error_id = secrets.token_hex(8)
-        logger.exception("internal error in %s (error id %s)", where, error_id)
-        return InternalError(f"Internal error (error id {error_id})", {"errorId": error_id})
 
     async def _route(self, call: Call) -> JSONObject:
         table = _MODERN if call.era == "modern" else _LEGACY
@@ -255,41 +237,45 @@ class Dispatcher:
         return self._page(call, "resourceTemplates", items)
 
     # -- work that may ask the client for input -----------------------------------------------------
+    def timeout_for(self, tool: Tool) -> float | None:
+        """The tool's limit: the operator's per-tool setting, else the decorator's, else the default."""
+        return self.tool_timeouts.get(tool.name, tool.timeout or self.tool_timeout)
+
     async def _call_tool(self, call: Call) -> JSONObject:
         name = _string_param(call.params, "name")
         arguments = _object_param(call.params, "arguments")
         tool = self.server.find_tool(name, call.principal)
         if tool is None:
             # An execution error, not -32602: the model can read it and pick another tool.
-            return _error_result(f"Unknown tool: {name!r}")
+            return failures.error_result(f"Unknown tool: {name!r}")
         context = Context(call, self.server)
+        seconds = self.timeout_for(tool)
         try:
             kwargs = tool.bind(arguments, context)
-            deadline = self.deadlines.start(self.tool_timeout) if self.tool_timeout else None
+            deadline = self.deadlines.start(seconds) if seconds else None
             try:
                 outcome = await self._rounds(call, name, arguments, lambda: tool.run(kwargs))
             except asyncio.CancelledError:
                 if deadline is None or not deadline.expired:
                     raise
                 asyncio.current_task().uncancel()  # type: ignore[union-attr]
-                seconds = f"{self.tool_timeout:g}"
-                return _error_result(
-                    f"Tool {name!r} timed out after {seconds} s; the upstream did not answer in time"
-                )
+                call.cancelled = True
+                assert seconds is not None
+                return failures.timeout_result(name, seconds)
             finally:
                 if deadline is not None:
                     self.deadlines.stop(deadline)
             return outcome.result if isinstance(outcome, _InputRequiredResult) else tool.to_result(outcome)
         except ToolError as exc:
-            return _error_result(str(exc))
+            return failures.error_result(str(exc))
         except MissingClientCapability as exc:
             if call.era == "modern":
                 raise
-            return _error_result(exc.message)
+            return failures.error_result(exc.message)
         except ProtocolError:
-            raise
+            raise  # raised on purpose (by us or the tool): answered as that JSON-RPC error
         except Exception:
-            return _error_result(f"Tool {name!r} failed: {self.internal_error(f'tool {name}').message}")
+            return failures.tool_failure_result(name)
 
     async def _get_prompt(self, call: Call) -> JSONObject:
         name = _string_param(call.params, "name")

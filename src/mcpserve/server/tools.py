@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import typing
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from mcpserve.server.content import (
     to_content,
 )
 from mcpserve.server.context import Context, InputRequired
+from mcpserve.server.failures import check_finite
 from mcpserve.server.invoke import invoke, is_async
 from mcpserve.server.signature import (
     FunctionSignature,
@@ -33,6 +35,7 @@ from mcpserve.types import JSONObject
 
 __all__ = ["Tool", "OutputSpec", "TOOL_NAME"]
 
+logger = logging.getLogger("mcpserve.tools")
 TOOL_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 _UNSTRUCTURED = (Image, Audio, EmbeddedResource, ResourceLink, ToolResult, InputRequired)
 _NO_ANNOTATION: Any = object()  # distinct from a literal ``-> None``
@@ -87,6 +90,7 @@ class Tool:
     output: OutputSpec | None
     definition: JSONObject
     scopes: frozenset[str]
+    timeout: float | None = None  # seconds; None: the dispatcher's default
 
     @classmethod
     def from_function(
@@ -101,10 +105,13 @@ class Tool:
         meta: JSONObject | None = None,
         structured_output: bool | None = None,
         scopes: frozenset[str] = frozenset(),
+        timeout: float | None = None,
     ) -> Tool:
         name = name or fn.__name__
         if not TOOL_NAME.match(name):
             raise ValueError(f"Tool name {name!r} must be 1-128 characters of A-Z a-z 0-9 _ . -")
+        if timeout is not None and not timeout > 0:
+            raise ValueError(f"Tool {name!r}: timeout must be a positive number of seconds")
         signature = FunctionSignature.of(fn, context_type=Context)
         prose, _ = split_docstring(fn)
         annotation = signature.hints.get("return", _NO_ANNOTATION)
@@ -124,7 +131,7 @@ class Tool:
             definition["icons"] = icons
         if meta:
             definition["_meta"] = meta
-        return cls(name, fn, signature, is_async(fn), output, definition, scopes)
+        return cls(name, fn, signature, is_async(fn), output, definition, scopes, timeout)
 
     def bind(self, arguments: JSONObject, context: Context) -> dict[str, Any]:
         """Validated keyword arguments; raises ToolError with a message the model can act on."""
@@ -142,19 +149,33 @@ class Tool:
         return await invoke(self.fn, self.asynchronous, kwargs)
 
     def to_result(self, value: Any) -> JSONObject:
-        """The ``CallToolResult`` for a return value (InputRequired is handled by the caller)."""
+        """The ``CallToolResult`` for a return value (InputRequired is handled by the caller).
+
+        A value that cannot go on the wire (not JSON, NaN, a malformed content block, structured
+        content that breaks the output schema) raises ToolError: the model gets an ``isError``
+        result naming the problem, the operator a log line, and the server keeps serving.
+        """
+        try:
+            return self._result(value)
+        except _Unsendable as exc:
+            logger.warning("tool %s returned an unusable result: %s", self.name, exc.reason)
+            raise ToolError(f"Tool {self.name!r} {exc.reason}") from None
+        except (ValueError, TypeError) as exc:
+            logger.warning("tool %s returned an unusable result (%s)", self.name, type(exc).__name__)
+            raise ToolError(f"Tool {self.name!r} returned a value that cannot be sent as JSON") from None
+
+    def _result(self, value: Any) -> JSONObject:
         if isinstance(value, ToolResult):
-            return value.to_wire()
+            result = value.to_wire()
+            if "structuredContent" in result:
+                if self.output is not None:
+                    self._structured(result["structuredContent"], raw=False)
+                else:
+                    _finite(result["structuredContent"])
+            return result
         if self.output is None:
             return {"content": to_content(value), "isError": False}
-        try:
-            json_value = self.output.adapter.dump_python(
-                self.output.adapter.validate_python(value), mode="json"
-            )
-        except (ValidationError, ValueError, TypeError) as exc:
-            raise ToolError(
-                f"Tool {self.name!r} produced a result that does not match its declared output type"
-            ) from exc
+        json_value = self._structured(value, raw=True)
         structured = {"result": json_value} if self.output.wrapped else json_value
         text = value if isinstance(value, str) else orjson.dumps(json_value).decode()
         return {
@@ -162,3 +183,34 @@ class Tool:
             "structuredContent": structured,
             "isError": False,
         }
+
+    def _structured(self, value: Any, *, raw: bool) -> Any:
+        """``value`` as JSON data checked against the output type; ``raw``: not yet wrapped."""
+        assert self.output is not None
+        if not raw and self.output.wrapped:
+            if not isinstance(value, dict) or "result" not in value:
+                raise _Unsendable("produced a result that does not match its declared output type")
+            value = value["result"]
+        try:
+            json_value = self.output.adapter.dump_python(
+                self.output.adapter.validate_python(value), mode="json"
+            )
+        except (ValidationError, ValueError, TypeError):
+            raise _Unsendable("produced a result that does not match its declared output type") from None
+        _finite(json_value)
+        return json_value
+
+
+def _finite(value: Any) -> None:
+    try:
+        check_finite(value)
+    except ValueError:
+        raise _Unsendable("returned a non-finite number (NaN or infinity), which JSON cannot carry") from None
+
+
+class _Unsendable(Exception):
+    """A tool result that cannot go on the wire; ``reason`` is safe to show the model."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason

@@ -16,11 +16,13 @@ import anyio
 import anyio.to_thread
 from anyio.abc import TaskGroup
 
-from mcpserve.errors import InvalidRequest, ParseError, ProtocolError, ToolError, UnsupportedProtocolVersion
+from mcpserve.errors import InvalidRequest, ProtocolError, ToolError, UnsupportedProtocolVersion
 from mcpserve.protocol import jsonrpc
 from mcpserve.protocol.envelope import protocol_version_of, read_request_meta
 from mcpserve.protocol.session import LegacySession
 from mcpserve.protocol.versions import MODERN_VERSIONS, Era
+from mcpserve.server import failures
+from mcpserve.server.admission import Admission, CallGate, caller_key
 from mcpserve.server.call import Call
 from mcpserve.server.dispatch import Dispatcher
 from mcpserve.server.pending import PendingRequests
@@ -77,8 +79,16 @@ class StdioOutbound:
 class StdioConnection:
     """One client on a pair of byte streams."""
 
-    def __init__(self, dispatcher: Dispatcher, write: Callable[[bytes], Any], *, max_line_bytes: int) -> None:
+    def __init__(
+        self,
+        dispatcher: Dispatcher,
+        write: Callable[[bytes], Any],
+        *,
+        max_line_bytes: int,
+        gate: CallGate | None = None,
+    ) -> None:
         self.dispatcher = dispatcher
+        self.gate = gate
         self._write = write
         self._max_line_bytes = max_line_bytes
         self._lock = anyio.Lock()
@@ -90,7 +100,7 @@ class StdioConnection:
         self._closed = False
 
     async def write(self, message: JSONObject) -> None:
-        data = jsonrpc.encode(message) + b"\n"
+        data = failures.encode(message) + b"\n"
         async with self._lock:
             await anyio.to_thread.run_sync(self._write, data)
 
@@ -109,7 +119,11 @@ class StdioConnection:
             group.start_soon(self._forward_changes)
             async with anyio.create_task_group() as requests:
                 async for line in lines:
-                    await self._receive(line, requests)
+                    try:
+                        await self._receive(line, requests)
+                    except Exception:  # a fault of ours must not end the connection
+                        error = failures.unexpected("stdio message")
+                        await self.write(failures.error_response(None, error, self.era))
                 self._close()
             group.cancel_scope.cancel()
 
@@ -122,14 +136,14 @@ class StdioConnection:
     async def _receive(self, line: bytes | None, requests: TaskGroup) -> None:
         if line is None:
             error = InvalidRequest(f"Message too large: the limit is {self._max_line_bytes} bytes")
-            await self.write(jsonrpc.error_from(None, error))
+            await self.write(failures.error_response(None, error, self.era))
             return
+        raw: Any = None
         try:
             raw = jsonrpc.decode(line)
             message = jsonrpc.parse_message(raw)
         except ProtocolError as exc:
-            request_id = jsonrpc.request_id_of(raw) if not isinstance(exc, ParseError) else None
-            await self.write(jsonrpc.error_from(request_id, exc))
+            await self.write(failures.error_response(jsonrpc.request_id_of(raw), exc, self.era))
             return
         if isinstance(message, jsonrpc.Response):
             self._pending.answer(message.id, message.result, message.error)
@@ -140,7 +154,8 @@ class StdioConnection:
 
     def _notification(self, message: jsonrpc.Notification) -> None:
         if message.method == "notifications/cancelled":
-            scope = self._inflight.get(message.params.get("requestId"))  # type: ignore[arg-type]
+            target = jsonrpc.as_request_id(message.params.get("requestId"))  # may be any JSON: unhashable
+            scope = self._inflight.get(target) if target is not None else None
             if scope is not None:
                 scope.cancel()
         elif self.era == "legacy" and message.method == "notifications/initialized" and self.session:
@@ -150,7 +165,7 @@ class StdioConnection:
         try:
             call = self._call_for(message)
         except ProtocolError as exc:
-            await self.write(jsonrpc.error_from(message.id, exc))
+            await self.write(failures.error_response(message.id, exc, self.era))
             return
         if message.method == "initialize" or (call.era == "legacy" and message.method == "logging/setLevel"):
             # Session transitions run in order, before any later message is read.
@@ -178,13 +193,28 @@ class StdioConnection:
         self.era = "modern"
         return Call.modern(message, meta, outbound=StdioOutbound(self))
 
+    async def _admit(self, call: Call) -> Admission | None:
+        if self.gate is None or call.method != "tools/call":
+            return None
+        # One client per process: its principal if it has one, else this connection.
+        name = call.params.get("name")
+        return await self.gate.admit(
+            caller_key(call.principal, "stdio"), name if isinstance(name, str) else None
+        )
+
     async def _run(self, call: Call, scope: anyio.CancelScope) -> None:
+        admission = await self._admit(call)
+        if admission is not None and admission.error is not None:
+            await self.write(failures.error_response(call.id, admission.error, call.era))
+            return
         self._inflight[call.id] = scope
         try:
             with scope:
                 response = await self.dispatcher.handle(call)
         finally:
             self._inflight.pop(call.id, None)
+            if admission is not None:
+                admission.release()
         if scope.cancel_called:
             return  # cancelled by the client: send nothing more about this request
         if call.era == "legacy" and call.session is not None and call.session is not self.session:
@@ -204,11 +234,19 @@ class StdioConnection:
                     event["params"].get("uri") not in session.subscriptions
                 ):
                     continue
-                await self.write(jsonrpc.notification(event["method"], event["params"]))
+                try:
+                    await self.write(jsonrpc.notification(event["method"], event["params"]))
+                except ValueError:  # not encodable as JSON: drop this one, keep the connection
+                    logger.warning("dropped a %s notification that cannot be encoded", event["method"])
 
 
 async def serve_stdio(
-    dispatcher: Dispatcher, stdin: BinaryIO, stdout: BinaryIO, *, max_line_bytes: int
+    dispatcher: Dispatcher,
+    stdin: BinaryIO,
+    stdout: BinaryIO,
+    *,
+    max_line_bytes: int,
+    gate: CallGate | None = None,
 ) -> None:
     """Serve one client over ``stdin``/``stdout`` until EOF."""
 
@@ -217,5 +255,5 @@ async def serve_stdio(
         stdout.flush()
 
     read = getattr(stdin, "read1", stdin.read)
-    connection = StdioConnection(dispatcher, write, max_line_bytes=max_line_bytes)
+    connection = StdioConnection(dispatcher, write, max_line_bytes=max_line_bytes, gate=gate)
     await connection.run(read_lines(read, max_line_bytes))

@@ -46,7 +46,9 @@ def make_server() -> MCPServer:
 
 @pytest.fixture
 def app() -> HttpApp:
-    return build_http_app(make_server(), load_settings({"max_sessions": 2, "max_body_bytes": 2048}))
+    return build_http_app(
+        make_server(), load_settings({"auth": "none", "max_sessions": 2, "max_body_bytes": 2048})
+    )
 
 
 def call(name: str, arguments: dict[str, Any], meta: dict[str, Any] | None = None) -> bytes:
@@ -207,7 +209,9 @@ async def test_dns_rebinding_defence(app: HttpApp) -> None:
 
 
 async def test_forwarded_host_only_from_trusted_proxies() -> None:
-    settings = load_settings({"allowed_hosts": ["mcp.example.com"], "trusted_proxies": ["10.0.0.0/8"]})
+    settings = load_settings(
+        {"auth": "none", "allowed_hosts": ["mcp.example.com"], "trusted_proxies": ["10.0.0.0/8"]}
+    )
     app = build_http_app(make_server(), settings)
     headers = {**modern("tools/list"), "host": "backend:8000", "x-forwarded-host": "mcp.example.com"}
     body = rpc("tools/list", {"_meta": META})

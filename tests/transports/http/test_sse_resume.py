@@ -49,7 +49,7 @@ def make_app(release: anyio.Event) -> HttpApp:
         await ctx.close_sse_stream()  # closing twice changes nothing
         return "quick"
 
-    return build_http_app(server, load_settings({}))
+    return build_http_app(server, load_settings({"auth": "none"}))
 
 
 async def initialize(app: HttpApp) -> dict[str, str]:

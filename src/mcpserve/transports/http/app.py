@@ -1,4 +1,5 @@
-"""The HTTP application: routes the MCP endpoint and the operational routes, nothing else."""
+"""The HTTP application: routes the MCP endpoint, the operational routes and static metadata
+documents (RFC 9728 Protected Resource Metadata when authentication is on), nothing else."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from mcpserve.transports.http.drain import Drain
 from mcpserve.transports.http.endpoint import McpEndpoint
 from mcpserve.transports.http.ops import OPS_PATHS, OpsRoutes
 from mcpserve.transports.http.stream import Send, json_response
+from mcpserve.types import JSONObject
 
 __all__ = ["HttpApp"]
 
@@ -36,6 +38,7 @@ class HttpApp:
         self,
         endpoint: McpEndpoint,
         path: str,
+        documents: dict[str, JSONObject] | None = None,
         *,
         ops: OpsRoutes | None = None,
         observer: RequestObserver | None = None,
@@ -44,6 +47,7 @@ class HttpApp:
     ) -> None:
         self.endpoint = endpoint
         self.path = path
+        self.documents = documents or {}
         self.drain = drain or (ops.drain if ops is not None else Drain())
         self.ops = ops or OpsRoutes(
             checks=endpoint.dispatcher.server.readiness_checks, sessions=endpoint.sessions, drain=self.drain
@@ -62,6 +66,9 @@ class HttpApp:
             await self._mcp(scope, receive, send)
         elif path in OPS_PATHS:
             await self.ops(scope, send)
+        elif path in self.documents and scope["method"] in {"GET", "HEAD"}:
+            # Public by design (RFC 9728): clients fetch it before they hold a token, from any origin.
+            await json_response(send, 200, self.documents[path], [(b"access-control-allow-origin", b"*")])
         else:
             await json_response(send, 404, {"error": "not found"}, [])
 

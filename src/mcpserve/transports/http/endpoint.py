@@ -17,19 +17,40 @@ from typing import Any
 
 import anyio
 
-from mcpserve.errors import InvalidParams, InvalidRequest, ProtocolError, ServiceUnavailable, ToolError
-from mcpserve.observability.requests import note_call, note_message, note_session
+from mcpserve.auth.gate import AuthGate
+from mcpserve.errors import (
+    Forbidden,
+    HeaderMismatch,
+    InvalidParams,
+    InvalidRequest,
+    MethodNotAllowed,
+    MisdirectedRequest,
+    NotAcceptable,
+    NotFound,
+    OriginForbidden,
+    PayloadTooLarge,
+    ProtocolError,
+    ServiceUnavailable,
+    StreamConflict,
+    ToolError,
+    Unauthorized,
+    UnsupportedMediaType,
+)
+from mcpserve.observability.requests import note_auth_failure, note_call, note_message, note_session
+from mcpserve.principal import Principal
 from mcpserve.protocol import jsonrpc
 from mcpserve.protocol.envelope import CLIENT_CAPABILITIES_KEY, PROTOCOL_VERSION_KEY, read_request_meta
 from mcpserve.protocol.session import LegacySession
-from mcpserve.protocol.versions import LEGACY_VERSIONS
+from mcpserve.protocol.versions import LEGACY_VERSIONS, MODERN, Era
+from mcpserve.server import failures
+from mcpserve.server.admission import Admission, CallGate, caller_key
 from mcpserve.server.call import Call
 from mcpserve.server.dispatch import Dispatcher
 from mcpserve.server.pending import PendingRequests
 from mcpserve.store.base import EventStore, SessionStore
 from mcpserve.transports.http import sse
 from mcpserve.transports.http.hostguard import HostGuard
-from mcpserve.transports.http.negotiation import accepts, check_modern_headers, is_modern, status_for
+from mcpserve.transports.http.negotiation import accepts, check_modern_headers, decode_header_value, is_modern
 from mcpserve.transports.http.stream import ResponseStream, Send, json_response
 from mcpserve.types import JSONObject, RequestId
 
@@ -37,8 +58,6 @@ __all__ = ["McpEndpoint", "EndpointOptions"]
 
 logger = logging.getLogger("mcpserve.http")
 _SESSION_HEADER = b"mcp-session-id"
-# While draining, clients should go to another replica: this one is about to stop.
-_RETRY_ELSEWHERE = [(b"retry-after", b"2")]
 
 
 @dataclass(slots=True, frozen=True)
@@ -47,8 +66,83 @@ class EndpointOptions:
     keepalive: float = 15.0
 
 
-def _error_body(exc: ProtocolError, request_id: RequestId | None = None) -> JSONObject:
-    return jsonrpc.error_from(request_id, exc)
+_GUARD_REFUSALS: dict[int, type[InvalidRequest]] = {421: MisdirectedRequest, 403: OriginForbidden}
+
+
+async def _refuse(
+    send: Send,
+    exc: ProtocolError,
+    request_id: RequestId | None = None,
+    era: Era | None = None,
+    headers: list[tuple[bytes, bytes]] | None = None,
+    status: int | None = None,
+) -> None:
+    """Answer a request the endpoint itself turns down (the mapping lives in ``failures``).
+
+    ``headers`` (rate-limit state, an authentication challenge) come on top of the error's own;
+    ``status`` overrides the mapped one where a policy decides it (authentication).
+    """
+    extra = headers or []
+    named = {name for name, _ in extra}
+    own = [(name, value) for name, value in failures.response_headers(exc) if name not in named]
+    await json_response(
+        send,
+        status or failures.http_status(exc, era),
+        failures.error_response(request_id, exc, era),
+        own + extra,
+    )
+
+
+async def _refuse_while_draining(send: Send, request_id: RequestId | None) -> None:
+    # Shutdown has begun: another replica can take this at once.
+    busy = ServiceUnavailable("Server is shutting down; retry on another replica", retry_after=2)
+    await _refuse(send, busy, request_id)
+
+
+class _Responding:
+    """The ASGI ``send`` of one request, remembering how far the response got."""
+
+    __slots__ = ("_send", "ended", "started")
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self.started = False
+        self.ended = False
+
+    async def __call__(self, message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+        elif not message.get("more_body"):
+            self.ended = True
+        await self._send(message)
+
+
+def _declared_tool_call(headers: dict[str, str]) -> tuple[bool, str | None]:
+    """Whether a POST's headers announce a 2026-07-28 ``tools/call``, and of which tool.
+
+    Such requests are limited before their body is read; the body is checked against these
+    headers later, so a request cannot be counted as one thing and run as another.
+    """
+    if "mcp-session-id" in headers or headers.get("mcp-protocol-version", "").strip() != MODERN:
+        return False, None
+    try:
+        if decode_header_value(headers.get("mcp-method", "")) != "tools/call":
+            return False, None
+        name = headers.get("mcp-name")
+        return True, decode_header_value(name) if name is not None else None
+    except HeaderMismatch:
+        return False, None  # refused later with -32020, before anything runs
+
+
+def _without_credentials(headers: dict[str, str]) -> dict[str, str]:
+    """Headers as tool code sees them: the credential stays here, never reaching upstream calls."""
+    if "authorization" not in headers:
+        return headers
+    return {name: value for name, value in headers.items() if name != "authorization"}
+
+
+def _principal_key(principal: Principal | None) -> str | None:
+    return principal.key if principal is not None else None
 
 
 class _Cancellation:
@@ -139,8 +233,12 @@ class McpEndpoint:
         events: EventStore,
         guard: HostGuard,
         options: EndpointOptions | None = None,
+        auth: AuthGate | None = None,
+        limits: CallGate | None = None,
     ) -> None:
         self.dispatcher = dispatcher
+        self.auth = auth
+        self.limits = limits
         self.sessions = sessions
         self.events = events
         self.guard = guard
@@ -157,6 +255,21 @@ class McpEndpoint:
 
     # -- entry ----------------------------------------------------------------------------------
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Send) -> None:
+        """Serve one request; no exception escapes to the ASGI server (the failsafe)."""
+        responding = _Responding(send)
+        try:
+            await self._serve(scope, receive, responding)
+        except ProtocolError as exc:  # a refusal from a lower layer (e.g. a store at capacity)
+            if not responding.started:
+                await _refuse(responding, exc)
+        except Exception:
+            error = failures.unexpected(f"HTTP {scope.get('method')} endpoint")
+            if not responding.started:
+                await json_response(responding, 500, failures.error_response(None, error, None), [])
+            elif not responding.ended:
+                await responding({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def _serve(self, scope: dict[str, Any], receive: Any, send: Send) -> None:
         # ASGI servers deliver header names lowercased already.
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         client = scope.get("client")
@@ -167,22 +280,55 @@ class McpEndpoint:
             client[0] if client else None,
         )
         if verdict.status:
-            await json_response(send, verdict.status, _error_body(InvalidRequest(verdict.reason)), [])
+            await _refuse(send, _GUARD_REFUSALS[verdict.status](verdict.reason))
             return
+        principal: Principal | None = None
+        if self.auth is not None:
+            # Before the body is read: an unauthenticated caller costs no parsing.
+            try:
+                principal = await self.auth.authenticate(headers, scope.get("query_string", b""))
+            except ProtocolError as exc:
+                await self._refuse(send, exc)
+                return
         method = scope["method"]
         if method == "POST":
-            await self._post(headers, receive, send)
+            caller = ""
+            if self.limits is not None:
+                address = self.guard.client_address(
+                    headers.get("x-forwarded-for"), client[0] if client else None
+                )
+                caller = caller_key(principal, address)
+            await self._post(headers, receive, send, principal, caller)
         elif method == "GET":
-            await self._get(headers, receive, send)
+            await self._get(headers, receive, send, principal)
         elif method == "DELETE":
-            await self._delete(headers, send)
+            await self._delete(headers, send, principal)
         else:
-            await json_response(
-                send,
-                405,
-                _error_body(InvalidRequest("Method not allowed")),
-                [(b"allow", b"GET, POST, DELETE")],
+            error = MethodNotAllowed("Method not allowed")
+            allow = [(b"allow", b"GET, POST, DELETE")]
+            await json_response(send, 405, failures.error_response(None, error, None), allow)
+
+    async def _refuse(self, send: Send, exc: ProtocolError, request_id: RequestId | None = None) -> None:
+        """Answer an authentication or authorization failure (or an unreachable issuer)."""
+        if self.auth is not None and isinstance(exc, Unauthorized | Forbidden):
+            note_auth_failure(exc)
+            await _refuse(
+                send, exc, request_id, headers=self.auth.challenge(exc), status=self.auth.status(exc)
             )
+        elif isinstance(exc, ServiceUnavailable) and exc.retry_after is None:
+            await _refuse(send, exc, request_id, headers=[(b"retry-after", b"5")])
+        else:
+            await _refuse(send, exc, request_id)
+
+    def _forbidden(self, call: Call) -> Forbidden | None:
+        """Refuse before the handler runs when the principal lacks the scopes this target needs."""
+        if self.auth is None or call.principal is None:
+            return None
+        try:
+            self.auth.authorize(call.principal, self.dispatcher.server.scopes_for(call.method, call.params))
+        except Forbidden as exc:
+            return exc
+        return None
 
     async def _read_body(self, receive: Any) -> bytes | None:
         chunks, size = [], 0
@@ -199,62 +345,106 @@ class McpEndpoint:
                 return b"".join(chunks)
 
     # -- POST -------------------------------------------------------------------------------------
-    async def _post(self, headers: dict[str, str], receive: Any, send: Send) -> None:
+    async def _post(
+        self, headers: dict[str, str], receive: Any, send: Send, principal: Principal | None, caller: str
+    ) -> None:
         if not accepts(headers.get("accept", ""), "application/json", "text/event-stream"):
-            error = InvalidRequest("Not Acceptable: Accept must list application/json and text/event-stream")
-            await json_response(send, 406, _error_body(error), [])
+            error = NotAcceptable("Not Acceptable: Accept must list application/json and text/event-stream")
+            await _refuse(send, error)
             return
         if headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
-            await json_response(
-                send, 415, _error_body(InvalidRequest("Content-Type must be application/json")), []
-            )
+            await _refuse(send, UnsupportedMediaType("Content-Type must be application/json"))
             return
+        admission: Admission | None = None
+        if self.limits is not None:
+            declared, tool = _declared_tool_call(headers)
+            if declared:
+                admission = await self.limits.admit(caller, tool)
+                if admission.error is not None:
+                    await self._refuse_unread(admission, receive, send)
+                    return
+        try:
+            await self._post_body(headers, receive, send, principal, caller, admission)
+        finally:
+            if admission is not None:
+                admission.release()
+
+    async def _refuse_unread(self, admission: Admission, receive: Any, send: Send) -> None:
+        """429 for a request limited from its headers; its body is read only to echo its id."""
+        assert admission.error is not None
+        body = await self._read_body(receive)
+        if body is None:
+            return
+        try:
+            request_id = jsonrpc.request_id_of(jsonrpc.decode(body))
+        except ProtocolError:
+            request_id = None
+        await _refuse(send, admission.error, request_id, headers=admission.headers())
+
+    async def _post_body(
+        self,
+        headers: dict[str, str],
+        receive: Any,
+        send: Send,
+        principal: Principal | None,
+        caller: str,
+        admission: Admission | None,
+    ) -> None:
         body = await self._read_body(receive)
         if body is None:
             return
         if body == b"" and headers.get("content-length", "1") != "0":
             limit = self.options.max_body_bytes
-            await json_response(send, 413, _error_body(InvalidRequest(f"Body larger than {limit} bytes")), [])
+            await _refuse(send, PayloadTooLarge(f"Body larger than {limit} bytes"))
             return
         raw: Any = None
         try:
             raw = jsonrpc.decode(body)
             message = jsonrpc.parse_message(raw)
         except ProtocolError as exc:
-            await json_response(send, 400, _error_body(exc, jsonrpc.request_id_of(raw)), [])
+            await _refuse(send, exc, jsonrpc.request_id_of(raw))
             return
         params = message.params if not isinstance(message, jsonrpc.Response) else {}
         method = message.method if not isinstance(message, jsonrpc.Response) else None
         modern = is_modern(headers, method, params)
         note_message(method or "response", "modern" if modern else "legacy")
         if modern:
-            await self._post_modern(headers, message, receive, send)
+            limits = admission.headers() if admission is not None else []
+            await self._post_modern(headers, message, receive, send, principal, limits)
         else:
-            await self._post_legacy(headers, message, receive, send)
-
-    async def _refuse_while_draining(self, send: Send, request_id: RequestId | None) -> None:
-        busy = ServiceUnavailable("Server is shutting down; retry on another replica")
-        await json_response(send, 503, _error_body(busy, request_id), _RETRY_ELSEWHERE)
+            await self._post_legacy(headers, message, receive, send, principal, caller)
 
     async def _post_modern(
-        self, headers: dict[str, str], message: jsonrpc.Message, receive: Any, send: Send
+        self,
+        headers: dict[str, str],
+        message: jsonrpc.Message,
+        receive: Any,
+        send: Send,
+        principal: Principal | None,
+        limits: list[tuple[bytes, bytes]],
     ) -> None:
         if not isinstance(message, jsonrpc.Request):
             # Notifications need no answer; responses have nothing to answer in this era.
             await json_response(send, 202, None, [])
             return
         if self.draining:
-            await self._refuse_while_draining(send, message.id)
+            await _refuse_while_draining(send, message.id)
             return
         try:
-            call = self._modern_call(headers, message)
+            call = self._modern_call(headers, message, principal)
         except ProtocolError as exc:
-            await json_response(send, status_for(exc.code, True), _error_body(exc, message.id), [])
+            await _refuse(send, exc, message.id, "modern", limits)
             return
-        stream = ResponseStream(send, [], keepalive=self.options.keepalive)
+        denied = self._forbidden(call)
+        if denied is not None:
+            await self._refuse(send, denied, message.id)
+            return
+        stream = ResponseStream(send, limits, keepalive=self.options.keepalive)
         await self._run(call, stream, receive, cancel_on_disconnect=True, modern=True)
 
-    def _modern_call(self, headers: dict[str, str], message: jsonrpc.Request) -> Call:
+    def _modern_call(
+        self, headers: dict[str, str], message: jsonrpc.Request, principal: Principal | None
+    ) -> Call:
         params = message.params
         meta = params.get("_meta")
         if (
@@ -269,7 +459,9 @@ class McpEndpoint:
             tool = self.dispatcher.server.find_tool(params["name"], None)
             schema = tool.definition["inputSchema"] if tool else None
         check_modern_headers(headers, message.method, params, schema)
-        return Call.modern(message, read_request_meta(params), headers=headers)
+        return Call.modern(
+            message, read_request_meta(params), headers=_without_credentials(headers), principal=principal
+        )
 
     async def _run(
         self,
@@ -305,8 +497,9 @@ class McpEndpoint:
                 self._inflight.pop((session_id, call.id), None)
         note_call(call, response, time.perf_counter() - started)
         if response is not None:
-            error = response.get("error")
-            await stream.finish(response, status_for(error["code"], modern) if error else 200)
+            await stream.finish(
+                response, failures.response_status(response, "modern" if modern else "legacy")
+            )
         else:
             # Cancelled: end the stream (or, before anything was sent, answer 202) with no result.
             await stream.finish(None, 202)
@@ -322,7 +515,13 @@ class McpEndpoint:
 
     # -- 2025 era ----------------------------------------------------------------------------------
     async def _post_legacy(
-        self, headers: dict[str, str], message: jsonrpc.Message, receive: Any, send: Send
+        self,
+        headers: dict[str, str],
+        message: jsonrpc.Message,
+        receive: Any,
+        send: Send,
+        principal: Principal | None,
+        caller: str,
     ) -> None:
         version = headers.get("mcp-protocol-version")
         if (
@@ -331,48 +530,65 @@ class McpEndpoint:
             and not (isinstance(message, jsonrpc.Request) and message.method == "initialize")
         ):
             error = InvalidRequest(f"Unsupported MCP-Protocol-Version: {version.strip()!r}")
-            await json_response(send, 400, _error_body(error), [])
+            await _refuse(send, error, getattr(message, "id", None))
             return
         if isinstance(message, jsonrpc.Request) and message.method == "initialize":
-            await self._initialize(message, receive, send)
+            await self._initialize(message, send, principal)
             return
         session_id = headers.get("mcp-session-id", "").strip()
         if not session_id:
             error = InvalidRequest("Bad Request: missing Mcp-Session-Id header (send initialize first)")
-            await json_response(send, 400, _error_body(error, getattr(message, "id", None)), [])
+            await _refuse(send, error, getattr(message, "id", None))
             return
         note_session(session_id)
-        record = await self.sessions.get(session_id)
-        if record is None:
-            error = InvalidRequest("Session not found: initialize a new session")
-            await json_response(send, 404, _error_body(error, getattr(message, "id", None)), [])
+        session = await self._load_session(session_id, principal)
+        if session is None:
+            error = NotFound("Session not found: initialize a new session")
+            await _refuse(send, error, getattr(message, "id", None))
             return
-        session = LegacySession.from_json(record)
         if isinstance(message, jsonrpc.Response):
             self._pending.answer((session_id, message.id), message.result, message.error)
             await json_response(send, 202, None, [])
         elif isinstance(message, jsonrpc.Notification):
             await self._legacy_notification(session_id, session, message)
             await json_response(send, 202, None, [])
+        elif self.limits is not None and message.method == "tools/call":
+            name = message.params.get("name")
+            admission = await self.limits.admit(caller, name if isinstance(name, str) else None)
+            try:
+                await self._legacy_request(
+                    session_id, session, message, headers, receive, send, principal, admission
+                )
+            finally:
+                admission.release()
         else:
-            await self._legacy_request(session_id, session, message, headers, receive, send)
+            await self._legacy_request(session_id, session, message, headers, receive, send, principal)
 
-    async def _initialize(self, message: jsonrpc.Request, receive: Any, send: Send) -> None:
+    async def _load_session(self, session_id: str, principal: Principal | None) -> LegacySession | None:
+        """The session, if it exists and belongs to this principal: another principal's session
+        is answered exactly like one that does not exist."""
+        record = await self.sessions.get(session_id)
+        if record is None:
+            return None
+        session = LegacySession.from_json(record)
+        return session if session.principal == _principal_key(principal) else None
+
+    async def _initialize(self, message: jsonrpc.Request, send: Send, principal: Principal | None) -> None:
         if self.draining:
-            await self._refuse_while_draining(send, message.id)
+            await _refuse_while_draining(send, message.id)
             return
-        call = Call.legacy(message, None)
+        call = Call.legacy(message, None, principal=principal)
         started = time.perf_counter()
         response = await self.dispatcher.handle(call)
         note_call(call, response, time.perf_counter() - started)
         if call.session is None:
-            error = response.get("error", {})
-            await json_response(send, status_for(error.get("code", -32603), False), response, [])
+            await json_response(send, failures.response_status(response, "legacy"), response, [])
             return
         session_id = secrets.token_urlsafe(24)
         if not await self.sessions.create(session_id, call.session.to_json()):
-            busy = ServiceUnavailable("Server at session capacity; retry later")
-            await json_response(send, 503, _error_body(busy, message.id), [(b"retry-after", b"5")])
+            await _refuse(
+                send, ServiceUnavailable("Server at session capacity; retry later", retry_after=5), message.id
+            )
             return
         note_session(session_id)
         await json_response(send, 200, response, [(_SESSION_HEADER, session_id.encode())])
@@ -381,7 +597,8 @@ class McpEndpoint:
         self, session_id: str, session: LegacySession, note: jsonrpc.Notification
     ) -> None:
         if note.method == "notifications/cancelled":
-            scope = self._inflight.get((session_id, note.params.get("requestId")))  # type: ignore[arg-type]
+            target = jsonrpc.as_request_id(note.params.get("requestId"))  # may be any JSON: unhashable
+            scope = self._inflight.get((session_id, target)) if target is not None else None
             if scope is not None:
                 scope.cancel()
         elif note.method == "notifications/initialized":
@@ -395,12 +612,28 @@ class McpEndpoint:
         headers: dict[str, str],
         receive: Any,
         send: Send,
+        principal: Principal | None,
+        admission: Admission | None = None,
     ) -> None:
-        call = Call.legacy(message, session, headers=headers)
+        call = Call.legacy(message, session, headers=_without_credentials(headers), principal=principal)
+        denied = self._forbidden(call)
+        if denied is not None:
+            await self._refuse(send, denied, message.id)
+            return
         header = [(_SESSION_HEADER, session_id.encode())]
+        if admission is not None:
+            header += admission.headers()
         stream = ResponseStream(
             send, header, resumable=(self.events, session_id), keepalive=self.options.keepalive
         )
+        if admission is not None and admission.error is not None:
+            # 429 while the response is still plain JSON; a JSON-RPC error event once it streams.
+            error = admission.error
+            await stream.finish(
+                failures.error_response(message.id, error, "legacy"), failures.http_status(error, "legacy")
+            )
+            await self.sessions.touch(session_id)
+            return
         self._live[(session_id, stream.stream_id)] = stream
         try:
             await self._run(
@@ -423,37 +656,36 @@ class McpEndpoint:
         )
 
     # -- GET and DELETE -----------------------------------------------------------------------------
-    async def _session_for(self, headers: dict[str, str], send: Send) -> tuple[str, LegacySession] | None:
+    async def _session_for(
+        self, headers: dict[str, str], send: Send, principal: Principal | None
+    ) -> tuple[str, LegacySession] | None:
         session_id = headers.get("mcp-session-id", "").strip()
         if not session_id:
-            await json_response(
-                send, 405, _error_body(InvalidRequest("Method not allowed without a session")), []
-            )
+            await _refuse(send, MethodNotAllowed("Method not allowed without a session"))
             return None
         note_session(session_id)
-        record = await self.sessions.get(session_id)
-        if record is None:
-            await json_response(send, 404, _error_body(InvalidRequest("Session not found")), [])
+        session = await self._load_session(session_id, principal)
+        if session is None:
+            await _refuse(send, NotFound("Session not found"))
             return None
-        return session_id, LegacySession.from_json(record)
+        return session_id, session
 
-    async def _get(self, headers: dict[str, str], receive: Any, send: Send) -> None:
+    async def _get(
+        self, headers: dict[str, str], receive: Any, send: Send, principal: Principal | None
+    ) -> None:
         if not accepts(headers.get("accept", ""), "text/event-stream"):
-            await json_response(
-                send, 406, _error_body(InvalidRequest("Accept must list text/event-stream")), []
-            )
+            await _refuse(send, NotAcceptable("Accept must list text/event-stream"))
             return
-        found = await self._session_for(headers, send)
+        found = await self._session_for(headers, send, principal)
         if found is None:
             return
         session_id, _ = found
         last_event_id = headers.get("last-event-id")
         if last_event_id is None and (self.draining or session_id in self._get_streams):
             if self.draining:
-                await self._refuse_while_draining(send, None)
+                await _refuse_while_draining(send, None)
             else:
-                error = InvalidRequest("A GET stream is already open")
-                await json_response(send, 409, _error_body(error), [])
+                await _refuse(send, StreamConflict("A GET stream is already open"))
             return
         stream = ResponseStream(
             send,
@@ -464,7 +696,7 @@ class McpEndpoint:
         if last_event_id is not None:
             replay = await self.events.replay(session_id, last_event_id)
             if replay is None:
-                await json_response(send, 404, _error_body(InvalidRequest("Unknown Last-Event-ID")), [])
+                await _refuse(send, NotFound("Unknown Last-Event-ID"))
                 return
             live = self._live.get((session_id, replay[0]))
             if live is not None and await self._resume(live, session_id, last_event_id, receive, send):
@@ -534,8 +766,8 @@ class McpEndpoint:
             group.cancel_scope.cancel()
         await stream.finish(None, 200)
 
-    async def _delete(self, headers: dict[str, str], send: Send) -> None:
-        found = await self._session_for(headers, send)
+    async def _delete(self, headers: dict[str, str], send: Send, principal: Principal | None) -> None:
+        found = await self._session_for(headers, send, principal)
         if found is None:
             return
         session_id, _ = found

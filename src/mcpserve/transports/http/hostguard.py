@@ -54,6 +54,20 @@ class HostGuard:
             return False
         return any(address in network for network in self.proxies)
 
+    def client_address(self, forwarded_for: str | None, peer: str | None) -> str | None:
+        """The client's address: behind trusted proxies, the nearest X-Forwarded-For hop they did not add.
+
+        Walking from the right skips only hops our own proxies appended, so a client cannot pick
+        its address by sending its own X-Forwarded-For.
+        """
+        if not forwarded_for or not self.trusts(peer):
+            return peer
+        hops = [hop.strip() for hop in forwarded_for.split(",") if hop.strip()]
+        for hop in reversed(hops):
+            if not self.trusts(hop):
+                return hop
+        return hops[0] if hops else peer
+
     def check(
         self, host: str | None, origin: str | None, forwarded_host: str | None, client: str | None
     ) -> Verdict:

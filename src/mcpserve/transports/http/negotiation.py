@@ -1,5 +1,7 @@
 """Pure header rules for the MCP endpoint: Accept, era routing, and 2026-07-28 header checks.
 
+HTTP statuses for errors live in :mod:`mcpserve.server.failures`.
+
 Headers are case-insensitive by name and case-sensitive by value; optional whitespace around
 values is trimmed; ``=?base64?...?=`` values are decoded before comparing (SEP-2243).
 """
@@ -23,21 +25,10 @@ __all__ = [
     "decode_header_value",
     "is_modern",
     "check_modern_headers",
-    "status_for",
 ]
 
 _SENTINEL = re.compile(r"^=\?base64\?(.*)\?=$", re.DOTALL)
 _NAMED: Final = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
-_STATUS: Final = {
-    -32700: 400,
-    -32600: 400,
-    -32601: 404,
-    -32602: 400,
-    -32603: 500,
-    -32020: 400,
-    -32021: 400,
-    -32022: 400,
-}
 
 
 @functools.lru_cache(maxsize=64)
@@ -123,10 +114,3 @@ def _check_param_headers(headers: Mapping[str, str], arguments: Any, schema: JSO
             raise HeaderMismatch(f"Missing Mcp-Param-{header} header for argument {name!r}")
         if not _same(decode_header_value(headers[key]), value):
             raise HeaderMismatch(f"Mcp-Param-{header} header does not match argument {name!r}")
-
-
-def status_for(code: int, modern: bool) -> int:
-    """HTTP status for a JSON-RPC error. The 2025 era answers method-level errors with 200."""
-    if modern:
-        return _STATUS.get(code, 400)
-    return _STATUS[code] if code in (-32700, -32600) else 200

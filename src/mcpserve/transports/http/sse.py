@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Final
 
-import orjson
-
+from mcpserve.server.failures import encode
 from mcpserve.types import JSONObject
 
 __all__ = ["event", "priming", "retry", "KEEPALIVE", "SSE_HEADERS"]
@@ -21,7 +20,7 @@ SSE_HEADERS: Final = [
 
 def event(message: JSONObject, event_id: str | None = None) -> bytes:
     head = f"id: {event_id}\n".encode() if event_id else b""
-    return head + b"event: message\ndata: " + orjson.dumps(message) + b"\n\n"
+    return head + b"event: message\ndata: " + encode(message) + b"\n\n"
 
 
 def priming(event_id: str, retry_ms: int) -> bytes:

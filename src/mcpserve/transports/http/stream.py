@@ -13,8 +13,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import orjson
-
+from mcpserve.server.failures import encode
 from mcpserve.store.base import EventStore
 from mcpserve.transports.http import sse
 from mcpserve.types import JSONObject
@@ -28,7 +27,7 @@ _RETRY_MS = 1000
 async def json_response(
     send: Send, status: int, body: JSONObject | None, headers: list[tuple[bytes, bytes]]
 ) -> None:
-    payload = orjson.dumps(body) if body is not None else b""
+    payload = encode(body) if body is not None else b""
     start_headers = list(headers)
     if body is not None:
         start_headers.append((b"content-type", b"application/json"))

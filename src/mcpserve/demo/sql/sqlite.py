@@ -1,4 +1,4 @@
-"""Read-only SQL over a bundled SQLite database, safe to hand to a language model.
+"""Read-only SQL over a SQLite file (the bundled demo by default), safe to hand to a language model.
 
 The caller's SQL is untrusted, so writes are refused by several independent layers, each of which
 would stop them alone:
@@ -22,13 +22,16 @@ import math
 import re
 import sqlite3
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from contextlib import closing
 from pathlib import Path
-from typing import TypeAlias
+from typing import Any
 
-__all__ = ["JSONScalar", "QueryRejected", "QueryResult", "ReadOnlySQLite", "open_read_only"]
+import anyio.to_thread
 
-JSONScalar: TypeAlias = str | int | float | None
+from .base import JSONScalar, QueryRejected, QueryResult
+
+__all__ = ["ReadOnlySQLite", "SQLiteDatabase", "open_read_only"]
 
 MAX_SQL_LENGTH = 20_000
 # Per-connection SQLite limits: values (strings/blobs) up to 1 MB, and no attached databases at all,
@@ -75,20 +78,6 @@ _ADVICE = (
     ("readonly", f"{_READ_ONLY}; the database cannot be modified"),
     ("too big", "a value in the query or its result exceeds the 1 MB size limit"),
 )
-
-
-class QueryRejected(Exception):
-    """The query was refused or failed; the message says why and what to change."""
-
-
-@dataclass(frozen=True)
-class QueryResult:
-    """Rows of a successful query. ``truncated`` is true when more rows existed than were returned."""
-
-    columns: list[str]
-    rows: list[list[JSONScalar]]
-    row_count: int
-    truncated: bool
 
 
 def open_read_only(path: Path) -> sqlite3.Connection:
@@ -198,6 +187,43 @@ class ReadOnlySQLite:
             if needle in message:
                 return advice.format(message=message)
         return f"the query failed: {message}"
+
+
+class SQLiteDatabase:
+    """:class:`ReadOnlySQLite` behind the async ``ReadOnlyDatabase`` interface (work runs in threads)."""
+
+    dialect = "SQLite"
+
+    def __init__(self, path: Path, *, row_limit: int = 500, time_limit: float = 5.0) -> None:
+        self._path = path
+        self._database = ReadOnlySQLite(path, row_limit=row_limit, time_limit=time_limit)
+
+    async def open(self) -> None:
+        """Nothing to open: every query opens its own connection to the local file."""
+
+    async def query(self, sql: str) -> QueryResult:
+        return await anyio.to_thread.run_sync(self._database.execute, sql)
+
+    async def fetch(self, sql: str, parameters: Sequence[object] = ()) -> list[dict[str, Any]]:
+        return await anyio.to_thread.run_sync(self._fetch, sql, parameters)
+
+    async def tables(self) -> dict[str, list[str]]:
+        return await anyio.to_thread.run_sync(self._database.tables)
+
+    def tables_now(self) -> dict[str, list[str]]:
+        """:meth:`tables` without a thread hop, for building tool descriptions before serving."""
+        return self._database.tables()
+
+    async def ping(self) -> None:
+        await self.fetch("SELECT 1")
+
+    async def aclose(self) -> None:
+        """Nothing to close."""
+
+    def _fetch(self, sql: str, parameters: Sequence[object]) -> list[dict[str, Any]]:
+        with closing(open_read_only(self._path)) as conn:
+            conn.row_factory = sqlite3.Row
+            return [dict(row) for row in conn.execute(sql, tuple(parameters))]
 
 
 class _Guard:

@@ -1,0 +1,179 @@
+"""Build the authentication gate from settings: which methods, which keys, which issuer.
+
+``MCPSERVE_AUTH`` unset means "what is configured": keys if any key is, OAuth if an issuer is.
+With nothing configured HTTP serving refuses to start; ``none`` must be said explicitly, and even
+then only loopback binds are allowed unless ``MCPSERVE_ALLOW_UNAUTHENTICATED=true``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+
+import httpx
+
+from mcpserve.auth.authenticator import TokenAuthenticator
+from mcpserve.auth.gate import AuthGate
+from mcpserve.auth.introspection import Introspector
+from mcpserve.auth.jwks import JwksCache
+from mcpserve.auth.jwt import ASYMMETRIC_ALGORITHMS, JwtVerifier
+from mcpserve.auth.keys import ApiKeyAuthenticator, load_key_file, plain_keys
+from mcpserve.auth.metadata import metadata_paths, metadata_url, protected_resource_metadata
+from mcpserve.config import Settings
+from mcpserve.errors import ConfigError
+from mcpserve.server.app import MCPServer
+
+__all__ = ["apply_tool_scopes", "auth_methods", "build_auth_gate", "is_loopback"]
+
+_HTTP_TIMEOUT = httpx.Timeout(5.0)
+
+
+def auth_methods(settings: Settings) -> frozenset[str]:
+    """The configured methods ({"keys"}, {"oauth"}, both, or empty for ``none``)."""
+    if settings.auth == "none":
+        return frozenset()
+    if settings.auth is not None:
+        return frozenset(settings.auth.split(","))
+    inferred = set()
+    if settings.api_keys or settings.api_keys_file:
+        inferred.add("keys")
+    if settings.oauth_issuer or settings.oauth_jwks_url or settings.oauth_introspection_url:
+        inferred.add("oauth")
+    if not inferred:
+        raise ConfigError(
+            "MCPSERVE_AUTH",
+            "no authentication is configured: set MCPSERVE_API_KEYS_FILE / MCP_API_KEYS or "
+            "MCPSERVE_OAUTH_ISSUER, or set MCPSERVE_AUTH=none explicitly",
+        )
+    return frozenset(inferred)
+
+
+def is_loopback(host: str) -> bool:
+    if host.strip("[]").lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def apply_tool_scopes(server: MCPServer, tool_scopes: dict[str, list[str]]) -> None:
+    """``MCPSERVE_TOOL_SCOPES`` replaces the scopes a tool's decorator declared."""
+    for name, scopes in tool_scopes.items():
+        try:
+            server.set_tool_scopes(name, scopes)
+        except KeyError:
+            raise ConfigError("MCPSERVE_TOOL_SCOPES", f"no tool named {name!r} is registered") from None
+
+
+def _resource_url(settings: Settings) -> str:
+    if not settings.resource_url:
+        raise ConfigError(
+            "MCPSERVE_RESOURCE_URL", "OAuth needs the canonical URL clients use for this server"
+        )
+    return (
+        settings.resource_url.rstrip("/") if settings.resource_url.count("/") > 2 else settings.resource_url
+    )
+
+
+def _keys(settings: Settings) -> ApiKeyAuthenticator:
+    keys = plain_keys(k.get_secret_value() for k in settings.api_keys)
+    if settings.api_keys_file is not None:
+        keys += load_key_file(settings.api_keys_file)
+    if not keys:
+        raise ConfigError("MCPSERVE_API_KEYS_FILE", "MCPSERVE_AUTH includes keys but no key is configured")
+    return ApiKeyAuthenticator(keys)
+
+
+def _algorithms(settings: Settings) -> list[str]:
+    unsafe = sorted(set(settings.oauth_algorithms) - ASYMMETRIC_ALGORITHMS)
+    if unsafe or not settings.oauth_algorithms:
+        raise ConfigError(
+            "MCPSERVE_OAUTH_ALGORITHMS",
+            f"only asymmetric algorithms are allowed ({', '.join(sorted(ASYMMETRIC_ALGORITHMS))}); "
+            f"refused: {', '.join(unsafe) or '(empty list)'}",
+        )
+    return list(settings.oauth_algorithms)
+
+
+def _oauth(
+    settings: Settings, audience: str
+) -> tuple[JwtVerifier | None, Introspector | None, httpx.AsyncClient]:
+    if not settings.oauth_issuer:
+        raise ConfigError("MCPSERVE_OAUTH_ISSUER", "OAuth needs the issuer (authorization server) URL")
+    if not settings.oauth_jwks_url and not settings.oauth_introspection_url:
+        raise ConfigError(
+            "MCPSERVE_OAUTH_JWKS_URL",
+            "OAuth needs a JWKS URL (JWT tokens) or MCPSERVE_OAUTH_INTROSPECTION_URL",
+        )
+    algorithms = _algorithms(settings)
+    # Tokens go only to the introspection endpoint, never elsewhere: no redirects, no env proxies.
+    client = httpx.AsyncClient(timeout=_HTTP_TIMEOUT, follow_redirects=False, trust_env=False)
+    jwt = introspection = None
+    if settings.oauth_jwks_url:
+        jwks = JwksCache(
+            settings.oauth_jwks_url,
+            client,
+            ttl=settings.oauth_jwks_ttl,
+            refresh_interval=settings.oauth_jwks_refresh_interval,
+        )
+        jwt = JwtVerifier(
+            jwks,
+            issuer=settings.oauth_issuer,
+            audience=audience,
+            algorithms=algorithms,
+            leeway=settings.oauth_clock_skew,
+        )
+    if settings.oauth_introspection_url:
+        secret = settings.oauth_client_secret
+        introspection = Introspector(
+            settings.oauth_introspection_url,
+            client,
+            issuer=settings.oauth_issuer,
+            audience=audience,
+            client_id=settings.oauth_client_id,
+            client_secret=secret.get_secret_value() if secret else None,
+        )
+    return jwt, introspection, client
+
+
+def _all_scopes(server: MCPServer, required: Iterable[str]) -> set[str]:
+    scopes = set(required)
+    for tool in server.visible_tools(None):
+        scopes |= tool.scopes
+    for prompt in server.visible_prompts(None):
+        scopes |= prompt.scopes
+    for resource in server.visible_resources(None):
+        scopes |= resource.scopes
+    for template in server.visible_templates(None):
+        scopes |= template.scopes
+    return scopes
+
+
+def build_auth_gate(server: MCPServer, settings: Settings) -> AuthGate | None:
+    """The gate for HTTP serving, or None when authentication is explicitly off."""
+    methods = auth_methods(settings)
+    if not methods:
+        if not is_loopback(settings.host) and not settings.allow_unauthenticated:
+            raise ConfigError(
+                "MCPSERVE_AUTH",
+                f"refusing to serve {settings.host} without authentication; configure keys or OAuth, "
+                "or set MCPSERVE_ALLOW_UNAUTHENTICATED=true",
+            )
+        return None
+    keys = _keys(settings) if "keys" in methods else None
+    required = frozenset(settings.required_scopes)
+    if "oauth" not in methods:
+        # API keys only: no authorization server to discover, so no metadata document either.
+        return AuthGate(TokenAuthenticator(keys=keys), resource_metadata_url=None, required_scopes=required)
+    resource = _resource_url(settings)
+    jwt, introspection, client = _oauth(settings, settings.oauth_audience or resource)
+    assert settings.oauth_issuer is not None  # _oauth refused a configuration without one
+    document = protected_resource_metadata(resource, [settings.oauth_issuer], _all_scopes(server, required))
+    return AuthGate(
+        TokenAuthenticator(keys=keys, jwt=jwt, introspection=introspection),
+        resource_metadata_url=metadata_url(resource),
+        required_scopes=required,
+        documents=dict.fromkeys(metadata_paths(resource), document),
+        close=client.aclose,
+    )

@@ -1,0 +1,167 @@
+"""Which authentication runs, decided from settings, and the configurations refused at start."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from mcpserve import MCPServer
+from mcpserve.auth.setup import auth_methods, build_auth_gate, is_loopback
+from mcpserve.cli import main
+from mcpserve.config import load_settings
+from mcpserve.errors import ConfigError, Unauthorized
+from mcpserve.runtime import build_dispatcher, build_http_app
+from tests.auth.app import make_server, write_keys
+
+OAUTH = {"oauth_issuer": "https://issuer.example", "oauth_jwks_url": "https://issuer.example/jwks"}
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in list(os.environ):
+        if key.upper().startswith("MCPSERVE_") or key.upper() == "MCP_API_KEYS":
+            monkeypatch.delenv(key)
+
+
+def _server() -> MCPServer:
+    return make_server([])
+
+
+@pytest.mark.parametrize(
+    ("settings", "methods"),
+    [
+        ({"auth": "none"}, set()),
+        ({"api_keys": ["k1"]}, {"keys"}),
+        (OAUTH, {"oauth"}),
+        ({"api_keys": ["k1"], **OAUTH}, {"keys", "oauth"}),
+        ({"auth": "oauth,keys"}, {"keys", "oauth"}),
+    ],
+)
+def test_methods_are_inferred_from_what_is_configured(settings: dict[str, Any], methods: set[str]) -> None:
+    assert auth_methods(load_settings(settings)) == methods
+
+
+def test_http_refuses_to_start_with_nothing_configured() -> None:
+    with pytest.raises(ConfigError) as refused:
+        build_http_app(_server(), load_settings({}))
+    assert refused.value.variable == "MCPSERVE_AUTH"
+    assert "MCPSERVE_AUTH=none" in str(refused.value)
+
+
+def test_the_cli_exits_2_naming_mcpserve_auth() -> None:
+    result = CliRunner().invoke(main, ["serve", "tests/transports/stdio_app.py", "--port", "1"])
+    assert result.exit_code == 2
+    assert "invalid configuration: MCPSERVE_AUTH: no authentication is configured" in result.output
+
+
+@pytest.mark.parametrize(
+    ("settings", "variable"),
+    [
+        ({"auth": "keys"}, "MCPSERVE_API_KEYS_FILE"),
+        ({"auth": "oauth", "resource_url": "https://mcp.example/mcp"}, "MCPSERVE_OAUTH_ISSUER"),
+        (
+            {"auth": "oauth", "oauth_issuer": "https://i.example", "resource_url": "https://mcp.example/mcp"},
+            "MCPSERVE_OAUTH_JWKS_URL",
+        ),
+        (OAUTH, "MCPSERVE_RESOURCE_URL"),
+        (
+            {**OAUTH, "resource_url": "https://mcp.example/mcp", "oauth_algorithms": ["RS256", "HS256"]},
+            "MCPSERVE_OAUTH_ALGORITHMS",
+        ),
+        (
+            {**OAUTH, "resource_url": "https://mcp.example/mcp", "oauth_algorithms": ["none"]},
+            "MCPSERVE_OAUTH_ALGORITHMS",
+        ),
+        ({"auth": "none", "host": "0.0.0.0"}, "MCPSERVE_AUTH"),
+        ({"auth": "none", "host": "10.1.2.3"}, "MCPSERVE_AUTH"),
+        ({"auth": "none", "tool_scopes": {"no_such_tool": ["x"]}}, "MCPSERVE_TOOL_SCOPES"),
+    ],
+)
+def test_unusable_configurations_name_their_variable(settings: dict[str, Any], variable: str) -> None:
+    with pytest.raises(ConfigError) as refused:
+        build_http_app(_server(), load_settings(settings))
+    assert refused.value.variable == variable
+
+
+def test_unauthenticated_non_loopback_needs_the_explicit_allowance() -> None:
+    settings = load_settings({"auth": "none", "host": "0.0.0.0", "allow_unauthenticated": True})
+    assert build_auth_gate(_server(), settings) is None
+
+
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [
+        ("127.0.0.1", True),
+        ("localhost", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("0.0.0.0", False),
+        ("example.com", False),
+    ],
+)
+def test_loopback_detection(host: str, expected: bool) -> None:
+    assert is_loopback(host) is expected
+
+
+def test_keys_only_has_no_authorization_server_to_point_to() -> None:
+    gate = build_auth_gate(_server(), load_settings({"api_keys": ["k1"], "host": "0.0.0.0"}))
+    assert gate is not None
+    assert gate.resource_metadata_url is None and gate.documents == {}
+    assert gate.challenge(Unauthorized("Authentication required")) == [(b"www-authenticate", b"Bearer")]
+
+
+def test_metadata_never_lists_offline_access() -> None:
+    settings = {
+        **OAUTH,
+        "resource_url": "https://mcp.example/mcp/",
+        "required_scopes": ["mcp", "offline_access"],
+    }
+    gate = build_auth_gate(_server(), load_settings(settings))
+    assert gate is not None
+    assert gate.resource_metadata_url == "https://mcp.example/.well-known/oauth-protected-resource/mcp"
+    document = gate.documents["/.well-known/oauth-protected-resource/mcp"]
+    assert document["resource"] == "https://mcp.example/mcp"
+    assert document["scopes_supported"] == ["deploy:write", "mcp"]
+
+
+def test_the_tool_scopes_setting_overrides_the_decorator(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MCPSERVE_TOOL_SCOPES", '{"whoami": ["admin"], "deploy": []}')
+    server = _server()
+    build_dispatcher(server, load_settings({"auth": "none"}))
+    assert server.scopes_for("tools/call", {"name": "whoami"}) == {"admin"}
+    assert server.scopes_for("tools/call", {"name": "deploy"}) == frozenset()
+
+
+def test_lists_are_private_only_when_they_vary_by_caller(tmp_path: Path) -> None:
+    keyed = build_dispatcher(_server(), load_settings({"api_keys_file": str(write_keys(tmp_path))}))
+    assert keyed.cache_hints["tools/list"].scope == "private"
+    assert (
+        build_dispatcher(_server(), load_settings({"auth": "none"})).cache_hints["tools/list"].scope
+        == "public"
+    )
+    stdio = load_settings({"transport": "stdio", "api_keys": ["k"]})
+    assert build_dispatcher(_server(), stdio).cache_hints["tools/list"].scope == "public"
+    assert build_dispatcher(_server(), load_settings({})).cache_hints["tools/list"].scope == "public"
+
+
+def test_plain_keys_come_from_mcp_api_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MCP_API_KEYS", "first-key, second-key")
+    settings = load_settings({})
+    assert [k.get_secret_value() for k in settings.api_keys] == ["first-key", "second-key"]
+    assert settings.redacted()["api_keys"] == ["**********", "**********"]
+    assert "first-key" not in repr(settings.redacted())
+
+
+def test_scopes_for_names_the_target_of_each_method() -> None:
+    server = _server()
+    assert server.scopes_for("tools/call", {"name": "deploy"}) == {"deploy:write"}
+    assert server.scopes_for("tools/call", {"name": "missing"}) == frozenset()
+    assert server.scopes_for("prompts/get", {"name": "release_notes"}) == {"deploy:write"}
+    assert server.scopes_for("resources/read", {"uri": "nowhere://x"}) == frozenset()
+    assert server.scopes_for("tools/list", {}) == frozenset()
+    with pytest.raises(KeyError):
+        server.set_tool_scopes("missing", [])
