@@ -17,6 +17,7 @@ from mcpserve.cli import main
 from mcpserve.config import Settings, load_settings
 from mcpserve.loader import AppLoadError, load_app
 from mcpserve.protocol.sealing import KeyRing
+from tests.support.logcheck import secret
 from tests.support.processes import ROOT, child_env, mcpserve_argv
 
 APP_FILE = "tests/transports/stdio_app.py"
@@ -126,7 +127,7 @@ def test_serve_config_file_problems_exit_2(tmp_path: Path, served: list[Any]) ->
 
 def test_serve_loads_the_demo_by_default_and_flags_win(tmp_path: Path, served: list[Any]) -> None:
     config = tmp_path / "c.toml"
-    config.write_text('port = 9000\nhost = "10.1.1.1"\ntransport = "http"\n')
+    config.write_text('port = 9000\nhost = "10.1.1.1"\ntransport = "http"\nauth = "none"\n')
     result = _invoke(
         "serve",
         "--transport",
@@ -176,7 +177,7 @@ def test_bad_sealing_key_stops_a_real_server_with_exit_2() -> None:
         mcpserve_argv("serve", "--transport", "stdio"),
         input=b"",
         capture_output=True,
-        env=child_env(MCPSERVE_REQUEST_STATE_KEYS="not-a-key"),
+        env=child_env(MCPSERVE_REQUEST_STATE_KEYS=secret("not-a-key")),
         cwd=ROOT,
         timeout=30,
         check=False,
@@ -188,7 +189,7 @@ def test_bad_sealing_key_stops_a_real_server_with_exit_2() -> None:
 
 
 def test_config_prints_json_with_keys_redacted(tmp_path: Path) -> None:
-    key = KeyRing.generate_key_string()
+    key = secret(KeyRing.generate_key_string())
     config = tmp_path / "c.toml"
     config.write_text("port = 9000\n")
     result = _invoke(

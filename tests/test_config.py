@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from mcpserve.config import Settings, load_settings
 from mcpserve.errors import ConfigError
+from tests.support.logcheck import secret
 
 _SEED_NAMES = {"PORT", "LOG_LEVEL", "DATABASE_URL", "RATE_LIMIT_PER_MINUTE", "RATE_LIMIT_PER_HOUR"}
 
@@ -115,7 +116,7 @@ def test_config_file_can_come_from_the_environment(monkeypatch: pytest.MonkeyPat
 def test_precedence_is_flags_then_environment_then_file_then_defaults(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    path = _toml(tmp_path, 'port = 9000\nhost = "10.0.0.1"\nlog_level = "error"\n')
+    path = _toml(tmp_path, 'port = 9000\nhost = "10.0.0.1"\nlog_level = "error"\nauth = "none"\n')
     assert load_settings(config_file=path).port == 9000
     monkeypatch.setenv("MCPSERVE_PORT", "9100")
     monkeypatch.setenv("LOG_LEVEL", "debug")
@@ -173,7 +174,7 @@ def test_unknown_override_is_refused_by_name() -> None:
 
 
 def test_redacted_masks_every_sealing_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MCPSERVE_REQUEST_STATE_KEYS", "first-secret,second-secret")
+    monkeypatch.setenv("MCPSERVE_REQUEST_STATE_KEYS", f"{secret('first-secret')},{secret('second-secret')}")
     settings = load_settings()
     assert [key.get_secret_value() for key in settings.request_state_keys] == [
         "first-secret",

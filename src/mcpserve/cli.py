@@ -81,6 +81,28 @@ def show_config(config: str | None) -> None:
     click.echo(orjson.dumps(settings.redacted(), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode())
 
 
+@main.command("check")
+@click.argument("app", default=DEFAULT_APP, required=False)
+@click.option("--config", "config", type=click.Path(dir_okay=False), help="TOML settings file.")
+def check(app: str, config: str | None) -> None:
+    """Validate settings, build APP, run its startup hooks and readiness checks; serve nothing.
+
+    Prints the result as JSON. Exit status: 0 ready, 1 not ready, 2 invalid configuration.
+    """
+    from mcpserve.runtime import check as run_check  # noqa: PLC0415 - keep `mcpserve --help` fast
+    from mcpserve.runtime import configure_logging  # noqa: PLC0415
+
+    settings = _settings(config)
+    configure_logging(settings)
+    try:
+        report = run_check(load_app(app, settings), settings)
+    except (ConfigError, AppLoadError) as exc:
+        click.echo(f"mcpserve: invalid configuration: {exc}", err=True)
+        sys.exit(EXIT_CONFIG)
+    click.echo(orjson.dumps(report, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode())
+    sys.exit(0 if report["status"] == "ready" else 1)
+
+
 @main.command("new-key")
 def new_key() -> None:
     """Print a fresh requestState sealing key for MCPSERVE_REQUEST_STATE_KEYS."""

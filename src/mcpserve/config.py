@@ -30,6 +30,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
+from mcpserve.config_checks import check_network, check_origin, cross_checks
 from mcpserve.errors import ConfigError
 
 __all__ = ["Settings", "ToolRateLimit", "load_settings", "ENV_PREFIX"]
@@ -146,6 +147,16 @@ class Settings(BaseSettings):
     request_state_ttl: float = Field(600.0, gt=0, validation_alias=_env("request_state_ttl"))
     list_ttl_ms: int = Field(0, ge=0, validation_alias=_env("list_ttl_ms"))
 
+    # Operations
+    drain_timeout: float = Field(30.0, ge=0, le=3600, validation_alias=_env("drain_timeout"))
+    metrics_port: int | None = Field(None, ge=1, le=65535, validation_alias=_env("metrics_port"))
+    metrics_allow: CommaList = Field(
+        default_factory=lambda: ["127.0.0.1/32", "::1/128"], validation_alias=_env("metrics_allow")
+    )
+    cors_origins: CommaList = Field(
+        default_factory=list, validation_alias=_env("cors_origins", "CORS_ORIGINS")
+    )
+
     # Demo application
     # sqlite:///path, a file path, or postgresql://...; unset: the bundled SQLite demo.
     database_url: str | None = Field(None, validation_alias=_env("database_url", "DATABASE_URL"))
@@ -164,6 +175,8 @@ class Settings(BaseSettings):
         "trusted_proxies",
         "required_scopes",
         "oauth_algorithms",
+        "metrics_allow",
+        "cors_origins",
         mode="before",
     )
     @classmethod
@@ -174,6 +187,16 @@ class Settings(BaseSettings):
     @classmethod
     def _comma_separated_secrets(cls, value: Any) -> Any:
         return _split(value)
+
+    @field_validator("trusted_proxies", "metrics_allow")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        return [check_network(item) for item in value]
+
+    @field_validator("allowed_origins", "cors_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        return [check_origin(item) for item in value]
 
     @field_validator("tool_timeouts", mode="before")
     @classmethod
@@ -372,7 +395,7 @@ def load_settings(
     layered.update(_seed_milliseconds(env))
     layered.update(flags)
     try:
-        return Settings(**layered)
+        settings = Settings(**layered)
     except ValidationError as exc:
         error = exc.errors(include_url=False, include_input=False)[0]
         location = str(error["loc"][0]) if error["loc"] else "settings"
@@ -385,3 +408,8 @@ def load_settings(
             file=file_values,
             path=str(file_name),
         ) from None
+    problems = cross_checks(settings)
+    if problems:
+        name, message = problems[0]
+        raise _config_error(name, message, env=env, flags=set(flags), file=file_values, path=str(file_name))
+    return settings

@@ -7,27 +7,36 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any
+from typing import IO, Any
 
 import anyio
 
 from mcpserve.auth.setup import apply_tool_scopes, auth_methods, build_auth_gate
 from mcpserve.config import Settings, load_settings
 from mcpserve.errors import ConfigError
+from mcpserve.observability.logs import configure_logging as configure_json_logging
+from mcpserve.observability.logs import get_logger
+from mcpserve.observability.metrics import Metrics
+from mcpserve.observability.requests import RequestObserver
 from mcpserve.protocol.sealing import KeyRing
 from mcpserve.ratelimit import MemoryLimiter, RateGate, ToolLimits
 from mcpserve.ratelimit.base import Limiter
 from mcpserve.server.app import MCPServer
 from mcpserve.server.dispatch import CacheHint, Dispatcher
+from mcpserve.server.readiness import run_checks
 from mcpserve.store.memory import MemoryEventStore, MemorySessionStore
 from mcpserve.transports.http.app import HttpApp
+from mcpserve.transports.http.cors import CorsPolicy
+from mcpserve.transports.http.drain import Drain
 from mcpserve.transports.http.endpoint import EndpointOptions, McpEndpoint
 from mcpserve.transports.http.hostguard import HostGuard
+from mcpserve.transports.http.ops import MetricsAccess, OpsRoutes
 
 __all__ = [
     "build_dispatcher",
     "build_http_app",
     "build_rate_gate",
+    "check",
     "configure_logging",
     "run_stdio",
     "serve",
@@ -120,28 +129,79 @@ def build_http_app(server: MCPServer, settings: Settings) -> HttpApp:
     gate = build_auth_gate(server, settings)
     if gate is not None:
         server.on_shutdown(gate.aclose)
+    # An origin allowed to call from a browser must also pass the DNS-rebinding Origin check.
+    guard = HostGuard(hosts, [*settings.allowed_origins, *settings.cors_origins], settings.trusted_proxies)
+    sessions = MemorySessionStore(
+        idle_timeout=settings.session_idle_timeout, max_sessions=settings.max_sessions
+    )
+    metrics = Metrics()
     endpoint = McpEndpoint(
         dispatcher,
-        sessions=MemorySessionStore(
-            idle_timeout=settings.session_idle_timeout, max_sessions=settings.max_sessions
-        ),
+        sessions=sessions,
         events=MemoryEventStore(),
-        guard=HostGuard(hosts, settings.allowed_origins, settings.trusted_proxies),
+        guard=guard,
         options=EndpointOptions(max_body_bytes=settings.max_body_bytes),
         auth=gate,
         limits=build_rate_gate(server, settings),
     )
-    return HttpApp(endpoint, settings.path, gate.documents if gate is not None else None)
+    if isinstance(endpoint.limits, RateGate):
+        endpoint.limits.on_reject = metrics.rate_limit_rejection
 
+    async def count_sessions() -> None:
+        metrics.active_sessions.set(await sessions.count())
 
-def configure_logging(settings: Settings) -> None:
-    """Logs go to stderr only: on stdio, stdout belongs to the protocol."""
-    logging.basicConfig(
-        stream=sys.stderr,
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        force=True,
+    metrics.before_scrape(count_sessions)
+    drain = Drain()
+    metrics.in_flight.set_function(lambda: drain.in_flight)
+    on_main_port = settings.metrics_port is None
+    ops = OpsRoutes(
+        checks=server.readiness_checks,
+        sessions=sessions,
+        drain=drain,
+        metrics=metrics,
+        metrics_access=MetricsAccess(settings.metrics_allow, guard) if on_main_port else None,
+        serve_metrics=on_main_port,
     )
+    return HttpApp(
+        endpoint,
+        settings.path,
+        gate.documents if gate is not None else None,
+        ops=ops,
+        observer=RequestObserver(metrics, server),
+        cors=CorsPolicy(settings.cors_origins) if settings.cors_origins else None,
+        drain=drain,
+    )
+
+
+def configure_logging(settings: Settings, stream: IO[bytes] | None = None) -> None:
+    """JSON lines on stderr only (on stdio, stdout belongs to the protocol); the first line is the
+    effective configuration, secrets redacted."""
+    configure_json_logging(settings.log_level, stream)
+    get_logger("mcpserve").info("configuration", config=settings.redacted())
+
+
+def check(server: MCPServer, settings: Settings) -> dict[str, Any]:
+    """Build everything ``serve`` would, run startup hooks and every readiness check, serve nothing.
+
+    Raises :class:`ConfigError` for settings that only fail when wired (keys, authentication, ...).
+    """
+    app = build_http_app(server, settings) if settings.transport == "http" else None
+    if app is None:
+        build_dispatcher(server, settings)
+        build_rate_gate(server, settings)
+
+    async def main() -> dict[str, Any]:
+        try:
+            async with server.lifespan():
+                if app is not None:
+                    return (await app.ops.readiness())[1]
+                results = await run_checks(server.readiness_checks)
+                ready = all(value == "ok" for value in results.values())
+                return {"status": "ready" if ready else "not ready", "checks": results}
+        except Exception as exc:
+            return {"status": "not ready", "startup": f"{type(exc).__name__}: {exc}"[:200]}
+
+    return anyio.run(main)
 
 
 def run_stdio(server: MCPServer, settings: Settings) -> None:

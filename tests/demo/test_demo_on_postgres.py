@@ -58,6 +58,8 @@ async def test_readiness_and_queries_follow_the_database(postgres: PrivatePostgr
     app = build_http_app(server, load_settings({"auth": "none"}))
     async with server.lifespan():
         assert await _ready(server) is None
+        ready = await request(app, "GET", path="/ready")
+        assert (ready.status, ready.json()["checks"]["database"]) == (200, "ok")
         ok = await _query(app, "SELECT count(*) AS n FROM services")
         assert ok["structuredContent"]["rows"] == [[10]]
 
@@ -66,6 +68,11 @@ async def test_readiness_and_queries_follow_the_database(postgres: PrivatePostgr
         assert reason is not None
         assert "PostgreSQL" in reason
         assert str(postgres.port) not in reason
+        not_ready = await request(app, "GET", path="/ready")
+        assert not_ready.status == 503
+        assert not_ready.json()["status"] == "not ready"
+        assert "PostgreSQL" in not_ready.json()["checks"]["database"]
+        assert not_ready.json()["checks"]["sessions"] == "ok"
         down = await _query(app, "SELECT 1")
         assert down["isError"] is True
         assert "PostgreSQL" in down["content"][0]["text"]
@@ -78,6 +85,11 @@ async def test_readiness_and_queries_follow_the_database(postgres: PrivatePostgr
 
         await anyio.to_thread.run_sync(postgres.start)
         assert await _ready(server) is None  # the pool replaced its dead connections
+        back = await request(app, "GET", path="/ready")
+        assert (back.status, back.json()) == (
+            200,
+            {"status": "ready", "checks": {"sessions": "ok", "database": "ok"}},
+        )
         assert (await _query(app, "SELECT count(*) FROM incidents"))["structuredContent"]["rows"] == [[25]]
 
 

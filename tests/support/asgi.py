@@ -27,6 +27,13 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
     done: anyio.Event = field(default_factory=anyio.Event)
+    changed: anyio.Event = field(default_factory=anyio.Event)
+
+    async def wait_for(self, fragment: bytes) -> None:
+        """Wait until the body so far contains ``fragment`` (woken by each message the app sends)."""
+        while fragment not in self.body:
+            self.changed = anyio.Event()
+            await self.changed.wait()
 
     def json(self) -> Any:
         return orjson.loads(self.body)
@@ -85,6 +92,7 @@ async def open_request(
             reply.body += message.get("body", b"")
             if not message.get("more_body"):
                 reply.done.set()
+        reply.changed.set()
 
     async with anyio.create_task_group() as group:
         group.start_soon(app, _scope(method, path, headers or {}, client), receive, send)

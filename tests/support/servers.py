@@ -7,11 +7,14 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+
+from tests.support.logcheck import check_log_lines
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOLS = ROOT / ".tools"
@@ -44,7 +47,9 @@ def running_server(
 ) -> Iterator[str]:
     """Run ``mcpserve serve ARGS`` over HTTP; yields the MCP URL and stops the process after.
 
-    ``auth`` becomes ``--auth`` (pass None to leave authentication to ``env``)."""
+    ``auth`` becomes ``--auth`` (pass None to leave authentication to ``env``). The server's log
+    (stderr, to a file so it can never fill a pipe) is checked line by line afterwards.
+    """
     port = port or free_port()
     flags = ["--auth", auth] if auth is not None else []
     command = [
@@ -59,21 +64,22 @@ def running_server(
         "--port",
         str(port),
     ]
-    process = subprocess.Popen(
-        command, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    try:
-        wait_healthy(f"http://127.0.0.1:{port}/health", process)
-        yield f"http://127.0.0.1:{port}/mcp"
-    finally:
-        process.terminate()
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(
+            command, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=log
+        )
         try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if process.stderr is not None:
-            process.stderr.close()
+            wait_healthy(f"http://127.0.0.1:{port}/health", process)
+            yield f"http://127.0.0.1:{port}/mcp"
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        log.seek(0)
+        check_log_lines(log.read())
 
 
 def node_tool(name: str) -> Path:

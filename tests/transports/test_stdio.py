@@ -27,6 +27,7 @@ from mcpserve.protocol.sealing import KeyRing
 from mcpserve.server.dispatch import Dispatcher
 from mcpserve.transports.stdio import StdioConnection, read_lines, serve_stdio
 from mcpserve.types import JSONObject
+from tests.support.logcheck import check_log_lines
 from tests.support.processes import ROOT, child_env, mcpserve_argv
 from tests.support.wire import initialize_request, modern_request
 from tests.transports import stdio_app
@@ -103,6 +104,7 @@ async def child(tmp_path: Path, *args: str, **env: str) -> AsyncIterator[Child]:
                 if process.returncode is None:
                     process.kill()
                     await process.wait()
+    check_log_lines(stderr_path.read_bytes())
 
 
 def _assert_json_rpc_lines(lines: list[bytes]) -> None:

@@ -1,31 +1,59 @@
-"""The HTTP application: routes the MCP endpoint, the health route and static metadata documents
-(RFC 9728 Protected Resource Metadata when authentication is on), nothing else."""
+"""The HTTP application: routes the MCP endpoint, the operational routes and static metadata
+documents (RFC 9728 Protected Resource Metadata when authentication is on), nothing else."""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
-import orjson
-
+from mcpserve.observability.requests import RequestObserver, current_request
+from mcpserve.transports.http.cors import CorsPolicy
+from mcpserve.transports.http.drain import Drain
 from mcpserve.transports.http.endpoint import McpEndpoint
+from mcpserve.transports.http.ops import OPS_PATHS, OpsRoutes
 from mcpserve.transports.http.stream import Send, json_response
 from mcpserve.types import JSONObject
 
 __all__ = ["HttpApp"]
 
 logger = logging.getLogger("mcpserve.http")
+_SSE = b"text/event-stream"
+
+
+def _header(scope: dict[str, Any], name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
 
 
 class HttpApp:
-    """A minimal ASGI router: the MCP endpoint stays on the hot path without framework layers."""
+    """A minimal ASGI router: the MCP endpoint stays on the hot path without framework layers.
+
+    Around each MCP request it keeps the in-flight count the drain waits on and, when an
+    observer is wired, one record that becomes metrics and a log line.
+    """
 
     def __init__(
-        self, endpoint: McpEndpoint, path: str, documents: dict[str, JSONObject] | None = None
+        self,
+        endpoint: McpEndpoint,
+        path: str,
+        documents: dict[str, JSONObject] | None = None,
+        *,
+        ops: OpsRoutes | None = None,
+        observer: RequestObserver | None = None,
+        cors: CorsPolicy | None = None,
+        drain: Drain | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.path = path
         self.documents = documents or {}
+        self.drain = drain or (ops.drain if ops is not None else Drain())
+        self.ops = ops or OpsRoutes(
+            checks=endpoint.dispatcher.server.readiness_checks, sessions=endpoint.sessions, drain=self.drain
+        )
+        self.observer = observer
+        self.cors = cors
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -35,22 +63,86 @@ class HttpApp:
             return
         path = scope["path"]
         if path == self.path or path == self.path + "/":
-            await self.endpoint(scope, receive, send)
-        elif path == "/health":
-            await json_response(send, 200, {"status": "ok"}, [])
+            await self._mcp(scope, receive, send)
+        elif path in OPS_PATHS:
+            await self.ops(scope, send)
         elif path in self.documents and scope["method"] in {"GET", "HEAD"}:
             # Public by design (RFC 9728): clients fetch it before they hold a token, from any origin.
             await json_response(send, 200, self.documents[path], [(b"access-control-allow-origin", b"*")])
         else:
-            body = orjson.dumps({"error": "not found"})
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 404,
-                    "headers": [(b"content-type", b"application/json")],
-                }
-            )
-            await send({"type": "http.response.body", "body": body})
+            await json_response(send, 404, {"error": "not found"}, [])
+
+    def begin_drain(self) -> None:
+        """Shutdown has begun: fail readiness, refuse new work, end long-lived streams."""
+        self.drain.draining = True
+        self.endpoint.draining = True
+        self.endpoint.dispatcher.closing.set()
+
+    async def _mcp(self, scope: dict[str, Any], receive: Any, send: Send) -> None:
+        cors_headers: list[tuple[bytes, bytes]] = []
+        if self.cors is not None:
+            origin = _header(scope, b"origin")
+            if origin is not None and scope["method"] == "OPTIONS":
+                status, headers = self.cors.preflight(
+                    origin,
+                    _header(scope, b"access-control-request-method"),
+                    _header(scope, b"access-control-request-headers"),
+                )
+                await json_response(send, status, None, headers)
+                return
+            if origin is not None and self.cors.allows(origin):
+                cors_headers = self.cors.response_headers(origin)
+        observer = self.observer
+        if observer is None and not cors_headers:
+            self.drain.enter()
+            try:
+                await self.endpoint(scope, receive, send)
+            finally:
+                self.drain.leave()
+            return
+        await self._observed(scope, receive, send, observer, cors_headers)
+
+    async def _observed(
+        self,
+        scope: dict[str, Any],
+        receive: Any,
+        send: Send,
+        observer: RequestObserver | None,
+        extra: list[tuple[bytes, bytes]],
+    ) -> None:
+        record = observer.start(scope) if observer is not None else None
+        if record is not None:
+            extra = [*extra, (b"x-request-id", record.request_id.encode())]
+
+        async def observed_send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                headers = message["headers"]
+                message["headers"] = [*headers, *extra]
+                if record is not None and observer is not None:
+                    record.status = message["status"]
+                    for key, value in headers:
+                        if key == b"content-type":
+                            if value.startswith(_SSE):
+                                record.sse = True
+                                observer.sse_open += 1
+                            break
+            elif record is not None and record.sse and observer is not None and not message.get("more_body"):
+                record.sse = False
+                observer.sse_open -= 1
+            await send(message)
+
+        token = current_request.set(record)
+        self.drain.enter()
+        try:
+            await self.endpoint(scope, receive, observed_send)
+        finally:
+            self.drain.leave()
+            current_request.reset(token)
+            if record is not None and observer is not None:
+                if record.sse:
+                    observer.sse_open -= 1
+                    record.sse = False
+                observer.finish(record)
 
     async def _lifespan(self, receive: Any, send: Send) -> None:
         message = await receive()

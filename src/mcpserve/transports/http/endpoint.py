@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +36,7 @@ from mcpserve.errors import (
     Unauthorized,
     UnsupportedMediaType,
 )
+from mcpserve.observability.requests import note_auth_failure, note_call, note_message, note_session
 from mcpserve.principal import Principal
 from mcpserve.protocol import jsonrpc
 from mcpserve.protocol.envelope import CLIENT_CAPABILITIES_KEY, PROTOCOL_VERSION_KEY, read_request_meta
@@ -89,6 +91,12 @@ async def _refuse(
         failures.error_response(request_id, exc, era),
         own + extra,
     )
+
+
+async def _refuse_while_draining(send: Send, request_id: RequestId | None) -> None:
+    # Shutdown has begun: another replica can take this at once.
+    busy = ServiceUnavailable("Server is shutting down; retry on another replica", retry_after=2)
+    await _refuse(send, busy, request_id)
 
 
 class _Responding:
@@ -242,6 +250,8 @@ class McpEndpoint:
         # continues one of these live instead of only replaying what is stored.
         self._live: dict[tuple[str, str], ResponseStream] = {}
         self._get_streams: set[str] = set()
+        # Set when shutdown begins: new sessions, 2026-07-28 requests and GET streams get 503.
+        self.draining = False
 
     # -- entry ----------------------------------------------------------------------------------
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Send) -> None:
@@ -301,6 +311,7 @@ class McpEndpoint:
     async def _refuse(self, send: Send, exc: ProtocolError, request_id: RequestId | None = None) -> None:
         """Answer an authentication or authorization failure (or an unreachable issuer)."""
         if self.auth is not None and isinstance(exc, Unauthorized | Forbidden):
+            note_auth_failure(exc)
             await _refuse(
                 send, exc, request_id, headers=self.auth.challenge(exc), status=self.auth.status(exc)
             )
@@ -395,7 +406,9 @@ class McpEndpoint:
             return
         params = message.params if not isinstance(message, jsonrpc.Response) else {}
         method = message.method if not isinstance(message, jsonrpc.Response) else None
-        if is_modern(headers, method, params):
+        modern = is_modern(headers, method, params)
+        note_message(method or "response", "modern" if modern else "legacy")
+        if modern:
             limits = admission.headers() if admission is not None else []
             await self._post_modern(headers, message, receive, send, principal, limits)
         else:
@@ -413,6 +426,9 @@ class McpEndpoint:
         if not isinstance(message, jsonrpc.Request):
             # Notifications need no answer; responses have nothing to answer in this era.
             await json_response(send, 202, None, [])
+            return
+        if self.draining:
+            await _refuse_while_draining(send, message.id)
             return
         try:
             call = self._modern_call(headers, message, principal)
@@ -466,6 +482,7 @@ class McpEndpoint:
         if session_id is not None:
             self._inflight[(session_id, call.id)] = cancel
         response: JSONObject | None = None
+        started = time.perf_counter()
         try:
             response = await self.dispatcher.handle(call)
         except asyncio.CancelledError:
@@ -478,6 +495,7 @@ class McpEndpoint:
                 self._watchers.discard(cancel)
             if session_id is not None:
                 self._inflight.pop((session_id, call.id), None)
+        note_call(call, response, time.perf_counter() - started)
         if response is not None:
             await stream.finish(
                 response, failures.response_status(response, "modern" if modern else "legacy")
@@ -522,6 +540,7 @@ class McpEndpoint:
             error = InvalidRequest("Bad Request: missing Mcp-Session-Id header (send initialize first)")
             await _refuse(send, error, getattr(message, "id", None))
             return
+        note_session(session_id)
         session = await self._load_session(session_id, principal)
         if session is None:
             error = NotFound("Session not found: initialize a new session")
@@ -555,8 +574,13 @@ class McpEndpoint:
         return session if session.principal == _principal_key(principal) else None
 
     async def _initialize(self, message: jsonrpc.Request, send: Send, principal: Principal | None) -> None:
+        if self.draining:
+            await _refuse_while_draining(send, message.id)
+            return
         call = Call.legacy(message, None, principal=principal)
+        started = time.perf_counter()
         response = await self.dispatcher.handle(call)
+        note_call(call, response, time.perf_counter() - started)
         if call.session is None:
             await json_response(send, failures.response_status(response, "legacy"), response, [])
             return
@@ -566,6 +590,7 @@ class McpEndpoint:
                 send, ServiceUnavailable("Server at session capacity; retry later", retry_after=5), message.id
             )
             return
+        note_session(session_id)
         await json_response(send, 200, response, [(_SESSION_HEADER, session_id.encode())])
 
     async def _legacy_notification(
@@ -638,6 +663,7 @@ class McpEndpoint:
         if not session_id:
             await _refuse(send, MethodNotAllowed("Method not allowed without a session"))
             return None
+        note_session(session_id)
         session = await self._load_session(session_id, principal)
         if session is None:
             await _refuse(send, NotFound("Session not found"))
@@ -655,8 +681,11 @@ class McpEndpoint:
             return
         session_id, _ = found
         last_event_id = headers.get("last-event-id")
-        if last_event_id is None and session_id in self._get_streams:
-            await _refuse(send, StreamConflict("A GET stream is already open"))
+        if last_event_id is None and (self.draining or session_id in self._get_streams):
+            if self.draining:
+                await _refuse_while_draining(send, None)
+            else:
+                await _refuse(send, StreamConflict("A GET stream is already open"))
             return
         stream = ResponseStream(
             send,

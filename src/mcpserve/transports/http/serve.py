@@ -1,28 +1,135 @@
-"""Run the HTTP app on uvicorn (uvloop + httptools). The app itself is wired in mcpserve.runtime."""
+"""Run the HTTP app on uvicorn (uvloop + httptools), owning the signals for a graceful drain.
+
+uvicorn's own handling waits for open connections *before* the app hears of shutdown, so an
+open SSE stream would hold the process forever (and uvicorn re-raises the signal afterwards,
+turning a clean stop into death by SIGTERM). Instead, the first SIGTERM/SIGINT starts the drain:
+
+1. readiness answers 503 ``draining``; new sessions, 2026-07-28 requests and GET streams get
+   503 with a JSON-RPC -31000 error and ``Retry-After``; requests on existing sessions still run;
+2. ``subscriptions/listen`` streams end with their final result, GET streams close;
+3. requests in flight get until ``MCPSERVE_DRAIN_TIMEOUT`` seconds to finish;
+4. uvicorn stops listening, closes idle connections, runs lifespan shutdown, and the process
+   exits 0.
+
+A second signal exits at once with status 128 + the signal number.
+"""
 
 from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, Literal
 
 import uvicorn
 
 from mcpserve.config import Settings
 from mcpserve.transports.http.app import HttpApp
+from mcpserve.transports.http.ops import OpsApp, OpsRoutes
 
-__all__ = ["run_http"]
+__all__ = ["run_http", "serve_http", "EXIT_STARTUP_FAILED"]
+
+logger = logging.getLogger("mcpserve.http")
+EXIT_STARTUP_FAILED = 3
+# After the drain, uvicorn still closes connections and runs lifespan shutdown; allow that this long.
+_CLOSE_GRACE = 1
 
 
-def run_http(app: HttpApp, settings: Settings) -> None:
-    config = uvicorn.Config(
+class _Server(uvicorn.Server):
+    """A uvicorn server that leaves signal handling to :func:`serve_http`."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _config(
+    app: Callable[..., Any], settings: Settings, port: int, *, lifespan: Literal["on", "off"]
+) -> uvicorn.Config:
+    return uvicorn.Config(
         app,
         host=settings.host,
-        port=settings.port,
+        port=port,
         loop="uvloop",
         http="httptools",
-        lifespan="on",
+        lifespan=lifespan,
         access_log=False,
+        log_config=None,  # our JSON logging is already configured; uvicorn's loggers propagate to it
         log_level=settings.log_level,
-        timeout_graceful_shutdown=30,
+        timeout_graceful_shutdown=_CLOSE_GRACE,
         server_header=False,
         # X-Forwarded-* are honoured by HostGuard, and only from MCPSERVE_TRUSTED_PROXIES.
         proxy_headers=False,
     )
-    uvicorn.Server(config).run()
+
+
+def _metrics_listener(app: HttpApp, settings: Settings) -> _Server | None:
+    if settings.metrics_port is None:
+        return None
+    routes = OpsRoutes(
+        checks=app.ops.checks, sessions=app.ops.sessions, drain=app.drain, metrics=app.ops.metrics
+    )
+    return _Server(_config(OpsApp(routes), settings, settings.metrics_port, lifespan="off"))
+
+
+async def serve_http(app: HttpApp, settings: Settings) -> bool:
+    """Serve until drained after a signal; False if the app failed to start."""
+    main = _Server(_config(app, settings, settings.port, lifespan="on"))
+    servers = [main]
+    extra = _metrics_listener(app, settings)
+    if extra is not None:
+        servers.append(extra)
+    loop = asyncio.get_running_loop()
+    drain_task: asyncio.Task[None] | None = None
+
+    async def drain() -> None:
+        started = time.monotonic()
+        logger.info("draining: %d request(s) in flight", app.drain.in_flight)
+        app.begin_drain()
+        finished = await app.drain.wait_idle(settings.drain_timeout)
+        if not finished:
+            logger.warning(
+                "drain deadline of %g s passed with %d request(s) in flight; closing them",
+                settings.drain_timeout,
+                app.drain.in_flight,
+            )
+        logger.info("drained in %.3f s", time.monotonic() - started)
+        for server in servers:
+            server.should_exit = True
+
+    def on_signal(signum: int) -> None:
+        nonlocal drain_task
+        if drain_task is not None:
+            logger.warning("second %s: exiting at once", signal.Signals(signum).name)
+            os._exit(128 + signum)
+        logger.info("%s received: starting graceful drain", signal.Signals(signum).name)
+        drain_task = loop.create_task(drain())
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal, signum)
+
+    async def serve_main() -> None:
+        try:
+            await main.serve()
+        finally:  # the metrics listener lives exactly as long as the main one
+            for server in servers[1:]:
+                server.should_exit = True
+
+    try:
+        await asyncio.gather(serve_main(), *(server.serve() for server in servers[1:]))
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+    return main.started
+
+
+def run_http(app: HttpApp, settings: Settings) -> None:
+    config = _config(app, settings, settings.port, lifespan="on")
+    with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
+        started = runner.run(serve_http(app, settings))
+    if not started:
+        raise SystemExit(EXIT_STARTUP_FAILED)

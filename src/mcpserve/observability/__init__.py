@@ -1,0 +1,1 @@
+"""Metrics and structured logs: what operators see of a running server."""

@@ -1,0 +1,171 @@
+"""JSON logs on stderr: structlog for our own lines, the standard library routed through the same
+renderer (uvicorn and any library that logs), one object per line.
+
+stdout is never written: on stdio it carries the protocol, and over HTTP keeping it clean costs
+nothing and avoids surprises when a deployment switches transports.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import threading
+from collections.abc import MutableMapping
+from typing import IO, Any
+
+import orjson
+import structlog
+from structlog.typing import Processor
+
+__all__ = ["configure_logging", "get_logger", "NamedLogger"]
+
+_LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
+_generation = 0  # bumped by every configure_logging, so NamedLogger rebinds
+
+
+# Credentials that reach a log line inside free text (an exception message naming a Redis or
+# database URL, a header echoed by a library) are masked before rendering.
+_URL_PASSWORD = re.compile(r"(?P<keep>[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@\"']*:)[^@\s\"'/]+@")
+_BEARER = re.compile(r"(?i)(?P<keep>bearer\s+)[A-Za-z0-9._~+/=-]+")
+_MASK = "**********"
+
+
+def _mask(text: str) -> str:
+    if "@" in text:
+        text = _URL_PASSWORD.sub(lambda m: m.group("keep") + _MASK + "@", text)
+    if "earer" in text:
+        text = _BEARER.sub(lambda m: m.group("keep") + _MASK, text)
+    return text
+
+
+def mask_credentials(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """structlog processor: mask URL passwords and bearer tokens in every string field."""
+    for key, value in event.items():
+        if isinstance(value, str) and ("@" in value or "earer" in value):
+            event[key] = _mask(value)
+    return event
+
+
+def _dumps(value: Any, **_: Any) -> bytes:
+    return orjson.dumps(value, default=str)
+
+
+def _dumps_text(value: Any, **_: Any) -> str:
+    return orjson.dumps(value, default=str).decode()
+
+
+class _LineHandler(logging.Handler):
+    """Writes each formatted standard-library record as one line to a binary stream."""
+
+    def __init__(self, stream: IO[bytes], lock: threading.Lock) -> None:
+        super().__init__()
+        self._stream = stream
+        self._write_lock = lock
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record).encode() + b"\n"
+            with self._write_lock:
+                self._stream.write(line)
+                self._stream.flush()
+        except Exception:  # pragma: no cover - logging must never take the server down
+            self.handleError(record)
+
+
+class _LockedWriter:
+    """structlog's BytesLogger target: one write per line, serialised with the stdlib handler."""
+
+    def __init__(self, stream: IO[bytes], lock: threading.Lock) -> None:
+        self._stream = stream
+        self._lock = lock
+
+    def write(self, data: bytes) -> int:
+        with self._lock:
+            written = self._stream.write(data)
+        return written
+
+    def flush(self) -> None:
+        with self._lock:
+            self._stream.flush()
+
+
+def configure_logging(level: str = "info", stream: IO[bytes] | None = None) -> None:
+    """Route every log line, ours and the standard library's, to ``stream`` (stderr) as JSON."""
+    global _generation  # noqa: PLW0603 - logging configuration is process-wide by nature
+    target = stream if stream is not None else sys.stderr.buffer
+    lock = threading.Lock()
+    numeric = _LEVELS[level.lower()]
+    timestamper = structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp")
+    structlog.configure(
+        processors=[
+            structlog.processors.add_log_level,
+            timestamper,
+            structlog.processors.format_exc_info,
+            mask_credentials,
+            structlog.processors.JSONRenderer(serializer=_dumps),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        logger_factory=structlog.BytesLoggerFactory(_LockedWriter(target, lock)),  # type: ignore[arg-type]
+        cache_logger_on_first_use=False,
+    )
+    pre_chain: list[Processor] = [
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        timestamper,
+    ]
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=pre_chain,
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            mask_credentials,
+            structlog.processors.JSONRenderer(serializer=_dumps_text),
+        ],
+    )
+    handler = _LineHandler(target, lock)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if isinstance(h, _LineHandler)]:  # ours only: keep others'
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(numeric)
+    # uvicorn installs its own handlers only when given a log config; make sure none linger.
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logging.getLogger(name).handlers.clear()
+        logging.getLogger(name).propagate = True
+    _generation += 1
+
+
+class NamedLogger:
+    """A structlog logger whose lines carry ``logger=name``.
+
+    It binds on first use after each :func:`configure_logging`, so it can be created before
+    logging is configured (at import or app build time) and still follow the configuration.
+    """
+
+    __slots__ = ("_bound", "_generation", "_name")
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._bound: Any = None
+        self._generation = -1
+
+    def _logger(self) -> Any:
+        if self._generation != _generation:
+            self._bound = structlog.get_logger().bind(logger=self._name)
+            self._generation = _generation
+        return self._bound
+
+    def debug(self, event: str, **fields: Any) -> None:
+        self._logger().debug(event, **fields)
+
+    def info(self, event: str, **fields: Any) -> None:
+        self._logger().info(event, **fields)
+
+    def warning(self, event: str, **fields: Any) -> None:
+        self._logger().warning(event, **fields)
+
+
+def get_logger(name: str) -> NamedLogger:
+    return NamedLogger(name)

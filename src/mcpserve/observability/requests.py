@@ -1,0 +1,197 @@
+"""One record per MCP endpoint request, filled in as the request is understood, then reported
+once as metrics and one log line.
+
+The transport fills the record through a context variable (``note_*``), so the layers that learn
+the method, session and tool outcome need no extra parameters; outside an observed request the
+``note_*`` functions do nothing.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import secrets
+import time
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+
+from mcpserve.observability.logs import get_logger
+from mcpserve.observability.metrics import Metrics
+from mcpserve.server.call import Call
+from mcpserve.types import JSONObject
+
+if TYPE_CHECKING:
+    from mcpserve.server.app import MCPServer
+
+__all__ = [
+    "RequestRecord",
+    "RequestObserver",
+    "current_request",
+    "note_message",
+    "note_session",
+    "note_call",
+    "note_auth_failure",
+    "KNOWN_METHODS",
+]
+
+# Every method either era defines; anything else is counted as "other" (bounded label values).
+KNOWN_METHODS: Final = frozenset(
+    {
+        "initialize",
+        "ping",
+        "server/discover",
+        "tools/list",
+        "tools/call",
+        "prompts/list",
+        "prompts/get",
+        "resources/list",
+        "resources/templates/list",
+        "resources/read",
+        "resources/subscribe",
+        "resources/unsubscribe",
+        "completion/complete",
+        "logging/setLevel",
+        "subscriptions/listen",
+        "notifications/initialized",
+        "notifications/cancelled",
+        "notifications/progress",
+        "notifications/roots/list_changed",
+        "response",
+        "GET",
+        "POST",
+        "DELETE",
+        "OPTIONS",
+    }
+)
+_REQUEST_ID: Final = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_MAX_LOGGED_NAME = 200
+# Fresh request ids: a random per-process prefix and a counter (unique across replicas, cheap).
+_ID_PREFIX: Final = secrets.token_hex(4)
+_ID_COUNTER: Final = itertools.count(1)
+
+current_request: ContextVar[RequestRecord | None] = ContextVar("mcpserve_request", default=None)
+
+
+@dataclass(slots=True)
+class RequestRecord:
+    """What is known about one request; ``None`` fields were never learned (e.g. a bad body)."""
+
+    request_id: str
+    started: float
+    method: str
+    era: str | None = None
+    status: int = 0
+    session_id: str | None = None
+    principal: str | None = None
+    tool: str | None = None
+    outcome: str | None = None
+    tool_seconds: float | None = None
+    auth_failure: str | None = None
+    sse: bool = False
+
+
+def request_id_from(headers: list[tuple[bytes, bytes]]) -> str:
+    """The caller's ``X-Request-Id`` when it is a sane token, else a fresh one."""
+    for name, value in headers:
+        if name == b"x-request-id":
+            text = value.decode("latin-1")
+            if _REQUEST_ID.match(text):
+                return text
+            break
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):08x}"
+
+
+def note_message(method: str, era: str) -> None:
+    record = current_request.get()
+    if record is not None:
+        record.method = method
+        record.era = era
+
+
+def note_session(session_id: str) -> None:
+    record = current_request.get()
+    if record is not None:
+        record.session_id = session_id
+        record.era = "legacy"
+
+
+def _outcome(response: JSONObject | None) -> str:
+    if response is None:
+        return "cancelled"
+    if "error" in response:
+        return "error"
+    result = response.get("result") or {}
+    if result.get("isError"):
+        return "tool_error"
+    if result.get("resultType") == "input_required":
+        return "input_required"
+    return "success"
+
+
+def note_call(call: Call, response: JSONObject | None, seconds: float) -> None:
+    """The dispatcher's answer to ``call`` (None: cancelled) after ``seconds`` of handling."""
+    record = current_request.get()
+    if record is None:
+        return
+    if call.principal is not None:
+        record.principal = call.principal.name
+    record.outcome = _outcome(response)
+    if call.method == "tools/call":
+        name = call.params.get("name")
+        record.tool = name if isinstance(name, str) else ""
+        record.tool_seconds = seconds
+
+
+def note_auth_failure(exc: Exception) -> None:
+    """An authentication or authorization refusal, by a reason from a closed set."""
+    record = current_request.get()
+    if record is None:
+        return
+    challenge = getattr(exc, "challenge", None)
+    if getattr(exc, "scopes", None) is not None:
+        record.auth_failure = "insufficient_scope"
+    elif challenge in ("invalid_token", "invalid_request"):
+        record.auth_failure = challenge
+    else:
+        record.auth_failure = "missing_credentials"
+
+
+class RequestObserver:
+    """Turns finished request records into metrics and one JSON log line each."""
+
+    def __init__(self, metrics: Metrics, server: MCPServer) -> None:
+        self.metrics = metrics
+        self.server = server
+        self.sse_open = 0
+        self._log = get_logger("mcpserve.request")
+        metrics.sse_streams.set_function(lambda: self.sse_open)
+
+    def start(self, scope: dict[str, Any]) -> RequestRecord:
+        return RequestRecord(request_id_from(scope["headers"]), time.perf_counter(), scope["method"])
+
+    def _tool_label(self, name: str) -> str:
+        return name if self.server.find_tool(name, None) is not None else "unknown"
+
+    def finish(self, record: RequestRecord) -> None:
+        method = record.method if record.method in KNOWN_METHODS else "other"
+        era = record.era or ("legacy" if record.method in ("GET", "DELETE") else "unknown")
+        self.metrics.request(method, era, record.status)
+        if record.auth_failure is not None:
+            self.metrics.auth_failure(record.auth_failure)
+        tool = None
+        if record.tool is not None and record.tool_seconds is not None:
+            tool = self._tool_label(record.tool)
+            self.metrics.tool_call(tool, record.outcome or "error", record.tool_seconds)
+        self._log.info(
+            "request",
+            request_id=record.request_id,
+            era=era,
+            session_id=record.session_id,
+            principal=record.principal,
+            method=record.method[:_MAX_LOGGED_NAME],
+            tool=record.tool[:_MAX_LOGGED_NAME] if record.tool is not None else None,
+            status=record.status,
+            outcome=record.outcome,
+            duration_ms=round((time.perf_counter() - record.started) * 1000, 3),
+        )

@@ -1,0 +1,42 @@
+"""Graceful drain: count MCP requests in flight and let shutdown wait until none are left.
+
+Draining starts at the first SIGTERM/SIGINT (see :mod:`mcpserve.transports.http.serve`):
+readiness answers 503 at once, the endpoint refuses new work (see ``McpEndpoint.draining``),
+long-lived streams end, and requests already running get until the drain deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import anyio
+
+__all__ = ["Drain"]
+
+
+class Drain:
+    """In-flight accounting for one HTTP app."""
+
+    __slots__ = ("_idle", "draining", "in_flight")
+
+    def __init__(self) -> None:
+        self.draining = False
+        self.in_flight = 0
+        self._idle: asyncio.Event | None = None
+
+    def enter(self) -> None:
+        self.in_flight += 1
+
+    def leave(self) -> None:
+        self.in_flight -= 1
+        if self.in_flight == 0 and self._idle is not None:
+            self._idle.set()
+
+    async def wait_idle(self, seconds: float) -> bool:
+        """Wait until no request is in flight; False if ``seconds`` passed first."""
+        if self.in_flight == 0:
+            return True
+        self._idle = asyncio.Event()
+        with anyio.move_on_after(seconds):
+            await self._idle.wait()
+        return self.in_flight == 0

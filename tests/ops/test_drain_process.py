@@ -1,0 +1,175 @@
+"""SIGTERM on a real server process: in-flight calls finish, new work is refused, exit 0."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from tests.support.asgi import META, MODERN_HEADERS
+from tests.support.logcheck import check_log_lines
+from tests.support.processes import child_env, mcpserve_argv
+from tests.support.servers import free_port, wait_healthy
+
+pytestmark = pytest.mark.slow
+
+APP = Path(__file__).with_name("drain_app.py")
+CALLS = 20
+DRAIN_TIMEOUT = 20.0
+
+
+def post(url: str, body: dict[str, Any], headers: dict[str, str]) -> tuple[int, dict[str, str], Any]:
+    request = urllib.request.Request(url, orjson.dumps(body), headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, dict(response.headers), orjson.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), orjson.loads(error.read())
+
+
+def get(url: str) -> tuple[int, Any]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def hold_call(url: str, gate: int, index: int) -> tuple[int, dict[str, str], Any]:
+    body = {
+        "jsonrpc": "2.0",
+        "id": index,
+        "method": "tools/call",
+        "params": {"name": "hold", "arguments": {"gate": gate, "index": index}, "_meta": META},
+    }
+    return post(url, body, {**MODERN_HEADERS, "mcp-method": "tools/call", "mcp-name": "hold"})
+
+
+def initialize_call(url: str) -> tuple[int, dict[str, str], Any]:
+    body = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-11-25",
+            "capabilities": {},
+            "clientInfo": {"name": "t", "version": "1"},
+        },
+    }
+    return post(
+        url, body, {"content-type": "application/json", "accept": "application/json, text/event-stream"}
+    )
+
+
+@contextlib.contextmanager
+def server(log: Path, **env: str) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    port = free_port()
+    argv = mcpserve_argv("serve", str(APP), "--host", "127.0.0.1", "--port", str(port))
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            argv,
+            env=child_env(MCPSERVE_AUTH="none", MCPSERVE_DRAIN_TIMEOUT=str(DRAIN_TIMEOUT), **env),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=output,
+        )
+        try:
+            wait_healthy(f"http://127.0.0.1:{port}/health", process)
+            yield process, f"http://127.0.0.1:{port}"
+        finally:
+            if process.poll() is None:
+                process.kill()
+            process.wait()
+
+
+def wait_draining(base: str) -> None:
+    """Poll /ready until the server reports the drain it started on the signal."""
+    end = time.monotonic() + 10
+    while time.monotonic() < end:
+        status, body = get(f"{base}/ready")
+        if status == 503:
+            assert orjson.loads(body) == {"status": "draining"}
+            return
+        time.sleep(0.02)  # polling interval for a state change in another process
+    raise TimeoutError("the server never reported draining")
+
+
+def accept_all(gate: socket.socket, count: int) -> list[socket.socket]:
+    gate.settimeout(30)
+    return [gate.accept()[0] for _ in range(count)]
+
+
+def test_sigterm_drains_twenty_in_flight_calls_and_exits_zero(tmp_path: Path) -> None:
+    log = tmp_path / "server.log"
+    with (
+        socket.create_server(("127.0.0.1", 0)) as gate,
+        server(log) as (process, base),
+        ThreadPoolExecutor(CALLS) as pool,
+    ):
+        port = gate.getsockname()[1]
+        calls: list[Future[tuple[int, dict[str, str], Any]]] = [
+            pool.submit(hold_call, f"{base}/mcp", port, i) for i in range(CALLS)
+        ]
+        held = accept_all(gate, CALLS)  # every call is inside the tool now
+        signalled = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        wait_draining(base)
+        assert get(f"{base}/health")[0] == 200  # alive while draining
+
+        status, headers, body = hold_call(f"{base}/mcp", port, 99)
+        assert (status, headers["retry-after"], body["error"]["code"]) == (503, "2", -31000)
+        status, headers, body = initialize_call(f"{base}/mcp")
+        assert (status, body["error"]["code"]) == (503, -31000)
+        assert process.poll() is None  # still waiting for the 20 calls
+
+        for connection in held:
+            connection.sendall(b"go")
+            connection.close()
+        results = [call.result(timeout=30) for call in calls]
+        assert process.wait(timeout=DRAIN_TIMEOUT) == 0
+        elapsed = time.monotonic() - signalled
+    assert elapsed < DRAIN_TIMEOUT
+    assert sorted(r[2]["result"]["structuredContent"]["result"] for r in results) == sorted(
+        f"done {i}" for i in range(CALLS)
+    )
+    assert {r[0] for r in results} == {200}
+    lines = check_log_lines(log.read_bytes())
+    requests = [line for line in lines if line.get("event") == "request"]
+    assert len([r for r in requests if r["tool"] == "hold" and r["status"] == 200]) == CALLS
+    assert [r["status"] for r in requests if r["method"] in ("initialize",)] == [503]
+    events = [line["event"] for line in lines]
+    assert events[0] == "configuration"
+    assert any(str(e).startswith("SIGTERM received") for e in events)
+
+
+def test_second_signal_exits_at_once_and_metrics_port(tmp_path: Path) -> None:
+    metrics_port = free_port()
+    with (
+        socket.create_server(("127.0.0.1", 0)) as gate,
+        server(tmp_path / "server.log", MCPSERVE_METRICS_PORT=str(metrics_port)) as (process, base),
+        ThreadPoolExecutor(1) as pool,
+    ):
+        metrics_status, metrics_body = get(f"http://127.0.0.1:{metrics_port}/metrics")
+        assert metrics_status == 200
+        assert b"mcp_requests_in_flight 0.0" in metrics_body
+        assert get(f"{base}/metrics")[0] == 404
+        assert get(f"http://127.0.0.1:{metrics_port}/ready")[0] == 200
+
+        pool.submit(hold_call, f"{base}/mcp", gate.getsockname()[1], 0)
+        held = accept_all(gate, 1)
+        process.send_signal(signal.SIGTERM)
+        wait_draining(base)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=5) == 128 + signal.SIGTERM
+        held[0].close()

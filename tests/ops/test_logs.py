@@ -1,0 +1,137 @@
+"""JSON logs: one line per request with its fields, stdlib routed through, configuration redacted."""
+
+from __future__ import annotations
+
+import io
+import logging
+
+import orjson
+import pytest
+
+from mcpserve.config import load_settings
+from mcpserve.observability.logs import configure_logging, get_logger
+from mcpserve.protocol.sealing import KeyRing
+from mcpserve.runtime import configure_logging as configure_runtime_logging
+from tests.ops.support import call_tool, initialize, make_app, session_headers
+from tests.support.asgi import request, rpc
+from tests.support.logcheck import REQUEST_FIELDS, check_log_lines, secret
+
+pytestmark = pytest.mark.anyio
+
+
+def lines(stream: io.BytesIO) -> list[dict[str, object]]:
+    return check_log_lines(stream.getvalue())
+
+
+async def test_one_line_per_request_with_its_fields(checked_logs: io.BytesIO) -> None:
+    app = make_app()
+    session = (await initialize(app)).headers["mcp-session-id"]
+    body = rpc("tools/call", {"name": "echo", "arguments": {"text": "hi"}}, request_id=5)
+    headers = {**session_headers(session), "x-request-id": "req-1"}
+    assert (await request(app, "POST", headers=headers, body=body)).status == 200
+    assert (await call_tool(app, "fail", {})).status == 200
+    logged = [line for line in lines(checked_logs) if line["event"] == "request"]
+    assert len(logged) == 3
+    assert all(line.keys() >= REQUEST_FIELDS for line in logged)
+    init, in_session, modern = logged
+    assert (init["method"], init["era"], init["session_id"], init["status"]) == (
+        "initialize",
+        "legacy",
+        session,
+        200,
+    )
+    assert {
+        k: in_session[k] for k in ("request_id", "era", "session_id", "method", "tool", "status", "outcome")
+    } == {
+        "request_id": "req-1",
+        "era": "legacy",
+        "session_id": session,
+        "method": "tools/call",
+        "tool": "echo",
+        "status": 200,
+        "outcome": "success",
+    }
+    assert (modern["era"], modern["session_id"], modern["tool"], modern["outcome"]) == (
+        "modern",
+        None,
+        "fail",
+        "tool_error",
+    )
+    assert isinstance(modern["duration_ms"], float)
+    assert modern["principal"] is None
+
+
+def test_standard_library_lines_are_json_with_level_logger_and_exception() -> None:
+    stream = io.BytesIO()
+    configure_logging("warning", stream)
+    log = logging.getLogger("some.library")
+    log.info("filtered out")
+    log.warning("disk %s%% full", 91)
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        log.exception("failed")
+    get_logger("mcpserve.test").info("also filtered")
+    get_logger("mcpserve.test").warning("ours", detail=1)
+    parsed = lines(stream)
+    assert [(line["event"], line["level"], line["logger"]) for line in parsed] == [
+        ("disk 91% full", "warning", "some.library"),
+        ("failed", "error", "some.library"),
+        ("ours", "warning", "mcpserve.test"),
+    ]
+    assert "ValueError: boom" in str(parsed[1]["exception"])
+    assert parsed[2]["detail"] == 1
+
+
+def test_configuration_line_comes_first_and_is_redacted() -> None:
+    key = secret(KeyRing.generate_key_string())
+    password = secret("db-pass-in-config-line")
+    settings = load_settings(
+        {
+            "auth": "none",
+            "request_state_keys": key,
+            "database_url": f"postgresql://app:{password}@db:5432/app",
+        }
+    )
+    stream = io.BytesIO()
+    configure_runtime_logging(settings, stream)
+    first = orjson.loads(stream.getvalue().splitlines()[0])
+    assert first["event"] == "configuration"
+    assert first["config"]["request_state_keys"] == ["**********"]
+    assert first["config"]["database_url"] == "postgresql://app:**********@db:5432/app"
+    assert key.encode() not in stream.getvalue()
+    assert password.encode() not in stream.getvalue()
+
+
+def test_credentials_in_free_text_are_masked() -> None:
+    stream = io.BytesIO()
+    configure_logging("info", stream)
+    try:
+        raise ConnectionResetError("redis://:s3cret-in-exception@10.0.0.5 reset")
+    except ConnectionResetError:
+        logging.getLogger("some.driver").exception("lost postgresql://app:pw-in-message@db/app")
+    get_logger("mcpserve.test").info("upstream said", header="Authorization: Bearer abc.def-ghi_123")
+    parsed = lines(stream)
+    assert b"s3cret-in-exception" not in stream.getvalue()
+    assert b"pw-in-message" not in stream.getvalue()
+    assert b"abc.def-ghi_123" not in stream.getvalue()
+    assert parsed[0]["event"] == "lost postgresql://app:**********@db/app"
+    assert "redis://:**********@10.0.0.5 reset" in str(parsed[0]["exception"])
+    assert parsed[1]["header"] == "Authorization: Bearer **********"
+
+
+def test_the_log_check_catches_secrets_and_credentials() -> None:
+    leaked = secret("leaked-value-for-the-check")
+    with pytest.raises(AssertionError, match="a secret appears"):
+        check_log_lines(orjson.dumps({"event": leaked, "level": "info", "timestamp": "t"}))
+    with pytest.raises(AssertionError, match="a credential appears"):
+        check_log_lines(
+            orjson.dumps({"event": "Authorization: Bearer abcdefgh12345", "level": "info", "timestamp": "t"})
+        )
+    with pytest.raises(AssertionError, match="a credential appears"):
+        check_log_lines(orjson.dumps({"event": "postgresql://u:pw@h/db", "level": "info", "timestamp": "t"}))
+    with pytest.raises(orjson.JSONDecodeError):
+        check_log_lines(b"plain text line")
+    assert check_log_lines(
+        orjson.dumps({"event": "postgresql://u:***@h/db", "level": "info", "timestamp": "t"})
+    )
