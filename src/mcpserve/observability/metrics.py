@@ -59,17 +59,15 @@ class Metrics:
             "mcp_auth_failures", "Requests refused by authentication, by reason.", ["reason"], registry=r
         )
         self._scrape_hooks: list[Callable[[], Awaitable[None]]] = []
-        self._tool_calls: dict[tuple[str, str], Counter] = {}
+        self._tool_call_counts: dict[tuple[str, str], int] = {}
         self._tool_durations: dict[str, Histogram] = {}
-        self._requests: dict[tuple[str, str, int], Counter] = {}
+        self._request_counts: dict[tuple[str, str, int], int] = {}
 
-    # Label lookups cost more than the increments; the label sets are bounded, so keep the children.
+    # Counted per request as plain integers and added to the Prometheus children at scrape time:
+    # a child's inc() takes a lock and costs more than the rest of the bookkeeping together.
     def tool_call(self, tool: str, status: str, seconds: float) -> None:
         key = (tool, status)
-        calls = self._tool_calls.get(key)
-        if calls is None:
-            calls = self._tool_calls[key] = self.tool_calls.labels(tool, status)
-        calls.inc()
+        self._tool_call_counts[key] = self._tool_call_counts.get(key, 0) + 1
         duration = self._tool_durations.get(tool)
         if duration is None:
             duration = self._tool_durations[tool] = self.tool_duration.labels(tool)
@@ -77,10 +75,15 @@ class Metrics:
 
     def request(self, method: str, era: str, status: int) -> None:
         key = (method, era, status)
-        child = self._requests.get(key)
-        if child is None:
-            child = self._requests[key] = self.requests.labels(method, era, str(status))
-        child.inc()
+        self._request_counts[key] = self._request_counts.get(key, 0) + 1
+
+    def _add_counts(self) -> None:
+        counts, self._request_counts = self._request_counts, {}
+        for (method, era, code), count in counts.items():
+            self.requests.labels(method, era, str(code)).inc(count)
+        tool_counts, self._tool_call_counts = self._tool_call_counts, {}
+        for (tool, outcome), count in tool_counts.items():
+            self.tool_calls.labels(tool, outcome).inc(count)
 
     def rate_limit_rejection(self, scope: str) -> None:
         self.rate_limited.labels(scope).inc()
@@ -95,4 +98,5 @@ class Metrics:
     async def render(self) -> bytes:
         for hook in self._scrape_hooks:
             await hook()
+        self._add_counts()
         return generate_latest(self.registry)
