@@ -66,6 +66,8 @@ KNOWN_METHODS: Final = frozenset(
 )
 _REQUEST_ID: Final = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _MAX_LOGGED_NAME = 200
+# Request-line fields a client can fill with free text (a credential pasted into a tool name).
+_CLIENT_TEXT: Final = ("method", "tool", "principal", "session_id")
 # Fresh request ids: a random per-process prefix and a counter (unique across replicas, cheap).
 _ID_PREFIX: Final = secrets.token_hex(4)
 _ID_COUNTER: Final = itertools.count(1)
@@ -197,4 +199,5 @@ class RequestObserver:
                 "outcome": record.outcome,
                 "duration_ms": round((time.perf_counter() - record.started) * 1000, 3),
             },
+            _CLIENT_TEXT,
         )
