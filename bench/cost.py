@@ -72,9 +72,11 @@ WARMUP = 200
 def _mcpserve_app() -> App:
     from mcpserve.config import load_settings  # noqa: PLC0415 - imported inside the measured process
     from mcpserve.loader import load_app  # noqa: PLC0415
-    from mcpserve.runtime import build_http_app  # noqa: PLC0415
+    from mcpserve.runtime import build_http_app, configure_logging  # noqa: PLC0415
 
-    settings = load_settings({"auth": "none"})
+    settings = load_settings({"auth": "none", "rate_limit_per_minute": 0, "rate_limit_per_hour": 0})
+    # As `mcpserve serve` runs: JSON lines, one per request, here into /dev/null.
+    configure_logging(settings, open(os.devnull, "wb"))  # noqa: SIM115 - lives as long as the process
     return build_http_app(load_app(str(ROOT / "bench" / "apps" / "echo.py"), settings), settings)
 
 

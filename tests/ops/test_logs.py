@@ -135,3 +135,13 @@ def test_the_log_check_catches_secrets_and_credentials() -> None:
     assert check_log_lines(
         orjson.dumps({"event": "postgresql://u:***@h/db", "level": "info", "timestamp": "t"})
     )
+
+
+async def test_request_line_masks_credentials_a_client_put_in_a_tool_name(checked_logs: io.BytesIO) -> None:
+    app = make_app()
+    pasted = "Bearer " + "x" * 24
+    assert (await call_tool(app, pasted, {})).status == 200
+    logged = [line for line in lines(checked_logs) if line["event"] == "request"]
+    assert [line["tool"] for line in logged] == ["Bearer **********"]
+    assert logged[0]["logger"] == "mcpserve.request" and logged[0]["level"] == "info"
+    assert str(logged[0]["timestamp"]).endswith("Z")

@@ -11,6 +11,7 @@ import logging
 import re
 import sys
 import threading
+import time
 from collections.abc import MutableMapping
 from typing import IO, Any
 
@@ -18,7 +19,7 @@ import orjson
 import structlog
 from structlog.typing import Processor
 
-__all__ = ["configure_logging", "get_logger", "NamedLogger"]
+__all__ = ["configure_logging", "get_logger", "NamedLogger", "write_event"]
 
 _LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
 _generation = 0  # bumped by every configure_logging, so NamedLogger rebinds
@@ -89,6 +90,59 @@ class _LockedWriter:
         with self._lock:
             self._stream.flush()
 
+    def write_line(self, data: bytes) -> None:
+        """Write and flush under one hold of the lock."""
+        with self._lock:
+            self._stream.write(data)
+            self._stream.flush()
+
+
+class _Sink:
+    """Where :func:`write_event` writes: set by :func:`configure_logging`, shared with structlog."""
+
+    writer: _LockedWriter | None = None
+    level = _LEVELS["info"]
+
+
+class _Clock:
+    """ISO-8601 UTC timestamps as structlog's TimeStamper writes them, formatted once a second."""
+
+    second = -1
+    prefix = ""
+
+    @classmethod
+    def now(cls) -> str:
+        now = time.time()
+        second = int(now)
+        if second != cls.second:
+            cls.prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            cls.second = second
+        return f"{cls.prefix}.{int((now - second) * 1_000_000):06d}Z"
+
+
+def write_event(
+    level: str, logger: str, event: str, fields: dict[str, Any], masked: tuple[str, ...] = ()
+) -> None:
+    """One JSON line with the shape of a structlog call, without its processor chain.
+
+    For the line logged per request: structlog spends ~10 us formatting it, this ~2 us. Only the
+    fields named in ``masked`` (those a client can fill with free text) are masked; ``fields`` is
+    consumed and must not hold the keys ``logger``, ``event``, ``level`` or ``timestamp``.
+    """
+    writer = _Sink.writer
+    if writer is None:  # logging not configured (library use, tests): the structlog path decides
+        getattr(get_logger(logger), level)(event, **fields)
+        return
+    if _LEVELS[level] < _Sink.level:
+        return
+    for key in masked:
+        value = fields[key]
+        if value is not None and ("@" in value or "earer" in value):
+            fields[key] = _mask(value)
+    fields["logger"], fields["event"], fields["level"] = logger, event, level
+    fields["timestamp"] = _Clock.now()
+    writer.write_line(orjson.dumps(fields, default=str, option=orjson.OPT_APPEND_NEWLINE))
+
 
 def configure_logging(level: str = "info", stream: IO[bytes] | None = None) -> None:
     """Route every log line, ours and the standard library's, to ``stream`` (stderr) as JSON."""
@@ -96,6 +150,7 @@ def configure_logging(level: str = "info", stream: IO[bytes] | None = None) -> N
     target = stream if stream is not None else sys.stderr.buffer
     lock = threading.Lock()
     numeric = _LEVELS[level.lower()]
+    _Sink.writer, _Sink.level = _LockedWriter(target, lock), numeric
     timestamper = structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp")
     structlog.configure(
         processors=[
@@ -106,7 +161,7 @@ def configure_logging(level: str = "info", stream: IO[bytes] | None = None) -> N
             structlog.processors.JSONRenderer(serializer=_dumps),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.BytesLoggerFactory(_LockedWriter(target, lock)),  # type: ignore[arg-type]
+        logger_factory=structlog.BytesLoggerFactory(_Sink.writer),  # type: ignore[arg-type]
         cache_logger_on_first_use=False,
     )
     pre_chain: list[Processor] = [

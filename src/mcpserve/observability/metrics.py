@@ -10,10 +10,14 @@ collectors are exact; there is no multi-worker mode to aggregate.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from bisect import bisect_left
+from collections.abc import Awaitable, Callable, Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 __all__ = ["Metrics", "CONTENT_TYPE", "TOOL_BUCKETS"]
 
@@ -22,30 +26,67 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 TOOL_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 
+class _PerRequest(Collector):
+    """The series every request updates, kept as plain numbers and rendered at scrape time.
+
+    Updating a prometheus-client child takes a lock per increment (a histogram observation,
+    two); a request would pay for four of them. Requests finish on the event loop, which is
+    also where scrapes render, so no lock is needed here.
+    """
+
+    def __init__(self) -> None:
+        self.requests: dict[tuple[str, str, int], int] = {}
+        self.tool_calls: dict[tuple[str, str], int] = {}
+        # tool -> (count per bucket, the last one +Inf; sum of seconds)
+        self.durations: dict[str, tuple[list[int], list[float]]] = {}
+
+    def tool_call(self, tool: str, status: str, seconds: float) -> None:
+        key = (tool, status)
+        self.tool_calls[key] = self.tool_calls.get(key, 0) + 1
+        found = self.durations.get(tool)
+        if found is None:
+            found = self.durations[tool] = ([0] * (len(TOOL_BUCKETS) + 1), [0.0])
+        found[0][bisect_left(TOOL_BUCKETS, seconds)] += 1  # bucket i counts seconds <= bound i
+        found[1][0] += seconds
+
+    def collect(self) -> Iterator[Metric]:
+        calls = CounterMetricFamily(
+            "mcp_tool_calls", "Tool calls by tool and outcome.", labels=["tool", "status"]
+        )
+        for (tool, outcome), count in self.tool_calls.items():
+            calls.add_metric([tool, outcome], count)
+        yield calls
+        durations = HistogramMetricFamily(
+            "mcp_tool_call_duration_seconds", "Time spent running a tool call, by tool.", labels=["tool"]
+        )
+        bounds = [*map(floatToGoString, TOOL_BUCKETS), "+Inf"]
+        for tool, (counts, total) in self.durations.items():
+            cumulative, running = [], 0
+            for bound, count in zip(bounds, counts, strict=True):
+                running += count
+                cumulative.append((bound, float(running)))
+            durations.add_metric([tool], cumulative, sum_value=total[0])
+        yield durations
+        requests = CounterMetricFamily(
+            "mcp_requests",
+            "Requests to the MCP endpoint by JSON-RPC method, protocol era and HTTP status.",
+            labels=["method", "era", "status"],
+        )
+        for (method, era, code), count in self.requests.items():
+            requests.add_metric([method, era, str(code)], count)
+        yield requests
+
+
 class Metrics:
     """Every metric the runtime exports, with the few operations that update them."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.tool_calls = Counter(
-            "mcp_tool_calls", "Tool calls by tool and outcome.", ["tool", "status"], registry=r
-        )
-        self.tool_duration = Histogram(
-            "mcp_tool_call_duration_seconds",
-            "Time spent running a tool call, by tool.",
-            ["tool"],
-            buckets=TOOL_BUCKETS,
-            registry=r,
-        )
+        self._per_request = _PerRequest()
+        r.register(self._per_request)
         self.active_sessions = Gauge(
             "mcp_active_sessions", "Live 2025-era sessions in the session store.", registry=r
-        )
-        self.requests = Counter(
-            "mcp_requests",
-            "Requests to the MCP endpoint by JSON-RPC method, protocol era and HTTP status.",
-            ["method", "era", "status"],
-            registry=r,
         )
         self.in_flight = Gauge("mcp_requests_in_flight", "MCP endpoint requests being served.", registry=r)
         self.sse_streams = Gauge("mcp_sse_streams_open", "Responses currently streaming SSE.", registry=r)
@@ -59,28 +100,14 @@ class Metrics:
             "mcp_auth_failures", "Requests refused by authentication, by reason.", ["reason"], registry=r
         )
         self._scrape_hooks: list[Callable[[], Awaitable[None]]] = []
-        self._tool_calls: dict[tuple[str, str], Counter] = {}
-        self._tool_durations: dict[str, Histogram] = {}
-        self._requests: dict[tuple[str, str, int], Counter] = {}
 
-    # Label lookups cost more than the increments; the label sets are bounded, so keep the children.
     def tool_call(self, tool: str, status: str, seconds: float) -> None:
-        key = (tool, status)
-        calls = self._tool_calls.get(key)
-        if calls is None:
-            calls = self._tool_calls[key] = self.tool_calls.labels(tool, status)
-        calls.inc()
-        duration = self._tool_durations.get(tool)
-        if duration is None:
-            duration = self._tool_durations[tool] = self.tool_duration.labels(tool)
-        duration.observe(seconds)
+        self._per_request.tool_call(tool, status, seconds)
 
     def request(self, method: str, era: str, status: int) -> None:
+        counts = self._per_request.requests
         key = (method, era, status)
-        child = self._requests.get(key)
-        if child is None:
-            child = self._requests[key] = self.requests.labels(method, era, str(status))
-        child.inc()
+        counts[key] = counts.get(key, 0) + 1
 
     def rate_limit_rejection(self, scope: str) -> None:
         self.rate_limited.labels(scope).inc()

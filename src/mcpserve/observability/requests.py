@@ -16,7 +16,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
-from mcpserve.observability.logs import get_logger
+from mcpserve.observability.logs import write_event
 from mcpserve.observability.metrics import Metrics
 from mcpserve.server.call import Call
 from mcpserve.types import JSONObject
@@ -66,6 +66,8 @@ KNOWN_METHODS: Final = frozenset(
 )
 _REQUEST_ID: Final = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _MAX_LOGGED_NAME = 200
+# Request-line fields a client can fill with free text (a credential pasted into a tool name).
+_CLIENT_TEXT: Final = ("method", "tool", "principal", "session_id")
 # Fresh request ids: a random per-process prefix and a counter (unique across replicas, cheap).
 _ID_PREFIX: Final = secrets.token_hex(4)
 _ID_COUNTER: Final = itertools.count(1)
@@ -164,7 +166,6 @@ class RequestObserver:
         self.metrics = metrics
         self.server = server
         self.sse_open = 0
-        self._log = get_logger("mcpserve.request")
         metrics.sse_streams.set_function(lambda: self.sse_open)
 
     def start(self, scope: dict[str, Any]) -> RequestRecord:
@@ -183,15 +184,20 @@ class RequestObserver:
         if record.tool is not None and record.tool_seconds is not None:
             tool = self._tool_label(record.tool)
             self.metrics.tool_call(tool, record.outcome or "error", record.tool_seconds)
-        self._log.info(
+        write_event(
+            "info",
+            "mcpserve.request",
             "request",
-            request_id=record.request_id,
-            era=era,
-            session_id=record.session_id,
-            principal=record.principal,
-            method=record.method[:_MAX_LOGGED_NAME],
-            tool=record.tool[:_MAX_LOGGED_NAME] if record.tool is not None else None,
-            status=record.status,
-            outcome=record.outcome,
-            duration_ms=round((time.perf_counter() - record.started) * 1000, 3),
+            {
+                "request_id": record.request_id,
+                "era": era,
+                "session_id": record.session_id,
+                "principal": record.principal,
+                "method": record.method[:_MAX_LOGGED_NAME],
+                "tool": record.tool[:_MAX_LOGGED_NAME] if record.tool is not None else None,
+                "status": record.status,
+                "outcome": record.outcome,
+                "duration_ms": round((time.perf_counter() - record.started) * 1000, 3),
+            },
+            _CLIENT_TEXT,
         )

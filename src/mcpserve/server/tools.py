@@ -48,6 +48,8 @@ class OutputSpec:
     adapter: TypeAdapter[Any]
     schema: JSONObject
     wrapped: bool
+    # ``str``, ``int`` or ``bool``: a value of exactly that type is already its own JSON form.
+    exact: type | None = None
 
 
 def _holds_content(annotation: Any) -> bool:
@@ -76,7 +78,8 @@ def output_spec(annotation: Any) -> OutputSpec | None:
     wrapped: JSONObject = {"type": "object", "properties": {"result": schema}, "required": ["result"]}
     if "$defs" in schema:
         wrapped["$defs"] = schema.pop("$defs")
-    return OutputSpec(adapter, wrapped, wrapped=True)
+    exact = annotation if annotation in (str, int, bool) else None
+    return OutputSpec(adapter, wrapped, wrapped=True, exact=exact)
 
 
 @dataclass(slots=True)
@@ -191,6 +194,8 @@ class Tool:
             if not isinstance(value, dict) or "result" not in value:
                 raise _Unsendable("produced a result that does not match its declared output type")
             value = value["result"]
+        if type(value) is self.output.exact:
+            return value  # validating and dumping would return it unchanged
         try:
             json_value = self.output.adapter.dump_python(
                 self.output.adapter.validate_python(value), mode="json"
