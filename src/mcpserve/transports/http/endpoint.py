@@ -36,7 +36,14 @@ from mcpserve.errors import (
     Unauthorized,
     UnsupportedMediaType,
 )
-from mcpserve.observability.requests import note_auth_failure, note_call, note_message, note_session
+from mcpserve.observability.requests import (
+    note_auth_failure,
+    note_call,
+    note_message,
+    note_principal,
+    note_refused_call,
+    note_session,
+)
 from mcpserve.principal import Principal
 from mcpserve.protocol import jsonrpc
 from mcpserve.protocol.envelope import CLIENT_CAPABILITIES_KEY, PROTOCOL_VERSION_KEY, read_request_meta
@@ -319,6 +326,8 @@ class McpEndpoint:
             except ProtocolError as exc:
                 await self._refuse(send, exc)
                 return
+            if principal is not None:
+                note_principal(principal)
         method = scope["method"]
         if method == "POST":
             caller = ""
@@ -397,6 +406,7 @@ class McpEndpoint:
             if declared:
                 admission = await self.limits.admit(caller, tool)
                 if admission.error is not None:
+                    note_refused_call("tools/call", "modern", tool, "rate_limited")
                     await self._refuse_unread(admission, receive, send)
                     return
         try:
@@ -674,6 +684,8 @@ class McpEndpoint:
         if admission is not None and admission.error is not None:
             # 429 while the response is still plain JSON; a JSON-RPC error event once it streams.
             error = admission.error
+            name = message.params.get("name")
+            note_refused_call(message.method, None, name if isinstance(name, str) else None, "rate_limited")
             await stream.finish(
                 failures.error_response(message.id, error, "legacy"), failures.http_status(error, "legacy")
             )
