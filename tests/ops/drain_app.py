@@ -1,10 +1,12 @@
-"""A server whose tool holds each call until the test releases it over a loopback socket."""
+"""A server whose tools hold each call until the test releases it over a loopback socket."""
 
 from __future__ import annotations
 
+import socket
+
 import anyio
 
-from mcpserve import MCPServer
+from mcpserve import Context, MCPServer
 
 app = MCPServer("drain-test")
 
@@ -16,3 +18,19 @@ async def hold(gate: int, index: int) -> str:
         await stream.send(f"{index}\n".encode())
         await stream.receive()
     return f"done {index}"
+
+
+@app.tool()
+def hold_sync(gate: int, index: int) -> str:
+    """The same in a worker thread: a sync tool that blocks until the gate answers."""
+    with socket.create_connection(("127.0.0.1", gate)) as connection:
+        connection.sendall(f"{index}\n".encode())
+        connection.recv(16)
+    return f"done {index}"
+
+
+@app.tool()
+async def hold_streaming(gate: int, index: int, ctx: Context) -> str:
+    """Switch the response to SSE with a progress event, then hold like ``hold``."""
+    await ctx.report_progress(1, 2)
+    return await hold(gate, index)

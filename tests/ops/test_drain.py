@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
+from typing import Any
+
 import anyio
+import orjson
 import pytest
 
+from mcpserve.transports.http.app import HttpApp
 from tests.ops.support import (
     Gate,
     body_of,
@@ -16,6 +22,7 @@ from tests.ops.support import (
     session_headers,
 )
 from tests.support.asgi import META, Reply, open_request, request, rpc
+from tests.support.logcheck import check_log_lines
 
 pytestmark = pytest.mark.anyio
 
@@ -87,3 +94,86 @@ async def test_wait_idle_reports_requests_still_running_at_the_deadline() -> Non
         with anyio.fail_after(5):
             await held.done.wait()
         assert held.json()["result"]["structuredContent"] == {"result": "released"}
+
+
+class _Exchange:
+    """One request driven by hand, so the test can cancel its task like an ASGI server does."""
+
+    def __init__(self, app: HttpApp, headers: dict[str, str], body: bytes | None) -> None:
+        self.messages: list[dict[str, Any]] = []
+        self.sent = anyio.Event()
+        self._body = body
+        scope = {
+            "type": "http",
+            "method": "POST",
+            "path": "/mcp",
+            "query_string": b"",
+            "headers": [(k.encode(), v.encode()) for k, v in {"host": "127.0.0.1", **headers}.items()],
+            "client": ("127.0.0.1", 50000),
+        }
+        self.task = asyncio.get_running_loop().create_task(app(scope, self._receive, self._send))
+
+    async def _receive(self) -> dict[str, Any]:
+        body, self._body = self._body, None
+        if body is None:  # no body (a client that never finishes sending it), or already read
+            await anyio.sleep_forever()
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def _send(self, message: dict[str, Any]) -> None:
+        self.messages.append(message)
+        if message["type"] == "http.response.body" and not message.get("more_body"):
+            self.sent.set()
+
+    def reply(self) -> tuple[int, dict[bytes, bytes], Any]:
+        start, *bodies = self.messages
+        return start["status"], dict(start["headers"]), orjson.loads(b"".join(b["body"] for b in bodies))
+
+
+async def test_deadline_cut_off_answers_503_with_the_tool_in_the_request_line(
+    checked_logs: io.BytesIO,
+) -> None:
+    gate = Gate()
+    app = make_app(make_server(gate))
+    body = rpc("tools/call", {"name": "hold", "arguments": {}, "_meta": META}, request_id=4)
+    exchange = _Exchange(app, modern_headers("tools/call", "hold"), body)
+    with anyio.fail_after(5):
+        await gate.entered.wait()
+    app.begin_drain()
+    assert app.endpoint.cut_off() == 1
+    assert app.endpoint.cut_off() == 0  # each call is cut off once
+    with anyio.fail_after(5):
+        await exchange.task
+    status, headers, answer = exchange.reply()
+    assert (status, headers[b"retry-after"], answer["id"], answer["error"]["code"]) == (503, b"2", 4, -31000)
+    [line] = [line for line in check_log_lines(checked_logs.getvalue()) if line["event"] == "request"]
+    assert (line["tool"], line["status"], line["era"], line["outcome"]) == ("hold", 503, "modern", "error")
+
+
+async def test_server_cancellation_while_draining_is_answered_not_raised() -> None:
+    gate = Gate()
+    app = make_app(make_server(gate))
+    body = rpc("tools/call", {"name": "hold", "arguments": {}, "_meta": META}, request_id=5)
+    in_tool = _Exchange(app, modern_headers("tools/call", "hold"), body)
+    before_body = _Exchange(app, modern_headers("tools/call", "echo"), None)
+    with anyio.fail_after(5):
+        await gate.entered.wait()
+    app.begin_drain()
+    in_tool.task.cancel()  # what uvicorn does to tasks still running after its shutdown grace
+    before_body.task.cancel()
+    with anyio.fail_after(5):
+        await in_tool.task
+        await before_body.task
+    assert in_tool.reply()[0] == 503 and in_tool.reply()[2]["id"] == 5
+    status, headers, answer = before_body.reply()
+    assert (status, headers[b"retry-after"], answer["error"]["code"]) == (503, b"2", -31000)
+    assert app.drain.in_flight == 0
+
+
+async def test_cancellation_outside_a_drain_still_propagates() -> None:
+    app = make_app()
+    waiting = _Exchange(app, modern_headers("tools/call", "echo"), None)
+    await anyio.wait_all_tasks_blocked()  # inside the endpoint, waiting for the body
+    waiting.task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting.task
+    assert waiting.messages == []

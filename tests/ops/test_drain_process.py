@@ -46,14 +46,30 @@ def get(url: str) -> tuple[int, Any]:
         return error.code, error.read()
 
 
-def hold_call(url: str, gate: int, index: int) -> tuple[int, dict[str, str], Any]:
+def hold_call(url: str, gate: int, index: int, tool: str = "hold") -> tuple[int, dict[str, str], Any]:
+    return post(url, *hold_request(gate, index, tool))
+
+
+def hold_request(gate: int, index: int, tool: str) -> tuple[dict[str, Any], dict[str, str]]:
+    meta = {**META, "progressToken": index}
     body = {
         "jsonrpc": "2.0",
         "id": index,
         "method": "tools/call",
-        "params": {"name": "hold", "arguments": {"gate": gate, "index": index}, "_meta": META},
+        "params": {"name": tool, "arguments": {"gate": gate, "index": index}, "_meta": meta},
     }
-    return post(url, body, {**MODERN_HEADERS, "mcp-method": "tools/call", "mcp-name": "hold"})
+    return body, {**MODERN_HEADERS, "mcp-method": "tools/call", "mcp-name": tool}
+
+
+def raw_post(url: str, body: dict[str, Any], headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+    request = urllib.request.Request(url, orjson.dumps(body), headers, method="POST")
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return response.status, dict(response.headers), response.read()
+
+
+def sse_events(body: bytes) -> list[Any]:
+    blocks = [block.split("\n") for block in body.decode().split("\n\n")]
+    return [orjson.loads(line[6:]) for lines in blocks for line in lines if line.startswith("data: ")]
 
 
 def initialize_call(url: str) -> tuple[int, dict[str, str], Any]:
@@ -79,7 +95,7 @@ def server(log: Path, **env: str) -> Iterator[tuple[subprocess.Popen[bytes], str
     with log.open("wb") as output:
         process = subprocess.Popen(
             argv,
-            env=child_env(MCPSERVE_AUTH="none", MCPSERVE_DRAIN_TIMEOUT=str(DRAIN_TIMEOUT), **env),
+            env=child_env(**{"MCPSERVE_AUTH": "none", "MCPSERVE_DRAIN_TIMEOUT": str(DRAIN_TIMEOUT), **env}),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=output,
@@ -173,3 +189,53 @@ def test_second_signal_exits_at_once_and_metrics_port(tmp_path: Path) -> None:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=5) == 128 + signal.SIGTERM
         held[0].close()
+
+
+CUT_OFF_TIMEOUT = 1.0
+
+
+def test_calls_running_at_the_drain_deadline_answer_503_and_exit_zero(tmp_path: Path) -> None:
+    log = tmp_path / "server.log"
+    url_of = "{}/mcp".format
+    with (
+        socket.create_server(("127.0.0.1", 0)) as gate,
+        server(log, MCPSERVE_DRAIN_TIMEOUT=str(CUT_OFF_TIMEOUT)) as (process, base),
+        ThreadPoolExecutor(3) as pool,
+    ):
+        port = gate.getsockname()[1]
+        plain = [
+            pool.submit(hold_call, url_of(base), port, i, tool) for i, tool in ((1, "hold"), (2, "hold_sync"))
+        ]
+        streaming = pool.submit(raw_post, url_of(base), *hold_request(port, 3, "hold_streaming"))
+        held = accept_all(gate, 3)  # all three are inside their tools, none will be released
+        signalled = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=CUT_OFF_TIMEOUT + 10) == 0
+        elapsed = time.monotonic() - signalled
+        answers = [call.result(timeout=10) for call in plain]
+        stream_status, stream_headers, stream_body = streaming.result(timeout=10)
+        for connection in held:
+            connection.close()
+    assert elapsed >= CUT_OFF_TIMEOUT
+    for index, (status, headers, body) in enumerate(answers, start=1):
+        assert (status, headers["retry-after"], headers["content-type"]) == (503, "2", "application/json")
+        assert body["id"] == index and body["error"]["code"] == -31000
+        assert "shutting down" in body["error"]["message"]
+    assert (stream_status, stream_headers["content-type"]) == (200, "text/event-stream")
+    events = sse_events(stream_body)
+    assert events[0]["method"] == "notifications/progress"
+    assert events[-1]["id"] == 3 and events[-1]["error"]["code"] == -31000
+
+    text = log.read_bytes()
+    assert b"Exception in ASGI application" not in text and b"Traceback" not in text
+    lines = check_log_lines(text)
+    requests = {line["tool"]: line for line in lines if line.get("event") == "request"}
+    assert {tool: (r["status"], r["outcome"]) for tool, r in requests.items()} == {
+        "hold": (503, "error"),
+        "hold_sync": (503, "error"),
+        "hold_streaming": (200, "error"),
+    }
+    events_logged = [str(line["event"]) for line in lines]
+    assert not any(event.startswith("drained in") for event in events_logged)
+    [deadline] = [event for event in events_logged if event.startswith("drain deadline")]
+    assert "3 call(s) cut off with 503" in deadline

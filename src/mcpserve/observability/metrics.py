@@ -49,6 +49,10 @@ class _PerRequest(Collector):
         found[0][bisect_left(TOOL_BUCKETS, seconds)] += 1  # bucket i counts seconds <= bound i
         found[1][0] += seconds
 
+    def tool_refusal(self, tool: str, status: str) -> None:
+        key = (tool, status)
+        self.tool_calls[key] = self.tool_calls.get(key, 0) + 1
+
     def collect(self) -> Iterator[Metric]:
         calls = CounterMetricFamily(
             "mcp_tool_calls", "Tool calls by tool and outcome.", labels=["tool", "status"]
@@ -103,6 +107,10 @@ class Metrics:
 
     def tool_call(self, tool: str, status: str, seconds: float) -> None:
         self._per_request.tool_call(tool, status, seconds)
+
+    def tool_refusal(self, tool: str, status: str) -> None:
+        """A tool call refused before it ran (e.g. ``rate_limited``): no duration to observe."""
+        self._per_request.tool_refusal(tool, status)
 
     def request(self, method: str, era: str, status: int) -> None:
         counts = self._per_request.requests

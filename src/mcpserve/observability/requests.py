@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from mcpserve.observability.logs import write_event
 from mcpserve.observability.metrics import Metrics
+from mcpserve.principal import Principal
 from mcpserve.server.call import Call
 from mcpserve.types import JSONObject
 
@@ -31,6 +32,8 @@ __all__ = [
     "note_message",
     "note_session",
     "note_call",
+    "note_principal",
+    "note_refused_call",
     "note_auth_failure",
     "KNOWN_METHODS",
 ]
@@ -145,6 +148,26 @@ def note_call(call: Call, response: JSONObject | None, seconds: float) -> None:
         record.tool_seconds = seconds
 
 
+def note_principal(principal: Principal) -> None:
+    """Authentication succeeded: the request is this principal's, whatever happens next."""
+    record = current_request.get()
+    if record is not None:
+        record.principal = principal.name
+
+
+def note_refused_call(method: str, era: str | None, tool: str | None, outcome: str) -> None:
+    """A call refused before it ran (a rate limit), known from its headers or body only."""
+    record = current_request.get()
+    if record is None:
+        return
+    record.method = method
+    if era is not None:
+        record.era = era
+    record.outcome = outcome
+    if method == "tools/call":
+        record.tool = tool if tool is not None else ""
+
+
 def note_auth_failure(exc: Exception) -> None:
     """An authentication or authorization refusal, by a reason from a closed set."""
     record = current_request.get()
@@ -180,10 +203,12 @@ class RequestObserver:
         self.metrics.request(method, era, record.status)
         if record.auth_failure is not None:
             self.metrics.auth_failure(record.auth_failure)
-        tool = None
-        if record.tool is not None and record.tool_seconds is not None:
+        if record.tool is not None:
             tool = self._tool_label(record.tool)
-            self.metrics.tool_call(tool, record.outcome or "error", record.tool_seconds)
+            if record.tool_seconds is not None:
+                self.metrics.tool_call(tool, record.outcome or "error", record.tool_seconds)
+            elif record.outcome is not None:  # refused before it ran: counted, but no duration
+                self.metrics.tool_refusal(tool, record.outcome)
         write_event(
             "info",
             "mcpserve.request",

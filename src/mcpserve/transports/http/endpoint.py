@@ -36,7 +36,14 @@ from mcpserve.errors import (
     Unauthorized,
     UnsupportedMediaType,
 )
-from mcpserve.observability.requests import note_auth_failure, note_call, note_message, note_session
+from mcpserve.observability.requests import (
+    note_auth_failure,
+    note_call,
+    note_message,
+    note_principal,
+    note_refused_call,
+    note_session,
+)
 from mcpserve.principal import Principal
 from mcpserve.protocol import jsonrpc
 from mcpserve.protocol.envelope import CLIENT_CAPABILITIES_KEY, PROTOCOL_VERSION_KEY, read_request_meta
@@ -93,6 +100,13 @@ async def _refuse(
     )
 
 
+def _cut_off_error() -> ServiceUnavailable:
+    # The drain deadline passed while the request ran: its work is abandoned, a retry elsewhere may succeed.
+    return ServiceUnavailable(
+        "Server shutting down: the request was stopped; retry on another replica", retry_after=2
+    )
+
+
 async def _refuse_while_draining(send: Send, request_id: RequestId | None) -> None:
     # Shutdown has begun: another replica can take this at once.
     busy = ServiceUnavailable("Server is shutting down; retry on another replica", retry_after=2)
@@ -146,19 +160,28 @@ def _principal_key(principal: Principal | None) -> str | None:
 
 
 class _Cancellation:
-    """Cancels the task running one request, once, and only while it is still running."""
+    """Cancels the task running one request, once, and only while it is still running.
 
-    __slots__ = ("done", "requested", "task")
+    ``shutdown`` tells a cut-off at the drain deadline (answered with -31000) from a client's
+    cancellation (answered with nothing).
+    """
+
+    __slots__ = ("done", "requested", "shutdown", "task")
 
     def __init__(self, task: asyncio.Task[Any]) -> None:
         self.task = task
         self.requested = False
+        self.shutdown = False
         self.done = False
 
-    def cancel(self) -> None:
-        if not self.done and not self.requested:
-            self.requested = True
-            self.task.cancel()
+    def cancel(self, *, shutdown: bool = False) -> bool:
+        """Request the cancellation; False if the request already ended or was cancelled."""
+        if self.done or self.requested:
+            return False
+        self.requested = True
+        self.shutdown = shutdown
+        self.task.cancel()
+        return True
 
 
 class _DisconnectWatchers:
@@ -245,6 +268,8 @@ class McpEndpoint:
         self.options = options or EndpointOptions()
         self._pending = PendingRequests()
         self._inflight: dict[tuple[str, RequestId], _Cancellation] = {}
+        # Every call running in the dispatcher, so the drain deadline can stop each with an answer.
+        self._running: set[_Cancellation] = set()
         self._watchers = _DisconnectWatchers(self._cancel_on_disconnect)
         # 2025-era POST streams still running, by (session, stream id): a GET with Last-Event-ID
         # continues one of these live instead of only replaying what is stored.
@@ -259,6 +284,17 @@ class McpEndpoint:
         responding = _Responding(send)
         try:
             await self._serve(scope, receive, responding)
+        except asyncio.CancelledError:
+            # The ASGI server cancels what still runs after its own shutdown grace; answer instead
+            # of letting the cancellation reach it (a bare 500 and a traceback in its log).
+            task = asyncio.current_task()
+            if not self.draining or task is None:
+                raise
+            task.uncancel()
+            if not responding.started:
+                await _refuse(responding, _cut_off_error())
+            elif not responding.ended:
+                await responding({"type": "http.response.body", "body": b"", "more_body": False})
         except ProtocolError as exc:  # a refusal from a lower layer (e.g. a store at capacity)
             if not responding.started:
                 await _refuse(responding, exc)
@@ -290,6 +326,8 @@ class McpEndpoint:
             except ProtocolError as exc:
                 await self._refuse(send, exc)
                 return
+            if principal is not None:
+                note_principal(principal)
         method = scope["method"]
         if method == "POST":
             caller = ""
@@ -307,6 +345,13 @@ class McpEndpoint:
             error = MethodNotAllowed("Method not allowed")
             allow = [(b"allow", b"GET, POST, DELETE")]
             await json_response(send, 405, failures.error_response(None, error, None), allow)
+
+    def cut_off(self) -> int:
+        """Stop every call still running (the drain deadline passed); each answers -31000.
+
+        Returns how many were stopped.
+        """
+        return sum(cancel.cancel(shutdown=True) for cancel in list(self._running))
 
     async def _refuse(self, send: Send, exc: ProtocolError, request_id: RequestId | None = None) -> None:
         """Answer an authentication or authorization failure (or an unreachable issuer)."""
@@ -361,6 +406,7 @@ class McpEndpoint:
             if declared:
                 admission = await self.limits.admit(caller, tool)
                 if admission.error is not None:
+                    note_refused_call("tools/call", "modern", tool, "rate_limited")
                     await self._refuse_unread(admission, receive, send)
                     return
         try:
@@ -481,16 +527,25 @@ class McpEndpoint:
             self._watchers.add(cancel, receive)
         if session_id is not None:
             self._inflight[(session_id, call.id)] = cancel
+        self._running.add(cancel)
         response: JSONObject | None = None
+        extra: list[tuple[bytes, bytes]] = []
         started = time.perf_counter()
         try:
             response = await self.dispatcher.handle(call)
         except asyncio.CancelledError:
-            if not cancel.requested:
+            # Not requested by us: while draining, the ASGI server stopping what still runs.
+            shutdown = cancel.shutdown or (not cancel.requested and self.draining)
+            if not cancel.requested and not shutdown:
                 raise
             task.uncancel()
+            if shutdown:
+                error = _cut_off_error()
+                response = failures.error_response(call.id, error, call.era)
+                extra = failures.response_headers(error)
         finally:
             cancel.done = True
+            self._running.discard(cancel)
             if cancel_on_disconnect:
                 self._watchers.discard(cancel)
             if session_id is not None:
@@ -498,7 +553,7 @@ class McpEndpoint:
         note_call(call, response, time.perf_counter() - started)
         if response is not None:
             await stream.finish(
-                response, failures.response_status(response, "modern" if modern else "legacy")
+                response, failures.response_status(response, "modern" if modern else "legacy"), extra
             )
         else:
             # Cancelled: end the stream (or, before anything was sent, answer 202) with no result.
@@ -629,6 +684,8 @@ class McpEndpoint:
         if admission is not None and admission.error is not None:
             # 429 while the response is still plain JSON; a JSON-RPC error event once it streams.
             error = admission.error
+            name = message.params.get("name")
+            note_refused_call(message.method, None, name if isinstance(name, str) else None, "rate_limited")
             await stream.finish(
                 failures.error_response(message.id, error, "legacy"), failures.http_status(error, "legacy")
             )

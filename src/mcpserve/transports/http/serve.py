@@ -7,9 +7,11 @@ turning a clean stop into death by SIGTERM). Instead, the first SIGTERM/SIGINT s
 1. readiness answers 503 ``draining``; new sessions, 2026-07-28 requests and GET streams get
    503 with a JSON-RPC -31000 error and ``Retry-After``; requests on existing sessions still run;
 2. ``subscriptions/listen`` streams end with their final result, GET streams close;
-3. requests in flight get until ``MCPSERVE_DRAIN_TIMEOUT`` seconds to finish;
+3. requests in flight get until ``MCPSERVE_DRAIN_TIMEOUT`` seconds to finish; calls still
+   running then are cut off, each answering 503 / -31000 (or that error as the last event of
+   its SSE stream);
 4. uvicorn stops listening, closes idle connections, runs lifespan shutdown, and the process
-   exits 0.
+   exits 0, also after a cut-off: the stop was requested and every request got an answer.
 
 A second signal exits at once with status 128 + the signal number.
 """
@@ -90,14 +92,20 @@ async def serve_http(app: HttpApp, settings: Settings) -> bool:
         started = time.monotonic()
         logger.info("draining: %d request(s) in flight", app.drain.in_flight)
         app.begin_drain()
-        finished = await app.drain.wait_idle(settings.drain_timeout)
-        if not finished:
+        if await app.drain.wait_idle(settings.drain_timeout):
+            logger.info("drained in %.3f s", time.monotonic() - started)
+        else:
+            in_flight = app.drain.in_flight
+            cut_off = app.endpoint.cut_off()  # each stopped call answers 503 / -31000
+            await app.drain.wait_idle(_CLOSE_GRACE)  # let those answers go out
             logger.warning(
-                "drain deadline of %g s passed with %d request(s) in flight; closing them",
+                "drain deadline of %g s passed: %d request(s) in flight, %d call(s) cut off "
+                "with 503; stopped after %.3f s",
                 settings.drain_timeout,
-                app.drain.in_flight,
+                in_flight,
+                cut_off,
+                time.monotonic() - started,
             )
-        logger.info("drained in %.3f s", time.monotonic() - started)
         for server in servers:
             server.should_exit = True
 

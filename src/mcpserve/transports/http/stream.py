@@ -128,13 +128,18 @@ class ResponseStream:
                 event_id = await store.append(session_id, self.stream_id, message)
             await self._write(sse.event(message, event_id))
 
-    async def finish(self, response: JSONObject | None, status: int) -> None:
-        """End the response with the final JSON-RPC message (or none, for a cancelled request)."""
+    async def finish(
+        self, response: JSONObject | None, status: int, headers: list[tuple[bytes, bytes]] | None = None
+    ) -> None:
+        """End the response with the final JSON-RPC message (or none, for a cancelled request).
+
+        ``headers`` (e.g. ``Retry-After``) go out only if the response has not started yet.
+        """
         if self._keepalive_task is not None:
             self._keepalive_task.cancel()
         if not self.started:
             try:
-                await json_response(self._send, status, response, self._headers)
+                await json_response(self._send, status, response, [*self._headers, *(headers or [])])
             except OSError:
                 self.connected = False
             return
