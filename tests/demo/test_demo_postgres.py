@@ -246,8 +246,9 @@ async def test_the_size_cap_keeps_results_under_it_intact(database: PostgresData
     assert near.columns == ["big", "big"]
     assert (len(str(near.rows[0][0])), near.rows[0][1]) == (900000, 2)
     ordered = await database.query("SELECT id, NULL AS nothing FROM deployments ORDER BY id DESC LIMIT 3")
-    top = await database.query("SELECT max(id) FROM deployments")
-    assert [row[0] for row in ordered.rows] == [top.rows[0][0] - i for i in range(3)]
+    top = (await database.query("SELECT max(id) FROM deployments")).rows[0][0]
+    assert isinstance(top, int)
+    assert [row[0] for row in ordered.rows] == [top - i for i in range(3)]
     assert {row[1] for row in ordered.rows} == {None}
     assert (await database.query("SELECT")).rows == [[]]  # no columns: nothing to measure
 
