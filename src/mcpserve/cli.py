@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -32,20 +33,35 @@ def main() -> None:
     """mcpserve: the production runtime for MCP servers."""
 
 
+def serving_options(command: Callable[..., None]) -> Callable[..., None]:
+    """The flags of ``serve``, shared with ``check`` so both see the same settings."""
+    options = [
+        click.option(
+            "--transport", type=click.Choice(["stdio", "http"]), help="Default: http (MCPSERVE_TRANSPORT)."
+        ),
+        click.option("--host", help="Bind address (MCPSERVE_HOST, default 127.0.0.1)."),
+        click.option("--port", type=int, help="Port (MCPSERVE_PORT or PORT, default 8000)."),
+        click.option("--log-level", help="debug, info, warning, error (MCPSERVE_LOG_LEVEL)."),
+        click.option(
+            "--auth",
+            type=click.Choice(["none", "keys", "oauth", "keys,oauth"]),
+            help="Authentication for HTTP (MCPSERVE_AUTH; default: what is configured).",
+        ),
+        click.option(
+            "--config",
+            "config",
+            type=click.Path(dir_okay=False),
+            help="TOML settings file (MCPSERVE_CONFIG).",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 @main.command()
 @click.argument("app", default=DEFAULT_APP, required=False)
-@click.option("--transport", type=click.Choice(["stdio", "http"]), help="Default: http (MCPSERVE_TRANSPORT).")
-@click.option("--host", help="Bind address (MCPSERVE_HOST, default 127.0.0.1).")
-@click.option("--port", type=int, help="Port (MCPSERVE_PORT or PORT, default 8000).")
-@click.option("--log-level", help="debug, info, warning, error (MCPSERVE_LOG_LEVEL).")
-@click.option(
-    "--auth",
-    type=click.Choice(["none", "keys", "oauth", "keys,oauth"]),
-    help="Authentication for HTTP (MCPSERVE_AUTH; default: what is configured).",
-)
-@click.option(
-    "--config", "config", type=click.Path(dir_okay=False), help="TOML settings file (MCPSERVE_CONFIG)."
-)
+@serving_options
 def serve(
     app: str,
     transport: str | None,
@@ -83,16 +99,25 @@ def show_config(config: str | None) -> None:
 
 @main.command("check")
 @click.argument("app", default=DEFAULT_APP, required=False)
-@click.option("--config", "config", type=click.Path(dir_okay=False), help="TOML settings file.")
-def check(app: str, config: str | None) -> None:
+@serving_options
+def check(
+    app: str,
+    transport: str | None,
+    host: str | None,
+    port: int | None,
+    log_level: str | None,
+    auth: str | None,
+    config: str | None,
+) -> None:
     """Validate settings, build APP, run its startup hooks and readiness checks; serve nothing.
 
-    Prints the result as JSON. Exit status: 0 ready, 1 not ready, 2 invalid configuration.
+    Takes the flags of serve. Prints the result as JSON. Exit status: 0 ready (also when only
+    degraded), 1 not ready, 2 invalid configuration.
     """
     from mcpserve.runtime import check as run_check  # noqa: PLC0415 - keep `mcpserve --help` fast
     from mcpserve.runtime import configure_logging  # noqa: PLC0415
 
-    settings = _settings(config)
+    settings = _settings(config, transport=transport, host=host, port=port, log_level=log_level, auth=auth)
     configure_logging(settings)
     try:
         report = run_check(load_app(app, settings), settings)

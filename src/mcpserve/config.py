@@ -8,6 +8,7 @@ seed guides (``PORT``, ``LOG_LEVEL``, ...) are accepted as aliases.
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import re
@@ -36,6 +37,11 @@ from mcpserve.errors import ConfigError
 __all__ = ["Settings", "ToolRateLimit", "load_settings", "ENV_PREFIX"]
 
 ENV_PREFIX = "MCPSERVE_"
+# MCPSERVE_ variables that are not settings: the config file itself, the Node tools folder of
+# scripts/node-tools.sh, and the test suite's own (MCPSERVE_TEST_*). Any other unknown one is a
+# typo that would otherwise be silently ignored.
+_NOT_SETTINGS = frozenset({ENV_PREFIX + "CONFIG", ENV_PREFIX + "TOOLS_DIR"})
+_TEST_PREFIX = ENV_PREFIX + "TEST_"
 
 
 def _env(name: str, *aliases: str) -> AliasChoices:
@@ -282,6 +288,8 @@ def _redact_url(url: str) -> str:
 def _check_database_url(url: str) -> str:
     """Accept sqlite:///path, a bare file path or postgresql:// URLs; messages never echo the URL."""
     scheme, separator, _ = url.partition("://")
+    if not separator and url.lower().startswith(("postgres:", "postgresql:")):
+        raise ValueError("malformed PostgreSQL URL; expected postgresql://user@host:5432/database")
     if scheme.lower() in ("postgresql", "postgres"):
         try:
             parts = urlsplit(url)
@@ -329,6 +337,22 @@ def _read_toml(path: Path) -> dict[str, Any]:
     if unknown:
         raise ConfigError("MCPSERVE_CONFIG", f"{path}: unknown settings {', '.join(unknown)}")
     return data
+
+
+def _check_unknown_variables() -> None:
+    """An ``MCPSERVE_*`` variable that sets nothing is a typo: name it and the closest real one."""
+    known = {v for field in Settings.model_fields for v in _env_names(field) if v.startswith(ENV_PREFIX)}
+    for variable in sorted(os.environ):
+        name = variable.upper()
+        if not name.startswith(ENV_PREFIX) or name in known or name in _NOT_SETTINGS:
+            continue
+        if name.startswith(_TEST_PREFIX):
+            continue
+        # Compared without the shared prefix, which would make every name look close.
+        suffixes = sorted(v.removeprefix(ENV_PREFIX) for v in known)
+        close = difflib.get_close_matches(name.removeprefix(ENV_PREFIX), suffixes, n=1)
+        hint = f"; did you mean {ENV_PREFIX}{close[0]}?" if close else ""
+        raise ConfigError(variable, f"unknown setting{hint} (docs/configuration.md lists them)")
 
 
 def _env_names(name: str) -> list[str]:
@@ -383,6 +407,7 @@ def load_settings(
     config_file: str | os.PathLike[str] | None = None,
 ) -> Settings:
     """Build the one Settings object. Raises :class:`ConfigError` naming the bad variable."""
+    _check_unknown_variables()
     env = {key.upper() for key in os.environ}
     file_name = config_file or os.environ.get(ENV_PREFIX + "CONFIG")
     layered: dict[str, Any] = _read_toml(Path(file_name)) if file_name else {}

@@ -23,7 +23,7 @@ from mcpserve.ratelimit import MemoryLimiter, RateGate, ToolLimits
 from mcpserve.ratelimit.base import Limiter
 from mcpserve.server.app import MCPServer
 from mcpserve.server.dispatch import CacheHint, Dispatcher
-from mcpserve.server.readiness import run_checks
+from mcpserve.server.readiness import readiness_report, run_checks
 from mcpserve.store.memory import MemoryEventStore, MemorySessionStore
 from mcpserve.transports.http.app import HttpApp
 from mcpserve.transports.http.cors import CorsPolicy
@@ -95,7 +95,8 @@ def _limiter(server: MCPServer, settings: Settings) -> Limiter:
     limiter = RedisLimiter(settings.redis_url.get_secret_value(), prefix=settings.redis_prefix)
     server.on_startup(limiter.open)
     server.on_shutdown(limiter.aclose)
-    server.add_readiness_check("redis", limiter.ping)
+    # Non-critical: the limiter fails open, so a Redis outage must not pull every replica.
+    server.add_readiness_check("redis", limiter.ping, critical=False)
     return limiter
 
 
@@ -156,6 +157,7 @@ def build_http_app(server: MCPServer, settings: Settings) -> HttpApp:
     on_main_port = settings.metrics_port is None
     ops = OpsRoutes(
         checks=server.readiness_checks,
+        noncritical=server.noncritical_checks,
         sessions=sessions,
         drain=drain,
         metrics=metrics,
@@ -196,8 +198,7 @@ def check(server: MCPServer, settings: Settings) -> dict[str, Any]:
                 if app is not None:
                     return (await app.ops.readiness())[1]
                 results = await run_checks(server.readiness_checks)
-                ready = all(value == "ok" for value in results.values())
-                return {"status": "ready" if ready else "not ready", "checks": results}
+                return readiness_report(results, server.noncritical_checks)
         except Exception as exc:
             return {"status": "not ready", "startup": f"{type(exc).__name__}: {exc}"[:200]}
 

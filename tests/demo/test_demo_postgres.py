@@ -222,6 +222,37 @@ async def test_rows_are_capped(demo_schema: DemoSchema) -> None:
     assert (result.row_count, result.truncated, result.rows) == (3, True, [[1], [2], [3]])
 
 
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT repeat('x', 100000000)",  # one value of 100 MB
+        "SELECT repeat('x', 10000) FROM generate_series(1, 400)",  # 4 MB in rows of 10 kB
+    ],
+)
+async def test_results_over_the_size_cap_are_refused_like_sqlite(demo_schema: DemoSchema, sql: str) -> None:
+    # A generous time limit: the refusal must come from the size cap, not the clock.
+    db = PostgresDatabase(demo_schema.url, statement_timeout=30.0)
+    try:
+        with pytest.raises(QueryRejected) as refused:
+            await db.query(sql)
+        assert str(refused.value) == "a value in the query or its result exceeds the 1 MB size limit"
+        assert (await db.query("SELECT 1")).rows == [[1]]  # the connection is usable afterwards
+    finally:
+        await db.aclose()
+
+
+async def test_the_size_cap_keeps_results_under_it_intact(database: PostgresDatabase) -> None:
+    near = await database.query("SELECT repeat('x', 900000) AS big, 2 AS big -- a trailing comment")
+    assert near.columns == ["big", "big"]
+    assert (len(str(near.rows[0][0])), near.rows[0][1]) == (900000, 2)
+    ordered = await database.query("SELECT id, NULL AS nothing FROM deployments ORDER BY id DESC LIMIT 3")
+    top = (await database.query("SELECT max(id) FROM deployments")).rows[0][0]
+    assert isinstance(top, int)
+    assert [row[0] for row in ordered.rows] == [top - i for i in range(3)]
+    assert {row[1] for row in ordered.rows} == {None}
+    assert (await database.query("SELECT")).rows == [[]]  # no columns: nothing to measure
+
+
 async def test_slow_queries_are_stopped(demo_schema: DemoSchema) -> None:
     db = PostgresDatabase(demo_schema.url, statement_timeout=0.2)
     try:

@@ -29,6 +29,8 @@ __all__ = ["create_app", "DATA_DIR", "DEMO_DATABASE"]
 DATA_DIR = Path(__file__).parent / "data"
 DEMO_DATABASE = DATA_DIR / "demo.sqlite"
 RUNBOOKS = DATA_DIR / "runbooks"
+# The tables every demo tool reads; readiness requires them all.
+DEMO_TABLES = ("services", "deployments", "incidents")
 
 logger = logging.getLogger("mcpserve.demo")
 
@@ -98,7 +100,7 @@ def create_app(settings: Settings | None = None) -> MCPServer:
 
 
 def _register_lifecycle(app: MCPServer, database: ReadOnlyDatabase) -> None:
-    """Open the database before serving and close it after; readiness asks it for ``SELECT 1``.
+    """Open the database before serving and close it after; readiness asks for the demo's tables.
 
     A database that is down at start does not stop the server: it starts not ready, the readiness
     check keeps trying, and the pool opens once the database answers (what an orchestrator expects).
@@ -110,9 +112,18 @@ def _register_lifecycle(app: MCPServer, database: ReadOnlyDatabase) -> None:
         except DatabaseUnavailable as exc:
             logger.warning("database unavailable at startup, serving not ready until it answers: %s", exc)
 
+    async def demo_tables_reachable() -> None:
+        # More than SELECT 1: a search_path naming a missing schema connects fine, yet every tool fails.
+        missing = [table for table in DEMO_TABLES if table not in await database.tables()]
+        if missing:
+            raise DatabaseUnavailable(
+                f"the demo tables {', '.join(missing)} are not reachable; check the database and the "
+                "schema (search_path) that MCPSERVE_DATABASE_URL names"
+            )
+
     app.on_startup(open_database)
     app.on_shutdown(database.aclose)
-    app.add_readiness_check("database", database.ping)
+    app.add_readiness_check("database", demo_tables_reachable)
 
 
 def _describe_schema(database: ReadOnlyDatabase) -> str:

@@ -105,6 +105,7 @@ class MCPServer:
         self._startup: list[Hook] = []
         self._shutdown: list[Hook] = []
         self.readiness_checks: dict[str, ReadinessCheck] = {}
+        self.noncritical_checks: set[str] = set()  # reported by readiness, never fail it
 
     # -- registration -------------------------------------------------------------------------------
     def tool(
@@ -369,11 +370,17 @@ class MCPServer:
         self._shutdown.append(hook)
         return hook
 
-    def add_readiness_check(self, name: str, check: ReadinessCheck) -> None:
-        """Register a dependency check for readiness: ``check`` raises when ``name`` is not usable."""
+    def add_readiness_check(self, name: str, check: ReadinessCheck, *, critical: bool = True) -> None:
+        """Register a dependency check for readiness: ``check`` raises when ``name`` is not usable.
+
+        A failing critical check makes the server not ready; a failing non-critical one (a
+        dependency the server can serve without) is only reported, with readiness ``degraded``.
+        """
         if name in self.readiness_checks:
             raise ValueError(f"A readiness check named {name!r} is already registered")
         self.readiness_checks[name] = check
+        if not critical:
+            self.noncritical_checks.add(name)
 
     @asynccontextmanager
     async def lifespan(self) -> AsyncIterator[None]:

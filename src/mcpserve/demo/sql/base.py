@@ -11,9 +11,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeAlias
 
-__all__ = ["DatabaseUnavailable", "JSONScalar", "QueryRejected", "QueryResult", "ReadOnlyDatabase"]
+__all__ = [
+    "DatabaseUnavailable",
+    "JSONScalar",
+    "MAX_RESULT_BYTES",
+    "QueryRejected",
+    "QueryResult",
+    "ReadOnlyDatabase",
+    "TOO_BIG",
+]
 
 JSONScalar: TypeAlias = str | int | float | None
+
+# The size cap on what one query may return, the same whichever engine serves it.
+MAX_RESULT_BYTES = 1_000_000
+TOO_BIG = "a value in the query or its result exceeds the 1 MB size limit"
 
 
 class QueryRejected(Exception):

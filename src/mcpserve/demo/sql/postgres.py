@@ -11,6 +11,10 @@ Writes are refused by independent layers, because the connecting role may well b
    changed, so nothing leaks into the next use of the pooled connection;
 4. ``SET LOCAL statement_timeout`` bounds the work, and a row cap bounds the result.
 
+The result's size is capped like SQLite's (1 MB) on the server: the statement runs nested in one
+that keeps a running total of the rows' text size and sends NULLs plus an "over" flag once the
+total passes the cap, so an oversized value is refused without being transferred or buffered.
+
 The role should still be a least-privilege one (docs/database.md); a superuser gets a warning.
 """
 
@@ -28,8 +32,8 @@ import anyio
 import asyncpg
 import orjson
 
-from .base import DatabaseUnavailable, JSONScalar, QueryRejected, QueryResult
-from .postgres_guard import READ_ONLY, read_only_statement
+from .base import MAX_RESULT_BYTES, TOO_BIG, DatabaseUnavailable, JSONScalar, QueryRejected, QueryResult
+from .postgres_guard import READ_ONLY, read_only_statement, tokenize
 
 __all__ = ["PostgresDatabase"]
 
@@ -188,10 +192,20 @@ class PostgresDatabase:
     async def _query(self, conn: _Connection, statement: str) -> QueryResult:
         prepared = await conn.prepare(statement)
         columns = [attribute.name for attribute in prepared.get_attributes()]
+        capped = bool(columns) and not _is_explain(statement)  # EXPLAIN cannot be nested; its plan is small
+        if capped:
+            prepared = await conn.prepare(_size_capped(statement, len(columns)))
         cursor = await prepared.cursor()
         records = await cursor.fetch(self._row_limit + 1)
         truncated = len(records) > self._row_limit
-        rows = [[_json_value(value) for value in record.values()] for record in records[: self._row_limit]]
+        rows: list[list[JSONScalar]] = []
+        for record in records[: self._row_limit]:
+            values = list(record.values())
+            if capped:
+                over, *values = values
+                if over:
+                    raise QueryRejected(TOO_BIG)
+            rows.append([_json_value(value) for value in values])
         return QueryResult(columns, rows, len(rows), truncated)
 
     async def _explain(self, exc: asyncpg.PostgresError) -> str:
@@ -213,6 +227,30 @@ class PostgresDatabase:
             return sorted(await self.tables())
         except QueryRejected:
             return []
+
+
+def _size_capped(statement: str, width: int) -> str:
+    """``statement`` nested so that rows past ``MAX_RESULT_BYTES`` of text arrive as NULLs, flagged.
+
+    Columns are renamed by position (``c0``, ``c1``, ...), so duplicate or odd names cannot clash;
+    the window sum keeps the input order and streams, so rows still arrive as they are produced.
+    The newline ends any trailing ``--`` comment in the statement.
+    """
+    names = ", ".join(f"c{i}" for i in range(width))
+    # Per column rather than q::text: text of a text value is free, a whole-row text copy is not.
+    row_bytes = " + ".join(f"coalesce(octet_length(q.c{i}::text), 0)" for i in range(width))
+    over = f"w.result_bytes > {MAX_RESULT_BYTES}"
+    values = ", ".join(f"CASE WHEN {over} THEN NULL ELSE w.c{i} END" for i in range(width))
+    return (
+        f"SELECT {over}, {values} FROM (SELECT q.*, "  # noqa: S608 - statement passed the guard
+        f"sum({row_bytes}) OVER (ROWS UNBOUNDED PRECEDING) AS result_bytes "
+        f"FROM ({statement}\n) AS q({names})) AS w"
+    )
+
+
+def _is_explain(statement: str) -> bool:
+    first = next((token for token in tokenize(statement) if token.kind == "word"), None)
+    return first is not None and first.text.upper() == "EXPLAIN"
 
 
 def _is_connection_failure(exc: asyncpg.PostgresError) -> bool:

@@ -29,7 +29,7 @@ from typing import Any
 
 import anyio.to_thread
 
-from .base import JSONScalar, QueryRejected, QueryResult
+from .base import MAX_RESULT_BYTES, TOO_BIG, JSONScalar, QueryRejected, QueryResult
 
 __all__ = ["ReadOnlySQLite", "SQLiteDatabase", "open_read_only"]
 
@@ -37,7 +37,7 @@ MAX_SQL_LENGTH = 20_000
 # Per-connection SQLite limits: values (strings/blobs) up to 1 MB, and no attached databases at all,
 # which also disables VACUUM INTO (it attaches its output file).
 _CONNECTION_LIMITS = (
-    (sqlite3.SQLITE_LIMIT_LENGTH, 1_000_000),
+    (sqlite3.SQLITE_LIMIT_LENGTH, MAX_RESULT_BYTES),
     (sqlite3.SQLITE_LIMIT_SQL_LENGTH, MAX_SQL_LENGTH * 4),
     (sqlite3.SQLITE_LIMIT_ATTACHED, 0),
 )
@@ -76,7 +76,7 @@ _ADVICE = (
     ("Incorrect number of bindings", "query parameters (?, :name) are not supported; write literal values"),
     ("one statement at a time", "send exactly one SQL statement"),
     ("readonly", f"{_READ_ONLY}; the database cannot be modified"),
-    ("too big", "a value in the query or its result exceeds the 1 MB size limit"),
+    ("too big", TOO_BIG),
 )
 
 

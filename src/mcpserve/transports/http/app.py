@@ -49,8 +49,12 @@ class HttpApp:
         self.path = path
         self.documents = documents or {}
         self.drain = drain or (ops.drain if ops is not None else Drain())
+        server = endpoint.dispatcher.server
         self.ops = ops or OpsRoutes(
-            checks=endpoint.dispatcher.server.readiness_checks, sessions=endpoint.sessions, drain=self.drain
+            checks=server.readiness_checks,
+            noncritical=server.noncritical_checks,
+            sessions=endpoint.sessions,
+            drain=self.drain,
         )
         self.observer = observer
         self.cors = cors

@@ -1,8 +1,9 @@
 """Operational routes: ``/health`` (liveness), ``/ready`` (readiness) and ``/metrics``.
 
 ``/health`` touches no dependency: it answers while the process serves. ``/ready`` runs every
-registered readiness check plus the session store and answers 503 with the reasons when one
-fails, or at once with ``draining`` once shutdown has begun. ``/metrics`` is served either on
+registered readiness check plus the session store and answers 503 with the reasons when a
+critical one fails (200 ``degraded`` when only non-critical ones do), or at once with
+``draining`` once shutdown has begun. ``/metrics`` is served either on
 its own port (``MCPSERVE_METRICS_PORT``) or on the main port to clients inside
 ``MCPSERVE_METRICS_ALLOW`` only.
 """
@@ -10,11 +11,11 @@ its own port (``MCPSERVE_METRICS_PORT``) or on the main port to clients inside
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from typing import Any
 
 from mcpserve.observability.metrics import CONTENT_TYPE, Metrics
-from mcpserve.server.readiness import run_checks
+from mcpserve.server.readiness import readiness_report, run_checks
 from mcpserve.store.base import SessionStore
 from mcpserve.transports.http.drain import Drain
 from mcpserve.transports.http.hostguard import HostGuard
@@ -74,8 +75,10 @@ class OpsRoutes:
         metrics: Metrics | None = None,
         metrics_access: MetricsAccess | None = None,
         serve_metrics: bool = True,
+        noncritical: Collection[str] = frozenset(),
     ) -> None:
         self.checks = checks  # the server's live dict: checks registered at startup still count
+        self.noncritical = noncritical  # likewise live: names whose failure only degrades
         self.sessions = sessions
         self.drain = drain
         self.metrics = metrics
@@ -86,8 +89,8 @@ class OpsRoutes:
         if self.drain.draining:
             return 503, {"status": "draining"}
         results = await run_checks({"sessions": self.sessions.count, **self.checks})
-        ready = all(value == "ok" for value in results.values())
-        return (200 if ready else 503), {"status": "ready" if ready else "not ready", "checks": results}
+        report = readiness_report(results, self.noncritical)
+        return (200 if report["status"] == "ready" else 503), report
 
     async def __call__(self, scope: dict[str, Any], send: Send) -> None:
         path = scope["path"]
