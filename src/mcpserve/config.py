@@ -36,6 +36,8 @@ from mcpserve.errors import ConfigError
 __all__ = ["Settings", "ToolRateLimit", "load_settings", "ENV_PREFIX"]
 
 ENV_PREFIX = "MCPSERVE_"
+# Plain API keys are bearer secrets: a short one can be guessed. `mcpserve keys new` makes 48 characters.
+MIN_API_KEY_LENGTH = 16
 
 
 def _env(name: str, *aliases: str) -> AliasChoices:
@@ -187,6 +189,17 @@ class Settings(BaseSettings):
     @classmethod
     def _comma_separated_secrets(cls, value: Any) -> Any:
         return _split(value)
+
+    @field_validator("api_keys")
+    @classmethod
+    def _long_enough(cls, value: list[SecretStr]) -> list[SecretStr]:
+        short = sum(len(key.get_secret_value()) < MIN_API_KEY_LENGTH for key in value)
+        if short:  # the message counts the keys, never shows one
+            raise ValueError(
+                f"{short} of {len(value)} keys shorter than {MIN_API_KEY_LENGTH} characters; "
+                "make keys with `mcpserve keys new`"
+            )
+        return value
 
     @field_validator("trusted_proxies", "metrics_allow")
     @classmethod
