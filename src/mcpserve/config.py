@@ -30,7 +30,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
-from mcpserve.config_checks import check_network, check_origin, cross_checks
+from mcpserve.config_checks import check_http_url, check_network, check_origin, cross_checks
 from mcpserve.errors import ConfigError
 
 __all__ = ["Settings", "ToolRateLimit", "load_settings", "ENV_PREFIX"]
@@ -210,6 +210,16 @@ class Settings(BaseSettings):
     @classmethod
     def _origins(cls, value: list[str]) -> list[str]:
         return [check_origin(item) for item in value]
+
+    @field_validator("oauth_issuer")
+    @classmethod
+    def _issuer(cls, value: str | None) -> str | None:
+        return check_http_url(value, identifier=True) if value else None
+
+    @field_validator("oauth_jwks_url", "oauth_introspection_url")
+    @classmethod
+    def _oauth_endpoint(cls, value: str | None) -> str | None:
+        return check_http_url(value) if value else None
 
     @field_validator("tool_timeouts", mode="before")
     @classmethod
