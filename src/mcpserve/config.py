@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -32,6 +31,7 @@ from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource
 
 from mcpserve.config_checks import check_http_url, check_network, check_origin, cross_checks
 from mcpserve.errors import ConfigError
+from mcpserve.urls import MASK, redact_url
 
 __all__ = ["Settings", "ToolRateLimit", "load_settings", "ENV_PREFIX"]
 
@@ -281,25 +281,22 @@ class Settings(BaseSettings):
         return init_settings, env_settings
 
     def redacted(self) -> dict[str, Any]:
-        """The effective configuration with every secret masked, for logs and ``mcpserve config``."""
+        """The effective configuration with every secret masked, for logs and ``mcpserve config``.
+
+        General on purpose, so a new setting cannot forget it: secrets (``SecretStr``) are masked,
+        except that a URL-valued secret (a field named ``*_url``) shows its URL with only the
+        password masked; every other text value has any URL password masked.
+        """
         data = self.model_dump(mode="json")
-        data["request_state_keys"] = ["**********"] * len(self.request_state_keys)
-        if self.redis_url is not None:  # the URL may carry a password
-            data["redis_url"] = _redact_url(self.redis_url.get_secret_value())
-        if self.database_url:
-            data["database_url"] = _redact_url(self.database_url)
-        data["api_keys"] = ["**********"] * len(self.api_keys)
-        if self.oauth_client_secret is not None:
-            data["oauth_client_secret"] = "**********"  # noqa: S105 - the mask, not a secret
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                data[name] = redact_url(value.get_secret_value()) if name.endswith("_url") else MASK
+            elif isinstance(value, str):
+                data[name] = redact_url(value)
+            elif isinstance(value, list):
+                data[name] = [redact_url(v) if isinstance(v, str) else MASK for v in value]
         return data
-
-
-_SECRET_IN_URL = re.compile(r"(?P<keep>://[^/?#@:]*:)[^/?#@]*(?=@)|(?P<param>[?&]password=)[^&#]*", re.I)
-
-
-def _redact_url(url: str) -> str:
-    """``url`` with the password (in the authority or a ``password=`` parameter) masked."""
-    return _SECRET_IN_URL.sub(lambda m: (m.group("keep") or m.group("param")) + "**********", url)
 
 
 def _check_database_url(url: str) -> str:
