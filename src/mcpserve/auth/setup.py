@@ -7,7 +7,7 @@ then only loopback binds are allowed unless ``MCPSERVE_ALLOW_UNAUTHENTICATED=tru
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 import httpx
 
@@ -128,6 +128,21 @@ def _oauth(
     return jwt, introspection, client
 
 
+def _issuer_readiness(
+    jwt: JwtVerifier | None, introspection: Introspector | None
+) -> Callable[[], Awaitable[None]]:
+    """Ready when every configured way of verifying tokens works: each serves some tokens (JWTs
+    the JWKS, opaque ones introspection), so either failing fails requests."""
+
+    async def check() -> None:
+        if jwt is not None:
+            await jwt.jwks.ready()
+        if introspection is not None:
+            await introspection.ready()
+
+    return check
+
+
 def _all_scopes(server: MCPServer, required: Iterable[str]) -> set[str]:
     scopes = set(required)
     for tool in server.visible_tools(None):
@@ -167,4 +182,5 @@ def build_auth_gate(server: MCPServer, settings: Settings) -> AuthGate | None:
         required_scopes=required,
         documents=dict.fromkeys(metadata_paths(resource), document),
         close=client.aclose,
+        readiness=_issuer_readiness(jwt, introspection),
     )
