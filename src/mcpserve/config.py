@@ -11,7 +11,6 @@ from __future__ import annotations
 import difflib
 import json
 import os
-import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -31,8 +30,9 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
-from mcpserve.config_checks import check_network, check_origin, cross_checks
+from mcpserve.config_checks import check_http_url, check_network, check_origin, cross_checks
 from mcpserve.errors import ConfigError
+from mcpserve.urls import MASK, redact_url
 
 __all__ = ["Settings", "ToolRateLimit", "load_settings", "ENV_PREFIX"]
 
@@ -42,6 +42,8 @@ ENV_PREFIX = "MCPSERVE_"
 # typo that would otherwise be silently ignored.
 _NOT_SETTINGS = frozenset({ENV_PREFIX + "CONFIG", ENV_PREFIX + "TOOLS_DIR"})
 _TEST_PREFIX = ENV_PREFIX + "TEST_"
+# Plain API keys are bearer secrets: a short one can be guessed. `mcpserve keys new` makes 48 characters.
+MIN_API_KEY_LENGTH = 16
 
 
 def _env(name: str, *aliases: str) -> AliasChoices:
@@ -194,6 +196,17 @@ class Settings(BaseSettings):
     def _comma_separated_secrets(cls, value: Any) -> Any:
         return _split(value)
 
+    @field_validator("api_keys")
+    @classmethod
+    def _long_enough(cls, value: list[SecretStr]) -> list[SecretStr]:
+        short = sum(len(key.get_secret_value()) < MIN_API_KEY_LENGTH for key in value)
+        if short:  # the message counts the keys, never shows one
+            raise ValueError(
+                f"{short} of {len(value)} keys shorter than {MIN_API_KEY_LENGTH} characters; "
+                "make keys with `mcpserve keys new`"
+            )
+        return value
+
     @field_validator("trusted_proxies", "metrics_allow")
     @classmethod
     def _networks(cls, value: list[str]) -> list[str]:
@@ -203,6 +216,16 @@ class Settings(BaseSettings):
     @classmethod
     def _origins(cls, value: list[str]) -> list[str]:
         return [check_origin(item) for item in value]
+
+    @field_validator("oauth_issuer")
+    @classmethod
+    def _issuer(cls, value: str | None) -> str | None:
+        return check_http_url(value, identifier=True) if value else None
+
+    @field_validator("oauth_jwks_url", "oauth_introspection_url")
+    @classmethod
+    def _oauth_endpoint(cls, value: str | None) -> str | None:
+        return check_http_url(value) if value else None
 
     @field_validator("tool_timeouts", mode="before")
     @classmethod
@@ -264,25 +287,22 @@ class Settings(BaseSettings):
         return init_settings, env_settings
 
     def redacted(self) -> dict[str, Any]:
-        """The effective configuration with every secret masked, for logs and ``mcpserve config``."""
+        """The effective configuration with every secret masked, for logs and ``mcpserve config``.
+
+        General on purpose, so a new setting cannot forget it: secrets (``SecretStr``) are masked,
+        except that a URL-valued secret (a field named ``*_url``) shows its URL with only the
+        password masked; every other text value has any URL password masked.
+        """
         data = self.model_dump(mode="json")
-        data["request_state_keys"] = ["**********"] * len(self.request_state_keys)
-        if self.redis_url is not None:  # the URL may carry a password
-            data["redis_url"] = _redact_url(self.redis_url.get_secret_value())
-        if self.database_url:
-            data["database_url"] = _redact_url(self.database_url)
-        data["api_keys"] = ["**********"] * len(self.api_keys)
-        if self.oauth_client_secret is not None:
-            data["oauth_client_secret"] = "**********"  # noqa: S105 - the mask, not a secret
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                data[name] = redact_url(value.get_secret_value()) if name.endswith("_url") else MASK
+            elif isinstance(value, str):
+                data[name] = redact_url(value)
+            elif isinstance(value, list):
+                data[name] = [redact_url(v) if isinstance(v, str) else MASK for v in value]
         return data
-
-
-_SECRET_IN_URL = re.compile(r"(?P<keep>://[^/?#@:]*:)[^/?#@]*(?=@)|(?P<param>[?&]password=)[^&#]*", re.I)
-
-
-def _redact_url(url: str) -> str:
-    """``url`` with the password (in the authority or a ``password=`` parameter) masked."""
-    return _SECRET_IN_URL.sub(lambda m: (m.group("keep") or m.group("param")) + "**********", url)
 
 
 def _check_database_url(url: str) -> str:

@@ -15,7 +15,9 @@ from urllib.parse import urlsplit
 if TYPE_CHECKING:
     from mcpserve.config import Settings
 
-__all__ = ["check_network", "check_origin", "cross_checks"]
+__all__ = ["check_http_url", "check_network", "check_origin", "cross_checks", "is_loopback_host"]
+
+_LOOPBACK_NAMES = frozenset({"localhost"})
 
 
 def check_network(value: str) -> str:
@@ -44,6 +46,43 @@ def check_origin(value: str) -> str:
         or parts.username
     ):
         raise ValueError(f"{value!r} is not an origin of the form https://host[:port]")
+    return value
+
+
+def is_loopback_host(host: str) -> bool:
+    """``localhost``, 127.0.0.0/8 or ::1 (brackets allowed): traffic that never leaves the machine."""
+    name = host.strip("[]").lower()
+    if name in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def check_http_url(value: str, *, identifier: bool = False) -> str:
+    """An absolute ``https://`` URL; ``http://`` only for loopback hosts (a local issuer in tests).
+
+    ``identifier``: an OAuth issuer identifier (RFC 8414 §2), so also no user-info, query or
+    fragment. Messages describe the problem without repeating the URL, which may hold a password.
+    """
+    if value != value.strip() or any(c.isspace() for c in value):
+        raise ValueError("must be a URL without spaces")
+    parts = urlsplit(value)
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a malformed port
+    except ValueError:
+        raise ValueError("the port is not a number from 0 to 65535") from None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname:
+        shown = f"scheme {scheme[:10]!r}" if scheme and parts.netloc else "no scheme or host"
+        raise ValueError(f"must be an absolute https:// URL (got {shown})")
+    if scheme == "http" and not is_loopback_host(parts.hostname):
+        raise ValueError("must use https:// (http:// is accepted only for localhost, 127.0.0.1 and ::1)")
+    if parts.fragment or "#" in value:
+        raise ValueError("must not have a #fragment")
+    if identifier and (parts.query or parts.username is not None or parts.password is not None):
+        raise ValueError("an issuer identifier has no user-info or query (RFC 8414)")
     return value
 
 

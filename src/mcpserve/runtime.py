@@ -130,6 +130,8 @@ def build_http_app(server: MCPServer, settings: Settings) -> HttpApp:
     gate = build_auth_gate(server, settings)
     if gate is not None:
         server.on_shutdown(gate.aclose)
+        if gate.readiness is not None:
+            server.add_readiness_check("oauth", gate.readiness)
     # An origin allowed to call from a browser must also pass the DNS-rebinding Origin check.
     guard = HostGuard(hosts, [*settings.allowed_origins, *settings.cors_origins], settings.trusted_proxies)
     sessions = MemorySessionStore(

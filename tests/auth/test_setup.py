@@ -17,6 +17,7 @@ from mcpserve.errors import ConfigError, Unauthorized
 from mcpserve.runtime import build_dispatcher, build_http_app
 from tests.auth.app import make_server, write_keys
 
+KEY = "k1-0123456789abcdef"
 OAUTH = {"oauth_issuer": "https://issuer.example", "oauth_jwks_url": "https://issuer.example/jwks"}
 
 
@@ -35,9 +36,9 @@ def _server() -> MCPServer:
     ("settings", "methods"),
     [
         ({"auth": "none"}, set()),
-        ({"api_keys": ["k1"]}, {"keys"}),
+        ({"api_keys": [KEY]}, {"keys"}),
         (OAUTH, {"oauth"}),
-        ({"api_keys": ["k1"], **OAUTH}, {"keys", "oauth"}),
+        ({"api_keys": [KEY], **OAUTH}, {"keys", "oauth"}),
         ({"auth": "oauth,keys"}, {"keys", "oauth"}),
     ],
 )
@@ -108,7 +109,7 @@ def test_loopback_detection(host: str, expected: bool) -> None:
 
 
 def test_keys_only_has_no_authorization_server_to_point_to() -> None:
-    gate = build_auth_gate(_server(), load_settings({"api_keys": ["k1"], "host": "0.0.0.0"}))
+    gate = build_auth_gate(_server(), load_settings({"api_keys": [KEY], "host": "0.0.0.0"}))
     assert gate is not None
     assert gate.resource_metadata_url is None and gate.documents == {}
     assert gate.challenge(Unauthorized("Authentication required")) == [(b"www-authenticate", b"Bearer")]
@@ -143,15 +144,18 @@ def test_lists_are_private_only_when_they_vary_by_caller(tmp_path: Path) -> None
         build_dispatcher(_server(), load_settings({"auth": "none"})).cache_hints["tools/list"].scope
         == "public"
     )
-    stdio = load_settings({"transport": "stdio", "api_keys": ["k"]})
+    stdio = load_settings({"transport": "stdio", "api_keys": [KEY]})
     assert build_dispatcher(_server(), stdio).cache_hints["tools/list"].scope == "public"
     assert build_dispatcher(_server(), load_settings({})).cache_hints["tools/list"].scope == "public"
 
 
 def test_plain_keys_come_from_mcp_api_keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MCP_API_KEYS", "first-key, second-key")
+    monkeypatch.setenv("MCP_API_KEYS", "first-key-0123456789, second-key-0123456789")
     settings = load_settings({})
-    assert [k.get_secret_value() for k in settings.api_keys] == ["first-key", "second-key"]
+    assert [k.get_secret_value() for k in settings.api_keys] == [
+        "first-key-0123456789",
+        "second-key-0123456789",
+    ]
     assert settings.redacted()["api_keys"] == ["**********", "**********"]
     assert "first-key" not in repr(settings.redacted())
 
@@ -165,3 +169,15 @@ def test_scopes_for_names_the_target_of_each_method() -> None:
     assert server.scopes_for("tools/list", {}) == frozenset()
     with pytest.raises(KeyError):
         server.set_tool_scopes("missing", [])
+
+
+@pytest.mark.parametrize("keys", ["a", "a-sufficiently-long-key,short-secret"])
+def test_short_plain_keys_exit_2_naming_the_variable_without_showing_a_key(
+    monkeypatch: pytest.MonkeyPatch, keys: str
+) -> None:
+    monkeypatch.setenv("MCP_API_KEYS", keys)
+    result = CliRunner().invoke(main, ["serve", "tests/transports/stdio_app.py", "--port", "1"])
+    assert result.exit_code == 2
+    assert "invalid configuration: MCP_API_KEYS: " in result.output
+    assert "shorter than 16 characters" in result.output
+    assert "short-secret" not in result.output and "a-sufficiently" not in result.output

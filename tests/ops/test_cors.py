@@ -75,3 +75,24 @@ async def test_no_cors_by_default() -> None:
     assert (await request(app, "OPTIONS", headers=preflight(APP_ORIGIN))).status == 403
     reply = await call_tool(app, "echo", {"text": "x"})
     assert "access-control-allow-origin" not in reply.headers
+
+
+async def test_browsers_may_read_the_auth_challenge_and_the_rate_limit_headers() -> None:
+    app = make_app(cors_origins=APP_ORIGIN)
+    body = rpc("tools/call", {"name": "echo", "arguments": {"text": "hi"}, "_meta": META})
+    reply = await request(
+        app, "POST", headers={**modern_headers("tools/call", "echo"), "origin": APP_ORIGIN}, body=body
+    )
+    exposed = {name.strip().lower() for name in reply.headers["access-control-expose-headers"].split(",")}
+    assert exposed >= {
+        "mcp-session-id",
+        "mcp-protocol-version",
+        "x-request-id",
+        "www-authenticate",
+        "retry-after",
+        "x-ratelimit-limit",
+        "x-ratelimit-remaining",
+        "x-ratelimit-reset",
+        "ratelimit",
+        "ratelimit-policy",
+    }

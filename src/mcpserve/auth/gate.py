@@ -34,12 +34,15 @@ class AuthGate:
         required_scopes: frozenset[str] = frozenset(),
         documents: Mapping[str, JSONObject] | None = None,
         close: Callable[[], Awaitable[None]] | None = None,
+        readiness: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.authenticator = authenticator
         self.resource_metadata_url = resource_metadata_url
         self.required_scopes = required_scopes
         self.documents = dict(documents or {})
         self._close = close
+        # Raises when the token issuer cannot be used (OAuth only); registered as a readiness check.
+        self.readiness = readiness
 
     async def authenticate(self, headers: Mapping[str, str], query_string: bytes) -> Principal:
         """The caller's principal; raises Unauthorized or Forbidden (required scopes missing)."""

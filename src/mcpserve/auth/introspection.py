@@ -2,12 +2,19 @@
 
 Entries are keyed by the token's SHA-256 digest (the token itself is never stored) and kept until
 the token's ``exp``; inactive answers are kept briefly so a flood of bad tokens stays cheap.
+
+:meth:`Introspector.ready` answers readiness probes from the outcome of the latest introspection
+call; only when there has been none for ``probe_interval`` seconds does it ask the endpoint about a
+random token (RFC 7662 answers ``active: false``), so probes cost the issuer at most one request
+per interval and nothing while real traffic keeps the outcome fresh.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
+import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -17,6 +24,7 @@ import httpx
 from mcpserve.auth.claims import audiences_of, principal_from_claims
 from mcpserve.errors import ServiceUnavailable, Unauthorized
 from mcpserve.principal import Principal
+from mcpserve.urls import redact_url
 
 __all__ = ["Introspector"]
 
@@ -36,6 +44,7 @@ class Introspector:
         max_entries: int = 10_000,
         inactive_ttl: float = 10.0,
         default_ttl: float = 60.0,
+        probe_interval: float = 30.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.url = url
@@ -50,7 +59,19 @@ class Introspector:
         self._default_ttl = default_ttl
         self._clock = clock
         self._cache: OrderedDict[bytes, tuple[float, Principal | None]] = OrderedDict()
+        self._probe_interval = probe_interval
+        self._outcome_at = float("-inf")
+        self._failure: str | None = None
         self.requests = 0
+
+    async def ready(self) -> None:
+        """Raise :class:`ServiceUnavailable` with the reason if the endpoint is failing."""
+        now = self._clock()
+        if now - self._outcome_at >= self._probe_interval:
+            with contextlib.suppress(ServiceUnavailable):  # the failure is recorded; reported below
+                await self._introspect(secrets.token_urlsafe(32), now)
+        if self._failure is not None:
+            raise ServiceUnavailable(f"token introspection fails ({self._failure})")
 
     async def verify(self, token: str) -> Principal:
         digest = hashlib.sha256(token.encode()).digest()
@@ -83,8 +104,15 @@ class Introspector:
             response.raise_for_status()
             answer = response.json()
         except (httpx.HTTPError, ValueError) as exc:
-            logger.warning("token introspection at %s failed: %s", self.url, type(exc).__name__)
+            self._outcome_at = self._clock()
+            self._failure = (
+                f"HTTP {exc.response.status_code}"
+                if isinstance(exc, httpx.HTTPStatusError)
+                else type(exc).__name__
+            )
+            logger.warning("token introspection at %s failed: %s", redact_url(self.url), self._failure)
             raise ServiceUnavailable("Token introspection is unavailable; retry later") from None
+        self._outcome_at, self._failure = self._clock(), None
         inactive = None, now + self._inactive_ttl
         if not isinstance(answer, dict) or answer.get("active") is not True:
             return inactive

@@ -4,10 +4,16 @@ The key set is refetched when it is older than ``ttl``, and when a token names a
 cache does not hold (the issuer rotated), but never more often than once per
 ``refresh_interval``: tokens with made-up ``kid`` values cannot turn into a flood of fetches.
 If a fetch fails the last good key set stays in use.
+
+:meth:`JwksCache.ready` answers readiness probes from the cache: it fetches only when nothing is
+cached or the keys are past their TTL (still at most once per ``refresh_interval``), and fails
+when no key set was ever fetched, the set holds no usable key, or refreshing has been failing so
+long that the keys are more than twice the TTL old.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -19,6 +25,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, JWKRegistry, OKPKey, RSAKey
 
 from mcpserve.errors import ServiceUnavailable
+from mcpserve.urls import redact_url
 
 __all__ = ["JwksCache", "SigningKey"]
 
@@ -66,6 +73,7 @@ class JwksCache:
         self._fetched_at = float("-inf")
         self._attempted_at = float("-inf")
         self._lock = anyio.Lock()
+        self._last_error: str | None = None
         self.fetches = 0
 
     async def key(self, kid: str | None) -> SigningKey | None:
@@ -78,6 +86,21 @@ class JwksCache:
             await self._refresh()
             key = self._find(kid)
         return key
+
+    async def ready(self) -> None:
+        """Raise :class:`ServiceUnavailable` with the reason unless usable keys are cached."""
+        now = self._clock()
+        if (self._keys is None or now - self._fetched_at >= self._ttl) and self._may_refresh(now):
+            with contextlib.suppress(ServiceUnavailable):  # reported below, with the cause
+                await self._refresh()
+        cause = f" (last attempt: {self._last_error})" if self._last_error else ""
+        if self._keys is None:
+            raise ServiceUnavailable(f"the issuer's JWK Set has not been fetched{cause}")
+        if not self._keys:
+            raise ServiceUnavailable("the issuer's JWK Set holds no usable signature key")
+        age = self._clock() - self._fetched_at
+        if age >= 2 * self._ttl:
+            raise ServiceUnavailable(f"the cached JWK Set is {age:.0f} s old; refreshing fails{cause}")
 
     def _may_refresh(self, now: float) -> bool:
         return now - self._attempted_at >= self._refresh_interval
@@ -102,9 +125,22 @@ class JwksCache:
                     raise ValueError("JWK Set too large")
                 keys = _signing_keys(response.json())
             except (httpx.HTTPError, ValueError) as exc:
-                logger.warning("fetching the JWK Set from %s failed: %s", self.url, exc)
+                self._last_error = _failure(exc)
+                logger.warning(
+                    "fetching the JWK Set from %s failed: %s", redact_url(self.url), self._last_error
+                )
                 if self._keys is None:
                     raise ServiceUnavailable("The token issuer's keys are unavailable; retry later") from None
                 return
             self._keys = keys
             self._fetched_at = self._attempted_at
+            self._last_error = None
+
+
+def _failure(exc: Exception) -> str:
+    """What went wrong, without the URL an httpx message repeats (it may hold a password)."""
+    if isinstance(exc, httpx.HTTPStatusError):
+        return f"HTTP {exc.response.status_code}"
+    if isinstance(exc, httpx.HTTPError):
+        return type(exc).__name__
+    return f"{type(exc).__name__}: {exc}"[:120]

@@ -7,8 +7,7 @@ then only loopback binds are allowed unless ``MCPSERVE_ALLOW_UNAUTHENTICATED=tru
 
 from __future__ import annotations
 
-import ipaddress
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 import httpx
 
@@ -20,6 +19,7 @@ from mcpserve.auth.jwt import ASYMMETRIC_ALGORITHMS, JwtVerifier
 from mcpserve.auth.keys import ApiKeyAuthenticator, load_key_file, plain_keys
 from mcpserve.auth.metadata import metadata_paths, metadata_url, protected_resource_metadata
 from mcpserve.config import Settings
+from mcpserve.config_checks import is_loopback_host as is_loopback
 from mcpserve.errors import ConfigError
 from mcpserve.server.app import MCPServer
 
@@ -46,15 +46,6 @@ def auth_methods(settings: Settings) -> frozenset[str]:
             "MCPSERVE_OAUTH_ISSUER, or set MCPSERVE_AUTH=none explicitly",
         )
     return frozenset(inferred)
-
-
-def is_loopback(host: str) -> bool:
-    if host.strip("[]").lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def apply_tool_scopes(server: MCPServer, tool_scopes: dict[str, list[str]]) -> None:
@@ -137,6 +128,21 @@ def _oauth(
     return jwt, introspection, client
 
 
+def _issuer_readiness(
+    jwt: JwtVerifier | None, introspection: Introspector | None
+) -> Callable[[], Awaitable[None]]:
+    """Ready when every configured way of verifying tokens works: each serves some tokens (JWTs
+    the JWKS, opaque ones introspection), so either failing fails requests."""
+
+    async def check() -> None:
+        if jwt is not None:
+            await jwt.jwks.ready()
+        if introspection is not None:
+            await introspection.ready()
+
+    return check
+
+
 def _all_scopes(server: MCPServer, required: Iterable[str]) -> set[str]:
     scopes = set(required)
     for tool in server.visible_tools(None):
@@ -176,4 +182,5 @@ def build_auth_gate(server: MCPServer, settings: Settings) -> AuthGate | None:
         required_scopes=required,
         documents=dict.fromkeys(metadata_paths(resource), document),
         close=client.aclose,
+        readiness=_issuer_readiness(jwt, introspection),
     )

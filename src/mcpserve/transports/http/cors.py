@@ -27,7 +27,21 @@ _ALLOWED_HEADERS: Final = frozenset(
 )
 _PARAM_HEADER_PREFIX: Final = "mcp-param-"
 _METHODS: Final = b"GET, POST, DELETE"
-_EXPOSED: Final = b"Mcp-Session-Id, MCP-Protocol-Version, X-Request-Id, Retry-After"
+# Every response header a browser client needs to read: the session and version, the challenge that
+# starts OAuth discovery (RFC 9728), and the rate-limit budget (seed and IETF draft names).
+_EXPOSED_HEADERS: Final = (
+    "Mcp-Session-Id",
+    "MCP-Protocol-Version",
+    "X-Request-Id",
+    "WWW-Authenticate",
+    "Retry-After",
+    "X-RateLimit-Limit",
+    "X-RateLimit-Remaining",
+    "X-RateLimit-Reset",
+    "RateLimit",
+    "RateLimit-Policy",
+)
+_EXPOSED: Final = ", ".join(_EXPOSED_HEADERS).encode("latin-1")
 _MAX_AGE: Final = b"600"
 
 
