@@ -19,7 +19,7 @@ from mcpserve.server.content import ToolAnnotations
 from mcpserve.server.context import Context
 from mcpserve.server.invoke import invoke, is_async
 from mcpserve.server.prompts import Prompt
-from mcpserve.server.resources import Resource, ResourceTemplate
+from mcpserve.server.resources import Resource
 from mcpserve.server.tools import Tool
 from mcpserve.store.base import NotificationBus
 from mcpserve.store.memory import MemoryNotificationBus
@@ -99,7 +99,7 @@ class MCPServer:
         self.bus: NotificationBus = bus or MemoryNotificationBus()
         self._tools: dict[str, Tool] = {}
         self._resources: dict[str, Resource] = {}
-        self._templates: list[ResourceTemplate] = []
+        self._templates: list[Resource] = []
         self._prompts: dict[str, Prompt] = {}
         self._completion: Callable[..., Any] | None = None
         self._startup: list[Hook] = []
@@ -180,21 +180,22 @@ class MCPServer:
             raise TypeError("Use @server.resource('uri') with a URI")
 
         def register(fn: FnT) -> FnT:
-            options = {
-                "name": name,
-                "title": title,
-                "description": description,
-                "mime_type": mime_type,
-                "annotations": annotations,
-                "scopes": frozenset(scopes),
-            }
-            if "{" in uri:
-                template = ResourceTemplate.from_function(fn, uri, **options)  # type: ignore[arg-type]
-                self._templates.append(template)
+            resource = Resource.from_function(
+                fn,
+                uri,
+                name=name,
+                title=title,
+                description=description,
+                mime_type=mime_type,
+                annotations=annotations,
+                scopes=frozenset(scopes),
+            )
+            if resource.template is not None:
+                self._templates.append(resource)
             else:
                 if uri in self._resources:
                     raise ValueError(f"A resource with URI {uri!r} is already registered")
-                self._resources[uri] = Resource.from_function(fn, uri, **options)  # type: ignore[arg-type]
+                self._resources[uri] = resource
             return fn
 
         return register
@@ -263,7 +264,7 @@ class MCPServer:
     def visible_resources(self, principal: Principal | None) -> list[Resource]:
         return [r for r in self._resources.values() if _visible(r.scopes, principal)]
 
-    def visible_templates(self, principal: Principal | None) -> list[ResourceTemplate]:
+    def visible_templates(self, principal: Principal | None) -> list[Resource]:
         return [t for t in self._templates if _visible(t.scopes, principal)]
 
     def scopes_for(self, method: str, params: JSONObject) -> frozenset[str]:
@@ -287,12 +288,10 @@ class MCPServer:
         prompt = self._prompts.get(name)
         return prompt if prompt is not None and _visible(prompt.scopes, principal) else None
 
-    def find_resource(
-        self, uri: str, principal: Principal | None
-    ) -> tuple[Resource | ResourceTemplate, dict[str, Any] | None] | None:
+    def find_resource(self, uri: str, principal: Principal | None) -> tuple[Resource, dict[str, Any]] | None:
         resource = self._resources.get(uri)
         if resource is not None:
-            return (resource, None) if _visible(resource.scopes, principal) else None
+            return (resource, {}) if _visible(resource.scopes, principal) else None
         for template in self._templates:
             variables = template.match(uri)
             if variables is not None and _visible(template.scopes, principal):

@@ -37,7 +37,7 @@ from mcpserve.server.deadlines import DeadlineKeeper
 from mcpserve.server.listen import listen
 from mcpserve.server.pagination import paginate
 from mcpserve.server.prompts import to_messages
-from mcpserve.server.resources import Resource, to_contents
+from mcpserve.server.resources import to_contents
 from mcpserve.server.tools import Tool
 from mcpserve.types import JSONObject
 
@@ -298,12 +298,7 @@ class Dispatcher:
         if found is None:
             raise ResourceNotFound(uri)
         resource, variables = found
-        context = Context(call, self.server)
-        produce: Callable[[], Awaitable[Any]]
-        if isinstance(resource, Resource):
-            produce = functools.partial(resource.read, context)
-        else:
-            produce = functools.partial(resource.read, variables or {}, context)
+        produce = functools.partial(resource.read, variables, Context(call, self.server))
         outcome = await self._rounds(call, uri, None, produce)
         if isinstance(outcome, _InputRequiredResult):
             return outcome.result

@@ -12,7 +12,7 @@ from mcpserve.errors import InvalidParams
 from mcpserve.server.content import Message, is_content, to_content
 from mcpserve.server.context import Context
 from mcpserve.server.invoke import invoke, is_async
-from mcpserve.server.signature import FunctionSignature, describe_validation_error, split_docstring
+from mcpserve.server.signature import FunctionSignature, describe_validation_error
 from mcpserve.types import JSONObject
 
 __all__ = ["Prompt", "to_messages"]
@@ -58,7 +58,7 @@ class Prompt:
     ) -> Prompt:
         name = name or fn.__name__
         signature = FunctionSignature.of(fn, context_type=Context)
-        prose, _ = split_docstring(fn)
+        prose = signature.prose
         arguments = []
         for arg, field in signature.model.model_fields.items():
             entry: JSONObject = {"name": arg, "required": field.is_required()}
@@ -76,11 +76,9 @@ class Prompt:
 
     async def render(self, arguments: JSONObject, context: Context) -> Any:
         try:
-            kwargs = self.signature.bind(arguments)
+            kwargs = self.signature.bind(arguments, context)
         except ValidationError as exc:
             raise InvalidParams(
                 f"Invalid arguments for prompt {self.name!r}: {describe_validation_error(exc)}"
             ) from None
-        if self.signature.context_param:
-            kwargs[self.signature.context_param] = context
         return await invoke(self.fn, self.asynchronous, kwargs)

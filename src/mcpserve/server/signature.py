@@ -80,23 +80,19 @@ class FunctionSignature:
     model: type[BaseModel]
     context_param: str | None
     param_names: tuple[str, ...]
-    descriptions: dict[str, str]
+    prose: str | None  # the docstring without its ``Args:`` section
     hints: dict[str, Any]
 
     @classmethod
-    def of(
-        cls, fn: Callable[..., Any], *, context_type: type, skip: tuple[str, ...] = ()
-    ) -> FunctionSignature:
+    def of(cls, fn: Callable[..., Any], *, context_type: type) -> FunctionSignature:
         hints = get_type_hints(fn, include_extras=True)
-        _, descriptions = split_docstring(fn)
+        prose, descriptions = split_docstring(fn)
         fields: dict[str, Any] = {}
         context_param = None
         for name, param in inspect.signature(fn).parameters.items():
             annotation = hints.get(name, Any)
             if isinstance(annotation, type) and issubclass(annotation, context_type):
                 context_param = name
-                continue
-            if name in skip:
                 continue
             if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
                 raise TypeError(f"{fn.__name__}: *args and **kwargs cannot be described to clients")
@@ -110,7 +106,7 @@ class FunctionSignature:
             __config__=ConfigDict(extra="forbid", arbitrary_types_allowed=True),
             **fields,
         )
-        return cls(model, context_param, tuple(fields), descriptions, hints)
+        return cls(model, context_param, tuple(fields), prose, hints)
 
     def json_schema(self) -> JSONObject:
         schema: JSONObject = strip_titles(self.model.model_json_schema())
@@ -120,7 +116,13 @@ class FunctionSignature:
             schema["additionalProperties"] = False
         return schema
 
-    def bind(self, arguments: JSONObject) -> dict[str, Any]:
-        """Validated keyword arguments. Raises pydantic's ValidationError."""
+    def bind(self, arguments: JSONObject, context: Any) -> dict[str, Any]:
+        """Validated keyword arguments, plus ``context`` when the function takes one.
+
+        Raises pydantic's ValidationError; each caller words it for its kind of handler.
+        """
         validated = self.model.model_validate(arguments)
-        return {name: getattr(validated, name) for name in self.param_names}
+        kwargs = {name: getattr(validated, name) for name in self.param_names}
+        if self.context_param:
+            kwargs[self.context_param] = context
+        return kwargs

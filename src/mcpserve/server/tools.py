@@ -28,7 +28,6 @@ from mcpserve.server.invoke import invoke, is_async
 from mcpserve.server.signature import (
     FunctionSignature,
     describe_validation_error,
-    split_docstring,
     strip_titles,
 )
 from mcpserve.types import JSONObject
@@ -116,7 +115,7 @@ class Tool:
         if timeout is not None and not timeout > 0:
             raise ValueError(f"Tool {name!r}: timeout must be a positive number of seconds")
         signature = FunctionSignature.of(fn, context_type=Context)
-        prose, _ = split_docstring(fn)
+        prose = signature.prose
         annotation = signature.hints.get("return", _NO_ANNOTATION)
         output = None if structured_output is False else output_spec(annotation)
         if structured_output and output is None:
@@ -139,14 +138,11 @@ class Tool:
     def bind(self, arguments: JSONObject, context: Context) -> dict[str, Any]:
         """Validated keyword arguments; raises ToolError with a message the model can act on."""
         try:
-            kwargs = self.signature.bind(arguments)
+            return self.signature.bind(arguments, context)
         except ValidationError as exc:
             raise ToolError(
                 f"Invalid arguments for tool {self.name!r}: {describe_validation_error(exc)}"
             ) from None
-        if self.signature.context_param:
-            kwargs[self.signature.context_param] = context
-        return kwargs
 
     async def run(self, kwargs: dict[str, Any]) -> Any:
         return await invoke(self.fn, self.asynchronous, kwargs)
