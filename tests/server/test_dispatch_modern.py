@@ -7,7 +7,6 @@ import pytest
 from mcpserve import MCPServer
 from mcpserve.principal import Principal
 from mcpserve.protocol.envelope import SERVER_INFO_KEY
-from mcpserve.server.context import Context
 from mcpserve.server.dispatch import CacheHint
 from mcpserve.types import JSONObject
 from tests.server.support import (
@@ -308,7 +307,7 @@ async def test_completion_without_a_handler_is_method_not_found() -> None:
 async def test_handler_faults_outside_tools_are_internal_errors_with_an_error_id() -> None:
     server = build_server()
 
-    async def explode(params: JSONObject, context: Context) -> JSONObject:
+    async def explode(params: JSONObject, principal: Principal | None) -> JSONObject:
         raise RuntimeError("database password is hunter2")
 
     server.complete = explode  # type: ignore[method-assign]

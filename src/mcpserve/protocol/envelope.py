@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from mcpserve.errors import InvalidParams, UnsupportedProtocolVersion
+from mcpserve.protocol.jsonrpc import is_request_id
 from mcpserve.protocol.versions import MODERN_VERSIONS
 from mcpserve.types import JSONObject
 
@@ -66,15 +67,11 @@ def protocol_version_of(params: JSONObject) -> Any:
     return meta.get(PROTOCOL_VERSION_KEY) if isinstance(meta, dict) else None
 
 
-def _is_token(value: object) -> bool:
-    return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
-
-
 def progress_token_of(params: JSONObject) -> str | int | None:
     """A request's ``_meta.progressToken`` if it is a valid one (2025 era: invalid means none)."""
     meta = params.get("_meta")
     token = meta.get("progressToken") if isinstance(meta, dict) else None
-    return token if _is_token(token) else None
+    return token if is_request_id(token) else None
 
 
 def check_log_level(level: object) -> str:
@@ -106,6 +103,6 @@ def read_request_meta(params: JSONObject) -> RequestMeta:
     if level is not None:
         level = check_log_level(level)
     token = meta.get("progressToken")
-    if token is not None and not _is_token(token):
+    if token is not None and not is_request_id(token):
         raise InvalidParams("Invalid _meta.progressToken: expected a string or an integer")
     return RequestMeta(version, capabilities, client_info, level, token)

@@ -68,7 +68,8 @@ def decode(data: bytes | str) -> Any:
         raise ParseError("Parse error: the body is not valid JSON") from None
 
 
-def _valid_id(value: object) -> bool:
+def is_request_id(value: object) -> bool:
+    """A string or an integer: what MCP allows as a request id (and as a progress token)."""
     # bool is an int subclass but never a valid id; null ids are forbidden in MCP.
     return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
 
@@ -90,10 +91,10 @@ def parse_message(obj: Any) -> Message:
             raise InvalidRequest("Invalid request: params must be an object")
         if "id" not in obj:
             return Notification(method, params)
-        if not _valid_id(obj["id"]):
+        if not is_request_id(obj["id"]):
             raise InvalidRequest("Invalid request: id must be a string or an integer")
         return Request(obj["id"], method, params)
-    if "id" in obj and _valid_id(obj["id"]):
+    if "id" in obj and is_request_id(obj["id"]):
         result, error = obj.get("result"), obj.get("error")
         if isinstance(result, dict) != isinstance(error, dict):
             return Response(obj["id"], result if isinstance(result, dict) else None, error)
@@ -134,11 +135,11 @@ def encode(message: JSONObject) -> bytes:
 
 def request_id_of(obj: Any) -> RequestId | None:
     """Best-effort id of a message that failed validation, so its error can still be matched."""
-    if isinstance(obj, dict) and _valid_id(obj.get("id")):
+    if isinstance(obj, dict) and is_request_id(obj.get("id")):
         return obj["id"]  # type: ignore[no-any-return]
     return None
 
 
 def as_request_id(value: object) -> RequestId | None:
     """``value`` if it can be a request id (a client-supplied reference, e.g. in a cancellation)."""
-    return value if _valid_id(value) else None  # type: ignore[return-value]
+    return value if is_request_id(value) else None  # type: ignore[return-value]

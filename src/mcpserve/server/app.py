@@ -16,7 +16,6 @@ from mcpserve._version import __version__
 from mcpserve.errors import InvalidParams, MethodNotFound
 from mcpserve.principal import Principal
 from mcpserve.server.content import ToolAnnotations
-from mcpserve.server.context import Context
 from mcpserve.server.invoke import invoke, is_async
 from mcpserve.server.prompts import Prompt
 from mcpserve.server.resources import Resource
@@ -298,13 +297,12 @@ class MCPServer:
                 return template, variables
         return None
 
-    async def complete(self, params: JSONObject, context: Context) -> JSONObject:
+    async def complete(self, params: JSONObject, principal: Principal | None) -> JSONObject:
         if self._completion is None:
             raise MethodNotFound("Method not found: completion/complete (this server offers no completions)")
         ref, argument = params.get("ref"), params.get("argument")
         if not isinstance(ref, dict) or not isinstance(argument, dict):
             raise InvalidParams("completion/complete needs params.ref and params.argument objects")
-        principal = context.principal
         if ref.get("type") == "ref/prompt" and isinstance(ref.get("name"), str):
             if self.find_prompt(ref["name"], principal) is None:
                 raise InvalidParams(f"Unknown prompt: {ref['name']!r}")

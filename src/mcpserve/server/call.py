@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from mcpserve.errors import ToolError
 from mcpserve.principal import Principal
 from mcpserve.protocol.envelope import RequestMeta, progress_token_of
 from mcpserve.protocol.jsonrpc import Request
@@ -50,8 +51,6 @@ class NoOutbound:
         return None
 
     async def request(self, method: str, params: JSONObject) -> JSONObject:
-        from mcpserve.errors import ToolError  # noqa: PLC0415 - avoid an import cycle at module load
-
         raise ToolError(f"This connection cannot carry the server request {method!r}")
 
 

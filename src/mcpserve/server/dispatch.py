@@ -372,7 +372,7 @@ class Dispatcher:
 
     # -- completion and subscriptions -----------------------------------------------------------------
     async def _complete(self, call: Call) -> JSONObject:
-        return {"completion": await self.server.complete(call.params, Context(call, self.server))}
+        return {"completion": await self.server.complete(call.params, call.principal)}
 
     async def _listen(self, call: Call) -> JSONObject:
         filters = call.params.get("notifications")
