@@ -138,6 +138,7 @@ def build_http_app(server: MCPServer, settings: Settings) -> HttpApp:
         idle_timeout=settings.session_idle_timeout, max_sessions=settings.max_sessions
     )
     metrics = Metrics()
+    drain = Drain()
     endpoint = McpEndpoint(
         dispatcher,
         sessions=sessions,
@@ -146,6 +147,7 @@ def build_http_app(server: MCPServer, settings: Settings) -> HttpApp:
         options=EndpointOptions(max_body_bytes=settings.max_body_bytes),
         auth=gate,
         limits=build_rate_gate(server, settings),
+        drain=drain,
     )
     if isinstance(endpoint.limits, RateGate):
         endpoint.limits.on_reject = metrics.rate_limit_rejection
@@ -154,7 +156,6 @@ def build_http_app(server: MCPServer, settings: Settings) -> HttpApp:
         metrics.active_sessions.set(await sessions.count())
 
     metrics.before_scrape(count_sessions)
-    drain = Drain()
     metrics.in_flight.set_function(lambda: drain.in_flight)
     on_main_port = settings.metrics_port is None
     ops = OpsRoutes(
@@ -173,7 +174,6 @@ def build_http_app(server: MCPServer, settings: Settings) -> HttpApp:
         ops=ops,
         observer=RequestObserver(metrics, server),
         cors=CorsPolicy(settings.cors_origins) if settings.cors_origins else None,
-        drain=drain,
     )
 
 

@@ -111,7 +111,9 @@ class Introspector:
                 else type(exc).__name__
             )
             logger.warning("token introspection at %s failed: %s", redact_url(self.url), self._failure)
-            raise ServiceUnavailable("Token introspection is unavailable; retry later") from None
+            raise ServiceUnavailable(
+                "Token introspection is unavailable; retry later", retry_after=5
+            ) from None
         self._outcome_at, self._failure = self._clock(), None
         inactive = None, now + self._inactive_ttl
         if not isinstance(answer, dict) or answer.get("active") is not True:

@@ -130,7 +130,9 @@ class JwksCache:
                     "fetching the JWK Set from %s failed: %s", redact_url(self.url), self._last_error
                 )
                 if self._keys is None:
-                    raise ServiceUnavailable("The token issuer's keys are unavailable; retry later") from None
+                    raise ServiceUnavailable(
+                        "The token issuer's keys are unavailable; retry later", retry_after=5
+                    ) from None
                 return
             self._keys = keys
             self._fetched_at = self._attempted_at

@@ -41,6 +41,13 @@ class LegacySession:
     def unsubscribe(self, uri: str) -> LegacySession:
         return replace(self, subscriptions=self.subscriptions - {uri})
 
+    def wants(self, change: JSONObject) -> bool:
+        """Whether a change notification goes to this session: list changes always, resource
+        updates only for URIs it subscribed to."""
+        if change["method"] != "notifications/resources/updated":
+            return True
+        return change["params"].get("uri") in self.subscriptions
+
     def to_json(self) -> JSONObject:
         return {
             "format": _FORMAT,

@@ -230,9 +230,7 @@ class StdioConnection:
                 session = self.session
                 if self.era != "legacy" or session is None or not session.initialized:
                     continue
-                if event["method"] == "notifications/resources/updated" and (
-                    event["params"].get("uri") not in session.subscriptions
-                ):
+                if not session.wants(event):
                     continue
                 try:
                     await self.write(jsonrpc.notification(event["method"], event["params"]))

@@ -8,7 +8,6 @@ from typing import Any
 
 from mcpserve.observability.requests import RequestObserver, current_request
 from mcpserve.transports.http.cors import CorsPolicy
-from mcpserve.transports.http.drain import Drain
 from mcpserve.transports.http.endpoint import McpEndpoint
 from mcpserve.transports.http.ops import OPS_PATHS, OpsRoutes
 from mcpserve.transports.http.stream import Send, json_response
@@ -40,22 +39,15 @@ class HttpApp:
         path: str,
         documents: dict[str, JSONObject] | None = None,
         *,
-        ops: OpsRoutes | None = None,
-        observer: RequestObserver | None = None,
+        ops: OpsRoutes,
+        observer: RequestObserver,
         cors: CorsPolicy | None = None,
-        drain: Drain | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.path = path
         self.documents = documents or {}
-        self.drain = drain or (ops.drain if ops is not None else Drain())
-        server = endpoint.dispatcher.server
-        self.ops = ops or OpsRoutes(
-            checks=server.readiness_checks,
-            noncritical=server.noncritical_checks,
-            sessions=endpoint.sessions,
-            drain=self.drain,
-        )
+        self.ops = ops
+        self.drain = ops.drain  # the endpoint's too: one flag and one in-flight count
         self.observer = observer
         self.cors = cors
 
@@ -79,7 +71,6 @@ class HttpApp:
     def begin_drain(self) -> None:
         """Shutdown has begun: fail readiness, refuse new work, end long-lived streams."""
         self.drain.draining = True
-        self.endpoint.draining = True
         self.endpoint.dispatcher.closing.set()
 
     async def _mcp(self, scope: dict[str, Any], receive: Any, send: Send) -> None:
@@ -96,41 +87,27 @@ class HttpApp:
                 return
             if origin is not None and self.cors.allows(origin):
                 cors_headers = self.cors.response_headers(origin)
-        observer = self.observer
-        if observer is None and not cors_headers:
-            self.drain.enter()
-            try:
-                await self.endpoint(scope, receive, send)
-            finally:
-                self.drain.leave()
-            return
-        await self._observed(scope, receive, send, observer, cors_headers)
+        await self._observed(scope, receive, send, cors_headers)
 
     async def _observed(
-        self,
-        scope: dict[str, Any],
-        receive: Any,
-        send: Send,
-        observer: RequestObserver | None,
-        extra: list[tuple[bytes, bytes]],
+        self, scope: dict[str, Any], receive: Any, send: Send, extra: list[tuple[bytes, bytes]]
     ) -> None:
-        record = observer.start(scope) if observer is not None else None
-        if record is not None:
-            extra = [*extra, (b"x-request-id", record.request_id.encode())]
+        observer = self.observer
+        record = observer.start(scope)
+        extra = [*extra, (b"x-request-id", record.request_id.encode())]
 
         async def observed_send(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 headers = message["headers"]
                 message["headers"] = [*headers, *extra]
-                if record is not None and observer is not None:
-                    record.status = message["status"]
-                    for key, value in headers:
-                        if key == b"content-type":
-                            if value.startswith(_SSE):
-                                record.sse = True
-                                observer.sse_open += 1
-                            break
-            elif record is not None and record.sse and observer is not None and not message.get("more_body"):
+                record.status = message["status"]
+                for key, value in headers:
+                    if key == b"content-type":
+                        if value.startswith(_SSE):
+                            record.sse = True
+                            observer.sse_open += 1
+                        break
+            elif record.sse and not message.get("more_body"):
                 record.sse = False
                 observer.sse_open -= 1
             await send(message)
@@ -142,11 +119,10 @@ class HttpApp:
         finally:
             self.drain.leave()
             current_request.reset(token)
-            if record is not None and observer is not None:
-                if record.sse:
-                    observer.sse_open -= 1
-                    record.sse = False
-                observer.finish(record)
+            if record.sse:
+                observer.sse_open -= 1
+                record.sse = False
+            observer.finish(record)
 
     async def _lifespan(self, receive: Any, send: Send) -> None:
         message = await receive()

@@ -55,7 +55,7 @@ from mcpserve.server.call import Call
 from mcpserve.server.dispatch import Dispatcher
 from mcpserve.server.pending import PendingRequests
 from mcpserve.store.base import EventStore, SessionStore
-from mcpserve.transports.http import sse
+from mcpserve.transports.http.drain import Drain
 from mcpserve.transports.http.hostguard import HostGuard
 from mcpserve.transports.http.negotiation import accepts, check_modern_headers, decode_header_value, is_modern
 from mcpserve.transports.http.stream import ResponseStream, Send, json_response
@@ -258,6 +258,7 @@ class McpEndpoint:
         options: EndpointOptions | None = None,
         auth: AuthGate | None = None,
         limits: CallGate | None = None,
+        drain: Drain | None = None,
     ) -> None:
         self.dispatcher = dispatcher
         self.auth = auth
@@ -275,8 +276,12 @@ class McpEndpoint:
         # continues one of these live instead of only replaying what is stored.
         self._live: dict[tuple[str, str], ResponseStream] = {}
         self._get_streams: set[str] = set()
-        # Set when shutdown begins: new sessions, 2026-07-28 requests and GET streams get 503.
-        self.draining = False
+        self.drain = drain or Drain()
+
+    @property
+    def draining(self) -> bool:
+        """Shutdown has begun: new sessions, 2026-07-28 requests and GET streams get 503."""
+        return self.drain.draining
 
     # -- entry ----------------------------------------------------------------------------------
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Send) -> None:
@@ -360,8 +365,6 @@ class McpEndpoint:
             await _refuse(
                 send, exc, request_id, headers=self.auth.challenge(exc), status=self.auth.status(exc)
             )
-        elif isinstance(exc, ServiceUnavailable) and exc.retry_after is None:
-            await _refuse(send, exc, request_id, headers=[(b"retry-after", b"5")])
         else:
             await _refuse(send, exc, request_id)
 
@@ -486,7 +489,7 @@ class McpEndpoint:
             await self._refuse(send, denied, message.id)
             return
         stream = ResponseStream(send, limits, keepalive=self.options.keepalive)
-        await self._run(call, stream, receive, cancel_on_disconnect=True, modern=True)
+        await self._run(call, stream, receive)
 
     def _modern_call(
         self, headers: dict[str, str], message: jsonrpc.Request, principal: Principal | None
@@ -515,10 +518,11 @@ class McpEndpoint:
         stream: ResponseStream,
         receive: Any,
         *,
-        cancel_on_disconnect: bool,
-        modern: bool,
         session_id: str | None = None,
     ) -> JSONObject | None:
+        """Run ``call`` and answer on ``stream``. Without a session (2026-07-28) closing the
+        response stream cancels the call; a 2025-era stream may close and be resumed."""
+        cancel_on_disconnect = session_id is None
         task = asyncio.current_task()
         assert task is not None
         cancel = _Cancellation(task)
@@ -552,9 +556,7 @@ class McpEndpoint:
                 self._inflight.pop((session_id, call.id), None)
         note_call(call, response, time.perf_counter() - started)
         if response is not None:
-            await stream.finish(
-                response, failures.response_status(response, "modern" if modern else "legacy"), extra
-            )
+            await stream.finish(response, failures.response_status(response, call.era), extra)
         else:
             # Cancelled: end the stream (or, before anything was sent, answer 202) with no result.
             await stream.finish(None, 202)
@@ -682,7 +684,7 @@ class McpEndpoint:
             send, header, resumable=(self.events, session_id), keepalive=self.options.keepalive
         )
         if admission is not None and admission.error is not None:
-            # 429 while the response is still plain JSON; a JSON-RPC error event once it streams.
+            # Refused before it runs: nothing has streamed yet, so this is a plain JSON 429.
             error = admission.error
             name = message.params.get("name")
             note_refused_call(message.method, None, name if isinstance(name, str) else None, "rate_limited")
@@ -693,9 +695,7 @@ class McpEndpoint:
             return
         self._live[(session_id, stream.stream_id)] = stream
         try:
-            await self._run(
-                call, stream, receive, cancel_on_disconnect=False, modern=False, session_id=session_id
-            )
+            await self._run(call, stream, receive, session_id=session_id)
         finally:
             self._live.pop((session_id, stream.stream_id), None)
         if call.session is not session and call.session is not None:
@@ -748,7 +748,7 @@ class McpEndpoint:
             send,
             [(_SESSION_HEADER, session_id.encode())],
             resumable=(self.events, session_id),
-            keepalive=15.0,
+            keepalive=self.options.keepalive,
         )
         if last_event_id is not None:
             replay = await self.events.replay(session_id, last_event_id)
@@ -760,7 +760,7 @@ class McpEndpoint:
                 return
             replay = await self.events.replay(session_id, last_event_id) or replay
             stream.stream_id = replay[0]
-            await self._replay(stream, replay[1], receive)
+            await stream.replay(replay[1])
             return
         self._get_streams.add(session_id)
         try:
@@ -791,15 +791,6 @@ class McpEndpoint:
         await live.drop(send)
         return True
 
-    async def _replay(
-        self, stream: ResponseStream, events: list[tuple[str, JSONObject]], receive: Any
-    ) -> None:
-        await stream.open_sse()
-        for event_id, message in events:
-            if message:
-                await stream._write(sse.event(message, event_id))
-        await stream.finish(None, 200)
-
     async def _standalone(self, session_id: str, stream: ResponseStream, receive: Any) -> None:
         async with self.dispatcher.server.bus.subscribe() as events, anyio.create_task_group() as group:
             group.start_soon(self._cancel_on_disconnect, receive, group.cancel_scope)
@@ -814,10 +805,7 @@ class McpEndpoint:
                 record = await self.sessions.get(session_id)
                 if record is None:
                     break
-                session = LegacySession.from_json(record)
-                if event["method"] == "notifications/resources/updated" and (
-                    event["params"].get("uri") not in session.subscriptions
-                ):
+                if not LegacySession.from_json(record).wants(event):
                     continue
                 await stream.emit(jsonrpc.notification(event["method"], event["params"]))
             group.cancel_scope.cancel()

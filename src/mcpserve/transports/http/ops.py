@@ -85,6 +85,17 @@ class OpsRoutes:
         self.metrics_access = metrics_access
         self.serve_metrics = serve_metrics and metrics is not None
 
+    def unrestricted(self) -> OpsRoutes:
+        """The same routes for a listener of their own (MCPSERVE_METRICS_PORT): the port is the
+        boundary, so /metrics has no address allowlist there."""
+        return OpsRoutes(
+            checks=self.checks,
+            sessions=self.sessions,
+            drain=self.drain,
+            metrics=self.metrics,
+            noncritical=self.noncritical,
+        )
+
     async def readiness(self) -> tuple[int, dict[str, Any]]:
         if self.drain.draining:
             return 503, {"status": "draining"}

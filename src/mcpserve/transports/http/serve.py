@@ -31,7 +31,7 @@ import uvicorn
 
 from mcpserve.config import Settings
 from mcpserve.transports.http.app import HttpApp
-from mcpserve.transports.http.ops import OpsApp, OpsRoutes
+from mcpserve.transports.http.ops import OpsApp
 
 __all__ = ["run_http", "serve_http", "EXIT_STARTUP_FAILED"]
 
@@ -72,10 +72,7 @@ def _config(
 def _metrics_listener(app: HttpApp, settings: Settings) -> _Server | None:
     if settings.metrics_port is None:
         return None
-    routes = OpsRoutes(
-        checks=app.ops.checks, sessions=app.ops.sessions, drain=app.drain, metrics=app.ops.metrics
-    )
-    return _Server(_config(OpsApp(routes), settings, settings.metrics_port, lifespan="off"))
+    return _Server(_config(OpsApp(app.ops.unrestricted()), settings, settings.metrics_port, lifespan="off"))
 
 
 async def serve_http(app: HttpApp, settings: Settings) -> bool:

@@ -195,10 +195,19 @@ class ResponseStream:
             except OSError:
                 self.connected = False
             await self._write(sse.retry(_RETRY_MS))
-            for event_id, message in missed:
-                if message:
-                    await self._write(sse.event(message, event_id))
+            await self._write_events(missed)
             return self._released
+
+    async def replay(self, events: list[tuple[str, JSONObject]]) -> None:
+        """Answer a resumption from stored events alone: open, write them, end."""
+        await self.open_sse()
+        await self._write_events(events)
+        await self.finish(None, 200)
+
+    async def _write_events(self, events: list[tuple[str, JSONObject]]) -> None:
+        for event_id, message in events:
+            if message:  # a priming event stores no message
+                await self._write(sse.event(message, event_id))
 
     async def drop(self, send: Send) -> None:
         """The client closed a resumed response: stop writing to it (the stream goes on)."""
