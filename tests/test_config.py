@@ -223,6 +223,17 @@ def test_bad_per_tool_timeouts_name_the_variable(
     assert fragment in str(caught.value)
 
 
+@pytest.mark.parametrize(("value", "fragment"), [("nope", "not JSON"), ('{"t": "scope"}', "valid list")])
+def test_bad_tool_scopes_name_the_variable(
+    monkeypatch: pytest.MonkeyPatch, value: str, fragment: str
+) -> None:
+    monkeypatch.setenv("MCPSERVE_TOOL_SCOPES", value)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert caught.value.variable == "MCPSERVE_TOOL_SCOPES"
+    assert fragment in str(caught.value)
+
+
 def test_a_timeout_for_a_tool_the_server_lacks_is_refused() -> None:
     from mcpserve import MCPServer  # noqa: PLC0415
     from mcpserve.runtime import build_dispatcher  # noqa: PLC0415

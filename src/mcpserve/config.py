@@ -71,6 +71,14 @@ class ToolRateLimit(BaseModel):
     concurrency: int = Field(0, ge=0)
 
 
+# What a JSON-valued setting that is not JSON gets told.
+_BAD_JSON = {
+    "tool_timeouts": 'must be a JSON object, e.g. {"tool_name": 30}',
+    "tool_rate_limits": 'not JSON; expected {"tool": {"per_minute": n, ...}}',
+    "tool_scopes": 'not JSON; expected {"tool": ["scope", ...]}',
+}
+
+
 class Settings(BaseSettings):
     """Every runtime setting. Field ``x`` is read from ``MCPSERVE_X`` (and ``x`` in the TOML file)."""
 
@@ -111,7 +119,9 @@ class Settings(BaseSettings):
         None, pattern=r"^https?://[^/?#\s]+(/[^?#\s]*)?$", validation_alias=_env("resource_url")
     )
     required_scopes: CommaList = Field(default_factory=list, validation_alias=_env("required_scopes"))
-    tool_scopes: dict[str, list[str]] = Field(default_factory=dict, validation_alias=_env("tool_scopes"))
+    tool_scopes: Annotated[dict[str, list[str]], NoDecode] = Field(
+        default_factory=dict, validation_alias=_env("tool_scopes")
+    )
     oauth_issuer: str | None = Field(None, validation_alias=_env("oauth_issuer"))
     oauth_jwks_url: str | None = Field(None, validation_alias=_env("oauth_jwks_url"))
     oauth_audience: str | None = Field(None, validation_alias=_env("oauth_audience"))
@@ -185,15 +195,12 @@ class Settings(BaseSettings):
         "oauth_algorithms",
         "metrics_allow",
         "cors_origins",
+        "request_state_keys",
+        "api_keys",
         mode="before",
     )
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
-        return _split(value)
-
-    @field_validator("request_state_keys", "api_keys", mode="before")
-    @classmethod
-    def _comma_separated_secrets(cls, value: Any) -> Any:
         return _split(value)
 
     @field_validator("api_keys")
@@ -227,25 +234,15 @@ class Settings(BaseSettings):
     def _oauth_endpoint(cls, value: str | None) -> str | None:
         return check_http_url(value) if value else None
 
-    @field_validator("tool_timeouts", mode="before")
+    @field_validator("tool_timeouts", "tool_rate_limits", "tool_scopes", mode="before")
     @classmethod
-    def _seconds_by_name(cls, value: Any) -> Any:
+    def _json_object(cls, value: Any, info: ValidationInfo) -> Any:
         # Parsed here rather than by pydantic-settings, so bad JSON is a ConfigError naming the variable.
-        if isinstance(value, str):
-            try:
-                value = json.loads(value)
-            except ValueError:
-                raise ValueError('must be a JSON object, e.g. {"tool_name": 30}') from None
-        return value
-
-    @field_validator("tool_rate_limits", mode="before")
-    @classmethod
-    def _json_object(cls, value: Any) -> Any:
         if isinstance(value, str):
             try:
                 return json.loads(value)
             except ValueError:
-                raise ValueError('not JSON; expected {"tool": {"per_minute": n, ...}}') from None
+                raise ValueError(_BAD_JSON[info.field_name or ""]) from None
         return value
 
     @field_validator("redis_url")
