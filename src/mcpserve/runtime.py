@@ -42,8 +42,6 @@ __all__ = [
     "serve",
 ]
 
-# Binds whose Host values the loopback default already covers (or, for 0.0.0.0 and ::, cannot name).
-_LOOPBACK_OR_ANY = ("127.0.0.1", "localhost", "::1", "0.0.0.0", "::")  # noqa: S104 - names, not binds
 
 logger = logging.getLogger("mcpserve")
 
@@ -122,10 +120,6 @@ def build_rate_gate(server: MCPServer, settings: Settings) -> RateGate | None:
 
 def build_http_app(server: MCPServer, settings: Settings) -> HttpApp:
     """The ASGI app: endpoint, state stores and the Host/Origin policy, all from settings."""
-    hosts = list(settings.allowed_hosts)
-    if not hosts and settings.host not in _LOOPBACK_OR_ANY:
-        # Bound to a specific address: accept it as Host too, besides the loopback names.
-        hosts = ["localhost", "127.0.0.1", "[::1]", settings.host]
     dispatcher = build_dispatcher(server, settings)
     gate = build_auth_gate(server, settings)
     if gate is not None:
@@ -133,7 +127,12 @@ def build_http_app(server: MCPServer, settings: Settings) -> HttpApp:
         if gate.readiness is not None:
             server.add_readiness_check("oauth", gate.readiness)
     # An origin allowed to call from a browser must also pass the DNS-rebinding Origin check.
-    guard = HostGuard(hosts, [*settings.allowed_origins, *settings.cors_origins], settings.trusted_proxies)
+    guard = HostGuard(
+        settings.allowed_hosts,
+        [*settings.allowed_origins, *settings.cors_origins],
+        settings.trusted_proxies,
+        bind_host=settings.host,
+    )
     sessions = MemorySessionStore(
         idle_timeout=settings.session_idle_timeout, max_sessions=settings.max_sessions
     )

@@ -219,6 +219,18 @@ async def test_forwarded_host_only_from_trusted_proxies() -> None:
     assert (await request(app, "POST", headers=headers, body=body, client="192.0.2.7")).status == 421
 
 
+@pytest.mark.parametrize(("bind", "host"), [("10.1.2.3", "10.1.2.3:8000"), ("fe80::5", "[fe80::5]:8000")])
+async def test_a_specific_bind_address_is_an_accepted_host(bind: str, host: str) -> None:
+    settings = load_settings({"auth": "none", "allow_unauthenticated": True, "host": bind})
+    app = build_http_app(make_server(), settings)
+    body = rpc("tools/list", {"_meta": META})
+    assert (
+        await request(app, "POST", headers={**modern("tools/list"), "host": host}, body=body)
+    ).status == 200
+    other = {**modern("tools/list"), "host": "10.9.9.9:8000"}
+    assert (await request(app, "POST", headers=other, body=body)).status == 421
+
+
 async def test_health_and_unknown_paths(app: HttpApp) -> None:
     assert (await request(app, "GET", path="/health")).json() == {"status": "ok"}
     assert (await request(app, "GET", path="/nope")).status == 404

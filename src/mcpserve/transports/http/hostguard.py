@@ -20,6 +20,14 @@ def _hostname(host: str) -> str:
     return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
+def _bind_names(bind_host: str | None) -> frozenset[str]:
+    """The Host value naming a specific bind address (0.0.0.0 and :: name no host)."""
+    if not bind_host or bind_host in ("0.0.0.0", "::"):  # noqa: S104 - names, not binds
+        return frozenset()
+    name = bind_host.lower()
+    return frozenset({f"[{name}]" if ":" in name and not name.startswith("[") else name})
+
+
 @dataclass(slots=True, frozen=True)
 class Verdict:
     status: int  # 0 when allowed
@@ -30,12 +38,18 @@ class HostGuard:
     """Decides whether a request's Host and Origin may reach the server."""
 
     def __init__(
-        self, allowed_hosts: Iterable[str], allowed_origins: Iterable[str], trusted_proxies: Iterable[str]
+        self,
+        allowed_hosts: Iterable[str],
+        allowed_origins: Iterable[str],
+        trusted_proxies: Iterable[str],
+        *,
+        bind_host: str | None = None,
     ):
         hosts = {h.strip().lower() for h in allowed_hosts if h.strip()}
         self.any_host = "*" in hosts
-        # With nothing configured only loopback names pass: safe for a laptop, explicit for production.
-        self.hosts = frozenset(_hostname(h) for h in hosts) or _LOOPBACK_NAMES
+        # With nothing configured only loopback names pass (safe for a laptop, explicit for
+        # production), plus the address the server is bound to when that is a specific one.
+        self.hosts = frozenset(_hostname(h) for h in hosts) or _LOOPBACK_NAMES | _bind_names(bind_host)
         origins = {o.strip().lower().rstrip("/") for o in allowed_origins if o.strip()}
         self.any_origin = "*" in origins
         self.origins = frozenset(origins)
