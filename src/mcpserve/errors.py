@@ -75,7 +75,7 @@ class ProtocolError(MCPServeError):
     """An error that is answered with a JSON-RPC error object."""
 
     code: ClassVar[int] = -32603
-    http_status: ClassVar[int] = 400
+    http_status: int = 400  # per class; an instance may refine it (see Unauthorized)
 
     def __init__(self, message: str, data: Any = None) -> None:
         super().__init__(message)
@@ -216,6 +216,10 @@ class Unauthorized(ProtocolError):
     def __init__(self, message: str, challenge: str | None = None) -> None:
         super().__init__(message)
         self.challenge = challenge
+        if challenge == "invalid_request":
+            # A malformed request is 400 (RFC 6750 s3.1): a 401 would start an authorization
+            # flow that cannot fix a client bug.
+            self.http_status = 400
 
 
 class Forbidden(ProtocolError):

@@ -67,12 +67,6 @@ class AuthGate:
         if not principal.has_scopes(scopes):
             raise Forbidden("Insufficient scope for this operation", scopes)
 
-    @staticmethod
-    def status(exc: Unauthorized | Forbidden) -> int:
-        return (
-            400 if isinstance(exc, Unauthorized) and exc.challenge == "invalid_request" else exc.http_status
-        )
-
     def challenge(self, exc: Unauthorized | Forbidden) -> list[tuple[bytes, bytes]]:
         if isinstance(exc, Forbidden):
             value = bearer_challenge(

@@ -82,19 +82,17 @@ async def _refuse(
     request_id: RequestId | None = None,
     era: Era | None = None,
     headers: list[tuple[bytes, bytes]] | None = None,
-    status: int | None = None,
 ) -> None:
     """Answer a request the endpoint itself turns down (the mapping lives in ``failures``).
 
-    ``headers`` (rate-limit state, an authentication challenge) come on top of the error's own;
-    ``status`` overrides the mapped one where a policy decides it (authentication).
+    ``headers`` (rate-limit state, an authentication challenge) come on top of the error's own.
     """
     extra = headers or []
     named = {name for name, _ in extra}
     own = [(name, value) for name, value in failures.response_headers(exc) if name not in named]
     await json_response(
         send,
-        status or failures.http_status(exc, era),
+        failures.http_status(exc, era),
         failures.error_response(request_id, exc, era),
         own + extra,
     )
@@ -362,9 +360,7 @@ class McpEndpoint:
         """Answer an authentication or authorization failure (or an unreachable issuer)."""
         if self.auth is not None and isinstance(exc, Unauthorized | Forbidden):
             note_auth_failure(exc)
-            await _refuse(
-                send, exc, request_id, headers=self.auth.challenge(exc), status=self.auth.status(exc)
-            )
+            await _refuse(send, exc, request_id, headers=self.auth.challenge(exc))
         else:
             await _refuse(send, exc, request_id)
 
