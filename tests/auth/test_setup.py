@@ -10,9 +10,10 @@ import pytest
 from click.testing import CliRunner
 
 from mcpserve import MCPServer
-from mcpserve.auth.setup import auth_methods, build_auth_gate, is_loopback
+from mcpserve.auth.setup import auth_methods, build_auth_gate
 from mcpserve.cli import main
 from mcpserve.config import load_settings
+from mcpserve.config_checks import is_loopback_host as is_loopback
 from mcpserve.errors import ConfigError, Unauthorized
 from mcpserve.runtime import build_dispatcher, build_http_app
 from tests.auth.app import make_server, write_keys

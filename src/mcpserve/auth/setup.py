@@ -19,11 +19,11 @@ from mcpserve.auth.jwt import ASYMMETRIC_ALGORITHMS, JwtVerifier
 from mcpserve.auth.keys import ApiKeyAuthenticator, load_key_file, plain_keys
 from mcpserve.auth.metadata import metadata_paths, metadata_url, protected_resource_metadata
 from mcpserve.config import Settings
-from mcpserve.config_checks import is_loopback_host as is_loopback
+from mcpserve.config_checks import is_loopback_host
 from mcpserve.errors import ConfigError
 from mcpserve.server.app import MCPServer
 
-__all__ = ["apply_tool_scopes", "auth_methods", "build_auth_gate", "is_loopback"]
+__all__ = ["apply_tool_scopes", "auth_methods", "build_auth_gate"]
 
 _HTTP_TIMEOUT = httpx.Timeout(5.0)
 
@@ -62,9 +62,7 @@ def _resource_url(settings: Settings) -> str:
         raise ConfigError(
             "MCPSERVE_RESOURCE_URL", "OAuth needs the canonical URL clients use for this server"
         )
-    return (
-        settings.resource_url.rstrip("/") if settings.resource_url.count("/") > 2 else settings.resource_url
-    )
+    return settings.resource_url.rstrip("/")  # the pattern keeps '/' out of the host
 
 
 def _keys(settings: Settings) -> ApiKeyAuthenticator:
@@ -160,7 +158,7 @@ def build_auth_gate(server: MCPServer, settings: Settings) -> AuthGate | None:
     """The gate for HTTP serving, or None when authentication is explicitly off."""
     methods = auth_methods(settings)
     if not methods:
-        if not is_loopback(settings.host) and not settings.allow_unauthenticated:
+        if not is_loopback_host(settings.host) and not settings.allow_unauthenticated:
             raise ConfigError(
                 "MCPSERVE_AUTH",
                 f"refusing to serve {settings.host} without authentication; configure keys or OAuth, "

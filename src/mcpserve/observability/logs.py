@@ -19,6 +19,8 @@ import orjson
 import structlog
 from structlog.typing import Processor
 
+from mcpserve.urls import MASK
+
 __all__ = ["configure_logging", "get_logger", "NamedLogger", "write_event"]
 
 _LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
@@ -29,14 +31,13 @@ _generation = 0  # bumped by every configure_logging, so NamedLogger rebinds
 # database URL, a header echoed by a library) are masked before rendering.
 _URL_PASSWORD = re.compile(r"(?P<keep>[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@\"']*:)[^@\s\"'/]+@")
 _BEARER = re.compile(r"(?i)(?P<keep>bearer\s+)[A-Za-z0-9._~+/=-]+")
-_MASK = "**********"
 
 
 def _mask(text: str) -> str:
     if "@" in text:
-        text = _URL_PASSWORD.sub(lambda m: m.group("keep") + _MASK + "@", text)
+        text = _URL_PASSWORD.sub(lambda m: m.group("keep") + MASK + "@", text)
     if "earer" in text:
-        text = _BEARER.sub(lambda m: m.group("keep") + _MASK, text)
+        text = _BEARER.sub(lambda m: m.group("keep") + MASK, text)
     return text
 
 

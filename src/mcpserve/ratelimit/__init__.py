@@ -4,7 +4,7 @@ See ``docs/rate-limits.md`` for the policy and the wire contract.
 """
 
 from mcpserve.ratelimit.base import Budget, BudgetState, Decision, Limiter, WindowCounts
-from mcpserve.ratelimit.gate import ADMITTED, Admitted, RateGate, Refused, ToolLimits
+from mcpserve.ratelimit.gate import Admitted, RateGate, Refused, ToolLimits
 from mcpserve.ratelimit.headers import rate_limit_headers
 from mcpserve.ratelimit.memory import MemoryLimiter
 
@@ -19,6 +19,5 @@ __all__ = [
     "ToolLimits",
     "Admitted",
     "Refused",
-    "ADMITTED",
     "rate_limit_headers",
 ]

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
-__all__ = ["Budget", "BudgetState", "Decision", "Limiter", "WindowCounts", "decide", "fits"]
+__all__ = ["Budget", "BudgetState", "Decision", "Limiter", "WindowCounts", "decide"]
 
 
 @dataclass(slots=True, frozen=True, eq=False)  # identity: budgets are built once and reused
@@ -84,11 +84,6 @@ class Limiter(Protocol):
 
 def _weighted(counts: WindowCounts, window_ms: float) -> int:
     return math.floor(counts.previous * counts.previous_ttl / window_ms) + counts.current
-
-
-def fits(budget: Budget, counts: WindowCounts) -> bool:
-    """Whether one more hit fits this budget."""
-    return _weighted(counts, budget.window * 1000) + 1 <= budget.quota
 
 
 def _retry_ms(quota: int, window_ms: float, counts: WindowCounts) -> float:

@@ -21,7 +21,7 @@ from mcpserve.errors import RateLimited
 from mcpserve.ratelimit.base import Budget, BudgetState, Decision, Limiter
 from mcpserve.ratelimit.headers import rate_limit_headers
 
-__all__ = ["ADMITTED", "Admitted", "RateGate", "Refused", "ToolLimits"]
+__all__ = ["Admitted", "RateGate", "Refused", "ToolLimits"]
 
 logger = logging.getLogger("mcpserve.ratelimit")
 _MINUTE, _HOUR = 60.0, 3600.0
@@ -71,9 +71,6 @@ class Refused:
 
     def release(self) -> None:
         return None
-
-
-ADMITTED = Admitted(None)  # no limit applies: nothing to report or release
 
 
 class RateGate:
