@@ -34,7 +34,7 @@ from mcpserve.config_checks import check_http_url, check_network, check_origin, 
 from mcpserve.errors import ConfigError
 from mcpserve.urls import MASK, redact_url
 
-__all__ = ["Settings", "ToolRateLimit", "load_settings", "ENV_PREFIX"]
+__all__ = ["Settings", "ToolRateLimit", "load_settings", "read_toml", "ENV_PREFIX"]
 
 ENV_PREFIX = "MCPSERVE_"
 # MCPSERVE_ variables that are not settings: the config file itself, the Node tools folder of
@@ -342,14 +342,19 @@ def _check_redis_url(url: str) -> None:
     raise ValueError("expected redis://host[:port][/db], rediss://... or unix:///path/to/socket")
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def read_toml(path: Path, variable: str, *, what: str = "file") -> dict[str, Any]:
+    """A TOML file named by ``variable``; a missing or malformed one is a ConfigError naming it."""
     try:
         with path.open("rb") as handle:
-            data = tomllib.load(handle)
+            return tomllib.load(handle)
     except FileNotFoundError:
-        raise ConfigError("MCPSERVE_CONFIG", f"config file not found: {path}") from None
+        raise ConfigError(variable, f"{what} not found: {path}") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError("MCPSERVE_CONFIG", f"{path} is not valid TOML: {exc}") from None
+        raise ConfigError(variable, f"{path} is not valid TOML: {exc}") from None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    data = read_toml(path, "MCPSERVE_CONFIG", what="config file")
     unknown = sorted(set(data) - set(Settings.model_fields))
     if unknown:
         raise ConfigError("MCPSERVE_CONFIG", f"{path}: unknown settings {', '.join(unknown)}")

@@ -15,12 +15,12 @@ import hashlib
 import hmac
 import re
 import secrets
-import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mcpserve.config import read_toml
 from mcpserve.errors import ConfigError
 from mcpserve.principal import Principal
 
@@ -79,13 +79,7 @@ def _file_entry(label: str, entry: Any) -> ApiKey:
 
 def load_key_file(path: Path) -> list[ApiKey]:
     """Keys from a TOML file with ``[[keys]]`` entries (or ``[keys.<label>]`` tables)."""
-    try:
-        with path.open("rb") as handle:
-            data = tomllib.load(handle)
-    except FileNotFoundError:
-        raise ConfigError(_FILE_VARIABLE, f"file not found: {path}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(_FILE_VARIABLE, f"{path} is not valid TOML: {exc}") from None
+    data = read_toml(path, _FILE_VARIABLE)
     tables = data.get("keys", [])
     if isinstance(tables, dict):
         entries = [(f"keys.{label}", entry) for label, entry in tables.items()]
