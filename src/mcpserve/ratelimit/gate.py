@@ -126,18 +126,17 @@ class RateGate:
         return budgets
 
     async def admit(self, caller: str, tool: str | None) -> Admitted | Refused:
-        limits = self.tools.get(tool) if tool is not None else None
-        cap = limits.concurrency if limits is not None else 0
+        cap = self._caps.get(tool) if tool is not None else None
         slot: _Slot | None = None
         extra: tuple[BudgetState, ...] = ()
-        if cap:
-            assert tool is not None
+        if cap is not None and tool is not None:
             running = self._inflight.get(tool, 0)
-            if running >= cap:
-                return self._refuse(Decision(False, (_concurrency(self._caps[tool], running),)))
+            state = _concurrency(cap, running)
+            if running >= cap.quota:
+                return self._refuse(Decision(False, (state,)))
             self._inflight[tool] = running + 1  # taken before awaiting, so the cap holds
             slot = _Slot(self._inflight, tool)
-            extra = (_concurrency(self._caps[tool], running),)
+            extra = (state,)
         budgets = self.budgets(caller, tool)
         if not budgets:
             return Admitted(Decision(True, extra) if extra else None, slot)
