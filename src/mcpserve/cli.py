@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 import orjson
@@ -19,12 +19,16 @@ __all__ = ["main"]
 EXIT_CONFIG = 2
 
 
+def _invalid(problem: object) -> NoReturn:
+    click.echo(f"mcpserve: invalid configuration: {problem}", err=True)
+    sys.exit(EXIT_CONFIG)
+
+
 def _settings(config: str | None, **overrides: Any) -> Settings:
     try:
         return load_settings(overrides, config_file=config)
     except ConfigError as exc:
-        click.echo(f"mcpserve: invalid configuration: {exc}", err=True)
-        sys.exit(EXIT_CONFIG)
+        _invalid(exc)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -62,19 +66,11 @@ def serving_options(command: Callable[..., None]) -> Callable[..., None]:
 @main.command()
 @click.argument("app", default=DEFAULT_APP, required=False)
 @serving_options
-def serve(
-    app: str,
-    transport: str | None,
-    host: str | None,
-    port: int | None,
-    log_level: str | None,
-    auth: str | None,
-    config: str | None,
-) -> None:
+def serve(app: str, config: str | None, **flags: Any) -> None:
     """Serve APP (module:attr or a .py file; default: the bundled demo)."""
     from mcpserve.runtime import serve as run  # noqa: PLC0415 - keep `mcpserve --help` fast
 
-    settings = _settings(config, transport=transport, host=host, port=port, log_level=log_level, auth=auth)
+    settings = _settings(config, **flags)
     try:
         server = load_app(app, settings)
     except AppLoadError as exc:
@@ -83,8 +79,7 @@ def serve(
     try:
         run(server, settings=settings)
     except ConfigError as exc:
-        click.echo(f"mcpserve: invalid configuration: {exc}", err=True)
-        sys.exit(EXIT_CONFIG)
+        _invalid(exc)
     except KeyboardInterrupt:
         sys.exit(130)
 
@@ -100,15 +95,7 @@ def show_config(config: str | None) -> None:
 @main.command("check")
 @click.argument("app", default=DEFAULT_APP, required=False)
 @serving_options
-def check(
-    app: str,
-    transport: str | None,
-    host: str | None,
-    port: int | None,
-    log_level: str | None,
-    auth: str | None,
-    config: str | None,
-) -> None:
+def check(app: str, config: str | None, **flags: Any) -> None:
     """Validate settings, build APP, run its startup hooks and readiness checks; serve nothing.
 
     Takes the flags of serve. Prints the result as JSON. Exit status: 0 ready (also when only
@@ -117,13 +104,12 @@ def check(
     from mcpserve.runtime import check as run_check  # noqa: PLC0415 - keep `mcpserve --help` fast
     from mcpserve.runtime import configure_logging  # noqa: PLC0415
 
-    settings = _settings(config, transport=transport, host=host, port=port, log_level=log_level, auth=auth)
+    settings = _settings(config, **flags)
     configure_logging(settings)
     try:
         report = run_check(load_app(app, settings), settings)
     except (ConfigError, AppLoadError) as exc:
-        click.echo(f"mcpserve: invalid configuration: {exc}", err=True)
-        sys.exit(EXIT_CONFIG)
+        _invalid(exc)
     click.echo(orjson.dumps(report, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode())
     sys.exit(0 if report["status"] == "ready" else 1)
 
