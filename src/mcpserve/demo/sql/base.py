@@ -7,25 +7,36 @@ parameterised statements (``fetch``), written with ``?`` placeholders and still 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeAlias
+from typing import Any, Protocol, TypeAlias, TypeVar
 
 __all__ = [
     "DatabaseUnavailable",
     "JSONScalar",
     "MAX_RESULT_BYTES",
+    "MAX_SQL_LENGTH",
     "QueryRejected",
     "QueryResult",
+    "READ_ONLY",
     "ReadOnlyDatabase",
     "TOO_BIG",
+    "non_finite",
+    "one_statement",
+    "time_limit_exceeded",
 ]
+
+Statement = TypeVar("Statement")
 
 JSONScalar: TypeAlias = str | int | float | None
 
 # The size cap on what one query may return, the same whichever engine serves it.
 MAX_RESULT_BYTES = 1_000_000
 TOO_BIG = "a value in the query or its result exceeds the 1 MB size limit"
+# The same rules and words for the caller's SQL, whichever engine checks it.
+MAX_SQL_LENGTH = 20_000
+READ_ONLY = "only read-only SELECT queries are allowed"
 
 
 class QueryRejected(Exception):
@@ -77,3 +88,31 @@ class ReadOnlyDatabase(Protocol):
     async def aclose(self) -> None:
         """Release every resource; the object cannot be used afterwards."""
         ...
+
+
+def one_statement(sql: str, split: Callable[[str], Sequence[Statement]]) -> Statement:
+    """The only statement ``split`` finds in ``sql``; QueryRejected if it is too long, empty or several."""
+    if len(sql) > MAX_SQL_LENGTH:
+        raise QueryRejected(f"the query is longer than {MAX_SQL_LENGTH} characters")
+    statements = split(sql)
+    if not statements:
+        raise QueryRejected("the query is empty; send one SELECT statement")
+    if len(statements) > 1:
+        raise QueryRejected(f"send exactly one SQL statement; found {len(statements)} separated by ';'")
+    return statements[0]
+
+
+def time_limit_exceeded(seconds: float) -> str:
+    return (
+        f"the query exceeded the {seconds:g} s time limit and was stopped; "
+        "filter with WHERE, add a LIMIT, or bound recursive CTEs"
+    )
+
+
+def non_finite(number: float) -> str | None:
+    """How a NaN or an infinity is spelled in results (JSON has neither); None for finite numbers."""
+    if math.isnan(number):
+        return "NaN"
+    if math.isinf(number):
+        return "Infinity" if number > 0 else "-Infinity"
+    return None

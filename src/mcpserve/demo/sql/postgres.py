@@ -23,7 +23,6 @@ from __future__ import annotations
 import datetime
 import decimal
 import logging
-import math
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeAlias, TypeVar
@@ -32,8 +31,18 @@ import anyio
 import asyncpg
 import orjson
 
-from .base import MAX_RESULT_BYTES, TOO_BIG, DatabaseUnavailable, JSONScalar, QueryRejected, QueryResult
-from .postgres_guard import READ_ONLY, read_only_statement, tokenize
+from .base import (
+    MAX_RESULT_BYTES,
+    READ_ONLY,
+    TOO_BIG,
+    DatabaseUnavailable,
+    JSONScalar,
+    QueryRejected,
+    QueryResult,
+    non_finite,
+    time_limit_exceeded,
+)
+from .postgres_guard import read_only_statement, tokenize
 
 __all__ = ["PostgresDatabase"]
 
@@ -213,10 +222,7 @@ class PostgresDatabase:
         state = exc.sqlstate or ""
         message = str(getattr(exc, "message", "") or exc)
         if state == "57014":
-            return (
-                f"the query exceeded the {self._statement_timeout:g} s time limit and was stopped; "
-                "filter with WHERE, add a LIMIT, or bound recursive CTEs"
-            )
+            return time_limit_exceeded(self._statement_timeout)
         if state == "42P01":
             return f"{message}; tables are: {', '.join(await self._table_names())}"
         advice = _ADVICE.get(state, "the query failed: {message}")
@@ -290,10 +296,9 @@ def _json_value(value: object) -> JSONScalar:
 def _json_number(value: float | decimal.Decimal) -> JSONScalar:
     """Integral numerics as ints, others as floats; non-finite ones spelled as SQLite's are."""
     number = float(value)
-    if math.isnan(number):
-        return "NaN"
-    if math.isinf(number):
-        return "Infinity" if number > 0 else "-Infinity"
+    spelled = non_finite(number)
+    if spelled is not None:
+        return spelled
     if isinstance(value, decimal.Decimal) and value == value.to_integral_value():
         return int(value)
     return number

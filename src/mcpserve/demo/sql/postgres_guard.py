@@ -15,12 +15,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .base import QueryRejected
+from .base import READ_ONLY, QueryRejected, one_statement
 
-__all__ = ["MAX_SQL_LENGTH", "read_only_statement"]
+__all__ = ["read_only_statement"]
 
-MAX_SQL_LENGTH = 20_000
-READ_ONLY = "only read-only SELECT queries are allowed"
 
 _READ_STARTS = frozenset({"SELECT", "WITH", "VALUES", "TABLE", "EXPLAIN"})
 # Words that only appear in statements that write, lock, run other statements or change settings.
@@ -65,14 +63,7 @@ class Token:
 
 def read_only_statement(sql: str) -> str:
     """``sql`` if it is exactly one read statement free of refused words and names; else QueryRejected."""
-    if len(sql) > MAX_SQL_LENGTH:
-        raise QueryRejected(f"the query is longer than {MAX_SQL_LENGTH} characters")
-    statements = _statements(tokenize(sql))
-    if not statements:
-        raise QueryRejected("the query is empty; send one SELECT statement")
-    if len(statements) > 1:
-        raise QueryRejected(f"send exactly one SQL statement; found {len(statements)} separated by ';'")
-    tokens = statements[0]
+    tokens = one_statement(sql, lambda text: _statements(tokenize(text)))
     first = tokens[0]
     if first.kind != "punct" or first.text != "(":  # a parenthesised SELECT is a read too
         keyword = first.text.upper() if first.kind == "word" else first.text

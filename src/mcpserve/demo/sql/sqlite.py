@@ -29,11 +29,21 @@ from typing import Any
 
 import anyio.to_thread
 
-from .base import MAX_RESULT_BYTES, TOO_BIG, JSONScalar, QueryRejected, QueryResult
+from .base import (
+    MAX_RESULT_BYTES,
+    MAX_SQL_LENGTH,
+    READ_ONLY,
+    TOO_BIG,
+    JSONScalar,
+    QueryRejected,
+    QueryResult,
+    non_finite,
+    one_statement,
+    time_limit_exceeded,
+)
 
 __all__ = ["ReadOnlySQLite", "SQLiteDatabase", "open_read_only"]
 
-MAX_SQL_LENGTH = 20_000
 # Per-connection SQLite limits: values (strings/blobs) up to 1 MB, and no attached databases at all,
 # which also disables VACUUM INTO (it attaches its output file).
 _CONNECTION_LIMITS = (
@@ -68,14 +78,13 @@ _ACTION_NAMES: dict[int, str] = {
     )
 }  # fmt: skip
 _SCHEMA_TABLES = frozenset({"sqlite_master", "sqlite_temp_master", "sqlite_schema", "sqlite_temp_schema"})
-_READ_ONLY = "only read-only SELECT queries are allowed"
 # (text in a SQLite or sqlite3 error message, advice for the query's author), first match wins.
 _ADVICE = (
     ("incomplete input", "syntax error: {message}; check for unbalanced quotes or parentheses"),
     ("unrecognized token", "syntax error: {message}; check for unbalanced quotes or parentheses"),
     ("Incorrect number of bindings", "query parameters (?, :name) are not supported; write literal values"),
     ("one statement at a time", "send exactly one SQL statement"),
-    ("readonly", f"{_READ_ONLY}; the database cannot be modified"),
+    ("readonly", f"{READ_ONLY}; the database cannot be modified"),
     ("too big", TOO_BIG),
 )
 
@@ -161,10 +170,7 @@ class ReadOnlySQLite:
         """Turn a SQLite error into advice; the guard knows about timeouts and refused operations."""
         message = str(exc)
         if guard.timed_out:
-            return (
-                f"the query exceeded the {self._time_limit:g} s time limit and was stopped; "
-                "filter with WHERE, add a LIMIT, or bound recursive CTEs"
-            )
+            return time_limit_exceeded(self._time_limit)
         if message.startswith("vtable constructor failed"):
             table = message.rpartition(":")[2].strip()
             return (
@@ -172,7 +178,7 @@ class ReadOnlySQLite:
                 f"(tables are: {', '.join(self.tables())})"
             )
         if guard.denied is not None:
-            return f"{_READ_ONLY}; {guard.denied} is refused"
+            return f"{READ_ONLY}; {guard.denied} is refused"
         return self._explain_sqlite_message(message)
 
     def _explain_sqlite_message(self, message: str) -> str:
@@ -270,22 +276,16 @@ def _describe_action(action: int, arg1: str | None, arg2: str | None) -> str:
 
 def _single_read_statement(sql: str) -> str:
     """The one statement in ``sql`` if it is a read; otherwise QueryRejected with the reason."""
-    if len(sql) > MAX_SQL_LENGTH:
-        raise QueryRejected(f"the query is longer than {MAX_SQL_LENGTH} characters")
-    statements = _split_statements(sql)
-    if not statements:
-        raise QueryRejected("the query is empty; send one SELECT statement")
-    if len(statements) > 1:
-        raise QueryRejected(f"send exactly one SQL statement; found {len(statements)} separated by ';'")
-    keyword = _first_word(statements[0]).upper()
+    statement = one_statement(sql, _split_statements)
+    keyword = _first_word(statement).upper()
     if keyword in _WRITE_KEYWORDS:
         hint = "; to inspect the schema, SELECT name, sql FROM sqlite_master" if keyword == "PRAGMA" else ""
-        raise QueryRejected(f"{_READ_ONLY}; {keyword} is refused{hint}")
+        raise QueryRejected(f"{READ_ONLY}; {keyword} is refused{hint}")
     if keyword not in _READ_KEYWORDS:
         raise QueryRejected(
             f"the query must start with SELECT, WITH, VALUES or EXPLAIN, not {keyword[:40]!r}"
         )
-    return statements[0]
+    return statement
 
 
 def _split_statements(sql: str) -> list[str]:
@@ -349,7 +349,7 @@ def _json_value(value: object) -> JSONScalar:
     if isinstance(value, bytes):
         return value.hex()
     if isinstance(value, float) and not math.isfinite(value):
-        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+        return non_finite(value)
     if value is None or isinstance(value, str | int | float):
         return value
     return str(value)
