@@ -109,7 +109,7 @@ async def load_demo(
 
 
 @click.command()
-@click.argument("dsn", envvar="MCPSERVE_DATABASE_URL")
+@click.argument("dsn")
 @click.option("--schema", default="mcpserve_demo", show_default=True, help="Schema to create the tables in.")
 @click.option("--replace", is_flag=True, help="Drop the demo tables in that schema first.")
 def main(dsn: str, schema: str, replace: bool) -> None:
