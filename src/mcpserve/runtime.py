@@ -147,6 +147,7 @@ def build_http_app(server: MCPServer, settings: Settings) -> HttpApp:
         auth=gate,
         limits=build_rate_gate(server, settings),
         drain=drain,
+        observer=RequestObserver(metrics, server),
     )
     if isinstance(endpoint.limits, RateGate):
         endpoint.limits.on_reject = metrics.rate_limit_rejection
@@ -171,7 +172,6 @@ def build_http_app(server: MCPServer, settings: Settings) -> HttpApp:
         settings.path,
         gate.documents if gate is not None else None,
         ops=ops,
-        observer=RequestObserver(metrics, server),
         cors=CorsPolicy(settings.cors_origins) if settings.cors_origins else None,
     )
 

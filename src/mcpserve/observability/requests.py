@@ -14,7 +14,7 @@ import secrets
 import time
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
 from mcpserve.observability.logs import write_event
 from mcpserve.observability.metrics import Metrics
@@ -29,6 +29,7 @@ __all__ = [
     "RequestRecord",
     "RequestObserver",
     "current_request",
+    "request_id_for",
     "note_message",
     "note_session",
     "note_call",
@@ -96,14 +97,10 @@ class RequestRecord:
     sse: bool = False
 
 
-def request_id_from(headers: list[tuple[bytes, bytes]]) -> str:
+def request_id_for(header: str | None) -> str:
     """The caller's ``X-Request-Id`` when it is a sane token, else a fresh one."""
-    for name, value in headers:
-        if name == b"x-request-id":
-            text = value.decode("latin-1")
-            if _REQUEST_ID.match(text):
-                return text
-            break
+    if header is not None and _REQUEST_ID.match(header):
+        return header
     return f"{_ID_PREFIX}{next(_ID_COUNTER):08x}"
 
 
@@ -190,9 +187,6 @@ class RequestObserver:
         self.server = server
         self.sse_open = 0
         metrics.sse_streams.set_function(lambda: self.sse_open)
-
-    def start(self, scope: dict[str, Any]) -> RequestRecord:
-        return RequestRecord(request_id_from(scope["headers"]), time.perf_counter(), scope["method"])
 
     def _tool_label(self, name: str) -> str:
         return name if self.server.find_tool(name, None) is not None else "unknown"

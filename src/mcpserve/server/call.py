@@ -7,7 +7,7 @@ supplies an :class:`Outbound` for what the server sends while that request runs.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Final, Protocol, runtime_checkable
 
 from mcpserve.errors import ToolError
 from mcpserve.principal import Principal
@@ -54,6 +54,9 @@ class NoOutbound:
         raise ToolError(f"This connection cannot carry the server request {method!r}")
 
 
+_NO_OUTBOUND: Final = NoOutbound()  # stateless: one serves every call
+
+
 @dataclass(slots=True)
 class Call:
     """Everything known about one request while it is handled."""
@@ -69,7 +72,7 @@ class Call:
     progress_token: str | int | None = None
     principal: Principal | None = None
     session: LegacySession | None = None
-    outbound: Outbound = field(default_factory=NoOutbound)
+    outbound: Outbound = _NO_OUTBOUND
     headers: dict[str, str] | None = None
     # Multi-round-trip state (2026-07-28): answers the client sent on this round, answers
     # recorded in the sealed requestState from earlier rounds, and the tool's own state.

@@ -1,7 +1,7 @@
 """Per-request deadlines without a timer per request.
 
 A timer per request (``asyncio.timeout``) costs a heap entry and its cleanup on the hot path.
-Here a request costs one dict insert and delete; one sweeper task per event loop cancels the
+Here a request costs one set insert and removal; one sweeper task per event loop cancels the
 requests whose deadline has passed, with ``tick`` seconds of slack: at most a quarter of the
 shortest limit seen, between 0.01 s and 0.25 s.
 """
@@ -27,29 +27,38 @@ class Deadline:
 class DeadlineKeeper:
     def __init__(self, tick: float = 0.25) -> None:
         self._tick = tick
-        self._active: dict[int, Deadline] = {}
-        self._sweeper: asyncio.Task[None] | None = None
+        self._shortest = float("inf")
+        self._active: set[Deadline] = set()
+        self._sweeping: asyncio.AbstractEventLoop | None = None  # the loop a sweeper runs on
+        self._sweeper: asyncio.Task[None] | None = None  # held: the loop keeps only weak references
 
     def start(self, seconds: float) -> Deadline:
         """Cancel the current task once ``seconds`` have passed, unless ``stop`` comes first."""
-        self._tick = min(self._tick, max(seconds / 4, 0.01))  # a floor keeps the sweeper off a busy loop
+        if seconds < self._shortest:
+            self._shortest = seconds
+            self._tick = min(self._tick, max(seconds / 4, 0.01))  # a floor keeps the sweeper off a busy loop
         loop = asyncio.get_running_loop()
-        task = asyncio.current_task()
+        task = asyncio.current_task(loop)
         assert task is not None
         deadline = Deadline(task, loop.time() + seconds)
-        self._active[id(deadline)] = deadline
-        if self._sweeper is None or self._sweeper.done() or self._sweeper.get_loop() is not loop:
+        self._active.add(deadline)
+        if self._sweeping is not loop:
+            self._sweeping = loop
             self._sweeper = loop.create_task(self._sweep())
         return deadline
 
     def stop(self, deadline: Deadline) -> None:
-        del self._active[id(deadline)]
+        self._active.discard(deadline)
 
     async def _sweep(self) -> None:
         loop = asyncio.get_running_loop()
-        while self._active:
-            await asyncio.sleep(self._tick)
-            now = loop.time()
-            for deadline in [d for d in self._active.values() if d.at <= now and not d.expired]:
-                deadline.expired = True
-                deadline.task.cancel()
+        try:
+            while self._active:
+                await asyncio.sleep(self._tick)
+                now = loop.time()
+                for deadline in [d for d in self._active if d.at <= now and not d.expired]:
+                    deadline.expired = True
+                    deadline.task.cancel()
+        finally:
+            if self._sweeping is loop:
+                self._sweeping = None

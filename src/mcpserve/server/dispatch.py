@@ -139,8 +139,19 @@ class Dispatcher:
     # -- the boundary -------------------------------------------------------------------------
     async def handle(self, call: Call) -> JSONObject:
         """The JSON-RPC response for ``call``. Never raises, except for cancellation."""
+        modern = call.era == "modern"
         try:
-            result = await self._route(call)
+            handler = (_MODERN if modern else _LEGACY).get(call.method)
+            if handler is None:
+                raise MethodNotFound(f"Method not found: {call.method}")
+            result = await handler(self, call)
+            if modern:
+                result.setdefault("resultType", "complete")
+                result["_meta"] = {**result.get("_meta", {}), SERVER_INFO_KEY: self.server.info}
+                hint = self.cache_hints.get(call.method)
+                if hint is not None and result["resultType"] == "complete":
+                    result["ttlMs"] = hint.ttl_ms
+                    result["cacheScope"] = hint.scope
         except ProtocolError as exc:
             return failures.error_response(call.id, exc, call.era)
         except asyncio.CancelledError:
@@ -149,21 +160,6 @@ class Dispatcher:
         except Exception:
             return failures.error_response(call.id, failures.unexpected(call.method), call.era)
         return jsonrpc.result_response(call.id, result)
-
-    async def _route(self, call: Call) -> JSONObject:
-        table = _MODERN if call.era == "modern" else _LEGACY
-        handler = table.get(call.method)
-        if handler is None:
-            raise MethodNotFound(f"Method not found: {call.method}")
-        result = await handler(self, call)
-        if call.era == "modern":
-            result.setdefault("resultType", "complete")
-            result["_meta"] = {**result.get("_meta", {}), SERVER_INFO_KEY: self.server.info}
-            hint = self.cache_hints.get(call.method)
-            if hint is not None and result["resultType"] == "complete":
-                result["ttlMs"] = hint.ttl_ms
-                result["cacheScope"] = hint.scope
-        return result
 
     # -- lifecycle (2025 era) -------------------------------------------------------------------
     async def _initialize(self, call: Call) -> JSONObject:
@@ -248,9 +244,9 @@ class Dispatcher:
         if tool is None:
             # An execution error, not -32602: the model can read it and pick another tool.
             return failures.error_result(f"Unknown tool: {name!r}")
-        context = Context(call, self.server)
         seconds = self.timeout_for(tool)
         try:
+            context = Context(call, self.server) if tool.signature.context_param else None
             kwargs = tool.bind(arguments, context)
             deadline = self.deadlines.start(seconds) if seconds else None
             try:

@@ -121,8 +121,9 @@ class FunctionSignature:
 
         Raises pydantic's ValidationError; each caller words it for its kind of handler.
         """
-        validated = self.model.model_validate(arguments)
-        kwargs = {name: getattr(validated, name) for name in self.param_names}
+        # The validator itself: model_validate adds a Python call around it. The instance is
+        # fresh and dropped here, so its __dict__ (exactly the fields: extra="forbid") is ours.
+        kwargs: dict[str, Any] = self.model.__pydantic_validator__.validate_python(arguments).__dict__
         if self.context_param:
             kwargs[self.context_param] = context
         return kwargs

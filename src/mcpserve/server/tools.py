@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import typing
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -135,7 +135,7 @@ class Tool:
             definition["_meta"] = meta
         return cls(name, fn, signature, is_async(fn), output, definition, scopes, timeout)
 
-    def bind(self, arguments: JSONObject, context: Context) -> dict[str, Any]:
+    def bind(self, arguments: JSONObject, context: Context | None) -> dict[str, Any]:
         """Validated keyword arguments; raises ToolError with a message the model can act on."""
         try:
             return self.signature.bind(arguments, context)
@@ -144,8 +144,9 @@ class Tool:
                 f"Invalid arguments for tool {self.name!r}: {describe_validation_error(exc)}"
             ) from None
 
-    async def run(self, kwargs: dict[str, Any]) -> Any:
-        return await invoke(self.fn, self.asynchronous, kwargs)
+    def run(self, kwargs: dict[str, Any]) -> Awaitable[Any]:
+        # An async tool's coroutine is awaited by the caller directly: no wrapper frames.
+        return self.fn(**kwargs) if self.asynchronous else invoke(self.fn, False, kwargs)
 
     def to_result(self, value: Any) -> JSONObject:
         """The ``CallToolResult`` for a return value (InputRequired is handled by the caller).

@@ -71,7 +71,7 @@ async def test_a_fault_after_the_response_started_ends_the_response() -> None:
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    async def half_then_fail(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def half_then_fail(scope: dict[str, Any], headers: Any, receive: Any, send: Any) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"partial", "more_body": True})
         raise RuntimeError("mid-stream fault")

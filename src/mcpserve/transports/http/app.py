@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from mcpserve.observability.requests import RequestObserver, current_request
 from mcpserve.transports.http.cors import CorsPolicy
 from mcpserve.transports.http.endpoint import McpEndpoint
 from mcpserve.transports.http.ops import OPS_PATHS, OpsRoutes
@@ -16,7 +15,6 @@ from mcpserve.types import JSONObject
 __all__ = ["HttpApp"]
 
 logger = logging.getLogger("mcpserve.http")
-_SSE = b"text/event-stream"
 
 
 def _header(scope: dict[str, Any], name: bytes) -> str | None:
@@ -29,8 +27,7 @@ def _header(scope: dict[str, Any], name: bytes) -> str | None:
 class HttpApp:
     """A minimal ASGI router: the MCP endpoint stays on the hot path without framework layers.
 
-    Around each MCP request it keeps the in-flight count the drain waits on and, when an
-    observer is wired, one record that becomes metrics and a log line.
+    The endpoint counts its requests in flight for the drain and reports each to the observer.
     """
 
     def __init__(
@@ -40,7 +37,6 @@ class HttpApp:
         documents: dict[str, JSONObject] | None = None,
         *,
         ops: OpsRoutes,
-        observer: RequestObserver,
         cors: CorsPolicy | None = None,
     ) -> None:
         self.endpoint = endpoint
@@ -48,7 +44,6 @@ class HttpApp:
         self.documents = documents or {}
         self.ops = ops
         self.drain = ops.drain  # the endpoint's too: one flag and one in-flight count
-        self.observer = observer
         self.cors = cors
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Send) -> None:
@@ -74,7 +69,7 @@ class HttpApp:
         self.endpoint.dispatcher.closing.set()
 
     async def _mcp(self, scope: dict[str, Any], receive: Any, send: Send) -> None:
-        cors_headers: list[tuple[bytes, bytes]] = []
+        cors_headers: list[tuple[bytes, bytes]] | None = None
         if self.cors is not None:
             origin = _header(scope, b"origin")
             if origin is not None and scope["method"] == "OPTIONS":
@@ -87,42 +82,7 @@ class HttpApp:
                 return
             if origin is not None and self.cors.allows(origin):
                 cors_headers = self.cors.response_headers(origin)
-        await self._observed(scope, receive, send, cors_headers)
-
-    async def _observed(
-        self, scope: dict[str, Any], receive: Any, send: Send, extra: list[tuple[bytes, bytes]]
-    ) -> None:
-        observer = self.observer
-        record = observer.start(scope)
-        extra = [*extra, (b"x-request-id", record.request_id.encode())]
-
-        async def observed_send(message: dict[str, Any]) -> None:
-            if message["type"] == "http.response.start":
-                headers = message["headers"]
-                message["headers"] = [*headers, *extra]
-                record.status = message["status"]
-                for key, value in headers:
-                    if key == b"content-type":
-                        if value.startswith(_SSE):
-                            record.sse = True
-                            observer.sse_open += 1
-                        break
-            elif record.sse and not message.get("more_body"):
-                record.sse = False
-                observer.sse_open -= 1
-            await send(message)
-
-        token = current_request.set(record)
-        self.drain.enter()
-        try:
-            await self.endpoint(scope, receive, observed_send)
-        finally:
-            self.drain.leave()
-            current_request.reset(token)
-            if record.sse:
-                observer.sse_open -= 1
-                record.sse = False
-            observer.finish(record)
+        await self.endpoint(scope, receive, send, cors_headers)
 
     async def _lifespan(self, receive: Any, send: Send) -> None:
         message = await receive()

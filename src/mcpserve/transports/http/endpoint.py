@@ -37,12 +37,16 @@ from mcpserve.errors import (
     UnsupportedMediaType,
 )
 from mcpserve.observability.requests import (
+    RequestObserver,
+    RequestRecord,
+    current_request,
     note_auth_failure,
     note_call,
     note_message,
     note_principal,
     note_refused_call,
     note_session,
+    request_id_for,
 )
 from mcpserve.principal import Principal
 from mcpserve.protocol import jsonrpc
@@ -65,6 +69,7 @@ __all__ = ["McpEndpoint", "EndpointOptions"]
 
 logger = logging.getLogger("mcpserve.http")
 _SESSION_HEADER = b"mcp-session-id"
+_SSE = b"text/event-stream"
 
 
 @dataclass(slots=True, frozen=True)
@@ -111,22 +116,48 @@ async def _refuse_while_draining(send: Send, request_id: RequestId | None) -> No
     await _refuse(send, busy, request_id)
 
 
-class _Responding:
-    """The ASGI ``send`` of one request, remembering how far the response got."""
+class _Exchange:
+    """The ASGI ``send`` of one request: it adds the headers every answer carries (CORS, the
+    request id), remembers how far the response got, and tells the request's record the status
+    and whether the response streams."""
 
-    __slots__ = ("_send", "ended", "started")
+    __slots__ = ("_extra", "_observer", "_send", "ended", "record", "started")
 
-    def __init__(self, send: Send) -> None:
+    def __init__(
+        self,
+        send: Send,
+        extra: list[tuple[bytes, bytes]],
+        record: RequestRecord,
+        observer: RequestObserver | None,
+    ) -> None:
         self._send = send
+        self._extra = extra
+        self.record = record
+        self._observer = observer
         self.started = False
         self.ended = False
 
     async def __call__(self, message: dict[str, Any]) -> None:
         if message["type"] == "http.response.start":
             self.started = True
+            headers = message["headers"]
+            self.record.status = message["status"]
+            for key, value in headers:
+                if key == b"content-type":
+                    if value.startswith(_SSE) and self._observer is not None:
+                        self.record.sse = True
+                        self._observer.sse_open += 1
+                    break
+            message["headers"] = headers + self._extra
         elif not message.get("more_body"):
             self.ended = True
+            self.stream_ended()
         await self._send(message)
+
+    def stream_ended(self) -> None:
+        if self.record.sse and self._observer is not None:
+            self.record.sse = False
+            self._observer.sse_open -= 1
 
 
 def _declared_tool_call(headers: dict[str, str]) -> tuple[bool, str | None]:
@@ -257,8 +288,10 @@ class McpEndpoint:
         auth: AuthGate | None = None,
         limits: CallGate | None = None,
         drain: Drain | None = None,
+        observer: RequestObserver | None = None,
     ) -> None:
         self.dispatcher = dispatcher
+        self.observer = observer
         self.auth = auth
         self.limits = limits
         self.sessions = sessions
@@ -282,11 +315,29 @@ class McpEndpoint:
         return self.drain.draining
 
     # -- entry ----------------------------------------------------------------------------------
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Send) -> None:
-        """Serve one request; no exception escapes to the ASGI server (the failsafe)."""
-        responding = _Responding(send)
+    async def __call__(
+        self,
+        scope: dict[str, Any],
+        receive: Any,
+        send: Send,
+        extra_headers: list[tuple[bytes, bytes]] | None = None,
+    ) -> None:
+        """Serve one request; no exception escapes to the ASGI server (the failsafe).
+
+        ``extra_headers`` go on every answer (CORS). The request is counted in flight for the
+        drain and, once answered, reported to the observer as metrics and one log line.
+        """
+        # ASGI servers deliver header names lowercased already.
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        record = RequestRecord(
+            request_id_for(headers.get("x-request-id")), time.perf_counter(), scope["method"]
+        )
+        extra = [*(extra_headers or ()), (b"x-request-id", record.request_id.encode())]
+        exchange = _Exchange(send, extra, record, self.observer)
+        token = current_request.set(record)
+        self.drain.enter()
         try:
-            await self._serve(scope, receive, responding)
+            await self._serve(scope, headers, receive, exchange)
         except asyncio.CancelledError:
             # The ASGI server cancels what still runs after its own shutdown grace; answer instead
             # of letting the cancellation reach it (a bare 500 and a traceback in its log).
@@ -294,23 +345,28 @@ class McpEndpoint:
             if not self.draining or task is None:
                 raise
             task.uncancel()
-            if not responding.started:
-                await _refuse(responding, _cut_off_error())
-            elif not responding.ended:
-                await responding({"type": "http.response.body", "body": b"", "more_body": False})
+            await self._fail(exchange, _cut_off_error())
         except ProtocolError as exc:  # a refusal from a lower layer (e.g. a store at capacity)
-            if not responding.started:
-                await _refuse(responding, exc)
+            if not exchange.started:
+                await _refuse(exchange, exc)
         except Exception:
-            error = failures.unexpected(f"HTTP {scope.get('method')} endpoint")
-            if not responding.started:
-                await json_response(responding, 500, failures.error_response(None, error, None), [])
-            elif not responding.ended:
-                await responding({"type": "http.response.body", "body": b"", "more_body": False})
+            await self._fail(exchange, failures.unexpected(f"HTTP {scope.get('method')} endpoint"))
+        finally:
+            self.drain.leave()
+            current_request.reset(token)
+            exchange.stream_ended()
+            if self.observer is not None:
+                self.observer.finish(record)
 
-    async def _serve(self, scope: dict[str, Any], receive: Any, send: Send) -> None:
-        # ASGI servers deliver header names lowercased already.
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+    @staticmethod
+    async def _fail(exchange: _Exchange, error: ProtocolError) -> None:
+        """Answer ``error`` if nothing was sent yet, else end the response that is under way."""
+        if not exchange.started:
+            await _refuse(exchange, error)
+        elif not exchange.ended:
+            await exchange({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def _serve(self, scope: dict[str, Any], headers: dict[str, str], receive: Any, send: Send) -> None:
         client = scope.get("client")
         verdict = self.guard.check(
             headers.get("host"),
@@ -375,14 +431,19 @@ class McpEndpoint:
         return None
 
     async def _read_body(self, receive: Any) -> bytes | None:
-        chunks, size = [], 0
+        """The whole body; b"" past the size limit; None if the client went away."""
+        limit = self.options.max_body_bytes
+        chunks: list[bytes] = []
+        size = 0
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
                 return None
             chunk = message.get("body", b"")
+            if not chunks and not message.get("more_body"):  # the usual case: one message
+                return chunk if len(chunk) <= limit else b""
             size += len(chunk)
-            if size > self.options.max_body_bytes:
+            if size > limit:
                 return b""
             chunks.append(chunk)
             if not message.get("more_body"):
@@ -409,7 +470,29 @@ class McpEndpoint:
                     await self._refuse_unread(admission, receive, send)
                     return
         try:
-            await self._post_body(headers, receive, send, principal, caller, admission)
+            body = await self._read_body(receive)
+            if body is None:
+                return
+            if body == b"" and headers.get("content-length", "1") != "0":
+                limit = self.options.max_body_bytes
+                await _refuse(send, PayloadTooLarge(f"Body larger than {limit} bytes"))
+                return
+            raw: Any = None
+            try:
+                raw = jsonrpc.decode(body)
+                message = jsonrpc.parse_message(raw)
+            except ProtocolError as exc:
+                await _refuse(send, exc, jsonrpc.request_id_of(raw))
+                return
+            params = message.params if not isinstance(message, jsonrpc.Response) else {}
+            method = message.method if not isinstance(message, jsonrpc.Response) else None
+            modern = is_modern(headers, method, params)
+            note_message(method or "response", "modern" if modern else "legacy")
+            if modern:
+                limits = admission.headers() if admission is not None else []
+                await self._post_modern(headers, message, receive, send, principal, limits)
+            else:
+                await self._post_legacy(headers, message, receive, send, principal, caller)
         finally:
             if admission is not None:
                 admission.release()
@@ -425,39 +508,6 @@ class McpEndpoint:
         except ProtocolError:
             request_id = None
         await _refuse(send, admission.error, request_id, headers=admission.headers())
-
-    async def _post_body(
-        self,
-        headers: dict[str, str],
-        receive: Any,
-        send: Send,
-        principal: Principal | None,
-        caller: str,
-        admission: Admission | None,
-    ) -> None:
-        body = await self._read_body(receive)
-        if body is None:
-            return
-        if body == b"" and headers.get("content-length", "1") != "0":
-            limit = self.options.max_body_bytes
-            await _refuse(send, PayloadTooLarge(f"Body larger than {limit} bytes"))
-            return
-        raw: Any = None
-        try:
-            raw = jsonrpc.decode(body)
-            message = jsonrpc.parse_message(raw)
-        except ProtocolError as exc:
-            await _refuse(send, exc, jsonrpc.request_id_of(raw))
-            return
-        params = message.params if not isinstance(message, jsonrpc.Response) else {}
-        method = message.method if not isinstance(message, jsonrpc.Response) else None
-        modern = is_modern(headers, method, params)
-        note_message(method or "response", "modern" if modern else "legacy")
-        if modern:
-            limits = admission.headers() if admission is not None else []
-            await self._post_modern(headers, message, receive, send, principal, limits)
-        else:
-            await self._post_legacy(headers, message, receive, send, principal, caller)
 
     async def _post_modern(
         self,

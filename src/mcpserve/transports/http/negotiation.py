@@ -39,11 +39,13 @@ def _media_types(accept: str) -> frozenset[str]:
 def accepts(accept: str, *types: str) -> bool:
     """Whether an Accept header lists every one of ``types`` (``*/*`` counts for all)."""
     listed = _media_types(accept)
-    return "*/*" in listed or all(t in listed for t in types)
+    return "*/*" in listed or listed.issuperset(types)
 
 
 def decode_header_value(raw: str) -> str:
     value = raw.strip()
+    if not value.startswith("=?"):
+        return value
     match = _SENTINEL.match(value)
     if match is None:
         return value
