@@ -53,6 +53,10 @@ class _PerRequest(Collector):
         key = (tool, status)
         self.tool_calls[key] = self.tool_calls.get(key, 0) + 1
 
+    def request(self, method: str, era: str, status: int) -> None:
+        key = (method, era, status)
+        self.requests[key] = self.requests.get(key, 0) + 1
+
     def collect(self) -> Iterator[Metric]:
         calls = CounterMetricFamily(
             "mcp_tool_calls", "Tool calls by tool and outcome.", labels=["tool", "status"]
@@ -89,6 +93,9 @@ class Metrics:
         r = self.registry
         self._per_request = _PerRequest()
         r.register(self._per_request)
+        # Called for every request: bound straight to the collector, no delegating call between.
+        self.tool_call = self._per_request.tool_call
+        self.request = self._per_request.request
         self.active_sessions = Gauge(
             "mcp_active_sessions", "Live 2025-era sessions in the session store.", registry=r
         )
@@ -105,17 +112,9 @@ class Metrics:
         )
         self._scrape_hooks: list[Callable[[], Awaitable[None]]] = []
 
-    def tool_call(self, tool: str, status: str, seconds: float) -> None:
-        self._per_request.tool_call(tool, status, seconds)
-
     def tool_refusal(self, tool: str, status: str) -> None:
         """A tool call refused before it ran (e.g. ``rate_limited``): no duration to observe."""
         self._per_request.tool_refusal(tool, status)
-
-    def request(self, method: str, era: str, status: int) -> None:
-        counts = self._per_request.requests
-        key = (method, era, status)
-        counts[key] = counts.get(key, 0) + 1
 
     def rate_limit_rejection(self, scope: str) -> None:
         self.rate_limited.labels(scope).inc()

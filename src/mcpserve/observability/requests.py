@@ -216,7 +216,8 @@ class RequestObserver:
                 "tool": record.tool[:_MAX_LOGGED_NAME] if record.tool is not None else None,
                 "status": record.status,
                 "outcome": record.outcome,
-                "duration_ms": round((time.perf_counter() - record.started) * 1000, 3),
+                # Microseconds, as milliseconds: cheaper than round() and exact to the digit shown.
+                "duration_ms": int((time.perf_counter() - record.started) * 1_000_000) / 1000,
             },
             _CLIENT_TEXT,
         )

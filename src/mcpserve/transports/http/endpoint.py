@@ -192,13 +192,16 @@ class _Cancellation:
     """Cancels the task running one request, once, and only while it is still running.
 
     ``shutdown`` tells a cut-off at the drain deadline (answered with -31000) from a client's
-    cancellation (answered with nothing).
+    cancellation (answered with nothing). ``receive`` is set when closing the response cancels
+    the request (2026-07-28); ``watcher`` is the task watching for that, once there is one.
     """
 
-    __slots__ = ("done", "requested", "shutdown", "task")
+    __slots__ = ("done", "receive", "requested", "shutdown", "task", "watcher")
 
-    def __init__(self, task: asyncio.Task[Any]) -> None:
+    def __init__(self, task: asyncio.Task[Any], receive: Any) -> None:
         self.task = task
+        self.receive = receive
+        self.watcher: asyncio.Task[None] | None = None
         self.requested = False
         self.shutdown = False
         self.done = False
@@ -211,43 +214,6 @@ class _Cancellation:
         self.shutdown = shutdown
         self.task.cancel()
         return True
-
-
-class _DisconnectWatchers:
-    """Start a disconnect watcher only for requests still running after one tick.
-
-    Closing the response stream is cancellation (2026-07-28). Most requests finish in well under
-    a tick, so watching each from its start would cost a task per request on the hot path; one
-    sweeper gives every longer request its watcher within ``tick`` seconds instead.
-    """
-
-    def __init__(self, watch: Any, tick: float = 0.1) -> None:
-        self._watch = watch
-        self._tick = tick
-        self._waiting: dict[_Cancellation, Any] = {}
-        self._running: dict[_Cancellation, asyncio.Task[None]] = {}
-        self._sweeper: asyncio.Task[None] | None = None
-
-    def add(self, cancel: _Cancellation, receive: Any) -> None:
-        self._waiting[cancel] = receive
-        if self._sweeper is None or self._sweeper.done():
-            self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
-
-    def discard(self, cancel: _Cancellation) -> None:
-        if self._waiting.pop(cancel, None) is None:
-            task = self._running.pop(cancel, None)
-            if task is not None:
-                task.cancel()
-
-    async def _sweep(self) -> None:
-        loop = asyncio.get_running_loop()
-        while self._waiting or self._running:
-            before = list(self._waiting)
-            await asyncio.sleep(self._tick)
-            for cancel in before:
-                receive = self._waiting.pop(cancel, None)
-                if receive is not None:  # still running a whole tick later: watch it
-                    self._running[cancel] = loop.create_task(self._watch(receive, cancel))
 
 
 class _HttpOutbound:
@@ -302,7 +268,8 @@ class McpEndpoint:
         self._inflight: dict[tuple[str, RequestId], _Cancellation] = {}
         # Every call running in the dispatcher, so the drain deadline can stop each with an answer.
         self._running: set[_Cancellation] = set()
-        self._watchers = _DisconnectWatchers(self._cancel_on_disconnect)
+        self._watching: asyncio.AbstractEventLoop | None = None  # the loop a disconnect sweeper runs on
+        self._watch_sweeper: asyncio.Task[None] | None = None
         # 2025-era POST streams still running, by (session, stream id): a GET with Last-Event-ID
         # continues one of these live instead of only replaying what is stored.
         self._live: dict[tuple[str, str], ResponseStream] = {}
@@ -571,10 +538,10 @@ class McpEndpoint:
         cancel_on_disconnect = session_id is None
         task = asyncio.current_task()
         assert task is not None
-        cancel = _Cancellation(task)
+        cancel = _Cancellation(task, receive if cancel_on_disconnect else None)
         call.outbound = _HttpOutbound(self, stream, session_id)
-        if cancel_on_disconnect:
-            self._watchers.add(cancel, receive)
+        if cancel_on_disconnect and self._watching is not task.get_loop():
+            self._start_watching(task.get_loop())
         if session_id is not None:
             self._inflight[(session_id, call.id)] = cancel
         self._running.add(cancel)
@@ -596,8 +563,8 @@ class McpEndpoint:
         finally:
             cancel.done = True
             self._running.discard(cancel)
-            if cancel_on_disconnect:
-                self._watchers.discard(cancel)
+            if cancel.watcher is not None:
+                cancel.watcher.cancel()
             if session_id is not None:
                 self._inflight.pop((session_id, call.id), None)
         note_call(call, response, time.perf_counter() - started)
@@ -607,6 +574,29 @@ class McpEndpoint:
             # Cancelled: end the stream (or, before anything was sent, answer 202) with no result.
             await stream.finish(None, 202)
         return response
+
+    def _start_watching(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._watching = loop
+        self._watch_sweeper = loop.create_task(self._watch_disconnects())
+
+    async def _watch_disconnects(self, tick: float = 0.1) -> None:
+        """Give each 2026-07-28 call still running a tick after it started a watcher task.
+
+        Closing the response stream is cancellation. Most calls finish well within a tick, so
+        watching each from its start would cost a task per request on the hot path; one sweeper
+        gives every longer call its watcher within ``tick`` seconds instead.
+        """
+        loop = asyncio.get_running_loop()
+        try:
+            while self._running:
+                unwatched = [c for c in self._running if c.receive is not None and c.watcher is None]
+                await asyncio.sleep(tick)
+                for cancel in unwatched:
+                    if not cancel.done:  # still running a whole tick later: watch it
+                        cancel.watcher = loop.create_task(self._cancel_on_disconnect(cancel.receive, cancel))
+        finally:
+            if self._watching is loop:
+                self._watching = None
 
     @staticmethod
     async def _cancel_on_disconnect(receive: Any, scope: anyio.CancelScope | _Cancellation) -> None:

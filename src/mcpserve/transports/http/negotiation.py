@@ -98,16 +98,38 @@ def check_modern_headers(
         if decode_header_value(headers["mcp-name"]) != params.get(field):
             raise HeaderMismatch(f"Mcp-Name header does not match params.{field}")
     if tool_schema is not None:
-        _check_param_headers(headers, params.get("arguments"), tool_schema)
+        marked = _header_params(tool_schema)
+        if marked:
+            _check_param_headers(headers, params.get("arguments"), marked)
 
 
-def _check_param_headers(headers: Mapping[str, str], arguments: Any, schema: JSONObject) -> None:
+# Input schema object -> (that schema, its (argument, header) pairs). Holding the schema keeps its
+# id from being reused while memoised; a served tool's schema does not change.
+_HEADER_PARAMS: dict[int, tuple[JSONObject, tuple[tuple[str, str], ...]]] = {}
+
+
+def _header_params(schema: JSONObject) -> tuple[tuple[str, str], ...]:
+    """The arguments a tool's input schema marks with ``x-mcp-header``, and their header names."""
+    found = _HEADER_PARAMS.get(id(schema))
+    if found is not None and found[0] is schema:
+        return found[1]
     properties = schema.get("properties") or {}
+    marked = tuple(
+        (name, prop["x-mcp-header"])
+        for name, prop in properties.items()
+        if isinstance(prop, dict) and isinstance(prop.get("x-mcp-header"), str)
+    )
+    if len(_HEADER_PARAMS) >= 1024:  # bounded, whatever registers tools at run time
+        _HEADER_PARAMS.clear()
+    _HEADER_PARAMS[id(schema)] = (schema, marked)
+    return marked
+
+
+def _check_param_headers(
+    headers: Mapping[str, str], arguments: Any, marked: tuple[tuple[str, str], ...]
+) -> None:
     arguments = arguments if isinstance(arguments, dict) else {}
-    for name, prop in properties.items():
-        header = prop.get("x-mcp-header") if isinstance(prop, dict) else None
-        if not isinstance(header, str):
-            continue
+    for name, header in marked:
         value = arguments.get(name)
         key = f"mcp-param-{header.lower()}"
         if value is None:
