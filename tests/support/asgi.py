@@ -70,17 +70,21 @@ async def open_request(
     headers: dict[str, str] | None = None,
     body: bytes = b"",
     client: str = "127.0.0.1",
+    chunk_size: int | None = None,
 ) -> AsyncIterator[Reply]:
-    """Start a request; the reply fills in as the app sends. Leaving the block disconnects."""
+    """Start a request; the reply fills in as the app sends. Leaving the block disconnects.
+
+    ``chunk_size`` delivers the body in pieces of that size, as a server does for large bodies.
+    """
     reply = Reply()
     disconnect = anyio.Event()
-    sent_body = False
+    step = chunk_size or max(len(body), 1)
+    pieces = [body[i : i + step] for i in range(0, len(body), step)] or [b""]
 
     async def receive() -> dict[str, Any]:
-        nonlocal sent_body
-        if not sent_body:
-            sent_body = True
-            return {"type": "http.request", "body": body, "more_body": False}
+        if pieces:
+            piece = pieces.pop(0)
+            return {"type": "http.request", "body": piece, "more_body": bool(pieces)}
         await disconnect.wait()
         return {"type": "http.disconnect"}
 

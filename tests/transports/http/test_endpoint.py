@@ -103,6 +103,16 @@ async def test_body_over_limit_is_413(app: HttpApp) -> None:
     assert reply.status == 413
 
 
+async def test_a_body_in_pieces_is_read_whole_and_its_size_counted_across_them(app: HttpApp) -> None:
+    body = call("echo", {"text": "y" * 1000})
+    reply = await request(app, "POST", headers=modern("tools/call", "echo"), body=body, chunk_size=100)
+    assert reply.status == 200
+    assert reply.json()["result"]["structuredContent"] == {"result": "y" * 1000}
+    body = call("echo", {"text": "x" * 4096})
+    reply = await request(app, "POST", headers=modern("tools/call", "echo"), body=body, chunk_size=1000)
+    assert reply.status == 413
+
+
 async def test_invalid_json_and_batches(app: HttpApp) -> None:
     reply = await request(app, "POST", headers=modern("tools/list"), body=b"{nope")
     assert (reply.status, reply.json()["error"]["code"], reply.json()["id"]) == (400, -32700, None)
