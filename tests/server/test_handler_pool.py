@@ -110,6 +110,13 @@ async def test_each_call_gets_its_own_copy_of_the_context() -> None:
     assert seen == {"a": "a", "b": "b", "c": "c"}
 
 
+async def test_a_burst_of_short_calls_is_drained_by_one_worker() -> None:
+    pool = HandlerPool()
+    assert await pool.submit(_thread_name)  # the first call starts the one worker
+    names = await asyncio.gather(*(pool.submit(_thread_name) for _ in range(20)))
+    assert len(set(names)) == 1
+
+
 async def test_a_blocking_handler_does_not_stall_calls_after_it() -> None:
     pool = HandlerPool()
     gate = Gate()
