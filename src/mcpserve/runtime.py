@@ -5,6 +5,7 @@ Every runtime policy is wired here and nowhere else.
 
 from __future__ import annotations
 
+import gc
 import logging
 import sys
 from typing import IO, Any
@@ -230,6 +231,20 @@ def run_stdio(server: MCPServer, settings: Settings) -> None:
     anyio.run(main)
 
 
+def _freeze_startup_heap() -> None:
+    """Leave everything built before serving out of every later garbage collection.
+
+    Under load, requests that wait (a sync tool on the handler pool, an async tool at an await)
+    are alive at nearly every gen-0 collection, so their objects are promoted until a full
+    collection runs: one walks the whole heap, some 60,000 objects of modules and app, and held
+    the loop 30-50 ms every half second or so on the benchmark machine. That was the sync echo's
+    p99 at 64 connections (45 ms, p50 12 ms). Frozen, that heap is skipped: a full collection
+    takes about 2 ms. The collection first keeps garbage from being frozen for good.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 def serve(
     server: MCPServer, *, transport: str = "stdio", settings: Settings | None = None, **overrides: Any
 ) -> None:
@@ -237,8 +252,11 @@ def serve(
     settings = settings or load_settings({"transport": transport, **overrides})
     configure_logging(settings)
     if settings.transport == "stdio":
+        _freeze_startup_heap()
         run_stdio(server, settings)
         return
     from mcpserve.transports.http.serve import run_http  # noqa: PLC0415 - optional heavy imports
 
-    run_http(build_http_app(server, settings), settings)
+    app = build_http_app(server, settings)
+    _freeze_startup_heap()
+    run_http(app, settings)

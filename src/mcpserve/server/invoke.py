@@ -53,9 +53,9 @@ class HandlerPool:
         return future
 
     def _work(self) -> None:
+        with self._lock:
+            self._idle += 1
         while True:
-            with self._lock:
-                self._idle += 1
             loop, future, fn = self._queue.get()
             with self._lock:
                 self._idle -= 1
@@ -63,6 +63,11 @@ class HandlerPool:
                 outcome = (True, fn())
             except BaseException as exc:  # delivered to the awaiting request, raised there
                 outcome = (False, exc)
+            # Idle again before the result wakes the loop: posting it may hand the loop the GIL
+            # (the selector loop's self-pipe write releases it), and a call submitted then must
+            # not start a thread while this one is about to take it.
+            with self._lock:
+                self._idle += 1
             with contextlib.suppress(RuntimeError):  # the loop closed while the handler ran
                 loop.call_soon_threadsafe(_resolve, future, *outcome)
 
