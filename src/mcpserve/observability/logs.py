@@ -8,13 +8,15 @@ nothing and avoids surprises when a deployment switches transports.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
+import io
 import logging
 import re
 import sys
 import threading
 import time
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from typing import IO, Any
 
 import orjson
@@ -27,6 +29,8 @@ __all__ = ["configure_logging", "get_logger", "NamedLogger", "write_event"]
 
 _LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
 _generation = 0  # bumped by every configure_logging, so NamedLogger rebinds
+_stderr_writer: io.BufferedWriter | None = None
+_stderr_fd = -1
 
 
 # Credentials that reach a log line inside free text (an exception message naming a Redis or
@@ -113,8 +117,7 @@ class _LockedWriter:
         loop.call_soon(self._scheduled_flush)
 
     def _scheduled_flush(self) -> None:
-        with contextlib.suppress(OSError, ValueError):  # stderr closed or gone: nowhere to report it
-            self.flush()
+        _flush_quietly(self.flush)
 
 
 class _Sink:
@@ -164,10 +167,38 @@ def write_event(
     writer.write_line(orjson.dumps(fields, default=str, option=orjson.OPT_APPEND_NEWLINE))
 
 
+def _buffered_stderr() -> IO[bytes]:
+    """stderr as a buffered binary writer.
+
+    ``sys.stderr.buffer`` is an unbuffered FileIO (Python 3.9+), so each line would be its own
+    system call; through a buffer, the lines of one event loop iteration leave in one write (see
+    :class:`_LockedWriter`). One writer per process, on its own FileIO that never closes the
+    descriptor, flushed at exit. A stderr replaced by something else (a test's capture) is used
+    as it is.
+    """
+    global _stderr_writer, _stderr_fd  # noqa: PLW0603 - one buffer per process, like stderr itself
+    binary = sys.stderr.buffer
+    if not isinstance(binary, io.FileIO):
+        return binary
+    if _stderr_writer is None or _stderr_fd != binary.fileno():
+        _stderr_fd = binary.fileno()
+        raw = io.FileIO(_stderr_fd, "wb", closefd=False)
+        _stderr_writer = io.BufferedWriter(raw, buffer_size=64 * 1024)
+        atexit.register(_flush_quietly, _stderr_writer.flush)
+    return _stderr_writer
+
+
+def _flush_quietly(flush: Callable[[], None]) -> None:
+    with contextlib.suppress(OSError, ValueError):  # stderr closed or gone: nowhere to report it
+        flush()
+
+
 def configure_logging(level: str = "info", stream: IO[bytes] | None = None) -> None:
     """Route every log line, ours and the standard library's, to ``stream`` (stderr) as JSON."""
     global _generation  # noqa: PLW0603 - logging configuration is process-wide by nature
-    target = stream if stream is not None else sys.stderr.buffer
+    if _Sink.writer is not None:  # lines still waiting for their loop iteration's flush
+        _flush_quietly(_Sink.writer.flush)
+    target = stream if stream is not None else _buffered_stderr()
     lock = threading.Lock()
     numeric = _LEVELS[level.lower()]
     _Sink.writer, _Sink.level = _LockedWriter(target, lock), numeric
