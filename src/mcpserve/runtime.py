@@ -234,7 +234,7 @@ def run_stdio(server: MCPServer, settings: Settings) -> None:
 _YOUNG_THRESHOLD = 7_000
 
 
-def _freeze_startup_heap() -> None:
+def _prepare_heap_for_serving() -> None:
     """Leave everything built before serving out of every later garbage collection.
 
     Under load, requests that wait (a sync tool on the handler pool, an async tool at an await)
@@ -262,11 +262,11 @@ def serve(
     settings = settings or load_settings({"transport": transport, **overrides})
     configure_logging(settings)
     if settings.transport == "stdio":
-        _freeze_startup_heap()
+        _prepare_heap_for_serving()
         run_stdio(server, settings)
         return
     from mcpserve.transports.http.serve import run_http  # noqa: PLC0415 - optional heavy imports
 
     app = build_http_app(server, settings)
-    _freeze_startup_heap()
+    _prepare_heap_for_serving()
     run_http(app, settings)

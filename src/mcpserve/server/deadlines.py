@@ -29,8 +29,8 @@ class DeadlineKeeper:
         self._tick = tick
         self._shortest = float("inf")
         self._active: set[Deadline] = set()
-        self._sweeping: asyncio.AbstractEventLoop | None = None  # the loop a sweeper runs on
-        self._sweeper: asyncio.Task[None] | None = None  # held: the loop keeps only weak references
+        # The running sweeper (held: the loop keeps only weak references), None once it ends.
+        self._sweeper: asyncio.Task[None] | None = None
 
     def start(self, seconds: float) -> Deadline:
         """Cancel the current task once ``seconds`` have passed, unless ``stop`` comes first."""
@@ -42,8 +42,7 @@ class DeadlineKeeper:
         assert task is not None
         deadline = Deadline(task, loop.time() + seconds)
         self._active.add(deadline)
-        if self._sweeping is not loop:
-            self._sweeping = loop
+        if self._sweeper is None or self._sweeper.get_loop() is not loop:
             self._sweeper = loop.create_task(self._sweep())
         return deadline
 
@@ -60,5 +59,5 @@ class DeadlineKeeper:
                     deadline.expired = True
                     deadline.task.cancel()
         finally:
-            if self._sweeping is loop:
-                self._sweeping = None
+            if self._sweeper is not None and self._sweeper.get_loop() is loop:
+                self._sweeper = None

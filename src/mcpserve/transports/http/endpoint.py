@@ -268,8 +268,8 @@ class McpEndpoint:
         self._inflight: dict[tuple[str, RequestId], _Cancellation] = {}
         # Every call running in the dispatcher, so the drain deadline can stop each with an answer.
         self._running: set[_Cancellation] = set()
-        self._watching: asyncio.AbstractEventLoop | None = None  # the loop a disconnect sweeper runs on
-        self._watch_sweeper: asyncio.Task[None] | None = None
+        # The disconnect sweeper while one runs (held: the loop keeps only weak references).
+        self._disconnect_sweeper: asyncio.Task[None] | None = None
         # 2025-era POST streams still running, by (session, stream id): a GET with Last-Event-ID
         # continues one of these live instead of only replaying what is stored.
         self._live: dict[tuple[str, str], ResponseStream] = {}
@@ -540,8 +540,10 @@ class McpEndpoint:
         assert task is not None
         cancel = _Cancellation(task, receive if cancel_on_disconnect else None)
         call.outbound = _HttpOutbound(self, stream, session_id)
-        if cancel_on_disconnect and self._watching is not task.get_loop():
-            self._start_watching(task.get_loop())
+        if cancel_on_disconnect and (
+            self._disconnect_sweeper is None or self._disconnect_sweeper.get_loop() is not task.get_loop()
+        ):
+            self._disconnect_sweeper = task.get_loop().create_task(self._watch_disconnects())
         if session_id is not None:
             self._inflight[(session_id, call.id)] = cancel
         self._running.add(cancel)
@@ -575,10 +577,6 @@ class McpEndpoint:
             await stream.finish(None, 202)
         return response
 
-    def _start_watching(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._watching = loop
-        self._watch_sweeper = loop.create_task(self._watch_disconnects())
-
     async def _watch_disconnects(self, tick: float = 0.1) -> None:
         """Give each 2026-07-28 call still running a tick after it started a watcher task.
 
@@ -595,8 +593,8 @@ class McpEndpoint:
                     if not cancel.done:  # still running a whole tick later: watch it
                         cancel.watcher = loop.create_task(self._cancel_on_disconnect(cancel.receive, cancel))
         finally:
-            if self._watching is loop:
-                self._watching = None
+            if self._disconnect_sweeper is not None and self._disconnect_sweeper.get_loop() is loop:
+                self._disconnect_sweeper = None
 
     @staticmethod
     async def _cancel_on_disconnect(receive: Any, scope: anyio.CancelScope | _Cancellation) -> None:
