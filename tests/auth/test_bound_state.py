@@ -3,7 +3,6 @@ presented with another principal's token it fails exactly as if it did not exist
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,18 +12,12 @@ from mcpserve.transports.http.app import HttpApp
 from tests.auth.app import DEPLOYER_KEY, READER_KEY, build_app
 from tests.auth.support import bearer, call_tool
 from tests.support.asgi import META, Reply, request, rpc
-from tests.support.issuer import LocalIssuer, local_issuer
+from tests.support.issuer import LocalIssuer
 
 pytestmark = pytest.mark.anyio
 
 LEGACY = {"content-type": "application/json", "accept": "application/json, text/event-stream"}
 ELICIT: dict[str, Any] = {"io.modelcontextprotocol/clientCapabilities": {"elicitation": {}}}
-
-
-@pytest.fixture(scope="module")
-def issuer() -> Iterator[LocalIssuer]:
-    with local_issuer() as running:
-        yield running
 
 
 @pytest.fixture

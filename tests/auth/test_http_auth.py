@@ -7,7 +7,7 @@ not having run.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +20,6 @@ from tests.support.asgi import META, MODERN_HEADERS, request, rpc
 from tests.support.issuer import RESOURCE, LocalIssuer, local_issuer, new_key
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture(scope="module")
-def issuer() -> Iterator[LocalIssuer]:
-    with local_issuer() as running:
-        yield running
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
@@ -14,29 +13,10 @@ from mcpserve.auth.introspection import Introspector
 from mcpserve.errors import ServiceUnavailable, Unauthorized
 from tests.auth.app import build_app
 from tests.auth.support import call_tool, challenge
+from tests.support.clock import FakeClock
 from tests.support.issuer import RESOURCE, LocalIssuer, local_issuer
 
 pytestmark = pytest.mark.anyio
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture(scope="module")
-def issuer() -> Iterator[LocalIssuer]:
-    with local_issuer() as running:
-        yield running
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(trust_env=False) as http:
-        yield http
 
 
 def _active(issuer: LocalIssuer, token: str, **claims: object) -> None:
@@ -53,7 +33,7 @@ def _active(issuer: LocalIssuer, token: str, **claims: object) -> None:
 
 
 def _introspector(
-    issuer: LocalIssuer, client: httpx.AsyncClient, clock: Clock, **options: object
+    issuer: LocalIssuer, client: httpx.AsyncClient, clock: FakeClock, **options: object
 ) -> Introspector:
     return Introspector(
         issuer.introspection_url,
@@ -68,7 +48,7 @@ def _introspector(
 async def test_an_active_token_is_cached_until_it_expires(
     issuer: LocalIssuer, client: httpx.AsyncClient
 ) -> None:
-    clock = Clock()
+    clock = FakeClock(time.time())
     _active(issuer, "opaque-cached")
     introspector = _introspector(issuer, client, clock, client_id="rs", client_secret="s3")
     principal = await introspector.verify("opaque-cached")
@@ -100,7 +80,7 @@ async def test_inactive_or_foreign_tokens_are_refused(
     issuer: LocalIssuer, client: httpx.AsyncClient, claims: dict[str, object]
 ) -> None:
     _active(issuer, "opaque-refused", **claims)
-    introspector = _introspector(issuer, client, Clock())
+    introspector = _introspector(issuer, client, FakeClock(time.time()))
     for _ in range(2):
         with pytest.raises(Unauthorized) as refused:
             await introspector.verify("opaque-refused")
@@ -109,7 +89,7 @@ async def test_inactive_or_foreign_tokens_are_refused(
 
 
 async def test_the_cache_is_bounded(issuer: LocalIssuer, client: httpx.AsyncClient) -> None:
-    introspector = _introspector(issuer, client, Clock(), max_entries=2)
+    introspector = _introspector(issuer, client, FakeClock(time.time()), max_entries=2)
     for token in ("a1", "a2", "a3"):
         _active(issuer, token)
         await introspector.verify(token)

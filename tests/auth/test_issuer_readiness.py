@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -17,6 +16,7 @@ from mcpserve.cli import main
 from mcpserve.errors import ServiceUnavailable
 from tests.auth.app import build_app
 from tests.support.asgi import request
+from tests.support.clock import FakeClock
 from tests.support.issuer import RESOURCE, local_issuer
 
 pytestmark = pytest.mark.anyio
@@ -24,22 +24,8 @@ pytestmark = pytest.mark.anyio
 DEAD = "http://127.0.0.1:1"  # nothing listens on port 1
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(trust_env=False) as http:
-        yield http
-
-
 async def test_probes_are_answered_from_the_cache(client: httpx.AsyncClient) -> None:
-    clock = Clock()
+    clock = FakeClock()
     with local_issuer() as issuer:
         cache = JwksCache(issuer.jwks_url, client, ttl=60, refresh_interval=10, clock=clock)
         await cache.ready()  # nothing cached: fetched once
@@ -53,7 +39,7 @@ async def test_probes_are_answered_from_the_cache(client: httpx.AsyncClient) -> 
 
 
 async def test_unfetchable_keys_are_not_ready_with_the_cause(client: httpx.AsyncClient) -> None:
-    clock = Clock()
+    clock = FakeClock()
     cache = JwksCache(f"{DEAD}/jwks", client, ttl=60, refresh_interval=10, clock=clock)
     with pytest.raises(ServiceUnavailable, match=r"not been fetched \(last attempt: ConnectError\)"):
         await cache.ready()
@@ -69,7 +55,7 @@ async def test_unfetchable_keys_are_not_ready_with_the_cause(client: httpx.Async
 async def test_a_failing_refresh_is_tolerated_until_the_keys_are_twice_the_ttl_old(
     client: httpx.AsyncClient,
 ) -> None:
-    clock = Clock()
+    clock = FakeClock()
     with local_issuer() as issuer:
         cache = JwksCache(issuer.jwks_url, client, ttl=60, refresh_interval=10, clock=clock)
         await cache.ready()
@@ -90,7 +76,7 @@ async def test_a_key_set_without_a_usable_key_is_not_ready(client: httpx.AsyncCl
 
 
 async def test_introspection_probes_only_without_a_recent_outcome(client: httpx.AsyncClient) -> None:
-    clock = Clock()
+    clock = FakeClock()
     with local_issuer() as issuer:
         introspector = Introspector(
             issuer.introspection_url, client, issuer=issuer.url, audience=RESOURCE, clock=clock

@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from mcpserve.auth.jwks import JwksCache
 from mcpserve.errors import ServiceUnavailable
+from tests.support.clock import FakeClock
 from tests.support.issuer import LocalIssuer, local_issuer, new_key
 
 pytestmark = pytest.mark.anyio
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -28,16 +21,10 @@ def issuer() -> Iterator[LocalIssuer]:
         yield running
 
 
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(trust_env=False) as http:
-        yield http
-
-
 async def test_unknown_kids_refetch_at_most_once_per_interval(
     issuer: LocalIssuer, client: httpx.AsyncClient
 ) -> None:
-    clock = Clock()
+    clock = FakeClock()
     cache = JwksCache(issuer.jwks_url, client, ttl=300, refresh_interval=10, clock=clock)
     assert (await cache.key(issuer.key.kid)) is not None
     for kid in ("made-up-1", "made-up-2", "made-up-3"):
@@ -53,7 +40,7 @@ async def test_unknown_kids_refetch_at_most_once_per_interval(
 async def test_rotation_is_found_on_the_next_allowed_refetch(
     issuer: LocalIssuer, client: httpx.AsyncClient
 ) -> None:
-    clock = Clock()
+    clock = FakeClock()
     cache = JwksCache(issuer.jwks_url, client, ttl=300, refresh_interval=10, clock=clock)
     old = issuer.key
     assert await cache.key(old.kid) is not None
@@ -65,7 +52,7 @@ async def test_rotation_is_found_on_the_next_allowed_refetch(
 
 
 async def test_keys_expire_after_the_ttl(issuer: LocalIssuer, client: httpx.AsyncClient) -> None:
-    clock = Clock()
+    clock = FakeClock()
     cache = JwksCache(issuer.jwks_url, client, ttl=60, refresh_interval=1, clock=clock)
     await cache.key(issuer.key.kid)
     clock.now += 30
@@ -77,7 +64,7 @@ async def test_keys_expire_after_the_ttl(issuer: LocalIssuer, client: httpx.Asyn
 
 
 async def test_a_failed_refresh_keeps_the_last_good_keys(client: httpx.AsyncClient) -> None:
-    clock = Clock()
+    clock = FakeClock()
     with local_issuer() as issuer:
         cache = JwksCache(issuer.jwks_url, client, ttl=60, refresh_interval=1, clock=clock)
         kid = issuer.key.kid

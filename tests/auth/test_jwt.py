@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -13,15 +13,9 @@ from mcpserve.auth.claims import principal_from_claims, scopes_of
 from mcpserve.auth.jwks import JwksCache
 from mcpserve.auth.jwt import JwtVerifier
 from mcpserve.errors import Unauthorized
-from tests.support.issuer import RESOURCE, LocalIssuer, local_issuer
+from tests.support.issuer import RESOURCE, LocalIssuer
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture(scope="module")
-def issuer() -> Iterator[LocalIssuer]:
-    with local_issuer() as running:
-        yield running
 
 
 @pytest.fixture

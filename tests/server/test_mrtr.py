@@ -10,18 +10,11 @@ from mcpserve.principal import Principal
 from mcpserve.protocol.envelope import SERVER_INFO_KEY
 from mcpserve.types import JSONObject
 from tests.server.support import ALL_CAPABILITIES, ELICIT, dispatcher, error_of, modern, result_of, text_of
+from tests.support.clock import FakeClock
 
 pytestmark = pytest.mark.anyio
 
 ACCEPT = {"action": "accept", "content": {"confirm": True, "note": "ok"}}
-
-
-class FakeClock:
-    def __init__(self, now: float = 1_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def _confirm(arguments: JSONObject | None = None, **params: Any) -> JSONObject:
@@ -167,7 +160,7 @@ async def test_non_string_or_empty_request_state_is_invalid_params(state: Any) -
 
 
 async def test_expired_request_state_is_invalid_params() -> None:
-    clock = FakeClock()
+    clock = FakeClock(1_000_000.0)
     d = dispatcher(clock=clock, request_state_ttl=60)
     first = await _first_round(d)
     (key,) = first["inputRequests"]

@@ -6,19 +6,9 @@ import pytest
 
 from mcpserve.store.memory import MemoryEventStore, MemoryNotificationBus, MemorySessionStore
 from tests.store import contract
+from tests.support.clock import FakeClock
 
 pytestmark = pytest.mark.anyio
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 async def test_session_round_trip() -> None:
