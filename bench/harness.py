@@ -265,6 +265,7 @@ def throughput_phase(
                         runs.append(_failed_run(rep, era, name, conns, "server died"))
                         continue
                     try:
+                        cpu_before = server.cpu_seconds()
                         res = run_wrk(
                             server.url,
                             era,
@@ -278,6 +279,7 @@ def throughput_phase(
                     except WrkError as exc:
                         runs.append(_failed_run(rep, era, name, conns, str(exc)))
                         continue
+                    cpu_us = _cpu_us_per_request(server.cpu_seconds() - cpu_before, res.raw["requests"])
                     problems = res.problems(conns)
                     runs.append(
                         {
@@ -291,16 +293,24 @@ def throughput_phase(
                             "p50_ms": res.p50_ms,
                             "p99_ms": res.p99_ms,
                             "busy_connections": res.busy_connections,
+                            "cpu_us": cpu_us,
                             "wrk": res.raw,
                         }
                     )
                     flag = "" if not problems else "  INVALID: " + "; ".join(problems)
                     _say(
                         f"  rep {rep + 1}/{opts.reps} {era} c={conns:<3} {name:<9}"
-                        f" {res.rps:>9.0f} req/s  p50 {res.p50_ms:6.2f} ms  p99 {res.p99_ms:7.2f} ms{flag}"
+                        f" {res.rps:>9.0f} req/s  p50 {res.p50_ms:6.2f} ms  p99 {res.p99_ms:7.2f} ms"
+                        f"  {_fmt(cpu_us, '.1f')} us CPU/req{flag}"
                     )
     pool.stop_all()
     return {"runs": runs, "medians": _throughput_medians(opts, runs)}
+
+
+def _cpu_us_per_request(cpu_seconds: float, requests: int) -> float | None:
+    """Server CPU (user + system, every thread) per answered request: steadier than req/s on a
+    shared machine, since time the server is not scheduled costs throughput but not CPU."""
+    return cpu_seconds * 1e6 / requests if requests > 0 else None
 
 
 def _failed_run(rep: int, era: str, name: str, conns: int, why: str) -> dict[str, Any]:
@@ -325,10 +335,13 @@ def _throughput_medians(opts: Options, runs: list[dict[str, Any]]) -> list[dict[
                     "rps": _median([r["rps"] for r in valid]),
                     "p50_ms": _median([r["p50_ms"] for r in valid]),
                     "p99_ms": _median([r["p99_ms"] for r in valid]),
+                    "cpu_us": _median([r["cpu_us"] for r in valid if r["cpu_us"] is not None]),
                 }
             for row in rows.values():
                 row["rps_vs_sdk"] = _ratio(row["rps"], rows.get(BASELINE, {}).get("rps"))
                 row["rps_vs_ceiling"] = _ratio(row["rps"], rows.get(CEILING, {}).get("rps"))
+                # As a share of the ceiling, like rps: the ceiling's CPU per request over this server's.
+                row["cpu_vs_ceiling"] = _ratio(rows.get(CEILING, {}).get("cpu_us"), row["cpu_us"])
                 out.append(row)
     return out
 
@@ -437,7 +450,7 @@ def render(report: dict[str, Any], opts: Options) -> str:
                 f"{ERA_TITLES[era]}",
                 f"median of {opts.reps} x {opts.duration:.0f} s; wrk -t1 on CPU {opts.client_cpu},"
                 f" server on CPU {opts.server_cpu}",
-                "conns  server        req/s   p50 ms   p99 ms  vs sdk  vs bare",
+                "conns  server        req/s   p50 ms   p99 ms  vs sdk  vs bare  CPU us/req  CPU vs bare",
             ]
             for row in report["throughput"]["medians"]:
                 if row["era"] != era:
@@ -450,6 +463,7 @@ def render(report: dict[str, Any], opts: Options) -> str:
                     f"{row['connections']:>5}  {row['server']:<9} {_fmt(row['rps'], ',.0f'):>9}"
                     f" {_fmt(row['p50_ms'], '.2f'):>8} {_fmt(row['p99_ms'], '.2f'):>8}"
                     f" {_fmt(row['rps_vs_sdk'], '.2f', 'x'):>7} {_fmt(row['rps_vs_ceiling'], '.2f', 'x'):>8}"
+                    f" {_fmt(row.get('cpu_us'), '.1f'):>11} {_fmt(row.get('cpu_vs_ceiling'), '.2f', 'x'):>12}"
                     + (
                         ""
                         if row["valid_runs"] == row["runs"]

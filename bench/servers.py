@@ -113,14 +113,36 @@ def _children() -> dict[int, list[int]]:
     return tree
 
 
-def rss_kib(pid: int) -> int:
-    """VmRSS (KiB) of `pid` plus all its descendants (a server may fork workers)."""
+def _tree(pid: int) -> list[int]:
+    """`pid` and all its descendants."""
     tree = _children()
-    total = 0
-    stack = [pid]
+    found, stack = [], [pid]
     while stack:
         current = stack.pop()
+        found.append(current)
         stack.extend(tree.get(current, []))
+    return found
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time (s) used so far by `pid` and its descendants, all threads counted."""
+    total = 0
+    for current in _tree(pid):
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total / _TICK
+
+
+def rss_kib(pid: int) -> int:
+    """VmRSS (KiB) of `pid` plus all its descendants (a server may fork workers)."""
+    total = 0
+    for current in _tree(pid):
         try:
             for line in Path(f"/proc/{current}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
@@ -143,6 +165,9 @@ class RunningServer:
 
     def rss_kib(self) -> int:
         return rss_kib(self.process.pid)
+
+    def cpu_seconds(self) -> float:
+        return cpu_seconds(self.process.pid)
 
     def alive(self) -> bool:
         return self.process.poll() is None
