@@ -57,7 +57,7 @@ def _keyring(settings: Settings) -> KeyRing:
 
 
 def _tool_timeouts(server: MCPServer, settings: Settings) -> dict[str, float]:
-    unknown = sorted(name for name in settings.tool_timeouts if server.find_tool(name, None) is None)
+    unknown = sorted(name for name in settings.tool_timeouts if server.registered_tool(name) is None)
     if unknown:
         raise ConfigError("MCPSERVE_TOOL_TIMEOUTS", f"no tool named {', '.join(map(repr, unknown))}")
     return dict(settings.tool_timeouts)

@@ -189,7 +189,7 @@ class RequestObserver:
         metrics.sse_streams.set_function(lambda: self.sse_open)
 
     def _tool_label(self, name: str) -> str:
-        return name if self.server.find_tool(name, None) is not None else "unknown"
+        return name if self.server.registered_tool(name) is not None else "unknown"
 
     def finish(self, record: RequestRecord) -> None:
         method = record.method if record.method in KNOWN_METHODS else "other"

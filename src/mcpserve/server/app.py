@@ -254,6 +254,10 @@ class MCPServer:
         """Every registered tool, visible or not (configuration refers to tools by name)."""
         return list(self._tools)
 
+    def registered_tool(self, name: str) -> Tool | None:
+        """The tool registered under ``name``, whoever may see it (metrics, header checks)."""
+        return self._tools.get(name)
+
     def visible_tools(self, principal: Principal | None) -> list[Tool]:
         return [t for t in self._tools.values() if _visible(t.scopes, principal)]
 

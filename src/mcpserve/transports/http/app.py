@@ -54,7 +54,10 @@ class HttpApp:
             return
         path = scope["path"]
         if path == self.path or path == self.path + "/":
-            await self._mcp(scope, receive, send)
+            if self.cors is None:  # the usual deployment: straight to the endpoint
+                await self.endpoint(scope, receive, send)
+            else:
+                await self._mcp(scope, receive, send, self.cors)
         elif path in OPS_PATHS:
             await self.ops(scope, send)
         elif path in self.documents and scope["method"] in {"GET", "HEAD"}:
@@ -68,20 +71,20 @@ class HttpApp:
         self.drain.draining = True
         self.endpoint.dispatcher.closing.set()
 
-    async def _mcp(self, scope: dict[str, Any], receive: Any, send: Send) -> None:
+    async def _mcp(self, scope: dict[str, Any], receive: Any, send: Send, cors: CorsPolicy) -> None:
+        """The endpoint behind a CORS policy: preflights answered here, allowed origins named."""
         cors_headers: list[tuple[bytes, bytes]] | None = None
-        if self.cors is not None:
-            origin = _header(scope, b"origin")
-            if origin is not None and scope["method"] == "OPTIONS":
-                status, headers = self.cors.preflight(
-                    origin,
-                    _header(scope, b"access-control-request-method"),
-                    _header(scope, b"access-control-request-headers"),
-                )
-                await json_response(send, status, None, headers)
-                return
-            if origin is not None and self.cors.allows(origin):
-                cors_headers = self.cors.response_headers(origin)
+        origin = _header(scope, b"origin")
+        if origin is not None and scope["method"] == "OPTIONS":
+            status, headers = cors.preflight(
+                origin,
+                _header(scope, b"access-control-request-method"),
+                _header(scope, b"access-control-request-headers"),
+            )
+            await json_response(send, status, None, headers)
+            return
+        if origin is not None and cors.allows(origin):
+            cors_headers = cors.response_headers(origin)
         await self.endpoint(scope, receive, send, cors_headers)
 
     async def _lifespan(self, receive: Any, send: Send) -> None:

@@ -518,7 +518,7 @@ class McpEndpoint:
             raise InvalidParams("Missing params._meta")  # pragma: no cover - read_request_meta raised
         schema = None
         if message.method == "tools/call" and isinstance(params.get("name"), str):
-            tool = self.dispatcher.server.find_tool(params["name"], None)
+            tool = self.dispatcher.server.registered_tool(params["name"])
             schema = tool.definition["inputSchema"] if tool else None
         check_modern_headers(headers, message.method, params, schema)
         return Call.modern(
