@@ -18,7 +18,7 @@ from collections.abc import Callable
 from queue import SimpleQueue
 from typing import Any
 
-__all__ = ["HandlerPool", "invoke", "is_async"]
+__all__ = ["HandlerPool", "in_worker", "invoke", "is_async"]
 
 _Item = tuple[asyncio.AbstractEventLoop, asyncio.Future[Any], Callable[[], Any]]
 
@@ -80,9 +80,15 @@ def is_async(fn: Callable[..., Any]) -> bool:
     return inspect.iscoroutinefunction(target)
 
 
+def in_worker(fn: Callable[..., Any], kwargs: dict[str, Any]) -> asyncio.Future[Any]:
+    """Run a sync handler in a worker thread, in a copy of the caller's context; await the result.
+
+    Cancelling the await abandons the thread, which finishes on its own.
+    """
+    return _POOL.submit(functools.partial(contextvars.copy_context().run, fn, **kwargs))
+
+
 async def invoke(fn: Callable[..., Any], asynchronous: bool, kwargs: dict[str, Any]) -> Any:
     if asynchronous:
         return await fn(**kwargs)
-    # Cancelling the await abandons the thread, which finishes on its own.
-    context = contextvars.copy_context()
-    return await _POOL.submit(functools.partial(context.run, fn, **kwargs))
+    return await in_worker(fn, kwargs)

@@ -24,7 +24,7 @@ from mcpserve.server.content import (
 )
 from mcpserve.server.context import Context, InputRequired
 from mcpserve.server.failures import check_finite
-from mcpserve.server.invoke import invoke, is_async
+from mcpserve.server.invoke import in_worker, is_async
 from mcpserve.server.signature import (
     FunctionSignature,
     describe_validation_error,
@@ -145,8 +145,9 @@ class Tool:
             ) from None
 
     def run(self, kwargs: dict[str, Any]) -> Awaitable[Any]:
-        # An async tool's coroutine is awaited by the caller directly: no wrapper frames.
-        return self.fn(**kwargs) if self.asynchronous else invoke(self.fn, False, kwargs)
+        # Awaited by the caller directly, no wrapper coroutine: the async tool's own coroutine,
+        # or the future of a sync tool's run in a worker thread.
+        return self.fn(**kwargs) if self.asynchronous else in_worker(self.fn, kwargs)
 
     def to_result(self, value: Any) -> JSONObject:
         """The ``CallToolResult`` for a return value (InputRequired is handled by the caller).
