@@ -25,6 +25,7 @@ from mcpserve import (
     ToolError,
     ToolResult,
 )
+from mcpserve.principal import Principal
 from mcpserve.server.content import to_content
 from mcpserve.server.tools import Tool
 from tests.server.support import build_server, dispatcher, modern, result_of, text_of
@@ -284,6 +285,15 @@ def test_registration_errors_are_reported_at_definition_time() -> None:
     assert server.visible_tools(None) == []
     with pytest.raises(KeyError):
         server.remove_tool("once")
+
+
+def test_a_scoped_tool_is_registered_for_everyone_but_found_only_by_callers_with_its_scopes() -> None:
+    server = build_server()
+    hidden = server.registered_tool("admin_only")  # metrics labels and header checks use this
+    assert hidden is not None and hidden.scopes == {"admin"}
+    assert server.find_tool("admin_only", Principal("bob")) is None
+    assert server.find_tool("admin_only", Principal("root", frozenset({"admin"}))) is hidden
+    assert server.registered_tool("nope") is None
 
 
 # -- results ---------------------------------------------------------------------------------------
