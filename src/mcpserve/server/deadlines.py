@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 
+from mcpserve.server.sweeper import Sweeper
+
 __all__ = ["Deadline", "DeadlineKeeper"]
 
 
@@ -29,8 +31,7 @@ class DeadlineKeeper:
         self._tick = tick
         self._shortest = float("inf")
         self._active: set[Deadline] = set()
-        # The running sweeper (held: the loop keeps only weak references), None once it ends.
-        self._sweeper: asyncio.Task[None] | None = None
+        self._sweeper = Sweeper(self._sweep)
 
     def start(self, seconds: float) -> Deadline:
         """Cancel the current task once ``seconds`` have passed, unless ``stop`` comes first."""
@@ -42,8 +43,7 @@ class DeadlineKeeper:
         assert task is not None
         deadline = Deadline(task, loop.time() + seconds)
         self._active.add(deadline)
-        if self._sweeper is None or self._sweeper.get_loop() is not loop:
-            self._sweeper = loop.create_task(self._sweep())
+        self._sweeper.ensure(loop)
         return deadline
 
     def stop(self, deadline: Deadline) -> None:
@@ -51,13 +51,9 @@ class DeadlineKeeper:
 
     async def _sweep(self) -> None:
         loop = asyncio.get_running_loop()
-        try:
-            while self._active:
-                await asyncio.sleep(self._tick)
-                now = loop.time()
-                for deadline in [d for d in self._active if d.at <= now and not d.expired]:
-                    deadline.expired = True
-                    deadline.task.cancel()
-        finally:
-            if self._sweeper is not None and self._sweeper.get_loop() is loop:
-                self._sweeper = None
+        while self._active:
+            await asyncio.sleep(self._tick)
+            now = loop.time()
+            for deadline in [d for d in self._active if d.at <= now and not d.expired]:
+                deadline.expired = True
+                deadline.task.cancel()

@@ -58,6 +58,7 @@ from mcpserve.server.admission import Admission, CallGate, caller_key
 from mcpserve.server.call import Call
 from mcpserve.server.dispatch import Dispatcher
 from mcpserve.server.pending import PendingRequests
+from mcpserve.server.sweeper import Sweeper
 from mcpserve.store.base import EventStore, SessionStore
 from mcpserve.transports.http.drain import Drain
 from mcpserve.transports.http.hostguard import HostGuard
@@ -268,8 +269,7 @@ class McpEndpoint:
         self._inflight: dict[tuple[str, RequestId], _Cancellation] = {}
         # Every call running in the dispatcher, so the drain deadline can stop each with an answer.
         self._running: set[_Cancellation] = set()
-        # The disconnect sweeper while one runs (held: the loop keeps only weak references).
-        self._disconnect_sweeper: asyncio.Task[None] | None = None
+        self._disconnect_sweeper = Sweeper(self._watch_disconnects)
         # 2025-era POST streams still running, by (session, stream id): a GET with Last-Event-ID
         # continues one of these live instead of only replaying what is stored.
         self._live: dict[tuple[str, str], ResponseStream] = {}
@@ -540,10 +540,8 @@ class McpEndpoint:
         assert task is not None
         cancel = _Cancellation(task, receive if cancel_on_disconnect else None)
         call.outbound = _HttpOutbound(self, stream, session_id)
-        if cancel_on_disconnect and (
-            self._disconnect_sweeper is None or self._disconnect_sweeper.get_loop() is not task.get_loop()
-        ):
-            self._disconnect_sweeper = task.get_loop().create_task(self._watch_disconnects())
+        if cancel_on_disconnect:
+            self._disconnect_sweeper.ensure(task.get_loop())
         if session_id is not None:
             self._inflight[(session_id, call.id)] = cancel
         self._running.add(cancel)
@@ -585,16 +583,12 @@ class McpEndpoint:
         gives every longer call its watcher within ``tick`` seconds instead.
         """
         loop = asyncio.get_running_loop()
-        try:
-            while self._running:
-                unwatched = [c for c in self._running if c.receive is not None and c.watcher is None]
-                await asyncio.sleep(tick)
-                for cancel in unwatched:
-                    if not cancel.done:  # still running a whole tick later: watch it
-                        cancel.watcher = loop.create_task(self._cancel_on_disconnect(cancel.receive, cancel))
-        finally:
-            if self._disconnect_sweeper is not None and self._disconnect_sweeper.get_loop() is loop:
-                self._disconnect_sweeper = None
+        while self._running:
+            unwatched = [c for c in self._running if c.receive is not None and c.watcher is None]
+            await asyncio.sleep(tick)
+            for cancel in unwatched:
+                if not cancel.done:  # still running a whole tick later: watch it
+                    cancel.watcher = loop.create_task(self._cancel_on_disconnect(cancel.receive, cancel))
 
     @staticmethod
     async def _cancel_on_disconnect(receive: Any, scope: anyio.CancelScope | _Cancellation) -> None:
