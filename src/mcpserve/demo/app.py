@@ -114,7 +114,8 @@ def _register_lifecycle(app: MCPServer, database: ReadOnlyDatabase) -> None:
 
     async def demo_tables_reachable() -> None:
         # More than SELECT 1: a search_path naming a missing schema connects fine, yet every tool fails.
-        missing = [table for table in DEMO_TABLES if table not in await database.tables()]
+        reachable = await database.tables()  # one catalogue query per probe, not one per table
+        missing = [table for table in DEMO_TABLES if table not in reachable]
         if missing:
             raise DatabaseUnavailable(
                 f"the demo tables {', '.join(missing)} are not reachable; check the database and the "
