@@ -204,33 +204,24 @@ def test_per_tool_timeouts_are_a_json_object(monkeypatch: pytest.MonkeyPatch, tm
 
 
 @pytest.mark.parametrize(
-    ("value", "fragment"),
+    ("variable", "value", "fragment"),
     [
-        ('{"query_database": 0}', "greater than 0"),
-        ('{"query_database": -3}', "greater than 0"),
-        ('{"query_database": "soon"}', "number"),
-        ("query_database=5", "must be a JSON object"),
-        ("[5]", "valid dictionary"),
+        ("MCPSERVE_TOOL_TIMEOUTS", '{"query_database": 0}', "greater than 0"),
+        ("MCPSERVE_TOOL_TIMEOUTS", '{"query_database": -3}', "greater than 0"),
+        ("MCPSERVE_TOOL_TIMEOUTS", '{"query_database": "soon"}', "number"),
+        ("MCPSERVE_TOOL_TIMEOUTS", "query_database=5", "must be a JSON object"),
+        ("MCPSERVE_TOOL_TIMEOUTS", "[5]", "valid dictionary"),
+        ("MCPSERVE_TOOL_SCOPES", "nope", "not JSON"),
+        ("MCPSERVE_TOOL_SCOPES", '{"t": "scope"}', "valid list"),
     ],
 )
-def test_bad_per_tool_timeouts_name_the_variable(
-    monkeypatch: pytest.MonkeyPatch, value: str, fragment: str
+def test_bad_per_tool_settings_name_the_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, fragment: str
 ) -> None:
-    monkeypatch.setenv("MCPSERVE_TOOL_TIMEOUTS", value)
+    monkeypatch.setenv(variable, value)
     with pytest.raises(ConfigError) as caught:
         load_settings()
-    assert caught.value.variable == "MCPSERVE_TOOL_TIMEOUTS"
-    assert fragment in str(caught.value)
-
-
-@pytest.mark.parametrize(("value", "fragment"), [("nope", "not JSON"), ('{"t": "scope"}', "valid list")])
-def test_bad_tool_scopes_name_the_variable(
-    monkeypatch: pytest.MonkeyPatch, value: str, fragment: str
-) -> None:
-    monkeypatch.setenv("MCPSERVE_TOOL_SCOPES", value)
-    with pytest.raises(ConfigError) as caught:
-        load_settings()
-    assert caught.value.variable == "MCPSERVE_TOOL_SCOPES"
+    assert caught.value.variable == variable
     assert fragment in str(caught.value)
 
 
