@@ -12,6 +12,7 @@ import asyncio
 import logging
 import secrets
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
 
@@ -138,7 +139,8 @@ class _Exchange:
         self.started = False
         self.ended = False
 
-    async def __call__(self, message: dict[str, Any]) -> None:
+    def __call__(self, message: dict[str, Any]) -> Awaitable[None]:
+        # A plain function returning the server's own send: no coroutine of ours per message.
         if message["type"] == "http.response.start":
             self.started = True
             headers = message["headers"]
@@ -153,7 +155,7 @@ class _Exchange:
         elif not message.get("more_body"):
             self.ended = True
             self.stream_ended()
-        await self._send(message)
+        return self._send(message)  # type: ignore[no-any-return]
 
     def stream_ended(self) -> None:
         if self.record.sse and self._observer is not None:
@@ -333,44 +335,66 @@ class McpEndpoint:
         elif not exchange.ended:
             await exchange({"type": "http.response.body", "body": b"", "more_body": False})
 
-    async def _serve(self, scope: dict[str, Any], headers: dict[str, str], receive: Any, send: Send) -> None:
+    # Steps with nothing of their own to await are plain functions returning the next step's
+    # awaitable: every coroutine level costs a frame per request, and one more resumption for
+    # each await below it (a sync tool's result climbs all of them).
+    def _serve(
+        self, scope: dict[str, Any], headers: dict[str, str], receive: Any, send: Send
+    ) -> Awaitable[None]:
         client = scope.get("client")
+        peer = client[0] if client else None
         verdict = self.guard.check(
-            headers.get("host"),
-            headers.get("origin"),
-            headers.get("x-forwarded-host"),
-            client[0] if client else None,
+            headers.get("host"), headers.get("origin"), headers.get("x-forwarded-host"), peer
         )
         if verdict.status:
-            await _refuse(send, _GUARD_REFUSALS[verdict.status](verdict.reason))
-            return
-        principal: Principal | None = None
+            return _refuse(send, _GUARD_REFUSALS[verdict.status](verdict.reason))
         if self.auth is not None:
-            # Before the body is read: an unauthenticated caller costs no parsing.
-            try:
-                principal = await self.auth.authenticate(headers, scope.get("query_string", b""))
-            except ProtocolError as exc:
-                await self._refuse(send, exc)
-                return
-            if principal is not None:
-                note_principal(principal)
+            return self._authenticated(self.auth, scope, headers, receive, send, peer)
+        return self._by_method(scope, headers, receive, send, None, peer)
+
+    async def _authenticated(
+        self,
+        auth: AuthGate,
+        scope: dict[str, Any],
+        headers: dict[str, str],
+        receive: Any,
+        send: Send,
+        peer: str | None,
+    ) -> None:
+        # Before the body is read: an unauthenticated caller costs no parsing.
+        try:
+            principal = await auth.authenticate(headers, scope.get("query_string", b""))
+        except ProtocolError as exc:
+            await self._refuse(send, exc)
+            return
+        if principal is not None:
+            note_principal(principal)
+        await self._by_method(scope, headers, receive, send, principal, peer)
+
+    def _by_method(
+        self,
+        scope: dict[str, Any],
+        headers: dict[str, str],
+        receive: Any,
+        send: Send,
+        principal: Principal | None,
+        peer: str | None,
+    ) -> Awaitable[None]:
         method = scope["method"]
         if method == "POST":
             caller = ""
             if self.limits is not None:
-                address = self.guard.client_address(
-                    headers.get("x-forwarded-for"), client[0] if client else None
+                caller = caller_key(
+                    principal, self.guard.client_address(headers.get("x-forwarded-for"), peer)
                 )
-                caller = caller_key(principal, address)
-            await self._post(headers, receive, send, principal, caller)
-        elif method == "GET":
-            await self._get(headers, receive, send, principal)
-        elif method == "DELETE":
-            await self._delete(headers, send, principal)
-        else:
-            error = MethodNotAllowed("Method not allowed")
-            allow = [(b"allow", b"GET, POST, DELETE")]
-            await json_response(send, 405, failures.error_response(None, error, None), allow)
+            return self._post(headers, receive, send, principal, caller)
+        if method == "GET":
+            return self._get(headers, receive, send, principal)
+        if method == "DELETE":
+            return self._delete(headers, send, principal)
+        error = MethodNotAllowed("Method not allowed")
+        allow = [(b"allow", b"GET, POST, DELETE")]
+        return json_response(send, 405, failures.error_response(None, error, None), allow)
 
     def cut_off(self) -> int:
         """Stop every call still running (the drain deadline passed); each answers -31000.
@@ -476,7 +500,7 @@ class McpEndpoint:
             request_id = None
         await _refuse(send, admission.error, request_id, headers=admission.headers())
 
-    async def _post_modern(
+    def _post_modern(
         self,
         headers: dict[str, str],
         message: jsonrpc.Message,
@@ -484,25 +508,21 @@ class McpEndpoint:
         send: Send,
         principal: Principal | None,
         limits: list[tuple[bytes, bytes]],
-    ) -> None:
+    ) -> Awaitable[Any]:
         if not isinstance(message, jsonrpc.Request):
             # Notifications need no answer; responses have nothing to answer in this era.
-            await json_response(send, 202, None, [])
-            return
+            return json_response(send, 202, None, [])
         if self.draining:
-            await _refuse_while_draining(send, message.id)
-            return
+            return _refuse_while_draining(send, message.id)
         try:
             call = self._modern_call(headers, message, principal)
         except ProtocolError as exc:
-            await _refuse(send, exc, message.id, "modern", limits)
-            return
+            return _refuse(send, exc, message.id, "modern", limits)
         denied = self._forbidden(call)
         if denied is not None:
-            await self._refuse(send, denied, message.id)
-            return
+            return self._refuse(send, denied, message.id)
         stream = ResponseStream(send, limits, keepalive=self.options.keepalive)
-        await self._run(call, stream, receive)
+        return self._run(call, stream, receive)
 
     def _modern_call(
         self, headers: dict[str, str], message: jsonrpc.Request, principal: Principal | None
@@ -539,6 +559,7 @@ class McpEndpoint:
         task = asyncio.current_task()
         assert task is not None
         cancel = _Cancellation(task, receive if cancel_on_disconnect else None)
+        call.task = task
         call.outbound = _HttpOutbound(self, stream, session_id)
         if cancel_on_disconnect:
             self._disconnect_sweeper.ensure(task.get_loop())
