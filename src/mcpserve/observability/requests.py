@@ -218,6 +218,11 @@ class RequestObserver:
                 "outcome": record.outcome,
                 # Microseconds, as milliseconds: cheaper than round() and exact to the digit shown.
                 "duration_ms": int((time.perf_counter() - record.started) * 1_000_000) / 1000,
+                # Filled in by write_event; listed so the dict is built at its final size.
+                "logger": None,
+                "event": None,
+                "level": None,
+                "timestamp": None,
             },
             _CLIENT_TEXT,
         )
