@@ -6,6 +6,7 @@ supplies an :class:`Outbound` for what the server sends while that request runs.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol, runtime_checkable
 
@@ -81,6 +82,8 @@ class Call:
     app_state: Any = None
     # Set when the request is cancelled or times out; sync handlers in worker threads poll it.
     cancelled: bool = False
+    # The task running the request, when the transport knows it (saves looking it up for a deadline).
+    task: asyncio.Task[Any] | None = None
 
     @classmethod
     def modern(cls, request: Request, meta: RequestMeta, **extra: Any) -> Call:

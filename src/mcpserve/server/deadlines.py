@@ -33,14 +33,17 @@ class DeadlineKeeper:
         self._active: set[Deadline] = set()
         self._sweeper = Sweeper(self._sweep)
 
-    def start(self, seconds: float) -> Deadline:
-        """Cancel the current task once ``seconds`` have passed, unless ``stop`` comes first."""
+    def start(self, seconds: float, task: asyncio.Task[object] | None = None) -> Deadline:
+        """Cancel ``task`` (the current one if not given) once ``seconds`` have passed, unless
+        ``stop`` comes first. Passing the task saves looking it up: on Python 3.11 each lookup of
+        the running loop is a ``getpid`` system call."""
         if seconds < self._shortest:
             self._shortest = seconds
             self._tick = min(self._tick, max(seconds / 4, 0.01))  # a floor keeps the sweeper off a busy loop
-        loop = asyncio.get_running_loop()
-        task = asyncio.current_task(loop)
-        assert task is not None
+        if task is None:
+            task = asyncio.current_task()
+            assert task is not None
+        loop = task.get_loop()
         deadline = Deadline(task, loop.time() + seconds)
         self._active.add(deadline)
         self._sweeper.ensure(loop)

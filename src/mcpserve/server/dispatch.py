@@ -248,7 +248,7 @@ class Dispatcher:
         try:
             context = Context(call, self.server) if tool.signature.context_param else None
             kwargs = tool.bind(arguments, context)
-            deadline = self.deadlines.start(seconds) if seconds else None
+            deadline = self.deadlines.start(seconds, call.task) if seconds else None
             try:
                 outcome = await self._rounds(call, name, arguments, lambda: tool.run(kwargs))
             except asyncio.CancelledError:
