@@ -27,11 +27,16 @@ _RETRY_MS = 1000
 async def json_response(
     send: Send, status: int, body: JSONObject | None, headers: list[tuple[bytes, bytes]]
 ) -> None:
-    payload = encode(body) if body is not None else b""
-    start_headers = list(headers)
-    if body is not None:
-        start_headers.append((b"content-type", b"application/json"))
-    start_headers.append((b"content-length", str(len(payload)).encode()))
+    if body is None:
+        payload = b""
+        start_headers = [*headers, (b"content-length", b"0")]
+    else:
+        payload = encode(body)
+        start_headers = [
+            *headers,
+            (b"content-type", b"application/json"),
+            (b"content-length", b"%d" % len(payload)),
+        ]
     await send({"type": "http.response.start", "status": status, "headers": start_headers})
     await send({"type": "http.response.body", "body": payload})
 
@@ -139,7 +144,9 @@ class ResponseStream:
             self._keepalive_task.cancel()
         if not self.started:
             try:
-                await json_response(self._send, status, response, [*self._headers, *(headers or [])])
+                await json_response(
+                    self._send, status, response, [*self._headers, *headers] if headers else self._headers
+                )
             except OSError:
                 self.connected = False
             return
