@@ -13,30 +13,34 @@ from mcpserve.errors import InvalidParams, InvalidRequest, ParseError
 from mcpserve.protocol import jsonrpc
 
 
+def _same(message: jsonrpc.Message, expected: jsonrpc.Message) -> bool:
+    # Messages are named tuples: equal fields alone would let a Response pass for a Request.
+    return type(message) is type(expected) and message == expected
+
+
 def test_request_is_classified_with_id_method_and_params() -> None:
     message = jsonrpc.parse(b'{"jsonrpc": "2.0", "id": 7, "method": "tools/list", "params": {"cursor": "x"}}')
-    assert message == jsonrpc.Request(7, "tools/list", {"cursor": "x"})
+    assert _same(message, jsonrpc.Request(7, "tools/list", {"cursor": "x"}))
 
 
 def test_request_without_params_gets_an_empty_object() -> None:
-    assert jsonrpc.parse('{"jsonrpc": "2.0", "id": "a", "method": "ping"}') == jsonrpc.Request(
-        "a", "ping", {}
+    assert _same(
+        jsonrpc.parse('{"jsonrpc": "2.0", "id": "a", "method": "ping"}'), jsonrpc.Request("a", "ping", {})
     )
-    assert jsonrpc.parse_message(
-        {"jsonrpc": "2.0", "id": 1, "method": "ping", "params": None}
-    ) == jsonrpc.Request(1, "ping", {})
+    without = jsonrpc.parse_message({"jsonrpc": "2.0", "id": 1, "method": "ping", "params": None})
+    assert _same(without, jsonrpc.Request(1, "ping", {}))
 
 
 def test_message_without_id_is_a_notification() -> None:
     message = jsonrpc.parse_message({"jsonrpc": "2.0", "method": "notifications/initialized"})
-    assert message == jsonrpc.Notification("notifications/initialized", {})
+    assert _same(message, jsonrpc.Notification("notifications/initialized", {}))
 
 
 def test_response_to_our_request_is_classified_as_response() -> None:
     ok = jsonrpc.parse_message({"jsonrpc": "2.0", "id": "s-1", "result": {"action": "accept"}})
-    assert ok == jsonrpc.Response("s-1", {"action": "accept"}, None)
+    assert _same(ok, jsonrpc.Response("s-1", {"action": "accept"}, None))
     failed = jsonrpc.parse_message({"jsonrpc": "2.0", "id": 3, "error": {"code": -1, "message": "no"}})
-    assert failed == jsonrpc.Response(3, None, {"code": -1, "message": "no"})
+    assert _same(failed, jsonrpc.Response(3, None, {"code": -1, "message": "no"}))
 
 
 def test_batch_array_is_an_invalid_request() -> None:

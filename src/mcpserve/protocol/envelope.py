@@ -7,8 +7,7 @@ returns what the rest of the server needs, so nothing is inferred from earlier r
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from mcpserve.errors import InvalidParams, UnsupportedProtocolVersion
 from mcpserve.protocol.jsonrpc import is_request_id
@@ -50,8 +49,7 @@ LOG_LEVELS: Final[tuple[str, ...]] = (
 )
 
 
-@dataclass(slots=True, frozen=True)
-class RequestMeta:
+class RequestMeta(NamedTuple):  # a named tuple for the reason jsonrpc.Request is one
     """What one modern request says about its client."""
 
     protocol_version: str

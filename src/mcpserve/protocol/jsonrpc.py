@@ -6,8 +6,7 @@ framing layer already validated (id type, method string, params object).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import orjson
 
@@ -35,21 +34,20 @@ __all__ = [
 VERSION: Final = "2.0"
 
 
-@dataclass(slots=True, frozen=True)
-class Request:
+# Named tuples, not frozen dataclasses: as immutable, and built in a third of the time (a frozen
+# dataclass sets each field through object.__setattr__), once per message on the hot path.
+class Request(NamedTuple):
     id: RequestId
     method: str
     params: JSONObject
 
 
-@dataclass(slots=True, frozen=True)
-class Notification:
+class Notification(NamedTuple):
     method: str
     params: JSONObject
 
 
-@dataclass(slots=True, frozen=True)
-class Response:
+class Response(NamedTuple):
     """A reply from the peer to one of our own requests (server→client in the 2025 era)."""
 
     id: RequestId
