@@ -101,7 +101,7 @@ def request_id_for(header: str | None) -> str:
     """The caller's ``X-Request-Id`` when it is a sane token, else a fresh one."""
     if header is not None and _REQUEST_ID.match(header):
         return header
-    return f"{_ID_PREFIX}{next(_ID_COUNTER):08x}"
+    return "%s%08x" % (_ID_PREFIX, next(_ID_COUNTER))  # noqa: UP031 - cheaper than a format spec
 
 
 def note_message(method: str, era: str) -> None:

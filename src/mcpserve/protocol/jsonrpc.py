@@ -89,9 +89,10 @@ def parse_message(obj: Any) -> Message:
             raise InvalidRequest("Invalid request: params must be an object")
         if "id" not in obj:
             return Notification(method, params)
-        if not is_request_id(obj["id"]):
+        request_id = obj["id"]
+        if not is_request_id(request_id):
             raise InvalidRequest("Invalid request: id must be a string or an integer")
-        return Request(obj["id"], method, params)
+        return Request(request_id, method, params)
     if "id" in obj and is_request_id(obj["id"]):
         result, error = obj.get("result"), obj.get("error")
         if isinstance(result, dict) != isinstance(error, dict):

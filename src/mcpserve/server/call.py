@@ -86,8 +86,17 @@ class Call:
     task: asyncio.Task[Any] | None = None
 
     @classmethod
-    def modern(cls, request: Request, meta: RequestMeta, **extra: Any) -> Call:
+    def modern(
+        cls,
+        request: Request,
+        meta: RequestMeta,
+        *,
+        principal: Principal | None = None,
+        outbound: Outbound = _NO_OUTBOUND,
+        headers: dict[str, str] | None = None,
+    ) -> Call:
         """A 2026-07-28 call: everything about the client comes from this request's envelope."""
+        # Named keywords rather than **extra: built once per request, no kwargs dict in between.
         return cls(
             request.id,
             request.method,
@@ -95,10 +104,13 @@ class Call:
             "modern",
             meta.protocol_version,
             meta.client_capabilities,
-            client_info=meta.client_info,
-            log_level=meta.log_level,
-            progress_token=meta.progress_token,
-            **extra,
+            meta.client_info,
+            meta.log_level,
+            meta.progress_token,
+            principal,
+            None,
+            outbound,
+            headers,
         )
 
     @classmethod

@@ -147,7 +147,9 @@ class Dispatcher:
             result = await handler(self, call)
             if modern:
                 result.setdefault("resultType", "complete")
-                result["_meta"] = {**result.get("_meta", {}), SERVER_INFO_KEY: self.server.info}
+                meta = result.get("_meta")
+                info = {SERVER_INFO_KEY: self.server.info}
+                result["_meta"] = info if meta is None else {**meta, **info}
                 hint = self.cache_hints.get(call.method)
                 if hint is not None and result["resultType"] == "complete":
                     result["ttlMs"] = hint.ttl_ms

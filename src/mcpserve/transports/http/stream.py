@@ -44,6 +44,20 @@ async def json_response(
 class ResponseStream:
     """The response of one POST (or GET) request."""
 
+    __slots__ = (
+        "_headers",
+        "_keepalive",
+        "_keepalive_task",
+        "_lock_",
+        "_released_",
+        "_resumable",
+        "_send",
+        "_stream_id",
+        "connected",
+        "finished",
+        "started",
+    )
+
     def __init__(
         self,
         send: Send,
