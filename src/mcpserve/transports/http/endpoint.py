@@ -62,6 +62,7 @@ from mcpserve.server.pending import PendingRequests
 from mcpserve.server.sweeper import Sweeper
 from mcpserve.store.base import EventStore, SessionStore
 from mcpserve.transports.http.drain import Drain
+from mcpserve.transports.http.headertext import decoded
 from mcpserve.transports.http.hostguard import HostGuard
 from mcpserve.transports.http.negotiation import accepts, check_modern_headers, decode_header_value, is_modern
 from mcpserve.transports.http.stream import ResponseStream, Send, json_response
@@ -296,8 +297,7 @@ class McpEndpoint:
         ``extra_headers`` go on every answer (CORS). The request is counted in flight for the
         drain and, once answered, reported to the observer as metrics and one log line.
         """
-        # ASGI servers deliver header names lowercased already.
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        headers = decoded(scope["headers"])
         record = RequestRecord(
             request_id_for(headers.get("x-request-id")), time.perf_counter(), scope["method"]
         )
