@@ -64,7 +64,13 @@ from mcpserve.store.base import EventStore, SessionStore
 from mcpserve.transports.http.drain import Drain
 from mcpserve.transports.http.headertext import decoded
 from mcpserve.transports.http.hostguard import HostGuard
-from mcpserve.transports.http.negotiation import accepts, check_modern_headers, decode_header_value, is_modern
+from mcpserve.transports.http.negotiation import (
+    accepts,
+    check_modern_headers,
+    decode_header_value,
+    is_json,
+    is_modern,
+)
 from mcpserve.transports.http.stream import ResponseStream, Send, json_response
 from mcpserve.types import JSONObject, RequestId
 
@@ -179,6 +185,15 @@ def _declared_tool_call(headers: dict[str, str]) -> tuple[bool, str | None]:
         return True, decode_header_value(name) if name is not None else None
     except HeaderMismatch:
         return False, None  # refused later with -32020, before anything runs
+
+
+def _unacceptable(headers: dict[str, str]) -> ProtocolError | None:
+    """Why a POST's Accept or Content-Type rules it out, if they do."""
+    if not accepts(headers.get("accept", ""), "application/json", "text/event-stream"):
+        return NotAcceptable("Not Acceptable: Accept must list application/json and text/event-stream")
+    if not is_json(headers.get("content-type", "")):
+        return UnsupportedMediaType("Content-Type must be application/json")
+    return None
 
 
 def _without_credentials(headers: dict[str, str]) -> dict[str, str]:
@@ -421,13 +436,27 @@ class McpEndpoint:
             return exc
         return None
 
-    async def _read_body(self, receive: Any) -> bytes | None:
-        """The whole body; b"" past the size limit; None if the client went away."""
+    def _whole_body(self, message: dict[str, Any]) -> bytes | None:
+        """The body when the first message carries all of it (b"" past the size limit), else None.
+
+        The usual case, answered without a coroutine of its own; :meth:`_read_body` does the rest.
+        """
+        if message["type"] != "http.request" or message.get("more_body"):
+            return None
+        body: bytes = message.get("body", b"")
+        return body if len(body) <= self.options.max_body_bytes else b""
+
+    async def _read_body(self, receive: Any, message: dict[str, Any] | None = None) -> bytes | None:
+        """The whole body; b"" past the size limit; None if the client went away.
+
+        ``message`` is the first one, when the caller has received it already.
+        """
         limit = self.options.max_body_bytes
         chunks: list[bytes] = []
         size = 0
         while True:
-            message = await receive()
+            if message is None:
+                message = await receive()
             if message["type"] == "http.disconnect":
                 return None
             chunk = message.get("body", b"")
@@ -439,17 +468,15 @@ class McpEndpoint:
             chunks.append(chunk)
             if not message.get("more_body"):
                 return b"".join(chunks)
+            message = None
 
     # -- POST -------------------------------------------------------------------------------------
     async def _post(
         self, headers: dict[str, str], receive: Any, send: Send, principal: Principal | None, caller: str
     ) -> None:
-        if not accepts(headers.get("accept", ""), "application/json", "text/event-stream"):
-            error = NotAcceptable("Not Acceptable: Accept must list application/json and text/event-stream")
-            await _refuse(send, error)
-            return
-        if headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
-            await _refuse(send, UnsupportedMediaType("Content-Type must be application/json"))
+        unacceptable = _unacceptable(headers)
+        if unacceptable is not None:
+            await _refuse(send, unacceptable)
             return
         admission: Admission | None = None
         if self.limits is not None:
@@ -461,7 +488,10 @@ class McpEndpoint:
                     await self._refuse_unread(admission, receive, send)
                     return
         try:
-            body = await self._read_body(receive)
+            first = await receive()
+            body = self._whole_body(first)
+            if body is None:
+                body = await self._read_body(receive, first)
             if body is None:
                 return
             if body == b"" and headers.get("content-length", "1") != "0":

@@ -23,6 +23,7 @@ from mcpserve.types import JSONObject
 __all__ = [
     "accepts",
     "decode_header_value",
+    "is_json",
     "is_modern",
     "check_modern_headers",
 ]
@@ -40,6 +41,12 @@ def accepts(accept: str, *types: str) -> bool:
     """Whether an Accept header lists every one of ``types`` (``*/*`` counts for all)."""
     listed = _media_types(accept)
     return "*/*" in listed or listed.issuperset(types)
+
+
+@functools.lru_cache(maxsize=64)
+def is_json(content_type: str) -> bool:
+    """Whether a Content-Type names application/json (parameters such as charset allowed)."""
+    return content_type.split(";", maxsplit=1)[0].strip().lower() == "application/json"
 
 
 def decode_header_value(raw: str) -> str:
@@ -87,15 +94,24 @@ def check_modern_headers(
     meta_version = params["_meta"][PROTOCOL_VERSION_KEY]
     if headers.get("mcp-protocol-version", "").strip() != meta_version:
         raise HeaderMismatch("MCP-Protocol-Version header must equal _meta protocolVersion")
-    if "mcp-method" not in headers:
+    declared = headers.get("mcp-method")
+    if declared is None:
         raise HeaderMismatch("Missing Mcp-Method header")
-    if decode_header_value(headers["mcp-method"]) != method:
+    # decode_header_value, inlined for the plain value almost every request sends.
+    declared = declared.strip()
+    if declared.startswith("=?"):
+        declared = decode_header_value(declared)
+    if declared != method:
         raise HeaderMismatch("Mcp-Method header does not match the body's method")
     field = _NAMED.get(method)
     if field is not None:
-        if "mcp-name" not in headers:
+        name = headers.get("mcp-name")
+        if name is None:
             raise HeaderMismatch(f"Missing Mcp-Name header (required for {method})")
-        if decode_header_value(headers["mcp-name"]) != params.get(field):
+        name = name.strip()
+        if name.startswith("=?"):
+            name = decode_header_value(name)
+        if name != params.get(field):
             raise HeaderMismatch(f"Mcp-Name header does not match params.{field}")
     if tool_schema is not None:
         marked = _header_params(tool_schema)
