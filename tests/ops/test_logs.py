@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from mcpserve.config import load_settings
-from mcpserve.observability.logs import configure_logging, get_logger
+from mcpserve.observability.logs import configure_logging, get_logger, write_event
 from mcpserve.protocol.sealing import KeyRing
 from mcpserve.runtime import configure_logging as configure_runtime_logging
 from tests.ops.support import call_tool, initialize, make_app, session_headers
@@ -145,3 +145,17 @@ async def test_request_line_masks_credentials_a_client_put_in_a_tool_name(checke
     assert [line["tool"] for line in logged] == ["Bearer **********"]
     assert logged[0]["logger"] == "mcpserve.request" and logged[0]["level"] == "info"
     assert str(logged[0]["timestamp"]).endswith("Z")
+
+
+def test_write_event_masks_only_the_client_fields_and_only_when_the_line_needs_it() -> None:
+    stream = io.BytesIO()
+    configure_logging("info", stream)
+    clean = {"tool": "echo", "note": "nothing to hide"}
+    write_event("info", "t", "clean", clean, ("tool",))
+    url = {"tool": "redis://user:hunter2-pw@cache:6379/0", "owner": "ops@example.com"}
+    write_event("info", "t", "url", url, ("tool",))
+    first, second = lines(stream)
+    assert first["tool"] == "echo" and first["note"] == "nothing to hide"
+    assert second["tool"] == "redis://user:**********@cache:6379/0"
+    assert second["owner"] == "ops@example.com"  # not a client field: left as written
+    assert b"hunter2-pw" not in stream.getvalue()

@@ -161,7 +161,8 @@ class _Exchange:
             message["headers"] = headers + self._extra
         elif not message.get("more_body"):
             self.ended = True
-            self.stream_ended()
+            if self.record.sse:
+                self.stream_ended()
         return self._send(message)  # type: ignore[no-any-return]
 
     def stream_ended(self) -> None:
