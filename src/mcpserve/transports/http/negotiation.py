@@ -97,21 +97,14 @@ def check_modern_headers(
     declared = headers.get("mcp-method")
     if declared is None:
         raise HeaderMismatch("Missing Mcp-Method header")
-    # decode_header_value, inlined for the plain value almost every request sends.
-    declared = declared.strip()
-    if declared.startswith("=?"):
-        declared = decode_header_value(declared)
-    if declared != method:
+    if decode_header_value(declared) != method:
         raise HeaderMismatch("Mcp-Method header does not match the body's method")
     field = _NAMED.get(method)
     if field is not None:
         name = headers.get("mcp-name")
         if name is None:
             raise HeaderMismatch(f"Missing Mcp-Name header (required for {method})")
-        name = name.strip()
-        if name.startswith("=?"):
-            name = decode_header_value(name)
-        if name != params.get(field):
+        if decode_header_value(name) != params.get(field):
             raise HeaderMismatch(f"Mcp-Name header does not match params.{field}")
     if tool_schema is not None:
         marked = _header_params(tool_schema)
