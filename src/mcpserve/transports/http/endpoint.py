@@ -161,8 +161,7 @@ class _Exchange:
             message["headers"] = headers + self._extra
         elif not message.get("more_body"):
             self.ended = True
-            if self.record.sse:
-                self.stream_ended()
+            self.stream_ended()
         return self._send(message)  # type: ignore[no-any-return]
 
     def stream_ended(self) -> None:
@@ -450,7 +449,8 @@ class McpEndpoint:
     async def _read_body(self, receive: Any, message: dict[str, Any] | None = None) -> bytes | None:
         """The whole body; b"" past the size limit; None if the client went away.
 
-        ``message`` is the first one, when the caller has received it already.
+        ``message`` is the first one, when the caller has received it already. A body in one
+        message is :meth:`_whole_body`'s, on the hot path; this is for the rest.
         """
         limit = self.options.max_body_bytes
         chunks: list[bytes] = []
@@ -461,8 +461,6 @@ class McpEndpoint:
             if message["type"] == "http.disconnect":
                 return None
             chunk = message.get("body", b"")
-            if not chunks and not message.get("more_body"):  # the usual case: one message
-                return chunk if len(chunk) <= limit else b""
             size += len(chunk)
             if size > limit:
                 return b""
