@@ -32,6 +32,7 @@ import uvicorn
 from mcpserve.config import Settings
 from mcpserve.transports.http.app import HttpApp
 from mcpserve.transports.http.ops import OpsApp
+from mcpserve.transports.http.protocol import CoalescingHttpToolsProtocol
 
 __all__ = ["run_http", "serve_http", "EXIT_STARTUP_FAILED"]
 
@@ -57,7 +58,7 @@ def _config(
         host=settings.host,
         port=port,
         loop="uvloop",
-        http="httptools",
+        http=CoalescingHttpToolsProtocol,  # httptools, a response's head and body in one write
         lifespan=lifespan,
         access_log=False,
         log_config=None,  # our JSON logging is already configured; uvicorn's loggers propagate to it
