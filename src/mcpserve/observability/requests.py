@@ -192,13 +192,14 @@ class RequestObserver:
         return name if self.server.registered_tool(name) is not None else "unknown"
 
     def finish(self, record: RequestRecord) -> None:
-        method = record.method if record.method in KNOWN_METHODS else "other"
+        known = record.method in KNOWN_METHODS
         era = record.era or ("legacy" if record.method in ("GET", "DELETE") else "unknown")
-        self.metrics.request(method, era, record.status)
+        self.metrics.request(record.method if known else "other", era, record.status)
         if record.auth_failure is not None:
             self.metrics.auth_failure(record.auth_failure)
         if record.tool is not None:
             tool = self._tool_label(record.tool)
+            known = known and tool == record.tool
             if record.tool_seconds is not None:
                 self.metrics.tool_call(tool, record.outcome or "error", record.tool_seconds)
             elif record.outcome is not None:  # refused before it ran: counted, but no duration
@@ -224,5 +225,8 @@ class RequestObserver:
                 "level": None,
                 "timestamp": None,
             },
-            _CLIENT_TEXT,
+            # Masking can change only text a client chose freely: a known method and a registered
+            # tool's name (TOOL_NAME's characters) never match its patterns, so the usual line
+            # skips the search.
+            _CLIENT_TEXT if not known or record.principal or record.session_id else (),
         )
