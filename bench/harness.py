@@ -43,7 +43,8 @@ ERA_TITLES = {
     "2026": "tools/call at 2026-07-28 (stateless, JSON response)",
     "2025": "tools/call at 2025-11-25 (one initialized session, JSON response)",
 }
-SERVER_ORDER = ["mcpserve", "sdk", "bare"]
+SERVER_ORDER = ["mcpserve", "sdk", "bare", "bare-held"]
+DEFAULT_SERVERS = ["mcpserve", "sdk", "bare"]  # bare-held on request: see bench/README.md
 BASELINE, CEILING = "sdk", "bare"
 
 
@@ -91,7 +92,12 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     add = parser.add_argument
-    add("--servers", type=_csv(str, SERVER_ORDER), default=SERVER_ORDER, help="default: mcpserve,sdk,bare")
+    add(
+        "--servers",
+        type=_csv(str, SERVER_ORDER),
+        default=DEFAULT_SERVERS,
+        help="default: mcpserve,sdk,bare; bare-held: the ceiling on mcpserve's HTTP protocol",
+    )
     add("--eras", type=_csv(str, ["2026", "2025"]), default=["2026", "2025"], help="default: 2026,2025")
     add("--connections", type=_csv(int), default=[1, 16, 64], help="wrk connections (default: 1,16,64)")
     add("--duration", type=float, default=5.0, help="seconds per wrk point (default: 5)")

@@ -84,6 +84,16 @@ SERVERS: dict[str, list[ServerSpec]] = {
             frozenset({"2026", "2025"}),
         )
     ],
+    # The same bare app on the HTTP protocol `mcpserve serve` uses (a response's head and body in
+    # one write): mcpserve's figure over this one is what the MCP machinery alone costs.
+    "bare-held": [
+        ServerSpec(
+            "bare-held",
+            "bare app on mcpserve's HTTP protocol (writes held to the end of the loop iteration)",
+            _py(str(BENCH_DIR / "apps" / "bare_echo.py"), "--http", "held"),
+            frozenset({"2026", "2025"}),
+        )
+    ],
 }
 
 

@@ -1,6 +1,7 @@
 """The ceiling: a bare uvicorn ASGI app that answers MCP echo calls with no MCP machinery.
 
     python bench/apps/bare_echo.py --port 8000
+    python bench/apps/bare_echo.py --port 8000 --http held   # on mcpserve's HTTP protocol
 
 Reads the body, parses it with orjson and answers: `tools/call` -> a result echoing
 `params.arguments.text` (the same shape the SDK returns for a `str` tool); `initialize` -> a
@@ -99,13 +100,24 @@ def main() -> None:
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument(
+        "--http",
+        choices=["httptools", "held"],
+        default="httptools",
+        help="held: mcpserve's httptools protocol, a response's head and body in one write",
+    )
     args = parser.parse_args()
+    http: Any = "httptools"
+    if args.http == "held":
+        from mcpserve.transports.http.protocol import CoalescingHttpToolsProtocol  # noqa: PLC0415
+
+        http = CoalescingHttpToolsProtocol
     uvicorn.run(
         app,
         host=args.host,
         port=args.port,
         loop="uvloop",
-        http="httptools",
+        http=http,
         workers=1,
         access_log=False,
         log_level="warning",
