@@ -61,6 +61,7 @@ from mcpserve.server.dispatch import Dispatcher
 from mcpserve.server.pending import PendingRequests
 from mcpserve.server.sweeper import Sweeper
 from mcpserve.store.base import EventStore, SessionStore
+from mcpserve.transports.http import sse
 from mcpserve.transports.http.drain import Drain
 from mcpserve.transports.http.headertext import decoded
 from mcpserve.transports.http.hostguard import HostGuard
@@ -78,7 +79,7 @@ __all__ = ["McpEndpoint", "EndpointOptions"]
 
 logger = logging.getLogger("mcpserve.http")
 _SESSION_HEADER = b"mcp-session-id"
-_SSE = b"text/event-stream"
+_SSE_CONTENT_TYPE = sse.SSE_HEADERS[0]
 
 
 @dataclass(slots=True, frozen=True)
@@ -152,12 +153,11 @@ class _Exchange:
             self.started = True
             headers = message["headers"]
             self.record.status = message["status"]
-            for key, value in headers:
-                if key == b"content-type":
-                    if value.startswith(_SSE) and self._observer is not None:
-                        self.record.sse = True
-                        self._observer.sse_open += 1
-                    break
+            # Every stream this endpoint opens starts with sse.SSE_HEADERS (ResponseStream): one
+            # comparison instead of a search for Content-Type on every JSON answer.
+            if headers and headers[0] == _SSE_CONTENT_TYPE and self._observer is not None:
+                self.record.sse = True
+                self._observer.sse_open += 1
             message["headers"] = headers + self._extra
         elif not message.get("more_body"):
             self.ended = True
@@ -207,18 +207,42 @@ def _principal_key(principal: Principal | None) -> str | None:
     return principal.key if principal is not None else None
 
 
-class _Cancellation:
-    """Cancels the task running one request, once, and only while it is still running.
+class _RunningCall:
+    """One call running in the dispatcher: how it is stopped, and its way back to the client.
 
+    It cancels the task running the request once, and only while it is still running.
     ``shutdown`` tells a cut-off at the drain deadline (answered with -31000) from a client's
     cancellation (answered with nothing). ``receive`` is set when closing the response cancels
     the request (2026-07-28); ``watcher`` is the task watching for that, once there is one.
+
+    It is also the call's outbound: events go on the request's own response stream. One object
+    for both, as both live exactly as long as the call.
     """
 
-    __slots__ = ("done", "receive", "requested", "shutdown", "task", "watcher")
+    __slots__ = (
+        "_endpoint",
+        "_session_id",
+        "_stream",
+        "done",
+        "receive",
+        "requested",
+        "shutdown",
+        "task",
+        "watcher",
+    )
 
-    def __init__(self, task: asyncio.Task[Any], receive: Any) -> None:
+    def __init__(
+        self,
+        endpoint: McpEndpoint,
+        task: asyncio.Task[Any],
+        stream: ResponseStream,
+        session_id: str | None,
+        receive: Any,
+    ) -> None:
+        self._endpoint = endpoint
         self.task = task
+        self._stream = stream
+        self._session_id = session_id
         self.receive = receive
         self.watcher: asyncio.Task[None] | None = None
         self.requested = False
@@ -233,17 +257,6 @@ class _Cancellation:
         self.shutdown = shutdown
         self.task.cancel()
         return True
-
-
-class _HttpOutbound:
-    """Outbound for one HTTP request: events go on its own response stream."""
-
-    __slots__ = ("_endpoint", "_session_id", "_stream")
-
-    def __init__(self, endpoint: McpEndpoint, stream: ResponseStream, session_id: str | None) -> None:
-        self._endpoint = endpoint
-        self._stream = stream
-        self._session_id = session_id
 
     async def notify(self, method: str, params: JSONObject) -> None:
         await self._stream.emit(jsonrpc.notification(method, params))
@@ -284,9 +297,9 @@ class McpEndpoint:
         self.guard = guard
         self.options = options or EndpointOptions()
         self._pending = PendingRequests()
-        self._inflight: dict[tuple[str, RequestId], _Cancellation] = {}
+        self._inflight: dict[tuple[str, RequestId], _RunningCall] = {}
         # Every call running in the dispatcher, so the drain deadline can stop each with an answer.
-        self._running: set[_Cancellation] = set()
+        self._running: set[_RunningCall] = set()
         self._disconnect_sweeper = Sweeper(self._watch_disconnects)
         # 2025-era POST streams still running, by (session, stream id): a GET with Last-Event-ID
         # continues one of these live instead of only replaying what is stored.
@@ -587,9 +600,9 @@ class McpEndpoint:
         cancel_on_disconnect = session_id is None
         task = asyncio.current_task()
         assert task is not None
-        cancel = _Cancellation(task, receive if cancel_on_disconnect else None)
+        cancel = _RunningCall(self, task, stream, session_id, receive if cancel_on_disconnect else None)
         call.task = task
-        call.outbound = _HttpOutbound(self, stream, session_id)
+        call.outbound = cancel
         if cancel_on_disconnect:
             self._disconnect_sweeper.ensure(task.get_loop())
         if session_id is not None:
@@ -641,7 +654,7 @@ class McpEndpoint:
                     cancel.watcher = loop.create_task(self._cancel_on_disconnect(cancel.receive, cancel))
 
     @staticmethod
-    async def _cancel_on_disconnect(receive: Any, scope: anyio.CancelScope | _Cancellation) -> None:
+    async def _cancel_on_disconnect(receive: Any, scope: anyio.CancelScope | _RunningCall) -> None:
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
