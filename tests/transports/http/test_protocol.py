@@ -189,3 +189,21 @@ async def test_the_held_transport_reports_and_delegates_like_the_real_one() -> N
     peer_writer.close()
     server.close()
     await server.wait_closed()
+
+
+def test_a_websocket_upgrade_is_answered_as_plain_http() -> None:
+    from tests.support.servers import running_server  # noqa: PLC0415
+
+    request = (
+        b"GET /mcp HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: Upgrade\r\nupgrade: websocket\r\n"
+        b"sec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    )
+    with running_server() as url:
+        host, port = url.split("//")[1].split("/")[0].split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            sock.sendall(request)
+            answer = b""
+            while b"\r\n\r\n" not in answer:
+                answer += sock.recv(4096)
+    status = answer.split(b"\r\n", 1)[0]
+    assert status == b"HTTP/1.1 406 Not Acceptable"  # the endpoint's answer to a GET without SSE in Accept

@@ -59,6 +59,9 @@ def _config(
         port=port,
         loop="uvloop",
         http=CoalescingHttpToolsProtocol,  # httptools, a response's head and body in one write
+        # MCP has no WebSocket transport: an Upgrade request is served as the plain HTTP request
+        # it also is (the endpoint's own error) rather than a handshake the app never completes (500).
+        ws="none",
         lifespan=lifespan,
         access_log=False,
         log_config=None,  # our JSON logging is already configured; uvicorn's loggers propagate to it
