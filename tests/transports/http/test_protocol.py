@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -207,3 +208,18 @@ def test_a_websocket_upgrade_is_answered_as_plain_http() -> None:
                 answer += sock.recv(4096)
     status = answer.split(b"\r\n", 1)[0]
     assert status == b"HTTP/1.1 406 Not Acceptable"  # the endpoint's answer to a GET without SSE in Accept
+
+
+def test_a_closed_loop_is_not_kept_alive_by_its_held_writes() -> None:
+    import gc  # noqa: PLC0415
+
+    from mcpserve.transports.http.protocol import _ITERATIONS, _iteration_for  # noqa: PLC0415
+
+    loop = asyncio.new_event_loop()
+    _iteration_for(loop)
+    assert loop in _ITERATIONS
+    alive = weakref.ref(loop)
+    loop.close()
+    del loop
+    gc.collect()
+    assert alive() is None

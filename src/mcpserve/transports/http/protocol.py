@@ -23,17 +23,24 @@ _HOLD_AT_MOST = 64 * 1024  # uvicorn's high-water mark: past it, send now
 
 
 class _Iteration:
-    """The connections of one event loop holding writes; flushed once, at the iteration's end."""
+    """The connections of one event loop holding writes; flushed once, at the iteration's end.
 
-    __slots__ = ("_held", "_loop")
+    One flush for all of them, not one per connection: the responses of an iteration then leave
+    together, and the peer is woken once for all of them rather than once per response.
+    """
+
+    __slots__ = ("__weakref__", "_held", "_loop")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
+        # Weakly: _ITERATIONS maps the loop to this object, which must not keep the loop alive.
+        self._loop = weakref.ref(loop)
         self._held: list[_HeldWrites] = []
 
     def hold(self, connection: _HeldWrites) -> None:
         if not self._held:
-            self._loop.call_soon(self.flush)
+            loop = self._loop()
+            if loop is not None:  # always, while a connection of the loop is writing
+                loop.call_soon(self.flush)
         self._held.append(connection)
 
     def flush(self) -> None:
