@@ -223,3 +223,35 @@ def test_a_closed_loop_is_not_kept_alive_by_its_held_writes() -> None:
     del loop
     gc.collect()
     assert alive() is None
+
+
+async def test_a_lone_response_leaves_as_it_completes_and_one_among_others_waits_for_the_iteration() -> None:
+    written_at_completion: dict[str, int] = {}
+    holding, release = asyncio.Event(), asyncio.Event()
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["path"] == "/hold":
+            holding.set()
+            await release.wait()  # in flight while another request completes
+        before = len(WRITES)
+        headers = [(b"content-length", b"2")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"ok"})
+        written_at_completion[scope["path"]] = len(WRITES) - before  # before this task yields
+
+    async for port in _serve(app):
+        reader, writer = await _request(port)  # GET /, alone on the server
+        assert (await asyncio.wait_for(reader.read(1024), 10)).endswith(b"ok")
+        assert written_at_completion.pop("/") == 1  # sent as it completed: nothing to batch with
+        held_reader, held_writer = await asyncio.open_connection("127.0.0.1", port)
+        held_writer.write(b"GET /hold HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n")
+        await held_writer.drain()
+        await asyncio.wait_for(holding.wait(), 10)
+        writer.write(b"GET / HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n")
+        await writer.drain()
+        assert (await asyncio.wait_for(reader.read(1024), 10)).endswith(b"ok")  # end of iteration
+        assert written_at_completion.pop("/") == 0  # held: /hold was in flight
+        release.set()
+        assert (await asyncio.wait_for(held_reader.read(1024), 10)).endswith(b"ok")
+        writer.close()
+        held_writer.close()

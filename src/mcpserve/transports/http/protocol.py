@@ -6,7 +6,9 @@ loopback or a fast network two wake-ups of the peer. Here a connection's writes 
 the end of the event-loop iteration they were made in, then leave as one ``writelines`` (one
 ``writev``, no copying). Nothing is held longer than that iteration, so streams and slow bodies
 go out as promptly as before; a connection that closes sends what it holds first, and one that
-holds 64 KiB sends it at once, so the real transport's flow control still sees large bodies.
+holds 64 KiB sends it at once, so the real transport's flow control still sees large bodies. A
+response that completes while no other request is in flight leaves at once: with nothing to
+batch it with, waiting would only add the request's remaining work to its latency.
 """
 
 from __future__ import annotations
@@ -128,4 +130,12 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol on a transport that sends one iteration's writes at once."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(_HeldWrites(transport, _iteration_for(self.loop)))
+        self._held = _HeldWrites(transport, _iteration_for(self.loop))
+        super().connection_made(self._held)
+
+    def on_response_complete(self) -> None:
+        # A finished response with no other request in flight has no batch to wait for: send it
+        # now, before the request's own bookkeeping (its log line) runs, as uvicorn alone would.
+        if len(self.tasks) <= 1:
+            self._held.flush()
+        super().on_response_complete()
