@@ -600,14 +600,14 @@ class McpEndpoint:
         cancel_on_disconnect = session_id is None
         task = asyncio.current_task()
         assert task is not None
-        cancel = _RunningCall(self, task, stream, session_id, receive if cancel_on_disconnect else None)
+        running = _RunningCall(self, task, stream, session_id, receive if cancel_on_disconnect else None)
         call.task = task
-        call.outbound = cancel
+        call.outbound = running
         if cancel_on_disconnect:
             self._disconnect_sweeper.ensure(task.get_loop())
         if session_id is not None:
-            self._inflight[(session_id, call.id)] = cancel
-        self._running.add(cancel)
+            self._inflight[(session_id, call.id)] = running
+        self._running.add(running)
         response: JSONObject | None = None
         extra: list[tuple[bytes, bytes]] = []
         started = time.perf_counter()
@@ -615,8 +615,8 @@ class McpEndpoint:
             response = await self.dispatcher.handle(call)
         except asyncio.CancelledError:
             # Not requested by us: while draining, the ASGI server stopping what still runs.
-            shutdown = cancel.shutdown or (not cancel.requested and self.draining)
-            if not cancel.requested and not shutdown:
+            shutdown = running.shutdown or (not running.requested and self.draining)
+            if not running.requested and not shutdown:
                 raise
             task.uncancel()
             if shutdown:
@@ -624,10 +624,10 @@ class McpEndpoint:
                 response = failures.error_response(call.id, error, call.era)
                 extra = failures.response_headers(error)
         finally:
-            cancel.done = True
-            self._running.discard(cancel)
-            if cancel.watcher is not None:
-                cancel.watcher.cancel()
+            running.done = True
+            self._running.discard(running)
+            if running.watcher is not None:
+                running.watcher.cancel()
             if session_id is not None:
                 self._inflight.pop((session_id, call.id), None)
         note_call(call, response, time.perf_counter() - started)
