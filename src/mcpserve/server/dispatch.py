@@ -11,6 +11,7 @@ import asyncio
 import functools
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 import anyio
@@ -48,6 +49,13 @@ __all__ = ["Dispatcher", "CacheHint"]
 Handler = Callable[["Dispatcher", Call], Awaitable[JSONObject]]
 _MRTR_METHODS: Final = frozenset({"tools/call", "prompts/get", "resources/read"})
 _LEGACY_MRTR_ROUNDS: Final = 10
+
+
+@dataclass(slots=True, frozen=True)
+class _InputRequiredResult:
+    """A round that ended asking the client for input; kept apart from any handler return value."""
+
+    result: JSONObject
 
 
 class CacheHint:
@@ -244,9 +252,7 @@ class Dispatcher:
             kwargs = tool.bind(arguments, context)
             deadline = self.deadlines.start(seconds, call.task) if seconds else None
             try:
-                value = await self._round(call, name, arguments, tool.run, kwargs)
-            except NeedInput as need:
-                value = InputRequired(need.requests, call.app_state)
+                outcome = await self._rounds(call, name, arguments, lambda: tool.run(kwargs))
             except asyncio.CancelledError:
                 if deadline is None or not deadline.expired:
                     raise
@@ -257,11 +263,7 @@ class Dispatcher:
             finally:
                 if deadline is not None:
                     self.deadlines.stop(deadline)
-            return (
-                self._input_required(call, name, arguments, value.requests, value.state)
-                if isinstance(value, InputRequired)
-                else tool.to_result(value)
-            )
+            return outcome.result if isinstance(outcome, _InputRequiredResult) else tool.to_result(outcome)
         except ToolError as exc:
             return failures.error_result(str(exc))
         except MissingClientCapability as exc:
@@ -279,15 +281,11 @@ class Dispatcher:
         prompt = self.server.find_prompt(name, call.principal)
         if prompt is None:
             raise InvalidParams(f"Unknown prompt: {name!r}")
-        try:
-            value = await self._round(
-                call, name, arguments, prompt.render, arguments, Context(call, self.server)
-            )
-        except NeedInput as need:
-            value = InputRequired(need.requests, call.app_state)
-        if isinstance(value, InputRequired):
-            return self._input_required(call, name, arguments, value.requests, value.state)
-        result: JSONObject = {"messages": to_messages(value)}
+        context = Context(call, self.server)
+        outcome = await self._rounds(call, name, arguments, lambda: prompt.render(arguments, context))
+        if isinstance(outcome, _InputRequiredResult):
+            return outcome.result
+        result: JSONObject = {"messages": to_messages(outcome)}
         if "description" in prompt.definition:
             result["description"] = prompt.definition["description"]
         return result
@@ -298,36 +296,30 @@ class Dispatcher:
         if found is None:
             raise ResourceNotFound(uri)
         resource, variables = found
-        try:
-            value = await self._round(call, uri, None, resource.read, variables, Context(call, self.server))
-        except NeedInput as need:
-            value = InputRequired(need.requests, call.app_state)
-        if isinstance(value, InputRequired):
-            return self._input_required(call, uri, None, value.requests, value.state)
-        return {"contents": to_contents(uri, value, resource.mime_type)}
+        produce = functools.partial(resource.read, variables, Context(call, self.server))
+        outcome = await self._rounds(call, uri, None, produce)
+        if isinstance(outcome, _InputRequiredResult):
+            return outcome.result
+        return {"contents": to_contents(uri, outcome, resource.mime_type)}
 
-    def _round(
-        self,
-        call: Call,
-        target: str,
-        arguments: JSONObject | None,
-        handler: Callable[..., Awaitable[Any]],
-        *args: Any,
-    ) -> Awaitable[Any]:
-        """``handler(*args)``, run in the way the call's era allows, for a handler that may need input.
+    async def _rounds(
+        self, call: Call, target: str, arguments: JSONObject | None, produce: Callable[[], Awaitable[Any]]
+    ) -> Any:
+        """Run a handler that may need client input, in the way the call's era allows.
 
-        2026-07-28: one round per request, the handler's own awaitable; a question it raises
-        (:class:`NeedInput`) or returns (:class:`InputRequired`) is the caller's to turn into
-        ``input_required``. 2025 era: questions become server→client requests and the handler
-        re-runs with the answers, so handlers written for the round-trip model also work here.
-        A plain function, not a coroutine: the usual round costs no frame of its own.
+        2026-07-28: one round per request; an unanswered question becomes ``input_required``.
+        2025 era: questions become server→client requests and the handler re-runs with the
+        answers, so handlers written for the round-trip model also work here.
         """
         if call.era == "modern":
             self._open_state(call, target, arguments)
-            return handler(*args)
-        return self._legacy_rounds(call, functools.partial(handler, *args))
-
-    async def _legacy_rounds(self, call: Call, produce: Callable[[], Awaitable[Any]]) -> Any:
+            try:
+                value = await produce()
+            except NeedInput as need:
+                return self._input_required(call, target, arguments, need.requests, call.app_state)
+            if isinstance(value, InputRequired):
+                return self._input_required(call, target, arguments, value.requests, value.state)
+            return value
         for _ in range(_LEGACY_MRTR_ROUNDS):
             value = await produce()
             if not isinstance(value, InputRequired):
@@ -363,7 +355,7 @@ class Dispatcher:
         arguments: JSONObject | None,
         requests: dict[str, JSONObject],
         state: Any,
-    ) -> JSONObject:
+    ) -> _InputRequiredResult:
         _check_capabilities(call, requests)
         sealed = seal_request_state(
             self.keyring,
@@ -372,7 +364,9 @@ class Dispatcher:
             now=self.clock(),
             ttl=self.request_state_ttl,
         )
-        return {"resultType": "input_required", "inputRequests": requests, "requestState": sealed}
+        return _InputRequiredResult(
+            {"resultType": "input_required", "inputRequests": requests, "requestState": sealed}
+        )
 
     # -- completion and subscriptions -----------------------------------------------------------------
     async def _complete(self, call: Call) -> JSONObject:
