@@ -193,13 +193,15 @@ class RequestObserver:
 
     def finish(self, record: RequestRecord) -> None:
         known = record.method in KNOWN_METHODS
+        # No field holds free text a client chose, so masking could change nothing (see below).
+        plain = known and record.principal is None and record.session_id is None
         era = record.era or ("legacy" if record.method in ("GET", "DELETE") else "unknown")
         self.metrics.request(record.method if known else "other", era, record.status)
         if record.auth_failure is not None:
             self.metrics.auth_failure(record.auth_failure)
         if record.tool is not None:
             tool = self._tool_label(record.tool)
-            known = known and tool == record.tool
+            plain = plain and tool == record.tool
             if record.tool_seconds is not None:
                 self.metrics.tool_call(tool, record.outcome or "error", record.tool_seconds)
             elif record.outcome is not None:  # refused before it ran: counted, but no duration
@@ -228,5 +230,5 @@ class RequestObserver:
             # Masking can change only text a client chose freely: a known method and a registered
             # tool's name (TOOL_NAME's characters) never match its patterns, so the usual line
             # skips the search.
-            _CLIENT_TEXT if not known or record.principal or record.session_id else (),
+            () if plain else _CLIENT_TEXT,
         )
