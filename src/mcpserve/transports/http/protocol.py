@@ -21,7 +21,8 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 __all__ = ["CoalescingHttpToolsProtocol"]
 
-_HOLD_AT_MOST = 64 * 1024  # uvicorn's high-water mark: past it, send now
+# The write high-water mark asyncio's and uvloop's transports default to: past it, send now.
+_HOLD_AT_MOST = 64 * 1024
 
 
 class _Iteration:
