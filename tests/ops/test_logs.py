@@ -159,3 +159,51 @@ def test_write_event_masks_only_the_client_fields_and_only_when_the_line_needs_i
     assert second["tool"] == "redis://user:**********@cache:6379/0"
     assert second["owner"] == "ops@example.com"  # not a client field: left as written
     assert b"hunter2-pw" not in stream.getvalue()
+
+
+# Every spelling of the scheme: RFC 9110 makes it case-insensitive, and a client chooses the case.
+_EVERY_CASE = [
+    "".join(c.upper() if mask >> i & 1 else c for i, c in enumerate("bearer")) for mask in range(64)
+]
+
+
+def test_every_case_of_the_bearer_scheme_is_masked_on_the_request_line_path() -> None:
+    stream = io.BytesIO()
+    configure_logging("info", stream)
+    for scheme in _EVERY_CASE:
+        fields = {
+            "tool": f"{scheme} tool-token-{scheme}",
+            "method": f"{scheme}\tmethod-token-{scheme}",
+            "session_id": f"{scheme} session-token-{scheme}",
+        }
+        write_event("info", "t", "request", fields, ("tool", "method", "session_id"))
+    logged = lines(stream)
+    assert len(logged) == 64
+    for scheme, line in zip(_EVERY_CASE, logged, strict=True):
+        assert line["tool"] == f"{scheme} **********"
+        assert line["method"] == f"{scheme}\t**********"
+        assert line["session_id"] == f"{scheme} **********"
+    assert b"-token-" not in stream.getvalue()
+
+
+def test_every_case_of_the_bearer_scheme_is_masked_on_the_structlog_path() -> None:
+    stream = io.BytesIO()
+    configure_logging("info", stream)
+    for scheme in _EVERY_CASE:
+        get_logger("mcpserve.test").info("upstream said", header=f"Authorization: {scheme} ours-{scheme}")
+        logging.getLogger("some.library").warning("sent Authorization: %s theirs-%s", scheme, scheme)
+    logged = lines(stream)
+    assert len(logged) == 128
+    for scheme, ours, theirs in zip(_EVERY_CASE, logged[::2], logged[1::2], strict=True):
+        assert ours["header"] == f"Authorization: {scheme} **********"
+        assert theirs["event"] == f"sent Authorization: {scheme} **********"
+    assert b"ours-" not in stream.getvalue() and b"theirs-" not in stream.getvalue()
+
+
+@pytest.mark.parametrize("scheme", ["BEARER", "bEaReR"])
+async def test_a_tool_name_spelling_the_scheme_in_any_case_is_masked(
+    checked_logs: io.BytesIO, scheme: str
+) -> None:
+    assert (await call_tool(make_app(), f"{scheme} {'x' * 24}", {})).status == 200
+    logged = [line for line in lines(checked_logs) if line["event"] == "request"]
+    assert [line["tool"] for line in logged] == [f"{scheme} **********"]
