@@ -20,14 +20,16 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[dev]'
-	touch $@
+	touch $@ $(VENV)/.installed
 
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
+# Authentication is what the environment configures (MCP_API_KEYS=... make serve); with none, the
+# loopback demo serves open and says so once.
 serve: install
 	@echo "mcpserve demo: http://$(HOST):$(PORT)/mcp  (Ctrl-C to stop)"
-	$(BIN)/mcpserve serve --auth none --host $(HOST) --port $(PORT)
+	$(BIN)/mcpserve serve --host $(HOST) --port $(PORT)
 
 services:
 	@scripts/ensure-services.sh

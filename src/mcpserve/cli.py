@@ -10,7 +10,7 @@ import click
 import orjson
 
 from mcpserve._version import __version__
-from mcpserve.config import Settings, load_settings
+from mcpserve.config import ENV_PREFIX, Settings, load_settings
 from mcpserve.errors import ConfigError
 from mcpserve.loader import DEFAULT_APP, AppLoadError, load_app
 
@@ -24,11 +24,22 @@ def _invalid(problem: object) -> NoReturn:
     sys.exit(EXIT_CONFIG)
 
 
+def _as_flag(exc: ConfigError, config: str | None, flags: dict[str, Any]) -> str:
+    """The problem, naming the flag the user typed rather than the variable behind it."""
+    given = {ENV_PREFIX + name.upper(): name for name, value in flags.items() if value is not None}
+    if config is not None:
+        given[ENV_PREFIX + "CONFIG"] = "config"
+    name = given.get(exc.variable)
+    if name is None:
+        return str(exc)
+    return f"--{name.replace('_', '-')}: {str(exc).removeprefix(exc.variable + ': ')}"
+
+
 def _settings(config: str | None, **overrides: Any) -> Settings:
     try:
         return load_settings(overrides, config_file=config)
     except ConfigError as exc:
-        _invalid(exc)
+        _invalid(_as_flag(exc, config, overrides))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -79,7 +90,7 @@ def serve(app: str, config: str | None, **flags: Any) -> None:
     try:
         run(server, settings=settings)
     except ConfigError as exc:
-        _invalid(exc)
+        _invalid(_as_flag(exc, config, flags))
     except KeyboardInterrupt:
         sys.exit(130)
 
@@ -108,8 +119,10 @@ def check(app: str, config: str | None, **flags: Any) -> None:
     configure_logging(settings)
     try:
         report = run_check(load_app(app, settings), settings)
-    except (ConfigError, AppLoadError) as exc:
+    except AppLoadError as exc:
         _invalid(exc)
+    except ConfigError as exc:
+        _invalid(_as_flag(exc, config, flags))
     click.echo(orjson.dumps(report, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode())
     sys.exit(0 if report["status"] == "ready" else 1)
 

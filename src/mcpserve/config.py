@@ -11,7 +11,6 @@ from __future__ import annotations
 import difflib
 import json
 import os
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -32,6 +31,7 @@ from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource
 
 from mcpserve.config_checks import check_http_url, check_network, check_origin, cross_checks
 from mcpserve.errors import ConfigError
+from mcpserve.tomlfile import read_toml
 from mcpserve.urls import MASK, redact_url
 
 __all__ = ["Settings", "ToolRateLimit", "load_settings", "read_toml", "ENV_PREFIX"]
@@ -342,17 +342,6 @@ def _check_redis_url(url: str) -> None:
     raise ValueError("expected redis://host[:port][/db], rediss://... or unix:///path/to/socket")
 
 
-def read_toml(path: Path, variable: str, *, what: str = "file") -> dict[str, Any]:
-    """A TOML file named by ``variable``; a missing or malformed one is a ConfigError naming it."""
-    try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
-    except FileNotFoundError:
-        raise ConfigError(variable, f"{what} not found: {path}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(variable, f"{path} is not valid TOML: {exc}") from None
-
-
 def _read_toml(path: Path) -> dict[str, Any]:
     data = read_toml(path, "MCPSERVE_CONFIG", what="config file")
     unknown = sorted(set(data) - set(Settings.model_fields))
@@ -447,9 +436,10 @@ def load_settings(
         error = exc.errors(include_url=False, include_input=False)[0]
         location = str(error["loc"][0]) if error["loc"] else "settings"
         inner = ".".join(str(part) for part in error["loc"][1:])  # e.g. the tool and key in a JSON value
+        message = error["msg"].removeprefix("Value error, ")  # our validators' words, without pydantic's
         raise _config_error(
             location,
-            f"{inner}: {error['msg']}" if inner else error["msg"],
+            f"{inner}: {message}" if inner else message,
             env=env,
             flags=set(flags),
             file=file_values,

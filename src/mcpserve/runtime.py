@@ -12,7 +12,8 @@ from typing import IO, Any
 
 import anyio
 
-from mcpserve.auth.setup import apply_tool_scopes, auth_methods, build_auth_gate
+from mcpserve._version import __version__
+from mcpserve.auth_setup import apply_tool_scopes, auth_methods, build_auth_gate
 from mcpserve.config import Settings, load_settings
 from mcpserve.errors import ConfigError
 from mcpserve.observability.logs import configure_logging as configure_json_logging
@@ -65,10 +66,7 @@ def _tool_timeouts(server: MCPServer, settings: Settings) -> dict[str, float]:
 
 def _lists_vary_by_caller(settings: Settings) -> bool:
     """Lists filtered per principal must not be shared across callers (``cacheScope: private``)."""
-    try:
-        return settings.transport == "http" and bool(auth_methods(settings))
-    except ConfigError:
-        return False  # build_http_app reports it
+    return settings.transport == "http" and bool(auth_methods(settings))
 
 
 def build_dispatcher(server: MCPServer, settings: Settings) -> Dispatcher:
@@ -178,10 +176,18 @@ def build_http_app(server: MCPServer, settings: Settings) -> HttpApp:
 
 
 def configure_logging(settings: Settings, stream: IO[bytes] | None = None) -> None:
-    """JSON lines on stderr only (on stdio, stdout belongs to the protocol); the first line is the
-    effective configuration, secrets redacted."""
+    """JSON lines on stderr only (on stdio, stdout belongs to the protocol). The first line is a
+    one-line summary; the effective configuration (secrets redacted) follows at debug level, where
+    it does not bury the line a start-up error prints after it."""
     configure_json_logging(settings.log_level, stream)
-    get_logger("mcpserve").info("configuration", config=settings.redacted())
+    log = get_logger("mcpserve")
+    where = f"http://{_url_host(settings.host)}:{settings.port}{settings.path}"
+    log.info(f"mcpserve {__version__} starting on {where if settings.transport == 'http' else 'stdio'}")
+    log.debug("configuration", config=settings.redacted())
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
 def check(server: MCPServer, settings: Settings) -> dict[str, Any]:

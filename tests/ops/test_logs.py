@@ -83,20 +83,33 @@ def test_standard_library_lines_are_json_with_level_logger_and_exception() -> No
     assert parsed[2]["detail"] == 1
 
 
-def test_configuration_line_comes_first_and_is_redacted() -> None:
+def test_a_one_line_summary_comes_first_and_the_configuration_only_at_debug() -> None:
+    stream = io.BytesIO()
+    configure_runtime_logging(load_settings({"auth": "none", "port": 8123}), stream)
+    (only,) = lines(stream)
+    assert only["level"] == "info"
+    assert str(only["event"]).endswith("starting on http://127.0.0.1:8123/mcp")
+    assert len(stream.getvalue()) < 200
+    stream = io.BytesIO()
+    configure_runtime_logging(load_settings({"transport": "stdio"}), stream)
+    assert str(lines(stream)[0]["event"]).endswith("starting on stdio")
+
+
+def test_configuration_line_at_debug_is_redacted() -> None:
     key = secret(KeyRing.generate_key_string())
     password = secret("db-pass-in-config-line")
     settings = load_settings(
         {
             "auth": "none",
+            "log_level": "debug",
             "request_state_keys": key,
             "database_url": f"postgresql://app:{password}@db:5432/app",
         }
     )
     stream = io.BytesIO()
     configure_runtime_logging(settings, stream)
-    first = orjson.loads(stream.getvalue().splitlines()[0])
-    assert first["event"] == "configuration"
+    first = orjson.loads(stream.getvalue().splitlines()[1])
+    assert first["event"] == "configuration" and first["level"] == "debug"
     assert first["config"]["request_state_keys"] == ["**********"]
     assert first["config"]["database_url"] == "postgresql://app:**********@db:5432/app"
     assert key.encode() not in stream.getvalue()

@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import os
 import signal
+import socket
 import time
 from collections.abc import Callable, Iterator
 from typing import Any, Literal
@@ -30,6 +32,7 @@ from typing import Any, Literal
 import uvicorn
 
 from mcpserve.config import Settings
+from mcpserve.errors import ConfigError
 from mcpserve.transports.http.app import HttpApp
 from mcpserve.transports.http.ops import OpsApp
 from mcpserve.transports.http.protocol import CoalescingHttpToolsProtocol
@@ -73,6 +76,18 @@ def _config(
     )
 
 
+def _listen(host: str, port: int, variable: str) -> socket.socket:
+    """Bind before the app starts: a port in use is a one-line start-up error (exit 2), not an
+    application that started up for nothing and then failed."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host.strip("[]"), port), family=family, backlog=2048)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise ConfigError(variable, f"{host}:{port} is already in use; choose another port") from None
+        raise ConfigError("MCPSERVE_HOST", f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
 def _metrics_listener(app: HttpApp, settings: Settings) -> _Server | None:
     if settings.metrics_port is None:
         return None
@@ -83,9 +98,15 @@ async def serve_http(app: HttpApp, settings: Settings) -> bool:
     """Serve until drained after a signal; False if the app failed to start."""
     main = _Server(_config(app, settings, settings.port, lifespan="on"))
     servers = [main]
+    listening = [_listen(settings.host, settings.port, "MCPSERVE_PORT")]
     extra = _metrics_listener(app, settings)
     if extra is not None:
         servers.append(extra)
+        try:
+            listening.append(_listen(settings.host, extra.config.port, "MCPSERVE_METRICS_PORT"))
+        except ConfigError:
+            listening[0].close()
+            raise
     loop = asyncio.get_running_loop()
     drain_task: asyncio.Task[None] | None = None
 
@@ -123,13 +144,13 @@ async def serve_http(app: HttpApp, settings: Settings) -> bool:
 
     async def serve_main() -> None:
         try:
-            await main.serve()
+            await main.serve(sockets=listening[:1])
         finally:  # the metrics listener lives exactly as long as the main one
             for server in servers[1:]:
                 server.should_exit = True
 
     try:
-        await asyncio.gather(serve_main(), *(server.serve() for server in servers[1:]))
+        await asyncio.gather(serve_main(), *(server.serve(sockets=listening[1:]) for server in servers[1:]))
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
