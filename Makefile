@@ -41,6 +41,7 @@ tools:
 lint: install-dev
 	$(BIN)/ruff format --check src tests examples bench
 	$(BIN)/ruff check src tests examples bench
+	$(BIN)/lint-imports --no-logo --no-cache
 
 typecheck: install-dev
 	$(BIN)/mypy

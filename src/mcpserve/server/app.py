@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from mcpserve._version import __version__
 from mcpserve.errors import InvalidParams, MethodNotFound
@@ -76,6 +76,10 @@ def _visible(scopes: frozenset[str], principal: Principal | None) -> bool:
 
 class MCPServer:
     """An MCP server definition: name, instructions, and the tools, resources and prompts it offers."""
+
+    # What run() hands the server to: the runtime's serve, set by the mcpserve package when it is
+    # imported (always, before this module). The server layer may not import the composition root.
+    runner: ClassVar[Callable[..., None] | None] = None
 
     def __init__(
         self,
@@ -396,6 +400,6 @@ class MCPServer:
     # -- running ----------------------------------------------------------------------------------------
     def run(self, transport: str = "stdio", **overrides: Any) -> None:
         """Serve this server with settings from the environment (plus ``overrides``)."""
-        from mcpserve.runtime import serve  # noqa: PLC0415 - the runtime imports this module
-
-        serve(self, transport=transport, **overrides)
+        if MCPServer.runner is None:  # pragma: no cover - the mcpserve package always sets it
+            raise RuntimeError("no runtime to serve with: import mcpserve")
+        MCPServer.runner(self, transport=transport, **overrides)
