@@ -47,7 +47,6 @@ if TYPE_CHECKING:
 __all__ = ["Dispatcher", "CacheHint"]
 
 Handler = Callable[["Dispatcher", Call], Awaitable[JSONObject]]
-_MRTR_METHODS: Final = frozenset({"tools/call", "prompts/get", "resources/read"})
 _LEGACY_MRTR_ROUNDS: Final = 10
 
 
@@ -194,11 +193,6 @@ class Dispatcher:
         assert call.session is not None
         call.session = call.session.unsubscribe(_string_param(call.params, "uri"))
         return {}
-
-    def legacy_notification(self, call: Call, method: str) -> None:
-        """Apply a 2025-era client notification to the session (``initialized``)."""
-        if method == "notifications/initialized" and call.session is not None:
-            call.session = call.session.mark_initialized()
 
     # -- discovery and lists --------------------------------------------------------------------
     async def _discover(self, call: Call) -> JSONObject:
