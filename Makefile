@@ -48,7 +48,7 @@ typecheck: install-dev
 
 pytest: install-dev services tools
 	rm -f .coverage .coverage.*
-	$(BIN)/coverage run -m pytest $(PYTEST_ARGS)
+	MCPSERVE_TEST_REQUIRE_TOOLS=1 $(BIN)/coverage run -m pytest $(PYTEST_ARGS)
 	$(BIN)/coverage combine -q
 	$(BIN)/coverage report
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from collections.abc import Iterator
 from typing import Any
@@ -15,7 +14,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.types import ElicitResult
 
-from tests.support.servers import ROOT, node_tool, running_server
+from tests.support.servers import ROOT, node_tool, require_tool, running_server
 
 pytestmark = pytest.mark.slow
 
@@ -33,12 +32,7 @@ def demo_url() -> Iterator[str]:
 
 
 def _require(tool: str) -> str:
-    path = node_tool(tool)
-    if not path.exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"{path} missing: make test installs it with scripts/node-tools.sh")
-        pytest.skip(f"{path} missing; run scripts/node-tools.sh")
-    return str(path)
+    return str(require_tool(node_tool(tool)))
 
 
 def _run_json(*command: str) -> dict[str, Any]:

@@ -11,13 +11,24 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+
+import pytest
 
 from tests.support.logcheck import check_log_lines
 
 ROOT = Path(__file__).resolve().parents[2]
-TOOLS = ROOT / ".tools"
+
+
+def tools_dir(environ: Mapping[str, str]) -> Path:
+    """Where scripts/node-tools.sh installs Node and the JS clients (it honours the same variable)."""
+    return Path(environ.get("MCPSERVE_TOOLS_DIR") or ROOT / ".tools")
+
+
+TOOLS = tools_dir(os.environ)
+# Set by `make test` (and implied by CI): a missing Node tool fails its test instead of skipping it.
+REQUIRE_TOOLS = os.environ.get("MCPSERVE_TEST_REQUIRE_TOOLS") == "1" or bool(os.environ.get("CI"))
 
 
 def free_port() -> int:
@@ -85,3 +96,13 @@ def running_server(
 def node_tool(name: str) -> Path:
     """A launcher installed by scripts/node-tools.sh (make test runs it first)."""
     return TOOLS / "bin" / name
+
+
+def require_tool(path: Path) -> Path:
+    """``path`` if it exists. Missing: a failure under ``make test`` or CI, else a skip naming the fix."""
+    if not path.exists():
+        reason = f"{path} missing: scripts/node-tools.sh (make tools) installs it"
+        if REQUIRE_TOOLS:
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return path
