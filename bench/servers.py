@@ -35,6 +35,23 @@ def _bin(name: str) -> str:
     return str(Path(sys.executable).parent / name)
 
 
+def mcpserve_command(app: str) -> Callable[[int], list[str]]:
+    """``mcpserve serve APP`` over HTTP without authentication, on the port it is given."""
+    return lambda port: [
+        _bin("mcpserve"),
+        "serve",
+        app,
+        "--transport",
+        "http",
+        "--auth",
+        "none",
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+    ]
+
+
 def _py(*args: str) -> Callable[[int], list[str]]:
     return lambda port: [sys.executable, *args, "--host", HOST, "--port", str(port)]
 
@@ -44,19 +61,7 @@ SERVERS: dict[str, list[ServerSpec]] = {
         ServerSpec(
             "mcpserve",
             "mcpserve serve bench/apps/echo.py --transport http (both eras on one endpoint)",
-            lambda port: [
-                _bin("mcpserve"),
-                "serve",
-                str(BENCH_DIR / "apps" / "echo.py"),
-                "--transport",
-                "http",
-                "--auth",
-                "none",
-                "--host",
-                HOST,
-                "--port",
-                str(port),
-            ],
+            mcpserve_command(str(BENCH_DIR / "apps" / "echo.py")),
             frozenset({"2026", "2025"}),
             # The benchmark measures serving, not throttling: the default 60 calls/min would refuse it.
             env={"MCPSERVE_RATE_LIMIT_PER_MINUTE": "0", "MCPSERVE_RATE_LIMIT_PER_HOUR": "0"},
