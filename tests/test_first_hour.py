@@ -228,3 +228,47 @@ async def test_a_browser_on_the_endpoint_is_told_what_it_is() -> None:
     assert "This is an MCP endpoint, not a web page" in reply.body.decode()
     stream = await request(app, "GET", headers={"accept": "text/event-stream"})
     assert stream.status != 406 or "web page" not in stream.body.decode()
+
+
+@pytest.mark.slow
+def test_a_failing_startup_hook_exits_2_with_what_failed_as_the_last_line(tmp_path: Path) -> None:
+    (tmp_path / "app.py").write_text(
+        "from mcpserve import MCPServer\n"
+        "app = MCPServer('broken')\n"
+        "async def connect() -> None:\n"
+        "    raise ConnectionRefusedError('postgresql://app:pw-in-dsn@db:5432/app refused')\n"
+        "app.on_startup(connect)\n"
+    )
+    completed = subprocess.run(
+        [str(CONSOLE), "serve", "app.py", "--port", str(free_port())],
+        cwd=tmp_path,
+        capture_output=True,
+        env=child_env(),
+        timeout=60,
+        check=False,
+    )
+    assert completed.returncode == 2
+    stderr = completed.stderr.decode()
+    assert stderr.splitlines()[-1] == (
+        "mcpserve: start-up failed: ConnectionRefusedError: postgresql://app:**********@db:5432/app refused"
+    )
+    assert "pw-in-dsn" not in stderr
+
+
+@pytest.mark.slow
+def test_a_metrics_port_in_use_exits_2_naming_it(app_folder: Path) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = str(taken.getsockname()[1])
+        completed = subprocess.run(
+            [str(CONSOLE), "serve", "app.py", "--port", str(free_port())],
+            cwd=app_folder,
+            capture_output=True,
+            env=child_env(MCPSERVE_METRICS_PORT=port),
+            timeout=60,
+            check=False,
+        )
+    assert completed.returncode == 2
+    assert completed.stderr.decode().splitlines()[-1] == (
+        f"mcpserve: invalid configuration: MCPSERVE_METRICS_PORT: 127.0.0.1:{port} is already in use; "
+        "choose another port"
+    )

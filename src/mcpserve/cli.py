@@ -11,7 +11,7 @@ import orjson
 
 from mcpserve._version import __version__
 from mcpserve.config import ENV_PREFIX, Settings, load_settings
-from mcpserve.errors import ConfigError
+from mcpserve.errors import ConfigError, StartupError
 from mcpserve.loader import DEFAULT_APP, AppLoadError, load_app
 
 __all__ = ["main"]
@@ -91,6 +91,9 @@ def serve(app: str, config: str | None, **flags: Any) -> None:
         run(server, settings=settings)
     except ConfigError as exc:
         _invalid(_as_flag(exc, config, flags))
+    except StartupError as exc:  # the log above holds the traceback; this line says what failed
+        click.echo(f"mcpserve: start-up failed: {exc}", err=True)
+        sys.exit(EXIT_CONFIG)
     except KeyboardInterrupt:
         sys.exit(130)
 

@@ -25,7 +25,7 @@ from structlog.typing import Processor
 
 from mcpserve.urls import MASK
 
-__all__ = ["configure_logging", "get_logger", "NamedLogger", "write_event"]
+__all__ = ["configure_logging", "get_logger", "mask_text", "NamedLogger", "write_event"]
 
 _LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
 _generation = 0  # bumped by every configure_logging, so NamedLogger rebinds
@@ -54,6 +54,11 @@ def _mask(text: str) -> str:
     if "earer" in text.lower():
         text = _BEARER.sub(lambda m: m.group("keep") + MASK, text)
     return text
+
+
+def mask_text(text: str) -> str:
+    """``text`` with URL passwords and bearer tokens masked, as every log line has them."""
+    return _mask(text) if _may_hold_credentials(text) else text
 
 
 def mask_credentials(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:

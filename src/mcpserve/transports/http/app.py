@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from mcpserve.observability.logs import mask_text
 from mcpserve.transports.http.cors import CorsPolicy
 from mcpserve.transports.http.endpoint import McpEndpoint
 from mcpserve.transports.http.landing import LandingPages, send_page, wants_html
@@ -47,6 +48,7 @@ class HttpApp:
         self.drain = ops.drain  # the endpoint's too: one flag and one in-flight count
         self.cors = cors
         self.pages = LandingPages(path)
+        self.startup_failure: str | None = None  # what a failed startup hook raised, for the last line
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -105,6 +107,7 @@ class HttpApp:
                 self.endpoint.dispatcher.closing.set()
         except Exception as exc:
             logger.exception("application lifespan failed")
+            self.startup_failure = mask_text(f"{type(exc).__name__}: {exc}")[:300]
             failed = "lifespan.shutdown.failed" if self.endpoint.dispatcher.closing.is_set() else None
             await send({"type": failed or "lifespan.startup.failed", "message": type(exc).__name__})
             return

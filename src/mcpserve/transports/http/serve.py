@@ -32,15 +32,14 @@ from typing import Any, Literal
 import uvicorn
 
 from mcpserve.config import Settings
-from mcpserve.errors import ConfigError
+from mcpserve.errors import ConfigError, StartupError
 from mcpserve.transports.http.app import HttpApp
 from mcpserve.transports.http.ops import OpsApp
 from mcpserve.transports.http.protocol import CoalescingHttpToolsProtocol
 
-__all__ = ["run_http", "serve_http", "EXIT_STARTUP_FAILED"]
+__all__ = ["run_http", "serve_http"]
 
 logger = logging.getLogger("mcpserve.http")
-EXIT_STARTUP_FAILED = 3
 # After the drain, uvicorn still closes connections and runs lifespan shutdown; allow that this long.
 _CLOSE_GRACE = 1
 
@@ -51,6 +50,14 @@ class _Server(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        # uvicorn exits the process when the application's startup fails; stop serving instead
+        # (started stays False), so run_http reports what failed in one line.
+        try:
+            await super().startup(sockets=sockets)
+        except SystemExit:
+            self.should_exit = True
 
 
 def _config(
@@ -88,6 +95,18 @@ def _listen(host: str, port: int, variable: str) -> socket.socket:
         raise ConfigError("MCPSERVE_HOST", f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
+def _listeners(host: str, port: int, metrics_port: int | None) -> list[socket.socket]:
+    """The main port's socket, then the metrics port's if it has one; none left open on failure."""
+    listening = [_listen(host, port, "MCPSERVE_PORT")]
+    if metrics_port is not None:
+        try:
+            listening.append(_listen(host, metrics_port, "MCPSERVE_METRICS_PORT"))
+        except ConfigError:
+            listening[0].close()
+            raise
+    return listening
+
+
 def _metrics_listener(app: HttpApp, settings: Settings) -> _Server | None:
     if settings.metrics_port is None:
         return None
@@ -98,15 +117,10 @@ async def serve_http(app: HttpApp, settings: Settings) -> bool:
     """Serve until drained after a signal; False if the app failed to start."""
     main = _Server(_config(app, settings, settings.port, lifespan="on"))
     servers = [main]
-    listening = [_listen(settings.host, settings.port, "MCPSERVE_PORT")]
     extra = _metrics_listener(app, settings)
     if extra is not None:
         servers.append(extra)
-        try:
-            listening.append(_listen(settings.host, extra.config.port, "MCPSERVE_METRICS_PORT"))
-        except ConfigError:
-            listening[0].close()
-            raise
+    listening = _listeners(settings.host, settings.port, settings.metrics_port)
     loop = asyncio.get_running_loop()
     drain_task: asyncio.Task[None] | None = None
 
@@ -154,6 +168,8 @@ async def serve_http(app: HttpApp, settings: Settings) -> bool:
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
+        for listener in listening:  # uvicorn closes them only after a start-up that succeeded
+            listener.close()
     return main.started
 
 
@@ -162,4 +178,4 @@ def run_http(app: HttpApp, settings: Settings) -> None:
     with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
         started = runner.run(serve_http(app, settings))
     if not started:
-        raise SystemExit(EXIT_STARTUP_FAILED)
+        raise StartupError(app.startup_failure or "the application did not start (see the log above)")
