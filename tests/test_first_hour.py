@@ -86,6 +86,13 @@ def _serving(command: list[str], cwd: Path, log: Path, **env: str) -> Iterator[s
                 process.wait()
 
 
+def _mcpserve(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[bytes]:
+    """The console script, run to completion from ``cwd`` (a command expected to end by itself)."""
+    return subprocess.run(
+        [str(CONSOLE), *args], cwd=cwd, capture_output=True, env=child_env(**env), timeout=60, check=False
+    )
+
+
 def _call_add(base: str, headers: dict[str, str] | None = None) -> httpx.Response:
     body = rpc("tools/call", {"name": "add", "arguments": {"a": 2, "b": 3}, "_meta": META})
     merged = {**MODERN_HEADERS, "mcp-method": "tools/call", "mcp-name": "add", **(headers or {})}
@@ -144,14 +151,7 @@ def test_make_serve_honours_the_api_keys_a_user_configures(tmp_path: Path) -> No
 @pytest.mark.slow
 @pytest.mark.parametrize("spec", ["app", "app:app", "app.py", "./app.py:app"])
 def test_the_app_argument_takes_a_path_a_module_and_module_attribute(app_folder: Path, spec: str) -> None:
-    completed = subprocess.run(
-        [str(CONSOLE), "check", spec],
-        check=False,
-        cwd=app_folder,
-        capture_output=True,
-        env=child_env(),
-        timeout=60,
-    )
+    completed = _mcpserve(app_folder, "check", spec)
     assert completed.returncode == 0, completed.stderr.decode()[-500:]
     assert orjson.loads(completed.stdout)["status"] == "ready"
 
@@ -172,14 +172,7 @@ def test_the_loader_finds_modules_in_the_current_folder(
 def test_a_port_in_use_exits_2_with_one_line_last_and_nothing_started(app_folder: Path) -> None:
     with socket.create_server(("127.0.0.1", 0)) as taken:
         port = str(taken.getsockname()[1])
-        completed = subprocess.run(
-            [str(CONSOLE), "serve", "app.py", "--port", port],
-            cwd=app_folder,
-            capture_output=True,
-            env=child_env(),
-            timeout=60,
-            check=False,
-        )
+        completed = _mcpserve(app_folder, "serve", "app.py", "--port", port)
     assert completed.returncode == 2
     stderr = completed.stderr.decode()
     assert stderr.splitlines()[-1] == (
@@ -239,14 +232,7 @@ def test_a_failing_startup_hook_exits_2_with_what_failed_as_the_last_line(tmp_pa
         "    raise ConnectionRefusedError('postgresql://app:pw-in-dsn@db:5432/app refused')\n"
         "app.on_startup(connect)\n"
     )
-    completed = subprocess.run(
-        [str(CONSOLE), "serve", "app.py", "--port", str(free_port())],
-        cwd=tmp_path,
-        capture_output=True,
-        env=child_env(),
-        timeout=60,
-        check=False,
-    )
+    completed = _mcpserve(tmp_path, "serve", "app.py", "--port", str(free_port()))
     assert completed.returncode == 2
     stderr = completed.stderr.decode()
     assert stderr.splitlines()[-1] == (
@@ -259,13 +245,8 @@ def test_a_failing_startup_hook_exits_2_with_what_failed_as_the_last_line(tmp_pa
 def test_a_metrics_port_in_use_exits_2_naming_it(app_folder: Path) -> None:
     with socket.create_server(("127.0.0.1", 0)) as taken:
         port = str(taken.getsockname()[1])
-        completed = subprocess.run(
-            [str(CONSOLE), "serve", "app.py", "--port", str(free_port())],
-            cwd=app_folder,
-            capture_output=True,
-            env=child_env(MCPSERVE_METRICS_PORT=port),
-            timeout=60,
-            check=False,
+        completed = _mcpserve(
+            app_folder, "serve", "app.py", "--port", str(free_port()), MCPSERVE_METRICS_PORT=port
         )
     assert completed.returncode == 2
     assert completed.stderr.decode().splitlines()[-1] == (
