@@ -109,6 +109,7 @@ def test_the_readme_server_serves_over_http_as_written(app_folder: Path) -> None
         assert answer.status_code == 200, answer.text
         assert answer.json()["result"]["structuredContent"] == {"result": 5}
     lines = check_log_lines(log.read_bytes())
+    assert any(str(line["event"]).startswith(f"listening on {base} ") for line in lines)
     warnings = [line for line in lines if line["level"] == "warning"]
     assert len(warnings) == 1
     assert str(warnings[0]["event"]).startswith("no authentication configured: serving 127.0.0.1")

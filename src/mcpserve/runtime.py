@@ -33,6 +33,7 @@ from mcpserve.transports.http.drain import Drain
 from mcpserve.transports.http.endpoint import EndpointOptions, McpEndpoint
 from mcpserve.transports.http.hostguard import HostGuard
 from mcpserve.transports.http.ops import MetricsAccess, OpsRoutes
+from mcpserve.urls import http_url
 
 __all__ = [
     "build_dispatcher",
@@ -181,13 +182,9 @@ def configure_logging(settings: Settings, stream: IO[bytes] | None = None) -> No
     it does not bury the line a start-up error prints after it."""
     configure_json_logging(settings.log_level, stream)
     log = get_logger("mcpserve")
-    where = f"http://{_url_host(settings.host)}:{settings.port}{settings.path}"
-    log.info(f"mcpserve {__version__} starting on {where if settings.transport == 'http' else 'stdio'}")
+    where = http_url(settings.host, settings.port, settings.path) if settings.transport == "http" else "stdio"
+    log.info(f"mcpserve {__version__} starting on {where}")
     log.debug("configuration", config=settings.redacted())
-
-
-def _url_host(host: str) -> str:
-    return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
 def check(server: MCPServer, settings: Settings) -> dict[str, Any]:

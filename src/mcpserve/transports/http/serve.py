@@ -36,6 +36,7 @@ from mcpserve.errors import ConfigError, StartupError
 from mcpserve.transports.http.app import HttpApp
 from mcpserve.transports.http.ops import OpsApp
 from mcpserve.transports.http.protocol import CoalescingHttpToolsProtocol
+from mcpserve.urls import http_url
 
 __all__ = ["run_http", "serve_http"]
 
@@ -58,6 +59,9 @@ class _Server(uvicorn.Server):
             await super().startup(sockets=sockets)
         except SystemExit:
             self.should_exit = True
+        if self.started:  # uvicorn says where it listens only on sockets it bound itself
+            where = http_url(self.config.host, self.config.port)
+            logger.info("listening on %s (Ctrl-C or SIGTERM drains and stops)", where)
 
 
 def _config(
