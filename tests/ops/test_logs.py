@@ -12,8 +12,8 @@ from mcpserve.config import load_settings
 from mcpserve.observability.logs import configure_logging, get_logger, write_event
 from mcpserve.protocol.sealing import KeyRing
 from mcpserve.runtime import configure_logging as configure_runtime_logging
-from tests.ops.support import call_tool, initialize, make_app, session_headers
-from tests.support.asgi import request, rpc
+from tests.ops.support import call_tool, initialize, make_app, modern_headers, session_headers
+from tests.support.asgi import META, request, rpc
 from tests.support.logcheck import REQUEST_FIELDS, check_log_lines, secret
 
 pytestmark = pytest.mark.anyio
@@ -214,9 +214,17 @@ def test_every_case_of_the_bearer_scheme_is_masked_on_the_structlog_path() -> No
 
 
 @pytest.mark.parametrize("scheme", ["BEARER", "bEaReR"])
-async def test_a_tool_name_spelling_the_scheme_in_any_case_is_masked(
+async def test_a_tool_method_or_session_spelling_the_scheme_in_any_case_is_masked(
     checked_logs: io.BytesIO, scheme: str
 ) -> None:
-    assert (await call_tool(make_app(), f"{scheme} {'x' * 24}", {})).status == 200
+    app = make_app()
+    assert (await call_tool(app, f"{scheme} {'x' * 24}", {})).status == 200
+    method = rpc(f"{scheme} {'y' * 24}", {"_meta": META})
+    await request(app, "POST", headers=modern_headers(f"{scheme} {'y' * 24}"), body=method)
+    stale = session_headers(f"{scheme} {'z' * 24}")
+    await request(app, "POST", headers=stale, body=rpc("tools/list"))
     logged = [line for line in lines(checked_logs) if line["event"] == "request"]
-    assert [line["tool"] for line in logged] == [f"{scheme} **********"]
+    assert [line["tool"] for line in logged[:1]] == [f"{scheme} **********"]
+    assert len(logged) == 3
+    assert logged[1]["method"] == f"{scheme} **********"
+    assert logged[2]["session_id"] == f"{scheme} **********"
