@@ -178,7 +178,7 @@ async def _drive(port: int, seconds: float, rate: float, load: Load, seed_value:
                 before = worker.sent
                 try:
                     await worker.step(worker.rng.choice(steps))
-                except (HttpError, KeyError, IndexError, ValueError) as exc:
+                except Exception as exc:  # any surprise is an error of the run, counted, never a crash
                     load.error(f"{type(exc).__name__}: {exc}")
                 next_at += pace * max(1, worker.sent - before)
                 await asyncio.sleep(max(0.0, next_at - time.monotonic()))
