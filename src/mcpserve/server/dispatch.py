@@ -128,6 +128,9 @@ class Dispatcher:
         self.clock = clock
         self.deadlines = DeadlineKeeper()
         self._closing: anyio.Event | None = None
+        # How a tool runs: the seam a traced dispatcher wraps (a plain function, so the call
+        # costs what ``tool.run(kwargs)`` did).
+        self.run_tool: Callable[[Tool, dict[str, Any]], Awaitable[Any]] = Tool.run
 
     @property
     def closing(self) -> anyio.Event:
@@ -252,7 +255,8 @@ class Dispatcher:
             kwargs = tool.bind(arguments, context)
             deadline = self.deadlines.start(seconds, call.task) if seconds else None
             try:
-                outcome = await self._rounds(call, name, arguments, lambda: tool.run(kwargs))
+                run = self.run_tool
+                outcome = await self._rounds(call, name, arguments, lambda: run(tool, kwargs))
             except asyncio.CancelledError:
                 if deadline is None or not deadline.expired:
                     raise

@@ -1,0 +1,209 @@
+"""The traced variants the runtime composes when tracing is on: nothing here runs otherwise.
+
+:class:`TracedDispatcher` opens a SERVER span per MCP request (both eras, every transport) and an
+INTERNAL ``execute_tool`` span per tool run; :class:`TracedLimiter` times each Redis budget
+check. Names and attributes follow the OpenTelemetry MCP semantic conventions (see
+``docs/tracing.md``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Sequence
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
+from urllib.parse import urlsplit
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
+
+from mcpserve.observability.requests import current_request
+from mcpserve.observability.tracing import failed, operation_span, parent_context, span_ids
+from mcpserve.ratelimit.base import Budget, Decision, Limiter
+from mcpserve.server.call import Call
+from mcpserve.server.context import NeedInput
+from mcpserve.server.dispatch import Dispatcher
+from mcpserve.server.tools import Tool
+from mcpserve.types import JSONObject
+
+if TYPE_CHECKING:
+    from mcpserve.server.app import MCPServer
+
+__all__ = ["TracedDispatcher", "TracedLimiter", "request_attributes"]
+
+_MAX_NAME = 200  # a client-chosen name kept in an attribute is cut here
+_TARGETED: Final = {"tools/call": "gen_ai.tool.name", "prompts/get": "gen_ai.prompt.name"}
+_RESOURCE_METHODS: Final = frozenset({"resources/read", "resources/subscribe", "resources/unsubscribe"})
+
+
+class _Timed(NamedTuple):
+    """A Redis call made before the request's span could exist (admission runs before dispatch)."""
+
+    start: int
+    end: int
+    attributes: dict[str, Any]
+    error: str | None
+
+
+# Set by TracedLimiter in the request's own task, taken by the request's span right after.
+_admission: ContextVar[_Timed | None] = ContextVar("mcpserve_traced_admission", default=None)
+
+
+def request_attributes(call: Call, session_id: str | None) -> dict[str, Any]:
+    """The MCP semantic-convention attributes of a server span for ``call``."""
+    attributes: dict[str, Any] = {"mcp.method.name": call.method}
+    if call.id is not None:
+        attributes["jsonrpc.request.id"] = str(call.id)
+    if call.protocol_version:
+        attributes["mcp.protocol.version"] = call.protocol_version
+    if call.headers is not None:  # HTTP; stdio calls carry no headers
+        attributes["network.transport"] = "tcp"
+        attributes["network.protocol.name"] = "http"
+    else:
+        attributes["network.transport"] = "pipe"
+    if session_id:
+        attributes["mcp.session.id"] = session_id
+    key = _TARGETED.get(call.method)
+    name = call.params.get("name")
+    if key is not None and isinstance(name, str):
+        attributes[key] = name[:_MAX_NAME]
+        if call.method == "tools/call":
+            attributes["gen_ai.operation.name"] = "execute_tool"
+    uri = call.params.get("uri")
+    if call.method in _RESOURCE_METHODS and isinstance(uri, str):
+        attributes["mcp.resource.uri"] = uri[:_MAX_NAME]
+    return attributes
+
+
+def _span_name(call: Call, server: MCPServer) -> str:
+    """``{method} {target}`` for a known tool; the method alone otherwise (bounded cardinality)."""
+    name = call.params.get("name")
+    if call.method == "tools/call" and isinstance(name, str) and server.registered_tool(name) is not None:
+        return f"tools/call {name}"
+    return call.method
+
+
+def _record_outcome(span: trace.Span, response: JSONObject) -> None:
+    error = response.get("error")
+    if isinstance(error, dict):
+        code = str(error.get("code"))
+        span.set_attribute("rpc.response.status_code", code)
+        message = error.get("message")
+        failed(span, code, message if isinstance(message, str) else None)
+        return
+    result = response.get("result")
+    if isinstance(result, dict) and result.get("isError"):
+        failed(span, "tool_error")
+
+
+class TracedDispatcher(Dispatcher):
+    """A :class:`Dispatcher` whose requests and tool runs are spans."""
+
+    def __init__(self, server: MCPServer, *, tracer: trace.Tracer, **options: Any) -> None:
+        super().__init__(server, **options)
+        self.tracer = tracer
+        self.run_tool = self._run_tool
+
+    async def handle(self, call: Call) -> JSONObject:
+        headers = call.headers
+        parent, links = parent_context(call.params.get("_meta"), headers)
+        admitted = _admission.get()
+        if admitted is not None:
+            _admission.set(None)
+        span = self.tracer.start_span(
+            _span_name(call, self.server),
+            context=parent,
+            kind=SpanKind.SERVER,
+            links=links,
+            start_time=admitted.start if admitted is not None else None,
+        )
+        recording = span.is_recording()
+        if recording:  # unsampled requests (most, at a low ratio) skip the attributes
+            session_id = headers.get("mcp-session-id") if headers is not None else None
+            span.set_attributes(request_attributes(call, session_id))
+            record = current_request.get()
+            if record is not None:
+                record.trace = span_ids(span)
+            if admitted is not None:
+                self._admission_span(span, admitted)
+        token = otel_context.attach(trace.set_span_in_context(span))
+        try:
+            response = await super().handle(call)
+        except asyncio.CancelledError:
+            if recording:
+                failed(span, "cancelled")
+            span.end()
+            raise
+        finally:
+            otel_context.detach(token)
+        if recording:
+            _record_outcome(span, response)
+        span.end()
+        return response
+
+    def _admission_span(self, parent: trace.Span, timed: _Timed) -> None:
+        child = self.tracer.start_span(
+            "EVALSHA",
+            context=trace.set_span_in_context(parent),
+            kind=SpanKind.CLIENT,
+            attributes=timed.attributes,
+            start_time=timed.start,
+        )
+        if timed.error is not None:
+            failed(child, timed.error)
+        child.end(end_time=timed.end)
+
+    def _run_tool(self, tool: Tool, kwargs: dict[str, Any]) -> Awaitable[Any]:
+        # Children of an unsampled request would be dropped by the sampler anyway: not built.
+        if not trace.get_current_span().is_recording():
+            return tool.run(kwargs)
+        return self._run_tool_in_span(tool, kwargs)
+
+    async def _run_tool_in_span(self, tool: Tool, kwargs: dict[str, Any]) -> Any:
+        attributes = {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": tool.name}
+        # NeedInput is a question for the client (2026-07-28), not a failure.
+        with operation_span(
+            self.tracer, f"execute_tool {tool.name}", SpanKind.INTERNAL, attributes, (NeedInput,)
+        ):
+            return await tool.run(kwargs)
+
+
+def _redis_attributes(url: str) -> dict[str, Any]:
+    parts = urlsplit(url)
+    attributes: dict[str, Any] = {"db.system.name": "redis", "db.operation.name": "EVALSHA"}
+    if parts.scheme == "unix":
+        attributes["server.address"] = parts.path
+        return attributes
+    attributes["server.address"] = parts.hostname or ""
+    attributes["server.port"] = parts.port or 6379
+    database = parts.path.strip("/")
+    attributes["db.namespace"] = database or "0"
+    return attributes
+
+
+class TracedLimiter:
+    """A :class:`Limiter` whose Redis calls become CLIENT spans of the request they admit.
+
+    Admission runs before the request reaches the dispatcher, so the call is timed here and the
+    span is made by the request's own span (which then starts at the admission).
+    """
+
+    def __init__(self, limiter: Limiter, url: str) -> None:
+        self._limiter = limiter
+        self._attributes = _redis_attributes(url)
+
+    async def hit(self, budgets: Sequence[Budget]) -> Decision:
+        start = time.time_ns()
+        try:
+            decision = await self._limiter.hit(budgets)
+        except BaseException as exc:
+            error = "cancelled" if isinstance(exc, asyncio.CancelledError) else type(exc).__qualname__
+            _admission.set(_Timed(start, time.time_ns(), self._attributes, error))
+            raise
+        _admission.set(_Timed(start, time.time_ns(), self._attributes, None))
+        return decision
+
+    async def aclose(self) -> None:
+        await self._limiter.aclose()
