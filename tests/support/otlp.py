@@ -49,7 +49,7 @@ class ReceivedSpan:
 class Receiver:
     url: str
     spans: list[ReceivedSpan] = field(default_factory=list)
-    requests: int = 0
+    headers: list[dict[str, str]] = field(default_factory=list)  # of each export request
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def wait_for(self, predicate: Callable[[ReceivedSpan], bool], timeout: float = 20.0) -> ReceivedSpan:
@@ -113,7 +113,7 @@ def otlp_receiver() -> Iterator[Receiver]:
             spans = _decode(body)
             with receiver.lock:
                 receiver.spans.extend(spans)
-                receiver.requests += 1
+                receiver.headers.append({name.lower(): value for name, value in self.headers.items()})
             answer = ExportTraceServiceResponse().SerializeToString()
             self.send_response(200)
             self.send_header("content-type", "application/x-protobuf")

@@ -13,6 +13,7 @@ it (and the HTTP ``traceparent`` header), :func:`inject_meta` writes it into req
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from typing import Any, Final
@@ -87,7 +88,9 @@ def _exporter(settings: Settings) -> SpanExporter | None:
     if settings.otel_traces_exporter == "none":
         return None
     if settings.otel_traces_exporter == "console":
-        return ConsoleSpanExporter()  # stdout: for trying tracing out over HTTP, never with stdio
+        # stdout as it is now (the SDK's default is the one at its import): for trying tracing out
+        # over HTTP, never with stdio, whose stdout carries the protocol.
+        return ConsoleSpanExporter(out=sys.stdout)
     try:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # noqa: PLC0415
             OTLPSpanExporter,
