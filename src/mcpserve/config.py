@@ -167,11 +167,13 @@ class Settings(BaseSettings):
 
     # Notifications a request sends while it runs (progress, log messages), per request, so a
     # tool in a loop cannot flood its client; see docs/configuration.md "Notification limits".
-    progress_interval: float = Field(0.1, ge=0, le=60, validation_alias=_env("progress_interval"))
+    progress_notifications_per_second: float = Field(
+        10.0, ge=0, validation_alias=_env("progress_notifications_per_second")
+    )
     log_notifications_per_second: float = Field(
         10.0, ge=0, validation_alias=_env("log_notifications_per_second")
     )
-    log_notifications_burst: int = Field(20, ge=1, validation_alias=_env("log_notifications_burst"))
+    notification_burst: int = Field(20, ge=1, validation_alias=_env("notification_burst"))
 
     # Operations
     drain_timeout: float = Field(30.0, ge=0, le=3600, validation_alias=_env("drain_timeout"))

@@ -24,6 +24,7 @@ from mcpserve.ratelimit import MemoryLimiter, RateGate, ToolLimits
 from mcpserve.ratelimit.base import Limiter
 from mcpserve.server.app import MCPServer
 from mcpserve.server.dispatch import CacheHint, Dispatcher
+from mcpserve.server.notify_limits import NotificationLimits
 from mcpserve.server.readiness import readiness_report, run_checks
 from mcpserve.store.memory import MemoryEventStore, MemorySessionStore
 from mcpserve.transports.http.app import HttpApp
@@ -84,6 +85,11 @@ def build_dispatcher(server: MCPServer, settings: Settings) -> Dispatcher:
         "cache_hints": {
             m: lists for m in ("tools/list", "prompts/list", "resources/list", "resources/templates/list")
         },
+        "notification_limits": NotificationLimits(
+            progress_per_second=settings.progress_notifications_per_second,
+            log_per_second=settings.log_notifications_per_second,
+            burst=settings.notification_burst,
+        ),
     }
     if settings.tracing_enabled:
         from mcpserve.observability.traced import TracedDispatcher  # noqa: PLC0415 - only when tracing
