@@ -93,9 +93,9 @@ def build_dispatcher(server: MCPServer, settings: Settings) -> Dispatcher:
     }
     if settings.tracing_enabled:
         from mcpserve.observability.traced import TracedDispatcher  # noqa: PLC0415 - only when tracing
-        from mcpserve.observability.tracing import tracer  # noqa: PLC0415
+        from mcpserve.observability.tracing import root_sampling, tracer  # noqa: PLC0415
 
-        return TracedDispatcher(server, tracer=tracer(), **options)
+        return TracedDispatcher(server, tracer=tracer(), roots=root_sampling(settings), **options)
     return Dispatcher(server, **options)
 
 

@@ -1,8 +1,8 @@
 """Traces leave a real server process over OTLP/HTTP and continue the caller's trace.
 
 A tools/call carrying ``_meta.traceparent`` (2026-07-28, a 2025-era session, stdio) becomes a
-SERVER span whose parent is the caller's span, with an ``execute_tool`` child and a child for the
-SQL query (SQLite and PostgreSQL), and the request's log line names the same trace.
+SERVER span whose parent is the caller's span, with a child for the SQL query (SQLite and
+PostgreSQL), and the request's log line names the same trace.
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ def _request_line(lines: list[dict[str, Any]], trace_id: str) -> dict[str, Any]:
 def _check_tool_trace(
     receiver: Receiver, trace_id: str, parent: str, system: str, transport: str = "tcp"
 ) -> ReceivedSpan:
-    """The server span continues the caller's span; execute_tool and the SQL query are its children."""
+    """The server span continues the caller's span; the SQL query is its child."""
     server = receiver.wait_for(lambda s: s.trace_id == trace_id and s.kind == "SERVER")
     assert server.name == "tools/call query_database"
     assert server.parent_span_id == parent
@@ -90,17 +90,14 @@ def _check_tool_trace(
     assert server.attributes["network.transport"] == transport
     assert "error.type" not in server.attributes
     assert server.resource["service.name"] == "mcpserve-under-test"
-    tool = receiver.wait_for(lambda s: s.trace_id == trace_id and s.name == "execute_tool query_database")
-    assert tool.parent_span_id == server.span_id
-    assert tool.kind == "INTERNAL"
     query = receiver.wait_for(lambda s: s.trace_id == trace_id and s.name == "SELECT")
-    assert query.parent_span_id == tool.span_id
+    assert query.parent_span_id == server.span_id
     assert query.kind == "CLIENT"
     assert query.attributes["db.system.name"] == system
     assert query.attributes["db.operation.name"] == "SELECT"
     assert query.attributes["db.response.returned_rows"] == 3
     assert "db.query.text" not in query.attributes  # the caller's SQL may hold literal values
-    assert server.start_ns <= tool.start_ns <= query.start_ns <= query.end_ns <= tool.end_ns <= server.end_ns
+    assert server.start_ns <= query.start_ns <= query.end_ns <= server.end_ns
     return server
 
 
@@ -185,8 +182,10 @@ def test_a_failed_call_is_an_error_span() -> None:
         server = receiver.wait_for(lambda s: s.trace_id == trace_id and s.kind == "SERVER")
         assert server.attributes["error.type"] == "tool_error"
         assert server.status_code == 2  # STATUS_CODE_ERROR
-        tool = receiver.wait_for(lambda s: s.trace_id == trace_id and s.kind == "INTERNAL")
-        assert tool.attributes["error.type"] == "ToolError"
+        query = receiver.wait_for(lambda s: s.trace_id == trace_id and s.kind == "CLIENT")
+        assert (query.name, query.parent_span_id) == ("QUERY", server.span_id)  # DELETE: not a read
+        assert query.attributes["error.type"] == "QueryRejected"
+        assert query.status_code == 2
 
 
 def test_sampling_is_configured_by_the_standard_variables() -> None:
@@ -194,7 +193,8 @@ def test_sampling_is_configured_by_the_standard_variables() -> None:
         with traced_server(receiver, OTEL_TRACES_SAMPLER="always_off") as (url, lines):
             for request_id in (1, 2):
                 body = modern_request(request_id, "tools/list")
-                body["params"]["_meta"]["traceparent"] = _traceparent(*_ids())
+                if request_id == 1:  # with the caller's context, and (2) without: decided before any span
+                    body["params"]["_meta"]["traceparent"] = _traceparent(*_ids())
                 headers = {**MODERN_HEADERS, "mcp-method": "tools/list"}
                 del headers["mcp-name"]
                 assert (

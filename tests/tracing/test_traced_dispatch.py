@@ -11,13 +11,23 @@ import anyio
 import orjson
 import pytest
 from opentelemetry import trace
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
 from mcpserve import MCPServer
 from mcpserve.config import load_settings
 from mcpserve.observability.logs import get_logger
 from mcpserve.observability.traced import TracedDispatcher, TracedLimiter
-from mcpserve.observability.tracing import inject_meta, operation_span, tracer
+from mcpserve.observability.tracing import (
+    PresetIds,
+    RootSampling,
+    build_tracer_provider,
+    inject_meta,
+    operation_span,
+    root_sampling,
+    tracer,
+)
 from mcpserve.protocol import jsonrpc
 from mcpserve.protocol.envelope import read_request_meta
 from mcpserve.ratelimit import RateGate
@@ -101,7 +111,6 @@ async def test_a_tool_call_is_a_server_span_with_a_tool_child_and_traced_log_lin
     response = await dispatcher.handle(call)
     assert response["result"]["isError"] is False
     server = spans.named("tools/call chatty")
-    tool = spans.named("execute_tool chatty")
     inner = spans.named("inner")
     assert server.kind is SpanKind.SERVER
     assert _hex(server.context.trace_id, 32) == trace_id
@@ -115,15 +124,14 @@ async def test_a_tool_call_is_a_server_span_with_a_tool_child_and_traced_log_lin
         "gen_ai.tool.name": "chatty",
         "gen_ai.operation.name": "execute_tool",
     }
-    assert tool.parent is not None and tool.parent.span_id == server.context.span_id
-    assert inner.parent is not None and inner.parent.span_id == tool.context.span_id  # tool code joins in
+    assert inner.parent is not None and inner.parent.span_id == server.context.span_id  # tool code joins in
     lines = [
         line for line in check_log_lines(stream.getvalue()) if line.get("logger") == "tests.tracing.tool"
     ]
     assert [line["event"] for line in lines] == ["structlog line", "stdlib line"]
     for line in lines:
         assert line["trace_id"] == trace_id
-        assert line["span_id"] == _hex(tool.context.span_id, 16)
+        assert line["span_id"] == _hex(server.context.span_id, 16)
     configuration = orjson.loads(stream.getvalue().splitlines()[0])
     assert configuration["event"] == "configuration" and "trace_id" not in configuration
 
@@ -134,9 +142,9 @@ async def test_a_sync_tool_logs_with_the_trace_from_its_worker_thread(spans: Rec
     dispatcher = build_dispatcher(_app(), load_settings(TRACED))
     trace_id, _, traceparent = _traceparent()
     await dispatcher.handle(_modern("tools/call", {"name": "sync_chatty"}, traceparent=traceparent))
-    tool = spans.named("execute_tool sync_chatty")
+    server = spans.named("tools/call sync_chatty")
     (line,) = [line for line in check_log_lines(stream.getvalue()) if line["event"] == "from a worker thread"]
-    assert (line["trace_id"], line["span_id"]) == (trace_id, _hex(tool.context.span_id, 16))
+    assert (line["trace_id"], line["span_id"]) == (trace_id, _hex(server.context.span_id, 16))
 
 
 async def test_errors_timeouts_and_questions_are_told_apart(spans: Recorded) -> None:
@@ -156,13 +164,12 @@ async def test_errors_timeouts_and_questions_are_told_apart(spans: Recorded) -> 
     timed_out = await dispatcher.handle(_modern("tools/call", {"name": "sleepy"}))
     assert timed_out["result"]["isError"] is True
     assert (spans.named("tools/call sleepy").attributes or {})["error.type"] == "tool_error"
-    assert (spans.named("execute_tool sleepy").attributes or {})["error.type"] == "cancelled"
 
     asked = await dispatcher.handle(_modern("tools/call", {"name": "confirm"}))
     assert asked["result"]["resultType"] == "input_required"
-    for name in ("tools/call confirm", "execute_tool confirm"):
-        assert "error.type" not in (spans.named(name).attributes or {}), name
-        assert spans.named(name).status.status_code is StatusCode.UNSET
+    question = spans.named("tools/call confirm")  # a question for the client is not a failure
+    assert "error.type" not in (question.attributes or {})
+    assert question.status.status_code is StatusCode.UNSET
 
     unknown = await dispatcher.handle(_modern("tools/call", {"name": "x" * 500}))
     assert unknown["result"]["isError"] is True
@@ -277,3 +284,46 @@ async def test_a_failed_redis_call_is_an_error_span_and_the_request_still_runs(s
     assert (redis.attributes or {})["error.type"] == "ConnectionError"
     assert (redis.attributes or {})["server.address"] == "/tmp/redis.sock"
     assert trace.get_current_span().is_recording() is False
+
+
+async def test_requests_without_trace_context_are_sampled_early_with_the_sdks_verdict(
+    spans: Recorded,
+) -> None:
+    ratio = {**TRACED, "otel_traces_sampler": "parentbased_traceidratio", "otel_traces_sampler_arg": 0.5}
+    settings = load_settings({**ratio, "otel_traces_exporter": "none"})
+    assert root_sampling(settings) is None  # the installed provider (the tests') is not one of ours
+    provider = build_tracer_provider(settings)
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    assert isinstance(provider.id_generator, PresetIds)
+    app = MCPServer("early")
+
+    @app.tool()
+    async def outgoing() -> str:
+        """What a request this tool sent upstream would carry."""
+        return str(inject_meta()["traceparent"])
+
+    dispatcher = TracedDispatcher(
+        app, tracer=provider.get_tracer("tests"), roots=RootSampling(0.5, provider.id_generator)
+    )
+    sent = []
+    for _ in range(200):
+        response = await dispatcher.handle(_modern("tools/call", {"name": "outgoing"}))
+        sent.append(response["result"]["content"][0]["text"].split("-"))
+    recorded = {_hex(span.context.trace_id, 32) for span in exporter.get_finished_spans()}
+    assert 40 <= len(recorded) <= 160  # about half, as the ratio says
+    for _, trace_id, _, flags in sent:
+        # Outgoing requests carry every request's trace, flagged sampled exactly when it was recorded.
+        assert bool(int(flags, 16) & 1) == (trace_id in recorded)
+    assert len({trace_id for _, trace_id, _, _ in sent}) == 200
+    assert spans.all() == []  # nothing reached the process's provider
+    provider.shutdown()
+
+
+def test_early_sampling_is_skipped_when_every_request_is_sampled() -> None:
+    ids = PresetIds()
+    everything = RootSampling(1.0, ids)
+    assert everything.unsampled() is None
+    assert ids.generate_trace_id() != ids.generate_trace_id()  # the preset is used once
+    nothing = RootSampling(0.0, ids).unsampled()
+    assert nothing is not None and not nothing.is_recording() and nothing.get_span_context().is_valid

@@ -1,16 +1,15 @@
 """The traced variants the runtime composes when tracing is on: nothing here runs otherwise.
 
-:class:`TracedDispatcher` opens a SERVER span per MCP request (both eras, every transport) and an
-INTERNAL ``execute_tool`` span per tool run; :class:`TracedLimiter` times each Redis budget
-check. Names and attributes follow the OpenTelemetry MCP semantic conventions (see
-``docs/tracing.md``).
+:class:`TracedDispatcher` opens a SERVER span per MCP request (both eras, every transport);
+:class:`TracedLimiter` times each Redis budget check. Names and attributes follow the
+OpenTelemetry MCP semantic conventions (see ``docs/tracing.md``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Sequence
+from collections.abc import Sequence
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
 from urllib.parse import urlsplit
@@ -20,12 +19,10 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
 from mcpserve.observability.requests import current_request
-from mcpserve.observability.tracing import failed, operation_span, parent_context, span_ids
+from mcpserve.observability.tracing import RootSampling, failed, parent_context, span_ids
 from mcpserve.ratelimit.base import Budget, Decision, Limiter
 from mcpserve.server.call import Call
-from mcpserve.server.context import NeedInput
 from mcpserve.server.dispatch import Dispatcher
-from mcpserve.server.tools import Tool
 from mcpserve.types import JSONObject
 
 if TYPE_CHECKING:
@@ -51,14 +48,15 @@ class _Timed(NamedTuple):
 _admission: ContextVar[_Timed | None] = ContextVar("mcpserve_traced_admission", default=None)
 
 
-def request_attributes(call: Call, session_id: str | None) -> dict[str, Any]:
+def request_attributes(call: Call, headers: dict[str, str] | None) -> dict[str, Any]:
     """The MCP semantic-convention attributes of a server span for ``call``."""
+    session_id = headers.get("mcp-session-id") if headers is not None else None
     attributes: dict[str, Any] = {"mcp.method.name": call.method}
     if call.id is not None:
         attributes["jsonrpc.request.id"] = str(call.id)
     if call.protocol_version:
         attributes["mcp.protocol.version"] = call.protocol_version
-    if call.headers is not None:  # HTTP; stdio calls carry no headers
+    if headers is not None:  # HTTP; stdio calls carry no headers
         attributes["network.transport"] = "tcp"
         attributes["network.protocol.name"] = "http"
     else:
@@ -99,12 +97,20 @@ def _record_outcome(span: trace.Span, response: JSONObject) -> None:
 
 
 class TracedDispatcher(Dispatcher):
-    """A :class:`Dispatcher` whose requests and tool runs are spans."""
+    """A :class:`Dispatcher` whose requests are SERVER spans.
 
-    def __init__(self, server: MCPServer, *, tracer: trace.Tracer, **options: Any) -> None:
+    A ``tools/call`` span is also the tool call's span (``gen_ai.operation.name`` is
+    ``execute_tool``, as the conventions have it): what the tool does (queries, upstream calls,
+    its own spans) are its children. ``roots`` decides requests without trace context before any
+    span exists (see :class:`~mcpserve.observability.tracing.RootSampling`).
+    """
+
+    def __init__(
+        self, server: MCPServer, *, tracer: trace.Tracer, roots: RootSampling | None = None, **options: Any
+    ) -> None:
         super().__init__(server, **options)
         self.tracer = tracer
-        self.run_tool = self._run_tool
+        self.roots = roots
 
     async def handle(self, call: Call) -> JSONObject:
         headers = call.headers
@@ -112,17 +118,25 @@ class TracedDispatcher(Dispatcher):
         admitted = _admission.get()
         if admitted is not None:
             _admission.set(None)
-        span = self.tracer.start_span(
-            _span_name(call, self.server),
-            context=parent,
-            kind=SpanKind.SERVER,
-            links=links,
-            start_time=admitted.start if admitted is not None else None,
-        )
+        span: trace.Span | None = None
+        attributes = None
+        if parent is None and self.roots is not None:
+            span = self.roots.unsampled()
+            if span is None:  # sampled: the attributes go in at the start, in one go
+                attributes = request_attributes(call, headers)
+        if span is None:
+            span = self.tracer.start_span(
+                _span_name(call, self.server),
+                context=parent,
+                kind=SpanKind.SERVER,
+                attributes=attributes,
+                links=links,
+                start_time=admitted.start if admitted is not None else None,
+            )
         recording = span.is_recording()
-        if recording:  # unsampled requests (most, at a low ratio) skip the attributes
-            session_id = headers.get("mcp-session-id") if headers is not None else None
-            span.set_attributes(request_attributes(call, session_id))
+        if recording:
+            if attributes is None:
+                span.set_attributes(request_attributes(call, headers))
             record = current_request.get()
             if record is not None:
                 record.trace = span_ids(span)
@@ -154,20 +168,6 @@ class TracedDispatcher(Dispatcher):
         if timed.error is not None:
             failed(child, timed.error)
         child.end(end_time=timed.end)
-
-    def _run_tool(self, tool: Tool, kwargs: dict[str, Any]) -> Awaitable[Any]:
-        # Children of an unsampled request would be dropped by the sampler anyway: not built.
-        if not trace.get_current_span().is_recording():
-            return tool.run(kwargs)
-        return self._run_tool_in_span(tool, kwargs)
-
-    async def _run_tool_in_span(self, tool: Tool, kwargs: dict[str, Any]) -> Any:
-        attributes = {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": tool.name}
-        # NeedInput is a question for the client (2026-07-28), not a failure.
-        with operation_span(
-            self.tracer, f"execute_tool {tool.name}", SpanKind.INTERNAL, attributes, (NeedInput,)
-        ):
-            return await tool.run(kwargs)
 
 
 def _redis_attributes(url: str) -> dict[str, Any]:

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import threading
 from collections.abc import Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
+from random import getrandbits
 from typing import Any, Final
 
 from opentelemetry import trace
@@ -25,6 +27,7 @@ from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.sdk.trace.sampling import (
     ALWAYS_OFF,
     ALWAYS_ON,
@@ -32,7 +35,7 @@ from opentelemetry.sdk.trace.sampling import (
     Sampler,
     TraceIdRatioBased,
 )
-from opentelemetry.trace import Link, SpanKind, Status, StatusCode
+from opentelemetry.trace import Link, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from mcpserve._version import __version__
@@ -49,6 +52,9 @@ __all__ = [
     "configure_tracing",
     "inject_meta",
     "parent_context",
+    "PresetIds",
+    "RootSampling",
+    "root_sampling",
     "span_ids",
     "tracer",
 ]
@@ -57,6 +63,8 @@ TRACER_NAME: Final = "mcpserve"
 # The keys SEP-414 reserves in _meta (and the W3C header names): written unprefixed.
 _CONTEXT_KEYS: Final = ("traceparent", "tracestate", "baggage")
 _PROPAGATOR: Final = CompositePropagator([TraceContextTextMapPropagator(), W3CBaggagePropagator()])
+# Not sampled; the trace id is random (W3C Trace Context level 2), as the SDK's are.
+_UNSAMPLED: Final = TraceFlags(TraceFlags.RANDOM_TRACE_ID)
 
 
 def tracer(name: str = TRACER_NAME) -> trace.Tracer:
@@ -109,12 +117,71 @@ def _exporter(settings: Settings) -> SpanExporter | None:
     )
 
 
+class PresetIds(RandomIdGenerator):
+    """Random ids, except that a trace id drawn for a root request beforehand is used for its span.
+
+    :class:`RootSampling` decides a root request's sampling from a trace id it draws itself; the
+    SDK then builds the sampled span on that same id (and its sampler reaches the same verdict).
+    Per thread: the id is handed over within one synchronous call, never across threads.
+    """
+
+    def __init__(self) -> None:
+        self._preset = threading.local()
+
+    def preset(self, trace_id: int) -> None:
+        self._preset.trace_id = trace_id
+
+    def generate_trace_id(self) -> int:
+        trace_id: int | None = getattr(self._preset, "trace_id", None)
+        if trace_id is None:
+            return super().generate_trace_id()
+        self._preset.trace_id = None
+        return trace_id
+
+
+class RootSampling:
+    """The sampling decision for a request that arrived without trace context, made before any span.
+
+    Requests left out (most of them at a low ratio) then cost a random number, a comparison and
+    a bare span context (so tool code's spans and outgoing requests still follow the unsampled
+    trace) instead of the SDK's sampler and span start. The rule is the SDK's ratio sampler's,
+    on the same bits of the trace id, so the span the SDK then starts gets the same verdict.
+    """
+
+    def __init__(self, ratio: float, ids: PresetIds) -> None:
+        self._bound = TraceIdRatioBased.get_bound_for_rate(ratio)
+        self._ids = ids
+
+    def unsampled(self) -> trace.Span | None:
+        """A non-recording span when the new trace is left out; None (and the id preset) otherwise."""
+        trace_id = getrandbits(128) or 1
+        if trace_id & TraceIdRatioBased.TRACE_ID_LIMIT < self._bound:
+            self._ids.preset(trace_id)
+            return None
+        span_id = getrandbits(64) or 1
+        return trace.NonRecordingSpan(trace.SpanContext(trace_id, span_id, False, _UNSAMPLED))
+
+
+def root_sampling(settings: Settings) -> RootSampling | None:
+    """Early decisions for root requests, when the installed provider is ours and samples a ratio."""
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider) or not isinstance(provider.id_generator, PresetIds):
+        return None
+    name = settings.otel_traces_sampler
+    if name.endswith("always_on"):
+        return None  # every request is sampled: nothing to decide early
+    ratio = 0.0 if name.endswith("always_off") else settings.otel_traces_sampler_arg
+    return RootSampling(ratio, provider.id_generator)
+
+
 def build_tracer_provider(settings: Settings) -> TracerProvider:
     """The SDK provider ``settings`` describe; every value passed in, none read from the environment."""
     attributes: dict[str, Any] = dict(settings.otel_resource_attributes)
     attributes["service.name"] = settings.otel_service_name
     attributes.setdefault("service.version", __version__)
-    provider = TracerProvider(sampler=build_sampler(settings), resource=Resource(attributes))
+    provider = TracerProvider(
+        sampler=build_sampler(settings), resource=Resource(attributes), id_generator=PresetIds()
+    )
     exporter = _exporter(settings)
     if exporter is not None:
         provider.add_span_processor(

@@ -131,9 +131,6 @@ class Dispatcher:
         self.notification_limits = notification_limits
         self.deadlines = DeadlineKeeper()
         self._closing: anyio.Event | None = None
-        # How a tool runs: the seam a traced dispatcher wraps (a plain function, so the call
-        # costs what ``tool.run(kwargs)`` did).
-        self.run_tool: Callable[[Tool, dict[str, Any]], Awaitable[Any]] = Tool.run
 
     @property
     def closing(self) -> anyio.Event:
@@ -260,8 +257,7 @@ class Dispatcher:
             kwargs = tool.bind(arguments, context)
             deadline = self.deadlines.start(seconds, call.task) if seconds else None
             try:
-                run = self.run_tool
-                outcome = await self._rounds(call, name, arguments, lambda: run(tool, kwargs))
+                outcome = await self._rounds(call, name, arguments, lambda: tool.run(kwargs))
             except asyncio.CancelledError:
                 if deadline is None or not deadline.expired:
                     raise
