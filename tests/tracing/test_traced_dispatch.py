@@ -325,5 +325,8 @@ def test_early_sampling_is_skipped_when_every_request_is_sampled() -> None:
     everything = RootSampling(1.0, ids)
     assert everything.unsampled() is None
     assert ids.generate_trace_id() != ids.generate_trace_id()  # the preset is used once
+    ids.preset(7)
+    everything.forget()  # a preset the SDK did not take never reaches another span
+    assert ids.generate_trace_id() != 7
     nothing = RootSampling(0.0, ids).unsampled()
     assert nothing is not None and not nothing.is_recording() and nothing.get_span_context().is_valid

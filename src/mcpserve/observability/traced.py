@@ -113,28 +113,47 @@ class TracedDispatcher(Dispatcher):
         self.roots = roots
 
     async def handle(self, call: Call) -> JSONObject:
+        span = self._start(call)
+        token = otel_context.attach(trace.set_span_in_context(span))
+        try:
+            response = await super().handle(call)
+        except asyncio.CancelledError:
+            if span.is_recording():
+                failed(span, "cancelled")
+            span.end()
+            raise
+        finally:
+            otel_context.detach(token)
+        if span.is_recording():
+            _record_outcome(span, response)
+        span.end()
+        return response
+
+    def _start(self, call: Call) -> trace.Span:
+        """The request's span: a bare context when it is left out, else the SDK's span."""
         headers = call.headers
         parent, links = parent_context(call.params.get("_meta"), headers)
         admitted = _admission.get()
         if admitted is not None:
             _admission.set(None)
-        span: trace.Span | None = None
         attributes = None
-        if parent is None and self.roots is not None:
-            span = self.roots.unsampled()
-            if span is None:  # sampled: the attributes go in at the start, in one go
-                attributes = request_attributes(call, headers)
-        if span is None:
-            span = self.tracer.start_span(
-                _span_name(call, self.server),
-                context=parent,
-                kind=SpanKind.SERVER,
-                attributes=attributes,
-                links=links,
-                start_time=admitted.start if admitted is not None else None,
-            )
-        recording = span.is_recording()
-        if recording:
+        roots = self.roots if parent is None else None
+        if roots is not None:
+            unsampled = roots.unsampled()
+            if unsampled is not None:
+                return unsampled
+            attributes = request_attributes(call, headers)  # sampled: given at the start, in one go
+        span = self.tracer.start_span(
+            _span_name(call, self.server),
+            context=parent,
+            kind=SpanKind.SERVER,
+            attributes=attributes,
+            links=links,
+            start_time=admitted.start if admitted is not None else None,
+        )
+        if roots is not None:
+            roots.forget()  # the preset id was this span's; never another's
+        if span.is_recording():
             if attributes is None:
                 span.set_attributes(request_attributes(call, headers))
             record = current_request.get()
@@ -142,20 +161,7 @@ class TracedDispatcher(Dispatcher):
                 record.trace = span_ids(span)
             if admitted is not None:
                 self._admission_span(span, admitted)
-        token = otel_context.attach(trace.set_span_in_context(span))
-        try:
-            response = await super().handle(call)
-        except asyncio.CancelledError:
-            if recording:
-                failed(span, "cancelled")
-            span.end()
-            raise
-        finally:
-            otel_context.detach(token)
-        if recording:
-            _record_outcome(span, response)
-        span.end()
-        return response
+        return span
 
     def _admission_span(self, parent: trace.Span, timed: _Timed) -> None:
         child = self.tracer.start_span(

@@ -128,7 +128,7 @@ class PresetIds(RandomIdGenerator):
     def __init__(self) -> None:
         self._preset = threading.local()
 
-    def preset(self, trace_id: int) -> None:
+    def preset(self, trace_id: int | None) -> None:
         self._preset.trace_id = trace_id
 
     def generate_trace_id(self) -> int:
@@ -160,6 +160,10 @@ class RootSampling:
             return None
         span_id = getrandbits(64) or 1
         return trace.NonRecordingSpan(trace.SpanContext(trace_id, span_id, False, _UNSAMPLED))
+
+    def forget(self) -> None:
+        """Drop a preset id the SDK did not take (it does whenever it starts a new trace)."""
+        self._ids.preset(None)
 
 
 def root_sampling(settings: Settings) -> RootSampling | None:
