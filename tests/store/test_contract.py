@@ -7,14 +7,21 @@ from collections.abc import AsyncIterator
 import pytest
 
 from tests.store import contract
-from tests.store.harness import MemoryHarness
+from tests.store.harness import MemoryHarness, RedisHarness
 
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture(params=["memory"])
+@pytest.fixture(params=["memory", "redis"])
 async def harness(request: pytest.FixtureRequest) -> AsyncIterator[contract.Harness]:
-    yield MemoryHarness()
+    if request.param == "memory":
+        yield MemoryHarness()
+        return
+    redis = RedisHarness()
+    try:
+        yield redis
+    finally:
+        await redis.aclose()
 
 
 @pytest.mark.parametrize("check", contract.ALL, ids=lambda check: check.__name__.removeprefix("check_"))

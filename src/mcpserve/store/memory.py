@@ -6,64 +6,48 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import anyio
 from anyio.streams.memory import MemoryObjectSendStream
 
 from mcpserve.store.base import AddressInUse, CreateOutcome, StoredSession
 from mcpserve.store.events import event_id, parse_event_id, replay_from
+from mcpserve.store.fanout import Fanout
 from mcpserve.types import JSONObject
 
 __all__ = ["MemoryMessageBus", "MemoryNotificationBus", "MemorySessionStore", "MemoryEventStore"]
 
 
 class MemoryMessageBus:
-    """Fan-out and addressed delivery inside one process. A listener that falls ``buffer`` events
-    behind loses events rather than slowing publishers; change notifications are idempotent
-    hints, so the client recovers by re-listing."""
+    """Fan-out and addressed delivery inside one process (see :class:`Fanout` for slow listeners)."""
 
     def __init__(self, buffer: int = 256) -> None:
-        self._buffer = buffer
-        self._listeners: set[MemoryObjectSendStream[JSONObject]] = set()
+        self._fanout = Fanout(buffer)
         self._addressed: dict[str, MemoryObjectSendStream[JSONObject]] = {}
-        self.dropped = 0
+
+    @property
+    def dropped(self) -> int:
+        return self._fanout.dropped
 
     async def publish(self, event: JSONObject) -> None:
-        for stream in tuple(self._listeners):
-            try:
-                stream.send_nowait(event)
-            except anyio.WouldBlock:
-                self.dropped += 1
-            except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-                self._listeners.discard(stream)
+        self._fanout.send(event)
 
-    @asynccontextmanager
-    async def subscribe(self) -> AsyncIterator[AsyncIterator[JSONObject]]:
-        send, receive = anyio.create_memory_object_stream[JSONObject](self._buffer)
-        self._listeners.add(send)
-        try:
-            async with receive:
-                yield receive
-        finally:
-            self._listeners.discard(send)
-            send.close()
+    def subscribe(self) -> AbstractAsyncContextManager[AsyncIterator[JSONObject]]:
+        return self._fanout.receiver()
 
     async def deliver(self, address: str, message: JSONObject) -> bool:
         stream = self._addressed.get(address)
         if stream is None:
             return False
-        try:
-            stream.send_nowait(message)
-        except anyio.WouldBlock:
-            self.dropped += 1
+        self._fanout.offer(stream, message)
         return True
 
     @asynccontextmanager
     async def listen(self, address: str) -> AsyncIterator[AsyncIterator[JSONObject]]:
         if address in self._addressed:
             raise AddressInUse(address)
-        send, receive = anyio.create_memory_object_stream[JSONObject](self._buffer)
+        send, receive = anyio.create_memory_object_stream[JSONObject](self._fanout.buffer)
         self._addressed[address] = send
         try:
             async with receive:
