@@ -150,6 +150,7 @@ class Settings(BaseSettings):
     )
     max_sessions_per_principal: int = Field(1000, ge=1, validation_alias=_env("max_sessions_per_principal"))
     session_max_events: int = Field(256, ge=1, le=100_000, validation_alias=_env("session_max_events"))
+    session_cache_ttl: float = Field(1.0, ge=0, le=60, validation_alias=_env("session_cache_ttl"))
 
     # Rate limits (per principal, or client address when unauthenticated; 0 = no limit)
     redis_url: SecretStr | None = Field(None, validation_alias=_env("redis_url"))

@@ -142,6 +142,7 @@ def build_state(server: MCPServer, settings: Settings) -> tuple[SessionStore, Ev
             "must be set (the same on every replica) when session state is shared in Redis; "
             "make one with `mcpserve new-key`",
         )
+    from mcpserve.store.cached import CachedSessionStore  # noqa: PLC0415 - only with Redis
     from mcpserve.store.redis_bus import RedisMessageBus  # noqa: PLC0415 - only with Redis
     from mcpserve.store.redis_connection import STATE_RETRY, connect  # noqa: PLC0415
     from mcpserve.store.redis_store import RedisEventStore, RedisSessionStore  # noqa: PLC0415
@@ -160,7 +161,10 @@ def build_state(server: MCPServer, settings: Settings) -> tuple[SessionStore, Ev
     server.on_shutdown(client.aclose)
     server.on_shutdown(redis_bus.aclose)  # shutdown hooks run in reverse: the bus first
     # Readiness needs no check of its own: /ready counts sessions, which fails while Redis is down.
-    return redis_sessions, RedisEventStore(redis_sessions), redis_bus
+    events = RedisEventStore(redis_sessions)
+    if settings.session_cache_ttl:
+        return CachedSessionStore(redis_sessions, fresh_for=settings.session_cache_ttl), events, redis_bus
+    return redis_sessions, events, redis_bus
 
 
 def build_http_app(server: MCPServer, settings: Settings) -> HttpApp:

@@ -26,6 +26,9 @@ def _replica(url: str, prefix: str) -> HttpApp:
         state_prefix=prefix,
         rate_limit_per_minute=0,
         rate_limit_per_hour=0,
+        # Every request reads Redis: with the read cache, a session read in the last second would
+        # still be served from memory when Redis stops (tests/store/test_cached.py covers that).
+        session_cache_ttl=0,
     )
 
 

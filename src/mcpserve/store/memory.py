@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
@@ -14,6 +13,7 @@ from anyio.streams.memory import MemoryObjectSendStream
 from mcpserve.store.base import AddressInUse, CreateOutcome, StoredSession
 from mcpserve.store.events import event_id, parse_event_id, replay_from
 from mcpserve.store.fanout import Fanout
+from mcpserve.store.sweeping import Sweeping
 from mcpserve.types import JSONObject
 
 __all__ = ["MemoryMessageBus", "MemoryNotificationBus", "MemorySessionStore", "MemoryEventStore"]
@@ -95,11 +95,10 @@ class MemorySessionStore:
         self._max = max_sessions
         self._max_per_owner = max_per_owner
         self.max_events = max_events
-        self._sweep_interval = sweep_interval
         self._clock = clock
         self._sessions: dict[str, _Session] = {}
         self._owned: dict[str, set[str]] = {}
-        self._sweeper: asyncio.Task[None] | None = None
+        self._sweeper = Sweeping(self.sweep, lambda: bool(self._sessions), sweep_interval)
 
     # -- expiry -------------------------------------------------------------------------------------
     def sweep(self) -> int:
@@ -109,17 +108,6 @@ class MemorySessionStore:
         for sid in expired:
             self._drop(sid)
         return len(expired)
-
-    def _ensure_sweeper(self) -> None:
-        task = self._sweeper
-        loop = asyncio.get_running_loop()
-        if task is None or task.done() or task.get_loop() is not loop:
-            self._sweeper = loop.create_task(self._sweep_while_needed())
-
-    async def _sweep_while_needed(self) -> None:
-        while self._sessions:
-            await anyio.sleep(self._sweep_interval)
-            self.sweep()
 
     def _drop(self, session_id: str) -> _Session | None:
         entry = self._sessions.pop(session_id, None)
@@ -145,7 +133,7 @@ class MemorySessionStore:
 
     @property
     def sweeping(self) -> bool:
-        return self._sweeper is not None and not self._sweeper.done()
+        return self._sweeper.running
 
     # -- SessionStore -------------------------------------------------------------------------------
     async def create(self, session_id: str, record: JSONObject, *, owner: str | None = None) -> CreateOutcome:
@@ -161,7 +149,7 @@ class MemorySessionStore:
         self._sessions[session_id] = _Session(record, owner, self._clock() + self._idle, self.max_events)
         if owner is not None:
             self._owned.setdefault(owner, set()).add(session_id)
-        self._ensure_sweeper()
+        self._sweeper.ensure()
         return CreateOutcome.CREATED
 
     def _owner_full(self, owner: str | None) -> bool:
