@@ -12,6 +12,7 @@ import pytest
 from anyio.streams.buffered import BufferedByteReceiveStream
 from redis.crc import key_slot
 
+from mcpserve.store.redis_bus import RedisMessageBus
 from mcpserve.store.redis_store import check_prefix
 from tests.store.harness import REDIS_URL, RedisHarness
 from tests.support.polling import eventually
@@ -100,3 +101,16 @@ async def test_a_killed_replica_leaves_no_listener_behind(harness: RedisHarness)
     async with bus.listen("answer/s/1") as inbox:
         assert await bus.deliver("answer/s/1", {"n": 1})
         assert await inbox.__anext__() == {"n": 1}
+
+
+async def test_a_listener_whose_address_was_taken_over_is_ended(harness: RedisHarness) -> None:
+    """After a hold lapsed (a long outage) another replica may claim the address: the old
+    listener's heartbeat finds that and ends its stream, rather than two listeners sharing it."""
+    bus = RedisMessageBus(harness.client(), prefix=harness.prefix, presence_ttl=0.3)
+    try:
+        async with bus.listen("session/s") as inbox:
+            await harness.client().set(f"{harness.prefix}{{session/s}}:l", "another-replica")
+            with anyio.fail_after(5):
+                assert [message async for message in inbox] == []
+    finally:
+        await bus.aclose()

@@ -31,6 +31,7 @@ import redis.asyncio as aioredis
 from anyio.streams.memory import MemoryObjectSendStream
 from redis.asyncio.client import PubSub
 
+from mcpserve.errors import StoreUnavailable
 from mcpserve.store.base import AddressInUse
 from mcpserve.store.fanout import Fanout
 from mcpserve.store.redis_connection import OUTAGE_ERRORS, unavailable
@@ -113,8 +114,10 @@ class RedisMessageBus:
             loop = asyncio.get_running_loop()
             if self._reader is None or self._reader.done():
                 self._reader = loop.create_task(self._read())
-        with anyio.fail_after(5):
+        with anyio.move_on_after(5):
             await confirmed.wait()
+        if not confirmed.is_set():  # the pub/sub connection is down: the reader is reconnecting
+            raise StoreUnavailable()
 
     async def _leave(self, channel: str) -> None:
         if self._pubsub is not None:
