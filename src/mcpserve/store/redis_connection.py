@@ -37,9 +37,12 @@ OUTAGE_ERRORS: Final = (
     OSError,
 )
 
-# State operations retry once, shortly: enough for a pooled connection that Redis closed (a
-# restart, an idle timeout), short enough that an outage answers 503 at once, not after seconds.
-STATE_RETRY: Final = Retry(ExponentialBackoff(cap=0.05, base=0.01), retries=1)
+# State operations retry a lost connection once, shortly: enough for a pooled connection that
+# Redis closed (a restart, an idle timeout), short enough that an outage answers 503 at once. A
+# timeout is not retried: a hung Redis costs a request one socket timeout, not several.
+STATE_RETRY: Final = Retry(
+    ExponentialBackoff(cap=0.05, base=0.01), retries=1, supported_errors=(redis.exceptions.ConnectionError,)
+)
 
 
 def connect(
