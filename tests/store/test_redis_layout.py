@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 import textwrap
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 
 import anyio
 import pytest
@@ -114,3 +115,24 @@ async def test_a_listener_whose_address_was_taken_over_is_ended(harness: RedisHa
                 assert [message async for message in inbox] == []
     finally:
         await bus.aclose()
+
+
+async def test_listeners_that_subscribe_at_the_same_moment_are_all_confirmed(harness: RedisHarness) -> None:
+    """Each SUBSCRIBE is confirmed in order: none waits for a confirmation another one took."""
+    bus = await harness.bus()
+    others = await harness.bus()
+    async with AsyncExitStack() as stack:
+        with anyio.fail_after(4):  # a lost confirmation would wait 5 s and fail
+
+            async def enter_subscribe() -> None:
+                await stack.enter_async_context(bus.subscribe())
+
+            async def enter_listen(n: int) -> None:
+                await stack.enter_async_context(bus.listen(f"answer/s/{n}"))
+
+            async with anyio.create_task_group() as group:
+                for n in range(5):
+                    group.start_soon(enter_subscribe)
+                    group.start_soon(enter_listen, n)
+        for n in range(5):
+            assert await others.deliver(f"answer/s/{n}", {"n": n})
