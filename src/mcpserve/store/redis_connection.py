@@ -34,6 +34,8 @@ OUTAGE_ERRORS: Final = (
     redis.exceptions.ReadOnlyError,
     redis.exceptions.TryAgainError,
     redis.exceptions.ClusterDownError,
+    redis.exceptions.MasterDownError,
+    redis.exceptions.OutOfMemoryError,  # maxmemory reached with noeviction: no room for state now
     OSError,
 )
 
