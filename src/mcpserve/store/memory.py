@@ -156,12 +156,21 @@ class MemorySessionStore:
         cap = self._max_per_owner
         return owner is not None and cap is not None and len(self._owned.get(owner, ())) >= cap
 
-    async def load(self, session_id: str) -> StoredSession | None:
-        entry = self.live(session_id)
+    def _slide(self, session_id: str) -> _Session | None:
+        """The live entry with its idle clock restarted (one clock read: this is per request)."""
+        entry = self._sessions.get(session_id)
         if entry is None:
             return None
-        entry.expires = self._clock() + self._idle
-        return StoredSession(entry.record, entry.version)
+        now = self._clock()
+        if entry.expires <= now:
+            self._drop(session_id)
+            return None
+        entry.expires = now + self._idle
+        return entry
+
+    async def load(self, session_id: str) -> StoredSession | None:
+        entry = self._slide(session_id)
+        return None if entry is None else StoredSession(entry.record, entry.version)
 
     async def update(self, session_id: str, record: JSONObject, *, expected_version: int) -> bool:
         entry = self.live(session_id)
@@ -172,11 +181,7 @@ class MemorySessionStore:
         return True
 
     async def touch(self, session_id: str) -> bool:
-        entry = self.live(session_id)
-        if entry is None:
-            return False
-        entry.expires = self._clock() + self._idle
-        return True
+        return self._slide(session_id) is not None
 
     async def delete(self, session_id: str) -> bool:
         return self._drop(session_id) is not None
@@ -186,8 +191,8 @@ class MemorySessionStore:
         return len(self._sessions)
 
     async def get(self, session_id: str) -> JSONObject | None:
-        stored = await self.load(session_id)
-        return None if stored is None else stored.record
+        entry = self._slide(session_id)
+        return None if entry is None else entry.record
 
     async def put(self, session_id: str, record: JSONObject) -> None:
         entry = self.live(session_id)
