@@ -181,7 +181,10 @@ def configure_logging(settings: Settings, stream: IO[bytes] | None = None) -> No
     """JSON lines on stderr only (on stdio, stdout belongs to the protocol); the first line is the
     effective configuration, secrets redacted."""
     configure_json_logging(settings.log_level, stream)
-    get_logger("mcpserve").info("configuration", config=settings.redacted())
+    log = get_logger("mcpserve")
+    log.info("configuration", config=settings.redacted())
+    for level, message in settings.notices:  # service links ignored, world-readable secret files
+        getattr(log, level)(message)
 
 
 def check(server: MCPServer, settings: Settings) -> dict[str, Any]:
