@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import io
 import os
-import subprocess
-import tempfile
 from pathlib import Path
 
 import orjson
@@ -18,9 +16,9 @@ from mcpserve.errors import ConfigError
 from mcpserve.protocol.sealing import KeyRing
 from mcpserve.runtime import configure_logging
 from tests.deploy.mcp_client import modern_call
+from tests.deploy.serving import serving
 from tests.support.logcheck import check_log_lines, secret
-from tests.support.processes import child_env, mcpserve_argv
-from tests.support.servers import free_port, wait_healthy
+from tests.support.servers import free_port
 
 API_KEY = secret("api-key-from-a-file-0123456789")
 SECOND_KEY = secret("second-api-key-from-a-file-9876")
@@ -172,25 +170,15 @@ def test_an_invalid_value_names_the_file_variable(tmp_path: Path, monkeypatch: p
 @pytest.mark.slow
 def test_a_server_with_every_file_secret_serves_and_logs_none(secret_files: dict[str, Path]) -> None:
     port = free_port()
-    env = child_env(**{k: str(v) for k, v in secret_files.items()}, MCPSERVE_AUTH="keys")
-    env["MCPSERVE_DATABASE_URL"] = "sqlite:///" + str(
-        Path(__file__).parents[2] / "src/mcpserve/demo/data/demo.sqlite"
+    env = {k: str(v) for k, v in secret_files.items() if k != "MCPSERVE_DATABASE_URL_FILE"}
+    env.update(  # the demo on its bundled SQLite: no PostgreSQL role has the file's password
+        MCPSERVE_AUTH="keys",
+        MCPSERVE_OAUTH_ISSUER="https://issuer.example",
+        MCPSERVE_OAUTH_INTROSPECTION_URL="https://issuer.example/introspect",
+        MCPSERVE_OAUTH_CLIENT_ID="mcpserve",
     )
-    del env["MCPSERVE_DATABASE_URL_FILE"]
-    command = mcpserve_argv("serve", "--host", "127.0.0.1", "--port", str(port))
-    with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=log)
-        try:
-            wait_healthy(f"http://127.0.0.1:{port}/health", process)
-            url = f"http://127.0.0.1:{port}/mcp"
-            bearer = {"authorization": f"Bearer {SECOND_KEY}"}
-            result = modern_call(url, "get_deployment_status", {"service": "checkout-api"}, headers=bearer)
-            assert result["isError"] is False
-        finally:
-            process.terminate()
-            assert process.wait(timeout=15) == 0
-        log.seek(0)
-        data = log.read()
-    check_log_lines(data)
-    for value in SECRETS:
-        assert value.encode() not in data
+    with serving(port, "--host", "127.0.0.1", "--port", str(port), env=env) as served:
+        bearer = {"authorization": f"Bearer {SECOND_KEY}"}
+        result = modern_call(served.url, "get_deployment_status", {"service": "checkout-api"}, headers=bearer)
+        assert result["isError"] is False
+    assert served.lines  # checked against every registered secret by serving()

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import tempfile
 
 import orjson
 import pytest
@@ -13,9 +11,8 @@ from mcpserve.config import load_settings
 from mcpserve.config_sources import is_service_link, service_links
 from mcpserve.errors import ConfigError
 from tests.deploy.mcp_client import legacy_call, modern_call
-from tests.support.logcheck import check_log_lines
-from tests.support.processes import child_env, mcpserve_argv
-from tests.support.servers import free_port, wait_healthy
+from tests.deploy.serving import serving
+from tests.support.servers import free_port
 
 
 def links(service: str, ip: str, port: int, port_name: str = "http") -> dict[str, str]:
@@ -113,22 +110,13 @@ def test_mcpserve_serve_starts_and_answers_with_service_links() -> None:
     """The first Kubernetes deployment: a Service named `mcpserve` (and `mcp`) in the namespace,
     the port from PORT as the container's entrypoint sets it."""
     port = free_port()
-    env = child_env(**SERVICES, PORT=str(port), PORT_UNRELATED="1")
-    command = mcpserve_argv("serve", "--auth", "none", "--host", "127.0.0.1")
-    with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=log)
-        try:
-            wait_healthy(f"http://127.0.0.1:{port}/health", process)
-            url = f"http://127.0.0.1:{port}/mcp"
-            for call in (modern_call, legacy_call):
-                result = call(url, "get_deployment_status", {"service": "checkout-api"})
-                assert result["isError"] is False, result
-        finally:
-            process.terminate()
-            assert process.wait(timeout=15) == 0
-        log.seek(0)
-        lines = check_log_lines(log.read())
-    ignored = [line for line in lines if line["event"].startswith("ignored Kubernetes service-link")]
+    with serving(
+        port, "--auth", "none", "--host", "127.0.0.1", env={**SERVICES, "PORT": str(port)}
+    ) as served:
+        for call in (modern_call, legacy_call):
+            result = call(served.url, "get_deployment_status", {"service": "checkout-api"})
+            assert result["isError"] is False, result
+    ignored = [line for line in served.lines if line["event"].startswith("ignored Kubernetes service-link")]
     assert len(ignored) == 1, ignored
     assert "MCPSERVE_SERVICE_HOST" in ignored[0]["event"]
     assert b"MCP_SERVICE_HOST" not in orjson.dumps(ignored)  # not ours: never looked at
