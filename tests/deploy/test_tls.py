@@ -130,6 +130,20 @@ def test_a_broken_pair_is_refused_and_the_current_certificate_kept(ca: TestCA, t
     assert not tls.changed()  # the same broken files are not retried every poll
     replace(cert, server.cert)
     assert tls.reload("test") is True
+    cert.unlink()  # a Secret volume mid-update: the file is gone for a moment
+    assert tls.changed()
+    assert tls.reload("test") is False
+
+
+def test_mutual_tls_reloads_the_client_ca_too(ca: TestCA, tmp_path: Path) -> None:
+    server = ca.issue("server")
+    bundle = tmp_path / "clients.pem"
+    shutil.copy(ca.cert, bundle)
+    tls = ReloadingTls(server.cert, server.key, bundle)
+    replace(bundle, TestCA(tmp_path, "next CA").cert)
+    assert tls.changed()
+    assert tls.reload("test") is True
+    assert len(tls.context.get_ca_certs()) == 2  # added, never removed (a restart removes one)
 
 
 def test_a_bad_certificate_stops_the_start(ca: TestCA, tmp_path: Path) -> None:
