@@ -4,11 +4,13 @@ no request through either, in both policies."""
 from __future__ import annotations
 
 import shutil
+import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
 
 from tests.deploy.mcp_client import legacy_call, modern_call
@@ -22,7 +24,9 @@ from tests.support.edge import (
     nginx_dir,
     running,
 )
+from tests.support.processes import ROOT
 from tests.support.servers import free_port
+from tests.support.wire import modern_request
 
 pytestmark = pytest.mark.slow
 POLICIES = ("round-robin", "session-hash")
@@ -122,3 +126,67 @@ def test_caddy_a_refusing_replica_costs_nothing(replica: Served, tmp_path: Path,
         outside = httpx.Client(transport=httpx.HTTPTransport(local_address="127.0.0.2"))
         with outside:
             assert outside.get(f"{edge}/metrics", timeout=5).status_code == 403
+
+
+@pytest.fixture(scope="module")
+def holding_replica() -> Iterator[Served]:
+    """A replica whose `hold_streaming` tool sends a progress event, then waits for the test."""
+    port = free_port()
+    env = {"MCPSERVE_AUTH": "none", "MCPSERVE_RATE_LIMIT_PER_MINUTE": "0"}
+    app = str(ROOT / "tests" / "ops" / "drain_app.py")
+    with serving(port, app, "--host", "127.0.0.1", "--port", str(port), env=env) as served:
+        yield served
+
+
+def streamed_through(url: str) -> list[str]:
+    """A tools/call whose progress event must arrive while the tool still waits: a proxy that
+    held the stream back would deliver nothing until the tool returned, and the call would time
+    out (the tool returns only after the event was read). mcpserve also sends
+    `X-Accel-Buffering: no` and Caddy flushes event streams by itself; the configs turn
+    buffering off regardless, for every response."""
+    with socket.create_server(("127.0.0.1", 0)) as gate:
+        gate.settimeout(10)
+        body = modern_request(
+            1,
+            "tools/call",
+            {"name": "hold_streaming", "arguments": {"gate": gate.getsockname()[1], "index": 7}},
+            progress_token=7,
+        )
+        headers = {
+            "accept": "application/json, text/event-stream",
+            "mcp-protocol-version": "2026-07-28",
+            "mcp-method": "tools/call",
+            "mcp-name": "hold_streaming",
+        }
+        methods = []
+        with httpx.stream("POST", url, json=body, headers=headers, timeout=10) as response:
+            assert response.headers["content-type"].startswith("text/event-stream")
+            for line in response.iter_lines():
+                if not line.startswith("data:"):
+                    continue
+                message = orjson.loads(line[5:])
+                methods.append(message.get("method", "result" if "result" in message else "error"))
+                if methods == ["notifications/progress"]:  # the tool is still held: release it
+                    connection, _ = gate.accept()
+                    with connection:
+                        assert connection.recv(16) == b"7\n"
+                        connection.sendall(b"go\n")
+        return methods
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_nginx_streams_events_unbuffered(holding_replica: Served, tmp_path: Path, policy: str) -> None:
+    port = free_port()
+    directory = nginx_dir(tmp_path, f"127.0.0.1:{port}", [holding_replica.base.removeprefix("http://")])
+    edge = f"http://127.0.0.1:{port}"
+    with running(nginx_command(directory, policy), f"{edge}/health", log=tmp_path / "nginx.log"):
+        assert streamed_through(f"{edge}/mcp") == ["notifications/progress", "result"]
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_caddy_streams_events_unbuffered(holding_replica: Served, tmp_path: Path, policy: str) -> None:
+    port = free_port()
+    edge = f"http://127.0.0.1:{port}"
+    env = caddy_env(tmp_path, edge, [holding_replica.base.removeprefix("http://")])
+    with running(caddy_command(policy), f"{edge}/health", env=env, log=tmp_path / "caddy.log"):
+        assert streamed_through(f"{edge}/mcp") == ["notifications/progress", "result"]
