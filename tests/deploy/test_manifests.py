@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from mcpserve.config import ENV_PREFIX, Settings, _env_names, _file_twins
+from mcpserve.config import ENV_PREFIX, Settings, _env_names, _file_twins, load_settings
 from tests.support.processes import ROOT
 
 DEPLOY = ROOT / "deploy"
@@ -225,3 +225,33 @@ def test_hadolint_catches_a_bad_containerfile(tmp_path: Path) -> None:
 def test_yamllint_is_clean() -> None:
     result = run(BIN / "yamllint", "-s", "-c", ROOT / ".yamllint", DEPLOY, ROOT / ".yamllint")
     assert result.returncode == 0, result.stdout.decode()
+
+
+def test_make_secrets_writes_every_compose_secret_in_a_form_mcpserve_accepts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    compose = tmp_path / "compose"
+    shutil.copytree(DEPLOY / "compose", compose, ignore=shutil.ignore_patterns("secrets"))
+    env = {**os.environ, "MCPSERVE": str(BIN / "mcpserve")}
+    result = subprocess.run(
+        [compose / "make-secrets.sh"], env=env, capture_output=True, check=False, timeout=60
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    stack = yaml.safe_load((compose / "compose.yaml").read_text())
+    for name, secret in stack["secrets"].items():
+        path = compose / secret["file"]
+        assert path.stat().st_mode & 0o077 == 0, name  # 0600: no world-readable warning
+        assert path.read_text().strip(), name
+    before = {p.name: p.read_text() for p in (compose / "secrets").iterdir()}
+    subprocess.run([compose / "make-secrets.sh"], env=env, capture_output=True, check=True, timeout=60)
+    assert {p.name: p.read_text() for p in (compose / "secrets").iterdir()} == before  # kept
+    for key in list(os.environ):
+        if key.startswith("MCPSERVE_"):
+            monkeypatch.delenv(key)
+    for variable, target in stack["services"]["mcpserve"]["environment"].items():
+        if variable.endswith("_FILE"):
+            monkeypatch.setenv(variable, str(compose / "secrets" / target.removeprefix("/run/secrets/")))
+    settings = load_settings({"auth": "keys"})
+    assert len(settings.api_keys) == 1 and len(settings.request_state_keys) == 1
+    assert settings.database_url is not None and settings.database_url.startswith("postgresql://mcp_reader:")
+    assert settings.notices == ()
