@@ -254,6 +254,8 @@ def configure_logging(settings: Settings, stream: IO[bytes] | None = None) -> No
     where = http_url(settings.host, settings.port, settings.path) if settings.transport == "http" else "stdio"
     log.info(f"mcpserve {__version__} starting on {where}")
     log.debug("configuration", config=settings.redacted())
+    for level, message in settings.notices:  # service links ignored, world-readable secret files
+        getattr(log, level)(message)
 
 
 def configure_tracing(settings: Settings) -> None:

@@ -28,8 +28,8 @@ def redact_url(url: str) -> str:
     return _PASSWORD_PARAMETER.sub(lambda m: m.group("name") + MASK, url)
 
 
-def http_url(host: str, port: int, path: str = "") -> str:
-    """``http://host:port/path``, an IPv6 address in brackets."""
+def http_url(host: str, port: int, path: str = "", scheme: str = "http") -> str:
+    """``http://host:port/path`` (or ``https://``), an IPv6 address in brackets."""
     if ":" in host and not host.startswith("["):
         host = f"[{host}]"
-    return f"http://{host}:{port}{path}"
+    return f"{scheme}://{host}:{port}{path}"
