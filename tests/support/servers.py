@@ -43,9 +43,16 @@ def wait_healthy(url: str, process: subprocess.Popen[bytes], deadline: float = 2
 
 @contextlib.contextmanager
 def running_server(
-    *args: str, env: dict[str, str] | None = None, auth: str | None = "none", port: int | None = None
+    *args: str,
+    env: dict[str, str] | None = None,
+    auth: str | None = "none",
+    port: int | None = None,
+    command_name: str = "serve",
+    log_sink: list[bytes] | None = None,
 ) -> Iterator[str]:
     """Run ``mcpserve serve ARGS`` over HTTP; yields the MCP URL and stops the process after.
+
+    ``command_name`` runs another serving command (``gateway``); ``log_sink`` receives the log.
 
     ``auth`` becomes ``--auth`` (pass None to leave authentication to ``env``). The server's log
     (stderr, to a file so it can never fill a pipe) is checked line by line afterwards.
@@ -56,7 +63,7 @@ def running_server(
         sys.executable,
         "-m",
         "mcpserve",
-        "serve",
+        command_name,
         *args,
         *flags,
         "--host",
@@ -79,9 +86,24 @@ def running_server(
                 process.kill()
                 process.wait()
         log.seek(0)
-        check_log_lines(log.read())
+        written = log.read()
+        if log_sink is not None:
+            log_sink.append(written)
+        check_log_lines(written)
 
 
 def node_tool(name: str) -> Path:
     """A launcher installed by scripts/node-tools.sh (make test runs it first)."""
     return TOOLS / "bin" / name
+
+
+def require_tool(name: str) -> str:
+    """A launcher from .tools/bin (``make tools``): fails under CI when missing, else skips."""
+    import pytest  # noqa: PLC0415 - only tests call this
+
+    path = node_tool(name)
+    if not path.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{path} missing: make test installs it (make tools)")
+        pytest.skip(f"{path} missing; run make tools")
+    return str(path)
