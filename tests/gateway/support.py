@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import anyio
+
 from mcpserve.auth.keys import hash_key
+from mcpserve.gateway.config import UpstreamSpec
+from mcpserve.gateway.health import upstream_state
+from mcpserve.gateway.upstream import Upstream
+from mcpserve.server.app import MCPServer
+from mcpserve.server.dispatch import Dispatcher
 from tests.support.servers import ROOT
 
 UPSTREAM_APP = ROOT / "tests" / "gateway" / "upstream_app.py"
@@ -14,7 +23,7 @@ FULL_KEY = "mcps_gateway-full-key-for-tests"
 LIMITED_KEY = "mcps_gateway-limited-key-for-tests"
 
 
-def test_upstream(name: str = "test", **options: Any) -> dict[str, Any]:
+def app_upstream(name: str = "test", **options: Any) -> dict[str, Any]:
     return {"name": name, "command": sys.executable, "args": [str(UPSTREAM_APP)], **options}
 
 
@@ -54,3 +63,33 @@ scopes = []
 """
     )
     return path
+
+
+@contextlib.asynccontextmanager
+async def gateway(*upstreams: dict[str, Any]) -> AsyncIterator[tuple[MCPServer, Dispatcher]]:
+    """An in-process gateway over real upstream processes, every upstream settled (or failed)."""
+    server = MCPServer("gateway-under-test")
+    for options in upstreams:
+        server.mount(options["name"], Upstream.from_spec(UpstreamSpec(**options)))
+    async with server.lifespan():
+        mounted = [upstream_of(server, name) for name in server.mounts]
+        await eventually(lambda: all(_settled(u) for u in mounted), 30)
+        yield server, Dispatcher(server)
+
+
+def _settled(upstream: Upstream) -> bool:
+    state = upstream_state(upstream)[0]
+    return state == "failed" or (state in ("ready", "idle") and bool(upstream.catalogue.tools))
+
+
+def upstream_of(server: MCPServer, name: str) -> Upstream:
+    found = server.mounts[name]
+    assert isinstance(found, Upstream)
+    return found
+
+
+async def eventually(condition: Any, seconds: float = 10.0) -> None:
+    """Wait until ``condition()`` holds, polling, within ``seconds``."""
+    with anyio.fail_after(seconds):
+        while not condition():  # noqa: ASYNC110 - the state lives in other processes: polled
+            await anyio.sleep(0.01)

@@ -62,6 +62,12 @@ def environment(name: str) -> str:
     return os.environ.get(name, "")
 
 
+@app.tool()
+def meta(ctx: Context) -> dict[str, object]:
+    """The _meta object this call arrived with."""
+    return dict(ctx.meta or {})
+
+
 @app.resource("notes://all", mime_type="text/plain")
 def all_notes() -> str:
     return "\n".join(_notes)

@@ -46,7 +46,9 @@ class ChildPool:
             self._reaper = asyncio.create_task(self._reap_forever())
 
     def _spawn(self, key: str) -> Supervisor:
-        supervisor = Supervisor(self.spec, self._opener, self._on_ready)
+        # The shared child is what the catalogue is listed from; pooled children serve calls only
+        # (a probe lists them once, and a list_changed from any of them lists again).
+        supervisor = Supervisor(self.spec, self._opener, self._on_ready if key == SHARED else None)
         self.children[key] = supervisor
         supervisor.start()
         return supervisor
