@@ -354,13 +354,13 @@ def header_values(spec: UpstreamSpec) -> dict[str, str]:
         if isinstance(source, str):
             resolved[header] = source
         elif source.value is not None:
-            resolved[header] = source.value
+            resolved[header] = source.prefix + source.value
         elif source.env is not None:
             if source.env not in os.environ:
                 raise ConfigError(where, f"environment variable {source.env} is not set")
-            resolved[header] = os.environ[source.env]
+            resolved[header] = source.prefix + os.environ[source.env]
         else:
-            resolved[header] = _read_header_file(source, where)
+            resolved[header] = source.prefix + _read_header_file(source, where)
     return resolved
 
 

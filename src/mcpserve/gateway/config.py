@@ -29,11 +29,13 @@ class _Strict(BaseModel):
 
 
 class HeaderSource(_Strict):
-    """A header value: literal ``value``, or read from ``env`` (a variable) or ``file`` (a path)."""
+    """A header value: literal ``value``, or read from ``env`` (a variable) or ``file`` (a path),
+    after ``prefix`` (``prefix = "Bearer "`` with the token alone in the variable)."""
 
     value: str | None = None
     env: str | None = None
     file: Path | None = None
+    prefix: str = ""
 
     @model_validator(mode="after")
     def _one_source(self) -> HeaderSource:

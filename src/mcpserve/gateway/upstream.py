@@ -49,6 +49,7 @@ class Upstream:
         self.bridge: Bridge | None = None
         self.catalogue = Catalogue()
         self.calls = 0
+        self._headers: dict[str, str] = {}
         self._relisting: asyncio.Task[None] | None = None
 
     @classmethod
@@ -77,6 +78,8 @@ class Upstream:
         if self.spec is None or self.spec.name != name:
             self.spec = UpstreamSpec(name=name, **self._options)
         self.server = server
+        # Header secrets are read now, so a missing variable or file stops the start (exit 2).
+        self._headers = header_values(self.spec) if self.spec.kind == "http" else {}
         self.bridge = Bridge(name, self.spec.timeout)
         self.pool = ChildPool(self.spec, self._open, self._ready)
         server.on_startup(self.start)
@@ -103,7 +106,7 @@ class Upstream:
             return await StdioSession.open(self.spec, child_environment(self.spec), self._notified, on_exit)
         from mcpserve.gateway.http import HttpSession  # noqa: PLC0415 - only HTTP upstreams need it
 
-        return await HttpSession.open(self.spec, header_values(self.spec), self._notified)
+        return await HttpSession.open(self.spec, self._headers, self._notified)
 
     async def _probe(self) -> None:
         assert self.spec is not None

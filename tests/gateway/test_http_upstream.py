@@ -1,0 +1,105 @@
+"""Remote Streamable HTTP upstreams: era detection, a lost session re-initialised once, and the
+upstream's 401 and 429 turned into errors that say so. Real servers on loopback ports."""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from mcpserve.gateway.health import upstream_state
+from mcpserve.gateway.http import HttpSession
+from mcpserve.server.app import MCPServer
+from mcpserve.server.call import Call
+from tests.gateway.support import UPSTREAM_APP, gateway, upstream_of
+from tests.server.support import modern, result_of, text_of
+from tests.support.servers import free_port, require_tool, running_server, wait_healthy
+
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
+
+UPSTREAM_KEY = "mcps_upstream-key-for-gateway-tests"
+NO_LIMITS = {"MCPSERVE_RATE_LIMIT_PER_MINUTE": "0", "MCPSERVE_RATE_LIMIT_PER_HOUR": "0"}
+
+
+def _call(name: str, **arguments: object) -> Call:
+    return modern("tools/call", {"name": name, "arguments": arguments})
+
+
+def _session(server: MCPServer, name: str) -> HttpSession:
+    pool = upstream_of(server, name).pool
+    assert pool is not None
+    session = pool.children["shared"].session
+    assert isinstance(session, HttpSession)
+    return session
+
+
+async def test_a_2026_upstream_is_detected_and_served(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MCPSERVE_TEST_UPSTREAM_KEY", UPSTREAM_KEY)
+    env = {**NO_LIMITS, "MCPSERVE_API_KEYS": UPSTREAM_KEY}
+    with running_server(env=env, auth=None) as url:
+        headers = {"Authorization": {"env": "MCPSERVE_TEST_UPSTREAM_KEY", "prefix": "Bearer "}}
+        async with gateway({"name": "demo", "url": url, "headers": headers}) as (server, d):
+            assert _session(server, "demo").era == "modern"
+            result = result_of(await d.handle(_call("demo__get_deployment_status", service="payments")))
+            assert result["isError"] is False
+            assert result["structuredContent"]["service"]["name"] == "payments"
+
+
+async def test_an_upstream_refusing_the_gateways_credentials_fails_with_a_clear_reason() -> None:
+    with running_server(env={**NO_LIMITS, "MCPSERVE_API_KEYS": UPSTREAM_KEY}, auth=None) as url:
+        spec = {"name": "demo", "url": url, "restart_backoff": 0.01, "crash_loop_limit": 2}
+        async with gateway(spec) as (server, _):
+            state, reason = upstream_state(upstream_of(server, "demo"))
+            assert state == "failed"
+            assert reason is not None and "rejected the gateway's credentials (HTTP 401)" in reason
+
+
+async def test_an_upstream_rate_limit_becomes_a_clear_error() -> None:
+    env = {"MCPSERVE_RATE_LIMIT_PER_MINUTE": "2", "MCPSERVE_RATE_LIMIT_PER_HOUR": "0"}
+    with running_server(env=env) as url:
+        async with gateway({"name": "demo", "url": url}) as (_, d):
+            results = [result_of(await d.handle(_call("demo__search_docs", query="redis"))) for _ in range(3)]
+            assert [r["isError"] for r in results] == [False, False, True]
+            assert "rate limiting the gateway (HTTP 429" in text_of(results[2])
+
+
+@contextlib.contextmanager
+def _mcp_proxy(port: int) -> Iterator[str]:
+    """mcp-proxy (PyPI, mcp 1.x: 2025-era only) serving the test upstream on ``port``."""
+    command = [
+        require_tool("mcp-proxy"),
+        "--transport",
+        "streamablehttp",
+        "--port",
+        str(port),
+        "--host",
+        "127.0.0.1",
+    ]
+    command += [sys.executable, str(UPSTREAM_APP)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}/status", process)
+        yield f"http://127.0.0.1:{port}/mcp"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+async def test_a_2025_upstream_whose_session_expires_is_reinitialised_once() -> None:
+    port = free_port()
+    with contextlib.ExitStack() as first:
+        url = first.enter_context(_mcp_proxy(port))
+        async with gateway({"name": "legacy", "url": url}) as (server, d):
+            session = _session(server, "legacy")
+            assert session.era == "legacy"
+            assert text_of(result_of(await d.handle(_call("legacy__echo", text="one")))) == "one"
+            lost = session.session_id
+            first.close()  # the upstream restarts, forgetting every session
+            with _mcp_proxy(port):
+                result = result_of(await d.handle(_call("legacy__echo", text="two")))
+                assert result["isError"] is False, result
+                assert text_of(result) == "two"
+                assert session.session_id not in (None, lost)
