@@ -114,3 +114,32 @@ async def test_children_get_an_allowlisted_environment_plus_their_own(
         assert await _text(d, "test__environment", {"name": "GATEWAY_PASSED_ON"}) == "by request"
         assert await _text(d, "test__environment", {"name": "MCPSERVE_TEST_GATEWAY_SECRET"}) == ""
         assert await _text(d, "test__environment", {"name": "PATH"}) == os.environ["PATH"]
+
+
+async def test_metrics_and_configuration_name_gateway_tools() -> None:
+    from mcpserve.config import load_settings  # noqa: PLC0415
+    from mcpserve.gateway.health import GatewayCollector  # noqa: PLC0415
+    from mcpserve.runtime import build_dispatcher, build_rate_gate  # noqa: PLC0415
+
+    async with gateway(app_upstream("test")) as (server, d):
+        await _text(d, "test__echo", {"text": "counted"})
+        samples = {
+            (metric.name, sample.labels["upstream"]): sample.value
+            for metric in GatewayCollector(server).collect()
+            for sample in metric.samples
+        }
+        assert samples[("mcp_upstream_up", "test")] == 1.0
+        assert samples[("mcp_upstream_calls", "test")] == 1.0
+        assert samples[("mcp_upstream_tools", "test")] == 8.0  # the tools of upstream_app.py
+        # Per-tool settings may name gateway tools before they are listed.
+        settings = load_settings(
+            {
+                "tool_timeouts": {"test__slow": 0.2},
+                "tool_rate_limits": {"test__echo": {"per_minute": 1}},
+                "tool_scopes": {"test__environment": ["admin"]},
+            }
+        )
+        dispatcher = build_dispatcher(server, settings)
+        assert dispatcher.tool_timeouts == {"test__slow": 0.2}
+        assert build_rate_gate(server, settings) is not None
+        assert server.registered_tool("test__environment").scopes == frozenset({"admin"})  # type: ignore[union-attr]
