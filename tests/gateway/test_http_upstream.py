@@ -15,7 +15,7 @@ from mcpserve.gateway.http import HttpSession
 from mcpserve.server.app import MCPServer
 from mcpserve.server.call import Call
 from tests.gateway.support import UPSTREAM_APP, gateway, upstream_of
-from tests.server.support import modern, result_of, text_of
+from tests.server.support import ELICIT, RecordingOutbound, legacy, modern, result_of, text_of
 from tests.support.servers import free_port, require_tool, running_server, wait_healthy
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
@@ -46,6 +46,29 @@ async def test_a_2026_upstream_is_detected_and_served(monkeypatch: pytest.Monkey
             result = result_of(await d.handle(_call("demo__get_deployment_status", service="payments")))
             assert result["isError"] is False
             assert result["structuredContent"]["service"]["name"] == "payments"
+
+
+YES = {"action": "accept", "content": {"confirm": True, "reason": "error rate"}}
+PLAN = {"name": "demo__plan_rollback", "arguments": {"service": "payments"}}
+
+
+async def test_a_2026_upstreams_question_reaches_clients_of_both_eras() -> None:
+    with running_server(env=NO_LIMITS) as url:
+        async with gateway({"name": "demo", "url": url}) as (_, d):
+            # 2025-era client: a real request, answered, sent back as the upstream's retry.
+            outbound = RecordingOutbound(answers=[YES])
+            result = result_of(
+                await d.handle(legacy("tools/call", PLAN, capabilities=ELICIT, outbound=outbound))
+            )
+            assert result["structuredContent"]["status"] == "planned", result
+            assert [method for method, _ in outbound.requests] == ["elicitation/create"]
+            # 2026-07-28 client: input_required, then the retry completes the parked call.
+            first = result_of(await d.handle(modern("tools/call", PLAN, capabilities=ELICIT)))
+            assert first["resultType"] == "input_required"
+            (key,) = first["inputRequests"]
+            retry = {**PLAN, "inputResponses": {key: YES}, "requestState": first["requestState"]}
+            done = result_of(await d.handle(modern("tools/call", retry, request_id=2, capabilities=ELICIT)))
+            assert done["structuredContent"]["status"] == "planned", done
 
 
 async def test_an_upstream_refusing_the_gateways_credentials_fails_with_a_clear_reason() -> None:

@@ -68,6 +68,14 @@ def meta(ctx: Context) -> dict[str, object]:
     return dict(ctx.meta or {})
 
 
+@app.tool()
+async def grow(ctx: Context, name: str) -> str:
+    """Add a tool named ``name`` and announce that the tool list changed."""
+    app.add_tool(lambda: name, name=name)
+    await ctx.notify_tools_changed()
+    return name
+
+
 @app.resource("notes://all", mime_type="text/plain")
 def all_notes() -> str:
     return "\n".join(_notes)
