@@ -96,9 +96,21 @@ class Supervisor:
         await asyncio.sleep(delay)  # the backoff itself, not synchronisation
         await self._open(restarted=True)
 
+    def _retry_if_rested(self, now: float) -> None:
+        """A failed upstream gets one new attempt on demand once a crash-loop window has passed
+        without crashes (a remote server that was down, a fixed binary): failed is not forever."""
+        if self.state == "failed" and (
+            not self._crashes or now - self._crashes[-1] > self.spec.crash_loop_window
+        ):
+            self._crashes.clear()
+            logger.info("upstream retried after failing", upstream=self.spec.name)
+            self._transition("starting")
+            self._task = asyncio.create_task(self._open(restarted=True))
+
     async def ready_session(self) -> Session:
         """The live session, waiting for a start or restart under way (bounded by start_timeout)."""
         self.last_used = time.monotonic()
+        self._retry_if_rested(self.last_used)
         try:
             async with asyncio.timeout(self.spec.start_timeout):
                 while self.state in ("starting", "restarting"):

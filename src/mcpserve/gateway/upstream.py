@@ -16,11 +16,12 @@ from mcpserve.gateway.catalog import Catalogue, install
 from mcpserve.gateway.config import UpstreamSpec
 from mcpserve.gateway.forward import Bridge, request_failure, tool_failure
 from mcpserve.gateway.health import register_health
-from mcpserve.gateway.naming import served_uri
+from mcpserve.gateway.naming import SEPARATOR, served_uri, upstream_uri
 from mcpserve.gateway.pool import ChildPool, isolation_key
 from mcpserve.gateway.rpc import UpstreamFailure, UpstreamRpcError
 from mcpserve.gateway.session import Session, StdioSession, list_all
 from mcpserve.observability.logs import get_logger
+from mcpserve.principal import Principal
 from mcpserve.server.context import Context, InputRequired
 from mcpserve.server.resources import ResourceContents
 from mcpserve.types import JSONObject
@@ -84,6 +85,7 @@ class Upstream:
         self.pool = ChildPool(self.spec, self._open, self._ready)
         server.on_startup(self.start)
         server.on_shutdown(self.stop)
+        server.route_completions(name, self.complete)
         register_health(server, self)
 
     async def start(self) -> None:
@@ -195,6 +197,26 @@ class Upstream:
             return result
         messages = result.get("messages")
         return messages if isinstance(messages, list) else []
+
+    async def complete(self, params: JSONObject, principal: Principal | None) -> JSONObject:
+        """``completion/complete`` for one of this upstream's prompts or resource templates."""
+        assert self.pool is not None and self.spec is not None
+        ref = dict(params["ref"])
+        if ref.get("type") == "ref/prompt":
+            ref["name"] = ref["name"].partition(SEPARATOR)[2]
+        else:
+            ref["uri"] = upstream_uri(self.spec.name, ref["uri"])
+        key = "shared" if self.spec.isolation == "shared" or principal is None else principal.key
+        forwarded: JSONObject = {"ref": ref, "argument": params.get("argument")}
+        if "context" in params:
+            forwarded["context"] = params["context"]
+        try:
+            session = await (await self.pool.acquire(key)).ready_session()
+            result = await session.call("completion/complete", forwarded)
+        except (UpstreamFailure, UpstreamRpcError, TimeoutError) as exc:
+            raise request_failure(self.name, exc) from None
+        completion = result.get("completion")
+        return completion if isinstance(completion, dict) else {"values": []}
 
     async def read_resource(self, uri: str, served: str, ctx: Context) -> Any:
         assert self.bridge is not None and self.spec is not None

@@ -37,6 +37,7 @@ __all__ = [
 FnT = TypeVar("FnT", bound=Callable[..., Any])
 Hook = Callable[[], Awaitable[None]]
 ReadinessCheck = Callable[[], Awaitable[None]]
+CompletionRoute = Callable[[JSONObject, Principal | None], Awaitable[JSONObject]]
 _MAX_COMPLETIONS = 100
 
 
@@ -118,6 +119,8 @@ class MCPServer:
         self._templates: list[Resource] = []
         self._prompts: dict[str, Prompt] = {}
         self._completion: Callable[..., Any] | None = None
+        # Completions for references under a mount (``name__prompt``, ``name+uri``), by mount name.
+        self._completion_routes: dict[str, CompletionRoute] = {}
         self._startup: list[Hook] = []
         self._shutdown: list[Hook] = []
         self.readiness_checks: dict[str, ReadinessCheck] = {}
@@ -331,7 +334,7 @@ class MCPServer:
             "resources": {"subscribe": True, "listChanged": True},
             "logging": {},
         }
-        if self._completion is not None:
+        if self._completion is not None or self._completion_routes:
             capabilities["completions"] = {}
         return capabilities
 
@@ -398,7 +401,27 @@ class MCPServer:
                 return template, variables
         return None
 
+    def route_completions(self, mount: str, route: CompletionRoute) -> None:
+        """Send ``completion/complete`` for references under ``mount`` to ``route`` (the gateway)."""
+        self._completion_routes[mount] = route
+
+    def _completion_route(self, ref: object) -> CompletionRoute | None:
+        if not isinstance(ref, dict) or not self._completion_routes:
+            return None
+        name, uri = ref.get("name"), ref.get("uri")
+        if ref.get("type") == "ref/prompt" and isinstance(name, str):
+            mount = name.partition("__")[0]
+            return self._completion_routes.get(mount) if self.find_prompt(name, None) is not None else None
+        if ref.get("type") == "ref/resource" and isinstance(uri, str):
+            return self._completion_routes.get(uri.partition("+")[0])
+        return None
+
     async def complete(self, params: JSONObject, principal: Principal | None) -> JSONObject:
+        route = self._completion_route(params.get("ref"))
+        if route is not None:
+            if not self._completion_allowed(params.get("ref"), principal):
+                raise InvalidParams("Unknown completion reference")
+            return await route(params, principal)
         if self._completion is None:
             raise MethodNotFound("Method not found: completion/complete (this server offers no completions)")
         ref, argument = params.get("ref"), params.get("argument")
@@ -443,6 +466,12 @@ class MCPServer:
         result["total"] = total
         result["hasMore"] = bool(answer.has_more) or total > len(values)
         return result
+
+    def _completion_allowed(self, ref: Any, principal: Principal | None) -> bool:
+        if ref.get("type") == "ref/prompt":
+            return self.find_prompt(ref["name"], principal) is not None
+        known = [t.definition["uriTemplate"] for t in self.visible_templates(principal)]
+        return ref["uri"] in known + [r.uri for r in self.visible_resources(principal)]
 
     # -- change notifications ---------------------------------------------------------------------------
     async def notify_tools_changed(self) -> None:
