@@ -17,6 +17,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
 from tests.gateway.support import FULL_KEY, LIMITED_KEY, write_config, write_keys
+from tests.support.logcheck import secret
 from tests.support.servers import ROOT, running_server
 from tests.support.servers import require_tool as tool
 
@@ -24,6 +25,7 @@ pytestmark = pytest.mark.slow
 
 JS = ROOT / "tests" / "interop" / "js"
 NO_LIMITS = {"MCPSERVE_RATE_LIMIT_PER_MINUTE": "0", "MCPSERVE_RATE_LIMIT_PER_HOUR": "0"}
+UPSTREAM_KEY = "mcps_demo-upstream-key-only-the-gateway-holds"
 
 
 @pytest.fixture(scope="module")
@@ -33,12 +35,17 @@ def gateway_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         {"name": "everything", "command": tool("mcp-server-everything"), "args": ["stdio"]},
         {"name": "time", "command": tool("mcp-server-time"), "args": ["--local-timezone", "UTC"]},
     ]
-    with running_server(env=NO_LIMITS) as demo_url:
-        config = write_config(directory / "gateway.toml", [*upstreams, {"name": "demo", "url": demo_url}])
+    # The HTTP upstream accepts only its own key, which the gateway sends from its configuration:
+    # had a client's token been passed on, the upstream would refuse every call.
+    with running_server(env={**NO_LIMITS, "MCPSERVE_API_KEYS": secret(UPSTREAM_KEY)}, auth=None) as demo_url:
+        headers = {"Authorization": {"env": "MCPSERVE_TEST_UPSTREAM_KEY", "prefix": "Bearer "}}
+        demo = {"name": "demo", "url": demo_url, "headers": headers}
+        config = write_config(directory / "gateway.toml", [*upstreams, demo])
         env = {
             **NO_LIMITS,
             "MCPSERVE_API_KEYS_FILE": str(write_keys(directory / "keys.toml")),
             "MCPSERVE_TOOL_SCOPES": json.dumps({"time__*": ["time"]}),
+            "MCPSERVE_TEST_UPSTREAM_KEY": UPSTREAM_KEY,
         }
         with running_server("--config", str(config), env=env, auth=None, command_name="gateway") as url:
             yield url

@@ -110,6 +110,8 @@ class Supervisor:
     async def ready_session(self) -> Session:
         """The live session, waiting for a start or restart under way (bounded by start_timeout)."""
         self.last_used = time.monotonic()
+        if self.state == "ready" and self.session is not None:
+            return self.session  # the common case: no deadline to set up
         self._retry_if_rested(self.last_used)
         try:
             async with asyncio.timeout(self.spec.start_timeout):
