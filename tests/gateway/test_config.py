@@ -35,7 +35,7 @@ def test_a_valid_table_loads(tmp_path: Path) -> None:
         ({"name": "t", "command": "x", "isolation": "per-call"}, "upstreams: 0.isolation"),
         ({"name": "t", "command": "x", "colour": "blue"}, "upstreams: 0.colour"),
         ({"name": "t", "url": "http://127.0.0.1:1/mcp", "isolation": "shared"}, "isolation: only for stdio"),
-        ({"name": "t", "command": "x", "headers": {"A": "b"}}, "headers: only for HTTP"),
+        ({"name": "t", "command": "x", "headers": {"A": "b"}}, "headers, era: only for HTTP"),
         ({"name": "t", "url": "ftp://example.com"}, "upstreams: 0.url"),
     ],
 )

@@ -90,8 +90,19 @@ async def test_an_upstream_rate_limit_becomes_a_clear_error() -> None:
 
 
 @contextlib.contextmanager
-def _mcp_proxy(port: int) -> Iterator[str]:
-    """mcp-proxy (PyPI, mcp 1.x: 2025-era only) serving the test upstream on ``port``."""
+def _fronted(command: list[str], port: int) -> Iterator[str]:
+    """A third-party HTTP front for the test upstream, stopped after; yields its MCP URL."""
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}/status", process)
+        yield f"http://127.0.0.1:{port}/mcp"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def _mcp_proxy(port: int) -> contextlib.AbstractContextManager[str]:
+    """mcp-proxy (PyPI, mcp 1.x: 2025-era only, JSON responses) serving the test upstream."""
     command = [
         require_tool("mcp-proxy"),
         "--transport",
@@ -101,14 +112,14 @@ def _mcp_proxy(port: int) -> Iterator[str]:
         "--host",
         "127.0.0.1",
     ]
-    command += [sys.executable, str(UPSTREAM_APP)]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_healthy(f"http://127.0.0.1:{port}/status", process)
-        yield f"http://127.0.0.1:{port}/mcp"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    return _fronted([*command, sys.executable, str(UPSTREAM_APP)], port)
+
+
+def _supergateway(port: int) -> contextlib.AbstractContextManager[str]:
+    """supergateway (npm; 2025-era Streamable HTTP with SSE responses) in front of the test upstream."""
+    command = [require_tool("supergateway"), "--stdio", f"{sys.executable} {UPSTREAM_APP}"]
+    command += ["--outputTransport", "streamableHttp", "--stateful", "--port", str(port)]
+    return _fronted([*command, "--healthEndpoint", "/status", "--logLevel", "none"], port)
 
 
 async def test_a_2025_upstream_whose_session_expires_is_reinitialised_once() -> None:
@@ -126,3 +137,35 @@ async def test_a_2025_upstream_whose_session_expires_is_reinitialised_once() -> 
                 assert result["isError"] is False, result
                 assert text_of(result) == "two"
                 assert session.session_id not in (None, lost)
+
+
+async def test_a_2025_upstreams_progress_and_questions_cross_on_the_post_stream() -> None:
+    with _supergateway(free_port()) as url:
+        # supergateway passes a sessionless server/discover to a fresh child, which answers it:
+        # pinned to 2025, every call stays on the one session and its one child.
+        async with gateway({"name": "legacy", "url": url, "era": "2025"}) as (_, d):
+            outbound = RecordingOutbound()
+            call = legacy(
+                "tools/call",
+                {"name": "legacy__progress", "arguments": {"steps": 2}},
+                progress_token="t",
+                outbound=outbound,
+            )
+            assert text_of(result_of(await d.handle(call))) == "progressed"
+            assert [p["progress"] for p in outbound.of("notifications/progress")] == [1, 2]
+            asking = RecordingOutbound(answers=[{"action": "accept", "content": {"ok": True}}])
+            confirm = {"name": "legacy__confirm", "arguments": {"question": "Go?"}}
+            result = result_of(
+                await d.handle(legacy("tools/call", confirm, capabilities=ELICIT, outbound=asking))
+            )
+            assert text_of(result) == "accept:True", result
+            assert [method for method, _ in asking.requests] == ["elicitation/create"]
+
+
+async def test_an_upstream_pinned_to_2026_that_does_not_serve_it_fails() -> None:
+    with _mcp_proxy(free_port()) as url:
+        spec = {"name": "old", "url": url, "era": "2026", "restart_backoff": 0.01, "crash_loop_limit": 1}
+        async with gateway(spec) as (server, _):
+            state, reason = upstream_state(upstream_of(server, "old"))
+            assert state == "failed"
+            assert reason is not None and "does not serve 2026-07-28" in reason

@@ -70,6 +70,9 @@ class UpstreamSpec(_Strict):
     # HTTP
     url: str | None = Field(None, pattern=r"^https?://[^/?#\s]+(/[^#\s]*)?$")
     headers: dict[str, str | HeaderSource] = Field(default_factory=dict)
+    # "auto": server/discover, else initialize. Pin "2025" for a server that answers discover
+    # but serves it poorly (a stdio bridge that starts a process per sessionless request).
+    era: Literal["auto", "2025", "2026"] = "auto"
     # both
     tools: ToolFilter = Field(default_factory=ToolFilter)
     rename: dict[str, str] = Field(default_factory=dict)  # upstream name -> served name (prefixed)
@@ -88,8 +91,8 @@ class UpstreamSpec(_Strict):
             stray = [k for k in _STDIO_ONLY if k in self.model_fields_set]
             if stray:
                 raise ValueError(f"{', '.join(stray)}: only for stdio upstreams (command)")
-        elif self.headers:
-            raise ValueError("headers: only for HTTP upstreams (url)")
+        elif self.headers or "era" in self.model_fields_set:
+            raise ValueError("headers, era: only for HTTP upstreams (url)")
         return self
 
     @property

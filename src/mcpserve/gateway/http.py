@@ -69,7 +69,9 @@ class HttpSession:
         return session
 
     async def _handshake(self) -> None:
-        discovered = await self._discover()
+        discovered = await self._discover() if self.spec.era != "2025" else None
+        if discovered is None and self.spec.era == "2026":
+            raise UpstreamFailure(f'Upstream {self.upstream!r} does not serve 2026-07-28 (era = "2026")')
         if discovered is not None:
             self.era = "modern"
             capabilities = discovered.get("capabilities")
@@ -305,9 +307,14 @@ async def _messages(response: httpx.Response) -> AsyncIterator[JSONObject]:
     async for line in response.aiter_lines():
         if line.startswith("data:"):
             data.append(line[5:].removeprefix(" "))
-        elif not line and data:
-            with contextlib.suppress(orjson.JSONDecodeError):
+            # Dispatched as soon as the data is a whole JSON message, not at the blank line that
+            # ends the event: a line reader may hold that line until the server writes again.
+            try:
                 message = orjson.loads("\n".join(data))
-                if isinstance(message, dict):
-                    yield message
+            except orjson.JSONDecodeError:
+                continue
+            data = []
+            if isinstance(message, dict):
+                yield message
+        elif not line:
             data = []
