@@ -331,6 +331,8 @@ class Settings(BaseSettings):
                 data[name] = redact_url(value.get_secret_value()) if name.endswith("_url") else MASK
             elif isinstance(value, str):
                 data[name] = redact_url(value)
+            elif name == "upstreams":
+                data[name] = [spec.redacted(MASK) for spec in value]
             elif isinstance(value, list):
                 data[name] = [redact_url(v) if isinstance(v, str) else MASK for v in value]
         return data

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -125,3 +126,17 @@ def test_names_are_always_prefixed_and_reversible() -> None:
     assert served_uri("files", "file:///etc/motd") == "files+file:///etc/motd"
     assert upstream_uri("files", "files+file:///etc/motd") == "file:///etc/motd"
     assert upstream_uri("files", "other+file:///x") is None
+
+
+def test_the_effective_configuration_shows_upstreams_without_their_secrets() -> None:
+    spec = UpstreamSpec(
+        name="docs",
+        url="https://user:pw@mcp.example.com/mcp",
+        headers={"A": "literal-secret", "B": {"env": "DOCS_TOKEN", "prefix": "Bearer "}},
+    )
+    stdio = UpstreamSpec(name="time", command="mcp-server-time", env={"API_TOKEN": "env-secret"})
+    shown = json.dumps(load_settings({"upstreams": [spec, stdio]}).redacted())
+    assert "literal-secret" not in shown and "env-secret" not in shown and ":pw@" not in shown
+    assert '"B": {"env": "DOCS_TOKEN"}' in shown
+    assert '"API_TOKEN": "**' in shown
+    assert "mcp.example.com/mcp" in shown

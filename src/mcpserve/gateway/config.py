@@ -11,6 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from mcpserve.urls import redact_url
+
 __all__ = ["HeaderSource", "ToolFilter", "UpstreamSpec", "UPSTREAM_NAME", "DEFAULT_CHILD_ENV"]
 
 # Lower-case letters, digits and '-': no '_' (so ``name__tool`` splits at the first "__") and a
@@ -94,6 +96,25 @@ class UpstreamSpec(_Strict):
         elif self.headers or "era" in self.model_fields_set:
             raise ValueError("headers, era: only for HTTP upstreams (url)")
         return self
+
+    def redacted(self, mask: str) -> dict[str, object]:
+        """This table for logs and ``mcpserve config``: env values and header values masked
+        (a header read from a variable or file shows where from, never the value)."""
+        data = self.model_dump(mode="json", exclude_defaults=True)
+        if self.url is not None:
+            data["url"] = redact_url(self.url)
+        if self.env:
+            data["env"] = dict.fromkeys(self.env, mask)
+        if self.headers:
+            data["headers"] = {
+                header: {
+                    k: v for k, v in source.model_dump(mode="json").items() if k in ("env", "file") and v
+                }
+                if isinstance(source, HeaderSource) and source.value is None
+                else mask
+                for header, source in self.headers.items()
+            }
+        return data
 
     @property
     def kind(self) -> Literal["stdio", "http"]:
