@@ -15,7 +15,7 @@ from mcpserve.gateway.naming import served_name, served_uri, split_name, upstrea
 from mcpserve.gateway.upstream import Upstream
 from mcpserve.server.app import MCPServer
 from tests.gateway.support import write_config
-from tests.support.processes import child_env, mcpserve_argv
+from tests.support.processes import ROOT, child_env, mcpserve_argv
 
 
 def _load(tmp_path: Path, *upstreams: dict[str, object]) -> object:
@@ -140,3 +140,9 @@ def test_the_effective_configuration_shows_upstreams_without_their_secrets() -> 
     assert '"B": {"env": "DOCS_TOKEN"}' in shown
     assert '"API_TOKEN": "**' in shown
     assert "mcp.example.com/mcp" in shown
+
+
+def test_the_example_configuration_loads() -> None:
+    settings = load_settings(config_file=ROOT / "examples" / "gateway.toml")
+    assert [spec.name for spec in settings.upstreams] == ["everything", "time"]
+    assert not settings.upstreams[0].tools.admits("get-env")
