@@ -137,3 +137,23 @@ async def test_prompts_and_resources_are_forwarded_with_mapped_uris() -> None:
             await d.handle(modern("prompts/get", {"name": "test__greet", "arguments": {"who": "Ada"}}))
         )
         assert prompt["messages"][0]["content"]["text"] == "Hello, Ada!"
+
+
+async def test_a_subscription_is_passed_upstream_and_its_updates_come_back() -> None:
+    async with gateway(app_upstream()) as (server, d):
+        call = legacy("resources/subscribe", {"uri": "test+notes://all"})
+        assert result_of(await d.handle(call)) == {}
+        assert call.session is not None and "test+notes://all" in call.session.subscriptions
+        async with server.bus.subscribe() as events:
+            await d.handle(modern("tools/call", {"name": "test__touch", "arguments": {}}))
+            with anyio.fail_after(10):
+                async for event in events:
+                    if event["method"] == "notifications/resources/updated":
+                        break
+        assert event["params"] == {"uri": "test+notes://all"}
+
+
+async def test_pooled_upstreams_refuse_subscriptions() -> None:
+    async with gateway(app_upstream(isolation="per-principal")) as (_, d):
+        refused = await d.handle(legacy("resources/subscribe", {"uri": "test+notes://all"}))
+        assert "child per caller" in refused["error"]["message"]

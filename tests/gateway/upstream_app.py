@@ -76,6 +76,13 @@ async def grow(ctx: Context, name: str) -> str:
     return name
 
 
+@app.tool()
+async def touch(ctx: Context) -> str:
+    """Announce that notes://all changed (sent to sessions subscribed to it)."""
+    await ctx.notify_resource_updated("notes://all")
+    return "touched"
+
+
 @app.resource("notes://all", mime_type="text/plain")
 def all_notes() -> str:
     return "\n".join(_notes)

@@ -12,6 +12,7 @@ import functools
 from typing import TYPE_CHECKING, Any
 
 from mcpserve.config import child_environment, header_values
+from mcpserve.errors import InvalidParams
 from mcpserve.gateway.catalog import Catalogue, install
 from mcpserve.gateway.config import UpstreamSpec
 from mcpserve.gateway.forward import Bridge, request_failure, tool_failure
@@ -51,6 +52,7 @@ class Upstream:
         self.catalogue = Catalogue()
         self.calls = 0
         self._headers: dict[str, str] = {}
+        self._subscriptions: set[str] = set()  # upstream URIs subscribed on the shared session
         self._relisting: asyncio.Task[None] | None = None
 
     @classmethod
@@ -86,6 +88,7 @@ class Upstream:
         server.on_startup(self.start)
         server.on_shutdown(self.stop)
         server.route_completions(name, self.complete)
+        server.route_subscriptions(name, self.subscribe)
         register_health(server, self)
 
     async def start(self) -> None:
@@ -139,6 +142,8 @@ class Upstream:
         logger.info(
             "upstream listed", upstream=self.spec.name, tools=len(catalogue.tools), restarted=restarted
         )
+        for uri in self._subscriptions:  # a restarted upstream knows none of them any more
+            await session.call("resources/subscribe", {"uri": uri})
         if restarted:
             await self.server.notify_tools_changed()
             await self.server.notify_resources_changed()
@@ -197,6 +202,26 @@ class Upstream:
             return result
         messages = result.get("messages")
         return messages if isinstance(messages, list) else []
+
+    async def subscribe(self, served: str) -> None:
+        """Subscribe upstream to a resource a client subscribed to (once per URI, shared sessions).
+
+        Pooled children are per caller; a subscription belongs to no one child, so it is refused.
+        """
+        assert self.pool is not None and self.spec is not None
+        uri = upstream_uri(self.spec.name, served)
+        if uri is None or uri in self._subscriptions:
+            return
+        if self.spec.isolation != "shared":
+            raise InvalidParams(
+                f"Upstream {self.name!r} runs a child per caller: subscribe to its resources is not offered"
+            )
+        try:
+            session = await (await self.pool.acquire("shared")).ready_session()
+            await session.call("resources/subscribe", {"uri": uri})
+        except (UpstreamFailure, UpstreamRpcError, TimeoutError) as exc:
+            raise request_failure(self.name, exc) from None
+        self._subscriptions.add(uri)
 
     async def complete(self, params: JSONObject, principal: Principal | None) -> JSONObject:
         """``completion/complete`` for one of this upstream's prompts or resource templates."""

@@ -38,6 +38,7 @@ FnT = TypeVar("FnT", bound=Callable[..., Any])
 Hook = Callable[[], Awaitable[None]]
 ReadinessCheck = Callable[[], Awaitable[None]]
 CompletionRoute = Callable[[JSONObject, Principal | None], Awaitable[JSONObject]]
+SubscriptionRoute = Callable[[str], Awaitable[None]]
 _MAX_COMPLETIONS = 100
 
 
@@ -121,6 +122,8 @@ class MCPServer:
         self._completion: Callable[..., Any] | None = None
         # Completions for references under a mount (``name__prompt``, ``name+uri``), by mount name.
         self._completion_routes: dict[str, CompletionRoute] = {}
+        # Resource subscriptions for URIs under a mount (``name+uri``), passed on to it.
+        self._subscription_routes: dict[str, SubscriptionRoute] = {}
         self._startup: list[Hook] = []
         self._shutdown: list[Hook] = []
         self.readiness_checks: dict[str, ReadinessCheck] = {}
@@ -404,6 +407,17 @@ class MCPServer:
     def route_completions(self, mount: str, route: CompletionRoute) -> None:
         """Send ``completion/complete`` for references under ``mount`` to ``route`` (the gateway)."""
         self._completion_routes[mount] = route
+
+    def route_subscriptions(self, mount: str, route: SubscriptionRoute) -> None:
+        """Pass subscriptions to URIs under ``mount`` on to ``route`` (the gateway subscribes upstream)."""
+        self._subscription_routes[mount] = route
+
+    async def subscribed(self, uri: str) -> None:
+        """A client subscribed to ``uri``: a mounted upstream owning it subscribes in turn."""
+        if self._subscription_routes:
+            route = self._subscription_routes.get(uri.partition("+")[0])
+            if route is not None:
+                await route(uri)
 
     def _completion_route(self, ref: object) -> CompletionRoute | None:
         if not isinstance(ref, dict) or not self._completion_routes:

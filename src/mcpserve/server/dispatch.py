@@ -187,7 +187,9 @@ class Dispatcher:
 
     async def _subscribe(self, call: Call) -> JSONObject:
         assert call.session is not None
-        call.session = call.session.subscribe(_string_param(call.params, "uri"))
+        uri = _string_param(call.params, "uri")
+        await self.server.subscribed(uri)
+        call.session = call.session.subscribe(uri)
         return {}
 
     async def _unsubscribe(self, call: Call) -> JSONObject:
