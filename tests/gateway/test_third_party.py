@@ -178,3 +178,47 @@ def test_the_catalogue_is_listed_by_the_cli(tmp_path: Path) -> None:
     listed = json.loads(done.stdout)
     assert listed["upstreams"] == {"time": {"state": "ready", "tools": 2}}
     assert [t["name"] for t in listed["tools"]] == ["time__get_current_time", "time__convert_time"]
+
+
+def test_a_crash_loop_shows_in_ready_while_the_rest_is_served(tmp_path: Path) -> None:
+    import sys  # noqa: PLC0415
+
+    from tests.gateway.support import app_upstream  # noqa: PLC0415
+
+    broken: dict[str, Any] = {
+        "name": "broken",
+        "command": sys.executable,
+        "args": ["-c", "raise SystemExit(3)"],
+    }
+    broken |= {"restart_backoff": 0.01, "crash_loop_limit": 3}
+    config = write_config(tmp_path / "gateway.toml", [broken, app_upstream("test")])
+    with running_server("--config", str(config), env=NO_LIMITS, command_name="gateway") as url:
+        body = anyio.run(_poll_until_failed, url.replace("/mcp", "/ready"))
+        assert body["status"] == "ready"
+        assert body["degraded"] is True
+        assert "crash loop: 3 failures" in body["checks"]["upstream:broken"]
+        assert body["checks"]["upstream:test"] == "ok"
+        echoed = anyio.run(_echo, url)
+        assert echoed == "still serving"
+
+
+async def _poll_until_failed(url: str) -> dict[str, Any]:
+    import httpx  # noqa: PLC0415
+
+    async with httpx.AsyncClient() as client:
+        with anyio.fail_after(30):
+            while True:
+                body: dict[str, Any] = (await client.get(url)).json()
+                checks = body.get("checks", {})
+                if "crash loop" in checks.get("upstream:broken", "") and checks.get("upstream:test") == "ok":
+                    return body
+                await anyio.sleep(0.1)
+
+
+async def _echo(url: str) -> str:
+    async with (
+        create_mcp_http_client() as http,
+        Client(streamable_http_client(url, http_client=http), mode="2026-07-28") as client,
+    ):
+        result = await client.call_tool("test__echo", {"text": "still serving"})
+        return str(result.structured_content["result"]) if result.structured_content else ""
