@@ -8,13 +8,14 @@ import subprocess
 import sys
 from collections.abc import Iterator
 
+import anyio
 import pytest
 
 from mcpserve.gateway.health import upstream_state
 from mcpserve.gateway.http import HttpSession
 from mcpserve.server.app import MCPServer
 from mcpserve.server.call import Call
-from tests.gateway.support import UPSTREAM_APP, gateway, upstream_of
+from tests.gateway.support import UPSTREAM_APP, eventually, gateway, upstream_of
 from tests.server.support import ELICIT, RecordingOutbound, legacy, modern, result_of, text_of
 from tests.support.servers import free_port, require_tool, running_server, wait_healthy
 
@@ -143,7 +144,7 @@ async def test_a_2025_upstreams_progress_and_questions_cross_on_the_post_stream(
     with _supergateway(free_port()) as url:
         # supergateway passes a sessionless server/discover to a fresh child, which answers it:
         # pinned to 2025, every call stays on the one session and its one child.
-        async with gateway({"name": "legacy", "url": url, "era": "2025"}) as (_, d):
+        async with gateway({"name": "legacy", "url": url, "era": "2025"}) as (server, d):
             outbound = RecordingOutbound()
             call = legacy(
                 "tools/call",
@@ -160,6 +161,16 @@ async def test_a_2025_upstreams_progress_and_questions_cross_on_the_post_stream(
             )
             assert text_of(result) == "accept:True", result
             assert [method for method, _ in asking.requests] == ["elicitation/create"]
+            # A cancelled call is cancelled upstream too, with a notice on the session.
+            session = _session(server, "legacy")
+            async with anyio.create_task_group() as group:
+                group.start_soon(
+                    d.handle, legacy("tools/call", {"name": "legacy__slow", "arguments": {"seconds": 30}})
+                )
+                await eventually(lambda: session.in_flight == 1)
+                group.cancel_scope.cancel()
+            await eventually(lambda: not session._notices)
+            assert text_of(result_of(await d.handle(_call("legacy__echo", text="after")))) == "after"
 
 
 async def test_an_upstream_pinned_to_2026_that_does_not_serve_it_fails() -> None:

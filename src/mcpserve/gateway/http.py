@@ -50,6 +50,7 @@ class HttpSession:
         self._on_notification = on_notification
         self._ids = itertools.count(1)
         self._tasks: dict[int, asyncio.Task[None]] = {}
+        self._notices: set[asyncio.Task[None]] = set()  # cancellations being posted
 
     @classmethod
     async def open(cls, spec: UpstreamSpec, headers: dict[str, str], on_notification: Notify) -> HttpSession:
@@ -115,7 +116,18 @@ class HttpSession:
     def cancel(self, exchange: Exchange, reason: str) -> None:
         task = self._tasks.pop(exchange.id, None)
         if task is not None:
-            task.cancel()
+            task.cancel()  # 2026-07-28: closing the request's connection is the cancellation
+            if self.era == "legacy":
+                notice = {"requestId": exchange.id, "reason": reason}
+                self._notices.add(asyncio.create_task(self._notify("notifications/cancelled", notice)))
+
+    async def _notify(self, method: str, params: JSONObject) -> None:
+        try:
+            await self._post({"jsonrpc": "2.0", "method": method, "params": params}, method)
+        except (httpx.HTTPError, UpstreamFailure):
+            pass  # best effort: the upstream may already be gone
+        finally:
+            self._notices.discard(asyncio.current_task())
 
     def forget(self, exchange: Exchange) -> None:
         self._tasks.pop(exchange.id, None)

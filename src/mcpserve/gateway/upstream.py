@@ -8,6 +8,7 @@ and its tools, resources and prompts join the app's under ``time__``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 from typing import TYPE_CHECKING, Any
 
@@ -54,6 +55,7 @@ class Upstream:
         self._headers: dict[str, str] = {}
         self._subscriptions: set[str] = set()  # upstream URIs subscribed on the shared session
         self._relisting: asyncio.Task[None] | None = None
+        self._probing: asyncio.Task[None] | None = None
 
     @classmethod
     def stdio(cls, command: str, args: list[str] | tuple[str, ...] = (), **options: Any) -> Upstream:
@@ -97,10 +99,14 @@ class Upstream:
         self.pool.start()
         if self.spec.isolation != "shared":
             # Children start on first use; one short-lived child tells what they serve.
-            asyncio.create_task(self._probe())  # noqa: RUF006 - it ends on its own, bounded by start_timeout
+            self._probing = asyncio.create_task(self._probe())
 
     async def stop(self) -> None:
         assert self.pool is not None and self.bridge is not None
+        if self._probing is not None and not self._probing.done():
+            self._probing.cancel()  # its session closes on the way out
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._probing
         await self.bridge.close()
         await self.pool.stop()
 
