@@ -157,3 +157,20 @@ async def test_pooled_upstreams_refuse_subscriptions() -> None:
     async with gateway(app_upstream(isolation="per-principal")) as (_, d):
         refused = await d.handle(legacy("resources/subscribe", {"uri": "test+notes://all"}))
         assert "child per caller" in refused["error"]["message"]
+
+
+async def test_an_apps_own_tool_wins_over_an_upstream_tool_of_the_same_name() -> None:
+    from mcpserve.gateway.catalog import Catalogue, install  # noqa: PLC0415
+    from mcpserve.gateway.config import UpstreamSpec  # noqa: PLC0415
+    from mcpserve.server.app import MCPServer  # noqa: PLC0415
+
+    server = MCPServer()
+    server.add_tool(lambda: "mine", name="test__echo")
+    catalogue = Catalogue(tools=[{"name": "echo", "inputSchema": {"type": "object"}}, {"name": "other"}])
+
+    async def forward(*_: object) -> None:
+        return None
+
+    install(server, UpstreamSpec(name="test", command="x"), catalogue, forward, forward, forward)
+    assert server.tool_names() == ["test__echo", "test__other"]
+    assert getattr(server.registered_tool("test__echo"), "upstream", None) is None

@@ -150,7 +150,7 @@ def install(
     for definition in catalogue.tools:
         tool = _tool(spec, definition, call)
         if tool is not None:
-            server.register_tool(tool, replace=True)
+            _register(spec, tool.name, server.register_tool, tool)
     for definitions, template in ((catalogue.resources, False), (catalogue.templates, True)):
         for definition in definitions:
             resource = _resource(spec, definition, read, template=template)
@@ -159,7 +159,17 @@ def install(
     for definition in catalogue.prompts:
         forwarded = _prompt(spec, definition, get)
         if forwarded is not None:
-            server.register_prompt(forwarded, replace=True)
+            _register(spec, forwarded.name, server.register_prompt, forwarded)
+
+
+def _register(spec: UpstreamSpec, name: str, register: Callable[[Any], object], entry: object) -> None:
+    # This upstream's own entries were removed first: a clash is with the app's own, which wins.
+    try:
+        register(entry)
+    except ValueError:
+        logger.warning(
+            "upstream entry skipped: the app already has one by that name", upstream=spec.name, name=name
+        )
 
 
 def _owned(entry: object, upstream: str) -> bool:
