@@ -174,3 +174,18 @@ async def test_an_apps_own_tool_wins_over_an_upstream_tool_of_the_same_name() ->
     install(server, UpstreamSpec(name="test", command="x"), catalogue, forward, forward, forward)
     assert server.tool_names() == ["test__echo", "test__other"]
     assert getattr(server.registered_tool("test__echo"), "upstream", None) is None
+
+
+async def test_allow_deny_and_rename_shape_what_is_served() -> None:
+    async with gateway(
+        app_upstream(tools={"allow": ["echo", "pid", "slow"], "deny": ["slow"]}, rename={"echo": "say"})
+    ) as (server, d):
+        assert [n for n in server.tool_names() if n.startswith("test__")] == ["test__say", "test__pid"]
+        said = result_of(
+            await d.handle(modern("tools/call", {"name": "test__say", "arguments": {"text": "hi"}}))
+        )
+        assert text_of(said) == "hi"  # called upstream by its own name, echo
+        hidden = result_of(
+            await d.handle(modern("tools/call", {"name": "test__slow", "arguments": {"seconds": 0}}))
+        )
+        assert hidden["isError"] is True
