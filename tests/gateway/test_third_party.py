@@ -45,6 +45,8 @@ def gateway_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             **NO_LIMITS,
             "MCPSERVE_API_KEYS_FILE": str(write_keys(directory / "keys.toml")),
             "MCPSERVE_TOOL_SCOPES": json.dumps({"time__*": ["time"]}),
+            "MCPSERVE_TOOL_RATE_LIMITS": json.dumps({"everything__get-tiny-image": {"per_minute": 1}}),
+            "MCPSERVE_TOOL_TIMEOUTS": json.dumps({"everything__trigger-long-running-operation": 0.5}),
             "MCPSERVE_TEST_UPSTREAM_KEY": UPSTREAM_KEY,
         }
         with running_server("--config", str(config), env=env, auth=None, command_name="gateway") as url:
@@ -222,3 +224,28 @@ async def _echo(url: str) -> str:
     ):
         result = await client.call_tool("test__echo", {"text": "still serving"})
         return str(result.structured_content["result"]) if result.structured_content else ""
+
+
+async def _limited_calls(url: str) -> tuple[Any, Any, Any]:
+    async with (
+        create_mcp_http_client(headers={"Authorization": f"Bearer {FULL_KEY}"}) as http,
+        Client(streamable_http_client(url, http_client=http), mode="2026-07-28") as client,
+    ):
+        first = await client.call_tool("everything__get-tiny-image", {})
+        try:
+            second: Any = await client.call_tool("everything__get-tiny-image", {})
+        except Exception as exc:  # refused before it reaches the upstream (HTTP 429)
+            second = exc
+        slow = await client.call_tool(
+            "everything__trigger-long-running-operation", {"duration": 5, "steps": 5}
+        )
+        return first, second, slow
+
+
+def test_per_tool_rate_limits_and_timeouts_apply_to_gateway_tools(gateway_url: str) -> None:
+    _wait_listed(gateway_url)
+    first, second, slow = anyio.run(_limited_calls, gateway_url)
+    assert first.is_error is False
+    assert isinstance(second, Exception) and "rate" in str(second).lower()
+    assert slow.is_error is True
+    assert "0.5" in slow.content[0].text
