@@ -249,3 +249,45 @@ def test_per_tool_rate_limits_and_timeouts_apply_to_gateway_tools(gateway_url: s
     assert isinstance(second, Exception) and "rate" in str(second).lower()
     assert slow.is_error is True
     assert "0.5" in slow.content[0].text
+
+
+def _gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return True
+    return state == "Z"  # exited, waiting for its parent (or init) to reap it
+
+
+async def _pid_of_child(url: str) -> int:
+    async with (
+        create_mcp_http_client() as http,
+        Client(streamable_http_client(url, http_client=http), mode="2026-07-28") as client,
+    ):
+        result = await client.call_tool("test__pid", {})
+        return int(result.structured_content["result"]) if result.structured_content else 0
+
+
+async def _until(condition: Any, seconds: float) -> None:
+    with anyio.fail_after(seconds):
+        while not condition():  # noqa: ASYNC110 - another process's state: polled
+            await anyio.sleep(0.05)
+
+
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL"])
+def test_no_child_outlives_the_gateway(tmp_path: Path, how: str) -> None:
+    import signal  # noqa: PLC0415
+
+    from tests.gateway.support import app_upstream  # noqa: PLC0415
+
+    config = write_config(tmp_path / "gateway.toml", [app_upstream("test")])
+    with running_server("--config", str(config), env=NO_LIMITS, command_name="gateway") as url:
+        _wait_listed(url)
+        child = anyio.run(_pid_of_child, url)
+        assert child > 0 and not _gone(child)
+        gateway_pid = int(Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        if how == "SIGKILL":
+            # No chance to stop anything: the child sees its stdin close and exits.
+            os.kill(gateway_pid, signal.SIGKILL)
+            anyio.run(_until, lambda: _gone(child), 10)
+    anyio.run(_until, lambda: _gone(child), 10)
