@@ -189,3 +189,18 @@ async def test_allow_deny_and_rename_shape_what_is_served() -> None:
             await d.handle(modern("tools/call", {"name": "test__slow", "arguments": {"seconds": 0}}))
         )
         assert hidden["isError"] is True
+
+
+def test_with_tracing_the_gateways_own_span_is_the_upstreams_parent() -> None:
+    from opentelemetry.sdk.trace import TracerProvider  # noqa: PLC0415
+
+    from mcpserve.gateway.forward import forwarded_meta  # noqa: PLC0415
+
+    client = {"traceparent": TRACEPARENT, "other": "kept back"}
+    assert forwarded_meta(client) == {"traceparent": TRACEPARENT}  # no current span: passed on
+    assert forwarded_meta(None) is None
+    with TracerProvider().get_tracer("test").start_as_current_span("gateway call") as span:
+        sent = forwarded_meta(client)
+    assert sent is not None
+    assert sent["traceparent"].split("-")[1] == format(span.get_span_context().trace_id, "032x")
+    assert sent["traceparent"].split("-")[2] == format(span.get_span_context().span_id, "016x")

@@ -19,10 +19,11 @@ from typing import Final
 from mcpserve.errors import InvalidParams, ProtocolError, ResourceNotFound, ServiceUnavailable, ToolError
 from mcpserve.gateway.rpc import Ask, Exchange, UpstreamFailure, UpstreamRpcError
 from mcpserve.gateway.session import Session
+from mcpserve.observability.tracing import inject_meta
 from mcpserve.server.context import INPUT_CAPABILITIES, Context, InputRequired
 from mcpserve.types import JSONObject
 
-__all__ = ["Bridge", "TRACE_KEYS"]
+__all__ = ["Bridge", "TRACE_KEYS", "forwarded_meta"]
 
 # W3C trace context (and baggage) forwarded in ``_meta``; nothing else of the client's goes up.
 TRACE_KEYS: Final = ("traceparent", "tracestate", "baggage")
@@ -42,11 +43,11 @@ def _principal(ctx: Context) -> str | None:
     return ctx.principal.key if ctx.principal is not None else None
 
 
-def _forwarded_meta(ctx: Context) -> JSONObject | None:
-    meta = ctx.meta
-    if not meta:
-        return None
-    kept: JSONObject = {k: meta[k] for k in TRACE_KEYS if k in meta}
+def forwarded_meta(meta: JSONObject | None) -> JSONObject | None:
+    """The ``_meta`` sent upstream: the client's trace context, replaced by the gateway's own span
+    when tracing is on (the upstream's spans then sit under the gateway's call), nothing else."""
+    kept: JSONObject = {k: meta[k] for k in TRACE_KEYS if k in meta} if meta else {}
+    inject_meta(kept)
     return kept or None
 
 
@@ -70,7 +71,7 @@ class Bridge:
                 ask.answer.set_result((ctx.input_responses or {})[key])
         else:
             session = await acquire()
-            meta = _forwarded_meta(ctx)
+            meta = forwarded_meta(ctx.meta)
             exchange = session.start(method, {**params, "_meta": meta} if meta else params)
         return await self._follow(ctx, session, exchange)
 
