@@ -34,9 +34,11 @@ serve: install
 services:
 	@scripts/ensure-services.sh
 
-# Node 22, the conformance suites and the JS clients, project-local in .tools/ (git-ignored).
+# Node 22, the conformance suites, the JS clients and third-party MCP servers (npm and PyPI, each
+# PyPI one in its own venv), project-local in .tools/ (git-ignored).
 tools:
 	@scripts/node-tools.sh >/dev/null
+	@scripts/py-tools.sh
 
 # nginx, Caddy and promtool for the deployment checks (apt, only when missing).
 deploy-tools:

@@ -47,8 +47,19 @@ ERA_TITLES = {
     "2026": "tools/call at 2026-07-28 (stateless, JSON response)",
     "2025": "tools/call at 2025-11-25 (one initialized session, JSON response)",
 }
-SERVER_ORDER = ["mcpserve", "baseline", "mcpserve-traced", "mcpserve-redis", "sdk", "bare", "bare-held"]
-# bare-held, baseline, mcpserve-traced and mcpserve-redis on request: see bench/README.md
+SERVER_ORDER = [
+    "mcpserve",
+    "baseline",
+    "mcpserve-traced",
+    "mcpserve-redis",
+    "sdk",
+    "bare",
+    "bare-held",
+    "gateway",
+    "supergateway",
+    "mcp-proxy",
+]
+# bare-held, baseline, mcpserve-traced, mcpserve-redis and the gateways on request: see bench/README.md
 DEFAULT_SERVERS = ["mcpserve", "sdk", "bare"]
 BASELINE, CEILING = "sdk", "bare"
 UNTRACED, TRACED = "mcpserve", "mcpserve-traced"
@@ -109,7 +120,8 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         type=_csv(str, SERVER_ORDER),
         default=DEFAULT_SERVERS,
         help="default: mcpserve,sdk,bare; bare-held: the ceiling on mcpserve's HTTP protocol;"
-        " mcpserve-redis: state in a private Redis",
+        " mcpserve-redis: state in a private Redis; gateway,supergateway,mcp-proxy: the same stdio"
+        " echo behind each gateway (python -m bench.gateway)",
     )
     add("--eras", type=_csv(str, ["2026", "2025"]), default=["2026", "2025"], help="default: 2026,2025")
     add("--connections", type=_csv(int), default=[1, 16, 64], help="wrk connections (default: 1,16,64)")
@@ -245,7 +257,7 @@ def _probe(server: RunningServer, era: str, text: str) -> str | None:
         conn = httpclient.Connection(HOST, server.port)
         try:
             session = await httpclient.open_session(conn, PATH) if era == "2025" else None
-            await httpclient.call_echo(conn, era, text, session, PATH)
+            await httpclient.call_echo(conn, era, text, session, PATH, server.spec.tool)
             return session
         finally:
             await conn.close()
@@ -294,7 +306,15 @@ def throughput_phase(
                     sessions[name] = _probe(server, era, opts.text)  # a fresh session per rep (2025)
                     if opts.warmup > 0:
                         run_wrk(
-                            server.url, era, 16, opts.warmup, opts.client_cpu, opts.text, 0, sessions[name]
+                            server.url,
+                            era,
+                            16,
+                            opts.warmup,
+                            opts.client_cpu,
+                            opts.text,
+                            0,
+                            sessions[name],
+                            server.spec.tool,
                         )
                 except (httpclient.HttpError, TimeoutError, WrkError) as exc:
                     _say(f"  rep {rep + 1} {era} {name}: setup failed: {exc}")
@@ -319,6 +339,7 @@ def throughput_phase(
                             opts.text,
                             opts.check_every,
                             sessions[name],
+                            server.spec.tool,
                         )
                     except WrkError as exc:
                         runs.append(_failed_run(rep, era, name, conns, str(exc)))

@@ -98,6 +98,32 @@ def serve(app: str, config: str | None, **flags: Any) -> None:
         sys.exit(130)
 
 
+@main.command()
+@serving_options
+@click.option("--list", "list_only", is_flag=True, help="Print the merged catalogue as JSON and exit.")
+def gateway(config: str | None, list_only: bool, **flags: Any) -> None:
+    """Serve the [[upstreams]] of the config file through one endpoint (docs/gateway.md)."""
+    from mcpserve.gateway.listing import list_catalogue  # noqa: PLC0415 - keep `mcpserve --help` fast
+    from mcpserve.runtime import configure_logging  # noqa: PLC0415
+    from mcpserve.runtime import serve as run  # noqa: PLC0415
+    from mcpserve.server.app import MCPServer  # noqa: PLC0415
+
+    settings = _settings(config, **flags)
+    if not settings.upstreams:
+        _invalid("upstreams: no [[upstreams]] table in the config file (MCPSERVE_CONFIG / --config)")
+    server = MCPServer("mcpserve-gateway")
+    try:
+        if list_only:
+            configure_logging(settings)
+            click.echo(orjson.dumps(list_catalogue(server, settings), option=orjson.OPT_INDENT_2).decode())
+            return
+        run(server, settings=settings)
+    except ConfigError as exc:
+        _invalid(exc)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
 @main.command("config")
 @click.option("--config", "config", type=click.Path(dir_okay=False), help="TOML settings file.")
 def show_config(config: str | None) -> None:

@@ -46,6 +46,7 @@ __all__ = [
     "check",
     "configure_logging",
     "configure_tracing",
+    "mount_upstreams",
     "run_stdio",
     "serve",
 ]
@@ -64,7 +65,7 @@ def _keyring(settings: Settings) -> KeyRing:
 
 
 def _tool_timeouts(server: MCPServer, settings: Settings) -> dict[str, float]:
-    unknown = sorted(name for name in settings.tool_timeouts if server.registered_tool(name) is None)
+    unknown = sorted(name for name in settings.tool_timeouts if not server.knows_tool(name))
     if unknown:
         raise ConfigError("MCPSERVE_TOOL_TIMEOUTS", f"no tool named {', '.join(map(repr, unknown))}")
     return dict(settings.tool_timeouts)
@@ -75,8 +76,20 @@ def _lists_vary_by_caller(settings: Settings) -> bool:
     return settings.transport == "http" and bool(auth_methods(settings))
 
 
+def mount_upstreams(server: MCPServer, settings: Settings) -> None:
+    """Mount the ``[[upstreams]]`` of the settings (the gateway) beside the app's own tools."""
+    if not settings.upstreams:
+        return
+    from mcpserve.gateway.upstream import Upstream  # noqa: PLC0415 - only gateways need it
+
+    for spec in settings.upstreams:
+        if spec.name not in server.mounts:
+            server.mount(spec.name, Upstream.from_spec(spec))
+
+
 def build_dispatcher(server: MCPServer, settings: Settings) -> Dispatcher:
     """The dispatcher; with tracing on, the traced one (chosen here, so untraced requests pay nothing)."""
+    mount_upstreams(server, settings)
     apply_tool_scopes(server, settings.tool_scopes)
     lists = CacheHint(settings.list_ttl_ms, "private" if _lists_vary_by_caller(settings) else "public")
     options: dict[str, Any] = {
@@ -120,7 +133,7 @@ def _limiter(server: MCPServer, settings: Settings) -> Limiter:
 
 def build_rate_gate(server: MCPServer, settings: Settings) -> RateGate | None:
     """The rate-limit policy from settings; None when every limit is off (nothing on the hot path)."""
-    unknown = sorted(set(settings.tool_rate_limits) - set(server.tool_names()))
+    unknown = sorted(name for name in settings.tool_rate_limits if not server.knows_tool(name))
     if unknown:
         raise ConfigError("MCPSERVE_TOOL_RATE_LIMITS", f"no such tool: {', '.join(unknown)}")
     tools = {
@@ -200,6 +213,8 @@ def build_http_app(server: MCPServer, settings: Settings) -> HttpApp:
     )
     sessions, events, _bus = build_state(server, settings)  # the endpoint takes the bus next
     metrics = Metrics()
+    for collector in server.metric_collectors:
+        metrics.registry.register(collector)
     drain = Drain()
     endpoint = McpEndpoint(
         dispatcher,

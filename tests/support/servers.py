@@ -62,8 +62,11 @@ def running_server(
     port: int | None = None,
     lines: list[dict[str, Any]] | None = None,
     measured: bool = False,
+    command_name: str = "serve",
 ) -> Iterator[str]:
     """Run ``mcpserve serve ARGS`` over HTTP; yields the MCP URL and stops the process after.
+
+    ``command_name`` runs another serving command (``gateway``).
 
     ``auth`` becomes ``--auth`` (pass None to leave authentication to ``env``). The server's log
     (stderr, to a file so it can never fill a pipe) is checked line by line afterwards, and its
@@ -72,7 +75,7 @@ def running_server(
     """
     port = port or free_port()
     flags = ["--auth", auth] if auth is not None else []
-    serve = ["serve", *args, *flags, "--host", "127.0.0.1", "--port", str(port)]
+    serve = [command_name, *args, *flags, "--host", "127.0.0.1", "--port", str(port)]
     command = mcpserve_argv(*serve) if measured else [sys.executable, "-m", "mcpserve", *serve]
     environment = child_env(**(env or {})) if measured else {**os.environ, **(env or {})}
     with tempfile.TemporaryFile() as log:
@@ -106,3 +109,8 @@ def require_tool(path: Path) -> Path:
             pytest.fail(reason)
         pytest.skip(reason)
     return path
+
+
+def node_launcher(name: str) -> str:
+    """A launcher from .tools/bin (``make tools``), as :func:`require_tool` finds it."""
+    return str(require_tool(node_tool(name)))

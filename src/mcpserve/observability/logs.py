@@ -295,6 +295,9 @@ class NamedLogger:
     def warning(self, event: str, **fields: Any) -> None:
         self._logger().warning(event, **fields)
 
+    def error(self, event: str, **fields: Any) -> None:
+        self._logger().error(event, **fields)
+
 
 def get_logger(name: str) -> NamedLogger:
     return NamedLogger(name)
