@@ -105,6 +105,18 @@ class Settings(BaseSettings):
     trusted_proxies: CommaList = Field(default_factory=list, validation_alias=_env("trusted_proxies"))
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024, validation_alias=_env("max_body_bytes"))
 
+    # Connections: what a client may hold before its request is read, and the drain's pre-stop
+    # delay (see docs/configuration.md, "Connection limits" and "Shutdown")
+    max_header_bytes: int = Field(
+        64 * 1024, ge=1024, le=16 * 1024 * 1024, validation_alias=_env("max_header_bytes")
+    )
+    header_timeout: float = Field(10.0, gt=0, le=3600, validation_alias=_env("header_timeout"))
+    body_timeout: float = Field(30.0, gt=0, le=3600, validation_alias=_env("body_timeout"))
+    keepalive_timeout: float = Field(5.0, gt=0, le=3600, validation_alias=_env("keepalive_timeout"))
+    # Unset: 7/8 of the process's open-file limit, so the cap trips before accept() fails.
+    max_connections: int | None = Field(None, ge=1, validation_alias=_env("max_connections"))
+    drain_delay: float = Field(0.0, ge=0, le=3600, validation_alias=_env("drain_delay"))
+
     # Authentication ("keys", "oauth", "keys,oauth" or "none"; unset: inferred from what is
     # configured, and HTTP refuses to start when nothing is). See docs/auth.md.
     auth: str | None = Field(

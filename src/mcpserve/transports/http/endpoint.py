@@ -309,7 +309,8 @@ class McpEndpoint:
 
     @property
     def draining(self) -> bool:
-        """Shutdown has begun: new sessions, 2026-07-28 requests and GET streams get 503."""
+        """Shutdown has begun: new sessions and GET streams get 503 (2026-07-28 requests are
+        still served: the closed listener and ``Connection: close`` send the next ones elsewhere)."""
         return self.drain.draining
 
     # -- entry ----------------------------------------------------------------------------------
@@ -554,8 +555,6 @@ class McpEndpoint:
         if not isinstance(message, jsonrpc.Request):
             # Notifications need no answer; responses have nothing to answer in this era.
             return json_response(send, 202, None, [])
-        if self.draining:
-            return _refuse_while_draining(send, message.id)
         try:
             call = self._modern_call(headers, message, principal)
         except ProtocolError as exc:
@@ -900,7 +899,10 @@ class McpEndpoint:
                     continue
                 await stream.emit(jsonrpc.notification(event["method"], event["params"]))
             group.cancel_scope.cancel()
-        await stream.finish(None, 200)
+        if self.dispatcher.closing.is_set():
+            await stream.end_for_shutdown()  # with a retry hint: resume on another replica
+        else:
+            await stream.finish(None, 200)
 
     async def _delete(self, headers: dict[str, str], send: Send, principal: Principal | None) -> None:
         found = await self._session_for(headers, send, principal)
