@@ -40,3 +40,10 @@ async def hold_streaming(gate: int, index: int, ctx: Context) -> str:
 def echo(text: str) -> str:
     """Answer at once."""
     return text
+
+
+@app.tool()
+async def pause(seconds: float) -> str:
+    """Take a while, so a drain finds calls in flight."""
+    await anyio.sleep(seconds)
+    return "paused"

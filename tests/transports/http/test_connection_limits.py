@@ -69,7 +69,12 @@ def serving(tmp_path: Path, **env: str) -> Iterator[Server]:
     with log.open("wb") as output:
         process = subprocess.Popen(
             argv,
-            env=child_env(MCPSERVE_AUTH="none", MCPSERVE_RATE_LIMIT_PER_MINUTE="0", **env),
+            env=child_env(
+                MCPSERVE_AUTH="none",
+                MCPSERVE_RATE_LIMIT_PER_MINUTE="0",
+                MCPSERVE_RATE_LIMIT_PER_HOUR="0",
+                **env,
+            ),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=output,
