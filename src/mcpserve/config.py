@@ -30,7 +30,13 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
-from mcpserve.config_checks import check_http_url, check_network, check_origin, cross_checks
+from mcpserve.config_checks import (
+    check_bearer_tokens,
+    check_http_url,
+    check_network,
+    check_origin,
+    cross_checks,
+)
 from mcpserve.errors import ConfigError
 from mcpserve.urls import MASK, redact_url
 
@@ -224,6 +230,7 @@ class Settings(BaseSettings):
                 f"{short} of {len(value)} keys shorter than {MIN_API_KEY_LENGTH} characters; "
                 "make keys with `mcpserve keys new`"
             )
+        check_bearer_tokens([key.get_secret_value() for key in value])
         return value
 
     @field_validator("trusted_proxies", "metrics_allow")

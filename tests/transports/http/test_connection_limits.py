@@ -237,3 +237,20 @@ def test_a_flood_past_the_connection_cap_is_refused_and_established_clients_keep
         assert answer == b"" or answer.startswith(b"HTTP/1.1 503 "), answer[:80]
     assert any(answer.startswith(b"HTTP/1.1 503 ") for answer in refused)
     assert len(server.warnings("connection_cap")) == 1
+
+
+def test_websocket_upgrade_attempts_write_at_most_one_line(tmp_path: Path) -> None:
+    upgrade = (
+        b"GET /mcp HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: Upgrade\r\nupgrade: websocket\r\n"
+        b"sec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    )
+    with serving(tmp_path) as server:
+        for _ in range(3):
+            with connect(server.port) as sock:
+                sock.sendall(upgrade)
+                assert sock.recv(4096).startswith(b"HTTP/1.1 406 ")  # answered as plain HTTP
+        lines = check_log_lines(server.log.read_bytes())
+    assert len(server.warnings("upgrade")) == 1
+    assert not [
+        line for line in lines if "upgrade" in str(line.get("event", "")).lower() and not line.get("offence")
+    ]

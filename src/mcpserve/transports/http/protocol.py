@@ -10,7 +10,7 @@ holds 64 KiB sends it at once, so the real transport's flow control still sees l
 response that completes while no other request is in flight leaves at once: with nothing to
 batch it with, waiting would only add the request's remaining work to its latency.
 
-The same protocol enforces :class:`~mcpserve.transports.http.limits.ConnectionLimits`, at costs
+The same protocol enforces :class:`~mcpserve.transports.http.connections.ConnectionLimits`, at costs
 the hot path does not notice: the head's bytes are counted only while a head is still
 incomplete after a read (431 past the limit, before httptools buffers more of it); one watchdog
 timer per connection, re-armed lazily, ends a head or a body that takes too long (408); a
@@ -27,7 +27,7 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from mcpserve.transports.http.limits import ConnectionLimits
+from mcpserve.transports.http.connections import ConnectionLimits
 
 __all__ = ["CoalescingHttpToolsProtocol", "limited"]
 

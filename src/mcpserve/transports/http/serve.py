@@ -37,7 +37,7 @@ import uvicorn
 
 from mcpserve.config import Settings
 from mcpserve.transports.http.app import HttpApp
-from mcpserve.transports.http.limits import ConnectionLimits, default_max_connections
+from mcpserve.transports.http.connections import ConnectionLimits, default_max_connections
 from mcpserve.transports.http.ops import OpsApp
 from mcpserve.transports.http.protocol import CoalescingHttpToolsProtocol, limited
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import resource
 
-from mcpserve.transports.http.limits import ConnectionLimits, OffenderLog, default_max_connections
+from mcpserve.transports.http.connections import ConnectionLimits, OffenderLog, default_max_connections
 
 
 def test_one_line_per_offender_and_window_with_the_repeats_counted_into_the_next() -> None:
