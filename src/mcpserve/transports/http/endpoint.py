@@ -63,11 +63,12 @@ from mcpserve.server.sweeper import Sweeper
 from mcpserve.store.base import EventStore, SessionStore
 from mcpserve.transports.http import sse
 from mcpserve.transports.http.drain import Drain
-from mcpserve.transports.http.headertext import decoded
+from mcpserve.transports.http.headertext import decoded, repeated_single
 from mcpserve.transports.http.hostguard import HostGuard
 from mcpserve.transports.http.negotiation import (
     accepts,
     check_modern_headers,
+    declares_more_than,
     decode_header_value,
     is_json,
     is_modern,
@@ -118,6 +119,10 @@ def _cut_off_error() -> ServiceUnavailable:
     return ServiceUnavailable(
         "Server shutting down: the request was stopped; retry on another replica", retry_after=2
     )
+
+
+def _too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"Body larger than {limit} bytes")
 
 
 async def _refuse_while_draining(send: Send, request_id: RequestId | None) -> None:
@@ -370,6 +375,10 @@ class McpEndpoint:
     def _serve(
         self, scope: dict[str, Any], headers: dict[str, str], receive: Any, send: Send
     ) -> Awaitable[None]:
+        if len(headers) != len(scope["headers"]):  # a name repeats: fine for most, never for some
+            repeated = repeated_single(scope["headers"])
+            if repeated is not None:
+                return _refuse(send, InvalidRequest(f"Duplicate {repeated} header"))
         client = scope.get("client")
         peer = client[0] if client else None
         verdict = self.guard.check(
@@ -451,17 +460,19 @@ class McpEndpoint:
         return None
 
     def _whole_body(self, message: dict[str, Any]) -> bytes | None:
-        """The body when the first message carries all of it (b"" past the size limit), else None.
+        """The body when the first message carries all of it, else None; PayloadTooLarge past the limit.
 
         The usual case, answered without a coroutine of its own; :meth:`_read_body` does the rest.
         """
         if message["type"] != "http.request" or message.get("more_body"):
             return None
         body: bytes = message.get("body", b"")
-        return body if len(body) <= self.options.max_body_bytes else b""
+        if len(body) > self.options.max_body_bytes:
+            raise _too_large(self.options.max_body_bytes)
+        return body
 
     async def _read_body(self, receive: Any, message: dict[str, Any] | None = None) -> bytes | None:
-        """The whole body; b"" past the size limit; None if the client went away.
+        """The whole body; None if the client went away; PayloadTooLarge past the size limit.
 
         ``message`` is the first one, when the caller has received it already. A body in one
         message is :meth:`_whole_body`'s, on the hot path; this is for the rest.
@@ -477,7 +488,7 @@ class McpEndpoint:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
-                return b""
+                raise _too_large(limit)
             chunks.append(chunk)
             if not message.get("more_body"):
                 return b"".join(chunks)
@@ -490,6 +501,10 @@ class McpEndpoint:
         unacceptable = _unacceptable(headers)
         if unacceptable is not None:
             await _refuse(send, unacceptable)
+            return
+        if declares_more_than(headers.get("content-length"), self.options.max_body_bytes):
+            # Refused before a byte of it is read; the connection ends, the body unread.
+            await _refuse(send, _too_large(self.options.max_body_bytes), headers=[(b"connection", b"close")])
             return
         admission: Admission | None = None
         if self.limits is not None:
@@ -506,10 +521,6 @@ class McpEndpoint:
             if body is None:
                 body = await self._read_body(receive, first)
             if body is None:
-                return
-            if body == b"" and headers.get("content-length", "1") != "0":
-                limit = self.options.max_body_bytes
-                await _refuse(send, PayloadTooLarge(f"Body larger than {limit} bytes"))
                 return
             raw: Any = None
             try:
