@@ -254,3 +254,13 @@ def test_websocket_upgrade_attempts_write_at_most_one_line(tmp_path: Path) -> No
     assert not [
         line for line in lines if "upgrade" in str(line.get("event", "")).lower() and not line.get("offence")
     ]
+
+
+def test_an_idle_keep_alive_connection_is_closed_after_the_keepalive_timeout(tmp_path: Path) -> None:
+    with serving(tmp_path, MCPSERVE_KEEPALIVE_TIMEOUT="1") as server, connect(server.port) as sock:
+        sock.sendall(b"GET /health HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n")
+        answered = time.monotonic()
+        everything = answer_or_closed(sock)  # the answer, then the end of the idle connection
+        idle = time.monotonic() - answered
+    assert everything.startswith(b"HTTP/1.1 200 ")
+    assert 0.9 <= idle < 5
