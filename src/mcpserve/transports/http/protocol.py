@@ -157,7 +157,6 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
     limits = ConnectionLimits()
     _head_since: float | None
     _body_since: float | None
-    _watch_at: float
     _watchdog: asyncio.TimerHandle | None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -188,6 +187,12 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
         if current is not None and current.more_body:
             return  # more of a body: the watchdog times it
         self._head_arriving(len(data))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._watchdog is not None:  # a closed connection's protocol is not kept until it fires
+            self._watchdog.cancel()
+            self._watchdog = None
+        super().connection_lost(exc)
 
     def on_response_complete(self) -> None:
         # A finished response with no other request in flight has no batch to wait for: send it
@@ -234,15 +239,14 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
         self._arm(now + self.limits.body_timeout)
 
     def _arm(self, deadline: float) -> None:
-        """Make sure the watchdog runs by ``deadline`` (and no later than one watch interval on)."""
-        deadline = min(deadline, self.loop.time() + self.limits.watch_interval)
-        watchdog = self._watchdog
-        if watchdog is not None:
-            if self._watch_at <= deadline:
-                return
-            watchdog.cancel()
-        self._watch_at = deadline
-        self._watchdog = self.loop.call_at(deadline, self._watch)
+        """Make sure the watchdog runs by ``deadline``.
+
+        It never sleeps longer than the shorter timeout, so a phase that starts while it is armed
+        is due no earlier than it wakes: an armed watchdog never needs moving forward.
+        """
+        if self._watchdog is None:
+            deadline = min(deadline, self.loop.time() + self.limits.watch_interval)
+            self._watchdog = self.loop.call_at(deadline, self._watch)
 
     def _watch(self) -> None:
         self._watchdog = None
