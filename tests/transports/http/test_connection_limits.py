@@ -142,10 +142,11 @@ def test_500_slow_heads_are_closed_within_the_header_timeout_while_requests_succ
     with serving(tmp_path, MCPSERVE_HEADER_TIMEOUT=str(HEADER_TIMEOUT)) as server:
         opened: dict[socket.socket, float] = {}
         for _ in range(SLOW_CONNECTIONS):
+            connecting = time.monotonic()  # before the server can have started this head's clock
             sock = connect(server.port)
             sock.sendall(b"GET /health HTTP/1.1\r\nhost: 127.0.0.1\r\nx-slow: ")
             sock.setblocking(False)
-            opened[sock] = time.monotonic()
+            opened[sock] = connecting
         closed_after: list[float] = []
         answers: list[bytes] = []
         served = 0
@@ -171,7 +172,7 @@ def test_500_slow_heads_are_closed_within_the_header_timeout_while_requests_succ
             sock.close()
     assert not opened, f"{len(opened)} slow connections still open"
     assert len(closed_after) == SLOW_CONNECTIONS
-    assert min(closed_after) >= HEADER_TIMEOUT - 0.1  # closed by the timeout, not before
+    assert min(closed_after) >= HEADER_TIMEOUT  # closed by the timeout, not before
     assert max(closed_after) < HEADER_TIMEOUT + 3, f"slowest closed after {max(closed_after):.1f} s"
     assert all(answer.startswith(b"HTTP/1.1 408 ") for answer in answers)
     assert served > 0

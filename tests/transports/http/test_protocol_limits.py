@@ -4,15 +4,14 @@ and bodies that arrive in pieces but in time are served, whatever the watchdog w
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-import uvicorn
 
 from mcpserve.transports.http.connections import ConnectionLimits
 from mcpserve.transports.http.protocol import limited
+from tests.support.inprocess import serve_in_process
 
 pytestmark = pytest.mark.anyio
 
@@ -35,19 +34,9 @@ async def _app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 
 async def _serve() -> AsyncIterator[int]:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
     limits = ConnectionLimits(header_timeout=TIMEOUT, body_timeout=TIMEOUT, max_connections=16)
-    config = uvicorn.Config(_app, http=limited(limits), lifespan="off", log_config=None)
-    config.load()
-    server = uvicorn.Server(config)
-    server.lifespan = config.lifespan_class(config)
-    await server.startup(sockets=[sock])
-    try:
-        yield sock.getsockname()[1]
-    finally:
-        server.should_exit = True
-        await server.shutdown(sockets=[sock])
+    async for port in serve_in_process(_app, limited(limits)):
+        yield port
 
 
 async def _answer(reader: asyncio.StreamReader) -> bytes:
