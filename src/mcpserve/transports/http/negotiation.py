@@ -22,7 +22,6 @@ from mcpserve.types import JSONObject
 
 __all__ = [
     "accepts",
-    "declares_more_than",
     "decode_header_value",
     "is_json",
     "is_modern",
@@ -48,12 +47,6 @@ def accepts(accept: str, *types: str) -> bool:
 def is_json(content_type: str) -> bool:
     """Whether a Content-Type names application/json (parameters such as charset allowed)."""
     return content_type.split(";", maxsplit=1)[0].strip().lower() == "application/json"
-
-
-def declares_more_than(content_length: str | None, limit: int) -> bool:
-    """Whether a Content-Length declares a body over ``limit`` bytes, so it can be refused (413)
-    before any of it is read. A malformed value never gets here: the HTTP parser refuses it."""
-    return content_length is not None and content_length.isdigit() and int(content_length) > limit
 
 
 def decode_header_value(raw: str) -> str:
