@@ -87,6 +87,7 @@ class McpEndpoint:
         self.guard = guard
         self.options = options or EndpointOptions()
         self.drain = drain or Drain()
+        self._limit_digits = len(str(self.options.max_body_bytes))
         tables = tables or SessionTables()
         self._call_limits = CallLimits(limits, guard) if limits is not None else None
         self.runner = CallRunner(dispatcher, self.drain, tables.calls, tables.waiting)
@@ -236,9 +237,12 @@ class McpEndpoint:
         if problem is not None:
             await refuse(send, problem)
             return
-        if declares_more_than(headers.get("content-length"), self.options.max_body_bytes):
-            # Refused before a byte of it is read; the connection ends, the body unread.
-            await refuse(send, too_large(self.options.max_body_bytes), headers=[(b"connection", b"close")])
+        limit = self.options.max_body_bytes
+        length = headers.get("content-length")
+        # Refused before a byte of it is read; the connection ends, the body unread. Lengths with
+        # fewer digits than the limit (every usual request) skip the parse.
+        if length is not None and len(length) >= self._limit_digits and declares_more_than(length, limit):
+            await refuse(send, too_large(limit), headers=[(b"connection", b"close")])
             return
         admission: Admission | None = None
         if self._call_limits is not None:
@@ -250,7 +254,6 @@ class McpEndpoint:
                     await CallLimits.refuse_unread(admission, receive, send, self.options.max_body_bytes)
                     return
         try:
-            limit = self.options.max_body_bytes
             first = await receive()
             body = whole_body(first, limit)
             if body is None:
