@@ -179,6 +179,17 @@ def test_500_slow_heads_are_closed_within_the_header_timeout_while_requests_succ
     assert len(server.warnings("head_timeout")) == 1
 
 
+def test_a_connection_that_never_sends_is_closed_quietly_at_the_header_timeout(tmp_path: Path) -> None:
+    with serving(tmp_path, MCPSERVE_HEADER_TIMEOUT="1") as server:
+        connecting = time.monotonic()
+        with connect(server.port) as sock:
+            answer = answer_or_closed(sock)
+        idle = time.monotonic() - connecting
+    assert answer == b""  # an idle socket is no offence: no 408, no warning
+    assert 1 <= idle < 5
+    assert server.warnings("head_timeout") == []
+
+
 def test_a_slow_body_is_closed_within_the_body_timeout(tmp_path: Path) -> None:
     with serving(tmp_path, MCPSERVE_BODY_TIMEOUT="1") as server, connect(server.port) as sock:
         head = (

@@ -176,7 +176,7 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
         cycle = self.cycle
         super().data_received(data)
         current = self.cycle
-        if current is not cycle:  # a head completed in this read: the usual case, two stores
+        if current is not cycle:  # a head completed in this read: the usual case, a few stores
             self._head_since = None
             self._head_bytes = 0
             if self._closing:
@@ -262,6 +262,9 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
             return  # nothing is being read: the next partial head or body re-arms
         if now - since < limit:
             self._arm(since + limit)
+            return
+        if cycle is None and self._head_bytes == 0:
+            self._end(None)  # connected and never sent a byte (a browser's spare socket): idle
             return
         self._offence(f"{what}_timeout", f"request {what} not received within {limit:g} s: closed")
         started = cycle is not None and cycle.more_body and cycle.response_started
