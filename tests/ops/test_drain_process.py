@@ -312,3 +312,10 @@ def test_calls_running_at_the_drain_deadline_answer_503_and_exit_zero(tmp_path: 
     assert not any(event.startswith("drained in") for event in events_logged)
     [deadline] = [event for event in events_logged if event.startswith("drain deadline")]
     assert "3 call(s) cut off with 503" in deadline
+
+
+def test_sigint_the_interactive_stop_skips_the_pre_stop_delay(tmp_path: Path) -> None:
+    with server(tmp_path / "server.log", MCPSERVE_DRAIN_DELAY="60") as (process, base):
+        assert get(f"{base}/health")[0] == 200
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=20) == 0  # far sooner than the 60 s delay SIGTERM would wait
