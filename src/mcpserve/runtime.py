@@ -250,7 +250,10 @@ def configure_logging(settings: Settings, stream: IO[bytes] | None = None) -> No
 
         context = add_trace_ids
     configure_json_logging(settings.log_level, stream, context)
-    get_logger("mcpserve").info("configuration", config=settings.redacted())
+    log = get_logger("mcpserve")
+    log.info("configuration", config=settings.redacted())
+    for level, message in settings.notices:  # service links ignored, world-readable secret files
+        getattr(log, level)(message)
 
 
 def configure_tracing(settings: Settings) -> None:

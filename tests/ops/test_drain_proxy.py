@@ -30,7 +30,7 @@ from tests.support.servers import free_port, wait_healthy
 pytestmark = pytest.mark.slow
 
 APP = Path(__file__).with_name("drain_app.py")
-NGINX = shutil.which("nginx") or "/usr/sbin/nginx"  # installed by scripts/system-packages.sh
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"  # installed by scripts/deploy-tools.sh
 
 NGINX_CONF = """
 worker_processes 1;
