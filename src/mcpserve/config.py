@@ -128,7 +128,9 @@ class Settings(BaseSettings):
     )
     header_timeout: float = Field(10.0, gt=0, le=3600, validation_alias=_env("header_timeout"))
     body_timeout: float = Field(30.0, gt=0, le=3600, validation_alias=_env("body_timeout"))
-    keepalive_timeout: float = Field(5.0, gt=0, le=3600, validation_alias=_env("keepalive_timeout"))
+    # Above the idle timeouts proxies keep upstream connections for (nginx, AWS ALB: 60 s), so the
+    # proxy, not the replica, closes an idle one and never sends on a connection being closed.
+    keepalive_timeout: float = Field(75.0, gt=0, le=3600, validation_alias=_env("keepalive_timeout"))
     # Unset: 7/8 of the process's open-file limit, so the cap trips before accept() fails.
     max_connections: int | None = Field(None, ge=1, validation_alias=_env("max_connections"))
     drain_delay: float = Field(0.0, ge=0, le=3600, validation_alias=_env("drain_delay"))

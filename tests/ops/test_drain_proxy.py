@@ -46,7 +46,7 @@ http {{
         server 127.0.0.1:{a} max_fails=1 fail_timeout=1s;
         server 127.0.0.1:{b} max_fails=1 fail_timeout=1s;
         keepalive 16;
-        keepalive_timeout 4s;  # below the replicas' MCPSERVE_KEEPALIVE_TIMEOUT (5 s)
+        keepalive_timeout 60s;  # nginx's default, below the replicas' MCPSERVE_KEEPALIVE_TIMEOUT
     }}
     server {{
         listen 127.0.0.1:{port};
