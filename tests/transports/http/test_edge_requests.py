@@ -102,3 +102,4 @@ def test_a_declared_length_over_the_limit_is_refused_before_the_body_is_sent(tmp
     assert b"connection: close" in answer.lower()
     assert elapsed < 5  # not waiting for a body that never comes (the body timeout is 30 s)
     assert status(chunked_answer) == 413  # a body without a declared length: refused once past it
+    assert b"connection: close" in chunked_answer.lower()  # and the rest of it never read

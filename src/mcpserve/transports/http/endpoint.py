@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mcpserve.auth.gate import AuthGate
-from mcpserve.errors import InvalidRequest, MethodNotAllowed, ProtocolError
+from mcpserve.errors import InvalidRequest, MethodNotAllowed, PayloadTooLarge, ProtocolError
 from mcpserve.observability.requests import (
     RequestObserver,
     RequestRecord,
@@ -32,7 +32,7 @@ from mcpserve.server import failures
 from mcpserve.server.admission import Admission, CallGate
 from mcpserve.server.dispatch import Dispatcher
 from mcpserve.store.base import EventStore, SessionStore
-from mcpserve.transports.http.body import declares_more_than, read_body, too_large, whole_body
+from mcpserve.transports.http.body import read_body, whole_body
 from mcpserve.transports.http.calls import CallRunner
 from mcpserve.transports.http.drain import Drain
 from mcpserve.transports.http.exchange import Exchange
@@ -53,6 +53,9 @@ from mcpserve.transports.http.stream import Send, json_response
 from mcpserve.transports.http.tables import SessionTables
 
 __all__ = ["McpEndpoint", "EndpointOptions"]
+
+# On a refusal that leaves a body unread: the connection cannot carry another request.
+_CLOSE = [(b"connection", b"close")]
 
 
 @dataclass(slots=True, frozen=True)
@@ -233,16 +236,11 @@ class McpEndpoint:
     async def _post(
         self, headers: dict[str, str], receive: Any, send: Send, principal: Principal | None, peer: str | None
     ) -> None:
-        problem = unacceptable(headers)
-        if problem is not None:
-            await refuse(send, problem)
-            return
         limit = self.options.max_body_bytes
-        length = headers.get("content-length")
-        # Refused before a byte of it is read; the connection ends, the body unread. Lengths with
-        # fewer digits than the limit (every usual request) skip the parse.
-        if length is not None and len(length) >= self._limit_digits and declares_more_than(length, limit):
-            await refuse(send, too_large(limit), headers=[(b"connection", b"close")])
+        problem = unacceptable(headers, limit, self._limit_digits)
+        if problem is not None:
+            # A body over the limit is refused before a byte of it is read; the connection ends.
+            await refuse(send, problem, headers=_CLOSE if isinstance(problem, PayloadTooLarge) else None)
             return
         admission: Admission | None = None
         if self._call_limits is not None:
@@ -255,9 +253,13 @@ class McpEndpoint:
                     return
         try:
             first = await receive()
-            body = whole_body(first, limit)
-            if body is None:
-                body = await read_body(receive, limit, first)
+            try:
+                body = whole_body(first, limit)
+                if body is None:
+                    body = await read_body(receive, limit, first)
+            except PayloadTooLarge as exc:  # the rest of it stays unread: the connection ends
+                await refuse(send, exc, headers=_CLOSE)
+                return
             if body is None:
                 return
             raw: Any = None
