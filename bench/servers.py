@@ -56,6 +56,18 @@ def _mcpserve(port: int) -> list[str]:
     ]
 
 
+def _baseline(port: int) -> list[str]:
+    """mcpserve as another checkout has it (``--baseline DIR``, run from that checkout's own .venv),
+    so a structural change is measured against the code before it in the same run."""
+    root = Path(os.environ["BENCH_BASELINE_DIR"])
+    return [
+        str(root / ".venv" / "bin" / "mcpserve"),
+        "serve",
+        str(root / "bench" / "apps" / "echo.py"),
+        *_mcpserve(port)[3:],  # the same flags
+    ]
+
+
 # The benchmark measures serving, not throttling: the default 60 calls/min would refuse it.
 _UNLIMITED = {"MCPSERVE_RATE_LIMIT_PER_MINUTE": "0", "MCPSERVE_RATE_LIMIT_PER_HOUR": "0"}
 
@@ -101,6 +113,15 @@ SERVERS: dict[str, list[ServerSpec]] = {
                 "MCPSERVE_REQUEST_STATE_KEYS": "YmVuY2gtb25seS1rZXktbm90LWEtc2VjcmV0LTMyYiE",
             },
             redis=True,
+        )
+    ],
+    "baseline": [
+        ServerSpec(
+            "baseline",
+            "mcpserve serve bench/apps/echo.py from the --baseline checkout (its own .venv)",
+            _baseline,
+            frozenset({"2026", "2025"}),
+            env=_UNLIMITED,
         )
     ],
     "sdk": [
