@@ -142,7 +142,7 @@ def build_http_app(server: MCPServer, settings: Settings) -> HttpApp:
     endpoint = McpEndpoint(
         dispatcher,
         sessions=sessions,
-        events=MemoryEventStore(),
+        events=MemoryEventStore(sessions),
         guard=guard,
         options=EndpointOptions(max_body_bytes=settings.max_body_bytes),
         auth=gate,
