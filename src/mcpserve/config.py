@@ -142,6 +142,15 @@ class Settings(BaseSettings):
     max_sessions: int = Field(10_000, ge=1, validation_alias=_env("max_sessions"))
     session_idle_timeout: float = Field(1800.0, gt=0, validation_alias=_env("session_idle_timeout"))
 
+    # Shared state for replicas (docs/scaling.md): where 2025-era sessions, their events and the
+    # message bus live. Unset: redis when MCPSERVE_REDIS_URL is set, else memory.
+    state: Literal["memory", "redis"] | None = Field(None, validation_alias=_env("state"))
+    state_prefix: str = Field(
+        "mcpserve:st:", min_length=1, pattern=r"^[^{}]+$", validation_alias=_env("state_prefix")
+    )
+    max_sessions_per_principal: int = Field(1000, ge=1, validation_alias=_env("max_sessions_per_principal"))
+    session_max_events: int = Field(256, ge=1, le=100_000, validation_alias=_env("session_max_events"))
+
     # Rate limits (per principal, or client address when unauthenticated; 0 = no limit)
     redis_url: SecretStr | None = Field(None, validation_alias=_env("redis_url"))
     redis_prefix: str = Field("mcpserve:rl:", min_length=1, validation_alias=_env("redis_prefix"))
@@ -186,6 +195,13 @@ class Settings(BaseSettings):
     db_idle_timeout: float = Field(30.0, ge=0, validation_alias=_env("db_idle_timeout", "DB_IDLE_TIMEOUT"))
     db_statement_timeout: float = Field(5.0, gt=0, le=3600, validation_alias=_env("db_statement_timeout"))
     docs_dir: Path | None = Field(None, validation_alias=_env("docs_dir"))
+
+    @property
+    def state_backend(self) -> Literal["memory", "redis"]:
+        """The state backend in effect: the explicit choice, else redis when a Redis URL is set."""
+        if self.state is not None:
+            return self.state
+        return "redis" if self.redis_url is not None else "memory"
 
     @field_validator(
         "allowed_hosts",
