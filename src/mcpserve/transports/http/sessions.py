@@ -49,6 +49,9 @@ SESSION_HEADER = b"mcp-session-id"
 # restarts it again when it ends, so the idle time counts from the end of long work.
 _LONG_CALL = 1.0
 _SAVE_ATTEMPTS = 8
+_NOBODY_WAITS = (
+    "No request is waiting for this response: it was answered or ended, or the server that asked stopped"
+)
 
 
 class Loaded(NamedTuple):
@@ -121,8 +124,10 @@ class SessionService:
             await refuse(send, error, getattr(message, "id", None))
             return
         if isinstance(message, jsonrpc.Response):
-            await self.tables.waiting.answer(session_id, message.id, message.result, message.error)
-            await json_response(send, 202, None, [])
+            if await self.tables.waiting.answer(session_id, message.id, message.result, message.error):
+                await json_response(send, 202, None, [])
+            else:  # refused, not dropped: the client learns its answer reached no one
+                await refuse(send, NotFound(_NOBODY_WAITS), message.id)
         elif isinstance(message, jsonrpc.Notification):
             await self._notification(session_id, session, message)
             await json_response(send, 202, None, [])
