@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: serve test lint typecheck pytest services tools install install-dev clean
+.PHONY: serve test lint typecheck pytest services system-packages tools install install-dev clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -29,8 +29,12 @@ serve: install
 	@echo "mcpserve demo: http://$(HOST):$(PORT)/mcp  (Ctrl-C to stop)"
 	$(BIN)/mcpserve serve --auth none --host $(HOST) --port $(PORT)
 
-services:
+services: system-packages
 	@scripts/ensure-services.sh
+
+# Debian packages the tests run for real (nginx), installed if missing.
+system-packages:
+	@scripts/system-packages.sh
 
 # Node 22, the conformance suites and the JS clients, project-local in .tools/ (git-ignored).
 tools:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mcpserve.auth.gate import AuthGate
-from mcpserve.errors import MethodNotAllowed, PayloadTooLarge, ProtocolError
+from mcpserve.errors import InvalidRequest, MethodNotAllowed, ProtocolError
 from mcpserve.observability.requests import (
     RequestObserver,
     RequestRecord,
@@ -32,11 +32,11 @@ from mcpserve.server import failures
 from mcpserve.server.admission import Admission, CallGate
 from mcpserve.server.dispatch import Dispatcher
 from mcpserve.store.base import EventStore, SessionStore
-from mcpserve.transports.http.body import read_body, whole_body
+from mcpserve.transports.http.body import declares_more_than, read_body, too_large, whole_body
 from mcpserve.transports.http.calls import CallRunner
 from mcpserve.transports.http.drain import Drain
 from mcpserve.transports.http.exchange import Exchange
-from mcpserve.transports.http.headertext import decoded
+from mcpserve.transports.http.headertext import decoded, repeated_single
 from mcpserve.transports.http.hostguard import HostGuard
 from mcpserve.transports.http.limits import CallLimits, declared_tool_call
 from mcpserve.transports.http.modern import ModernPost
@@ -92,7 +92,7 @@ class McpEndpoint:
         self.runner = CallRunner(dispatcher, self.drain, tables.calls, tables.waiting)
         keepalive = self.options.keepalive
         # Bound once: the hot path calls these without a lookup through another object.
-        self._post_modern = ModernPost(self.runner, self.drain, auth, keepalive).post
+        self._post_modern = ModernPost(self.runner, auth, keepalive).post
         self.legacy = SessionService(
             self.runner,
             sessions=sessions,
@@ -106,7 +106,8 @@ class McpEndpoint:
 
     @property
     def draining(self) -> bool:
-        """Shutdown has begun: new sessions, 2026-07-28 requests and GET streams get 503."""
+        """Shutdown has begun: new sessions and GET streams get 503 (2026-07-28 requests are
+        still served: the closed listener and ``Connection: close`` send the next ones elsewhere)."""
         return self.drain.draining
 
     def cut_off(self) -> int:
@@ -173,6 +174,10 @@ class McpEndpoint:
     def _serve(
         self, scope: dict[str, Any], headers: dict[str, str], receive: Any, send: Send
     ) -> Awaitable[None]:
+        if len(headers) != len(scope["headers"]):  # a name repeats: fine for most, never for some
+            repeated = repeated_single(scope["headers"])
+            if repeated is not None:
+                return refuse(send, InvalidRequest(f"Duplicate {repeated} header"))
         client = scope.get("client")
         peer = client[0] if client else None
         verdict = self.guard.check(
@@ -231,6 +236,10 @@ class McpEndpoint:
         if problem is not None:
             await refuse(send, problem)
             return
+        if declares_more_than(headers.get("content-length"), self.options.max_body_bytes):
+            # Refused before a byte of it is read; the connection ends, the body unread.
+            await refuse(send, too_large(self.options.max_body_bytes), headers=[(b"connection", b"close")])
+            return
         admission: Admission | None = None
         if self._call_limits is not None:
             declared, tool = declared_tool_call(headers)
@@ -247,9 +256,6 @@ class McpEndpoint:
             if body is None:
                 body = await read_body(receive, limit, first)
             if body is None:
-                return
-            if body == b"" and headers.get("content-length", "1") != "0":
-                await refuse(send, PayloadTooLarge(f"Body larger than {limit} bytes"))
                 return
             raw: Any = None
             try:

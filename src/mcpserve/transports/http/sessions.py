@@ -339,7 +339,10 @@ class SessionService:
                     continue
                 await stream.emit(jsonrpc.notification(event["method"], event["params"]))
             group.cancel_scope.cancel()
-        await stream.finish(None, 200)
+        if self.dispatcher.closing.is_set():
+            await stream.end_for_shutdown()  # with a retry hint: resume on another replica
+        else:
+            await stream.finish(None, 200)
 
     async def delete(self, headers: dict[str, str], send: Send, principal: Principal | None) -> None:
         found = await self._session_for(headers, send, principal)
