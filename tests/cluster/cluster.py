@@ -21,8 +21,13 @@ from tests.support.servers import free_port, wait_healthy
 APP = Path(__file__).with_name("cluster_app.py")
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"  # installed by scripts/system-packages.sh
 
-# Plain round-robin. proxy_next_upstream stays at its default (error timeout): a refused
-# connection (a replica that is draining or down) is retried on the next replica.
+# Plain round-robin (what we recommend), or the guides' hash of Mcp-Session-Id, where requests
+# without one (initialize, 2026-07-28) hash the client's address. proxy_next_upstream stays at its
+# default (error timeout): a refused connection (a replica draining or down) goes to the next one.
+BALANCING = {
+    "round-robin": "",
+    "session-hash": "        hash $mcp_affinity consistent;",
+}
 NGINX_CONF = """
 worker_processes 1;
 daemon off;
@@ -33,7 +38,12 @@ http {{
     access_log {dir}/access.log;
     client_body_temp_path {dir}/body;  proxy_temp_path {dir}/proxy;
     fastcgi_temp_path {dir}/fcgi;  uwsgi_temp_path {dir}/uwsgi;  scgi_temp_path {dir}/scgi;
+    map $http_mcp_session_id $mcp_affinity {{
+        "" $remote_addr;
+        default $http_mcp_session_id;
+    }}
     upstream mcp {{
+{balancing}
 {servers}
         keepalive 16;
         keepalive_timeout 4s;  # below the replicas' keep-alive timeout
@@ -96,11 +106,13 @@ class Replica:
 
 
 @contextlib.contextmanager
-def nginx(directory: Path, ports: list[int]) -> Iterator[int]:
+def nginx(directory: Path, ports: list[int], balancing: str = "round-robin") -> Iterator[int]:
     port = free_port()
     servers = "\n".join(f"        server 127.0.0.1:{p} max_fails=1 fail_timeout=1s;" for p in ports)
     conf = directory / "nginx.conf"
-    conf.write_text(NGINX_CONF.format(dir=directory, servers=servers, port=port))
+    conf.write_text(
+        NGINX_CONF.format(dir=directory, servers=servers, port=port, balancing=BALANCING[balancing])
+    )
     process = subprocess.Popen(
         [NGINX, "-c", str(conf), "-p", str(directory)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
@@ -117,7 +129,9 @@ def nginx(directory: Path, ports: list[int]) -> Iterator[int]:
 
 
 @contextlib.contextmanager
-def cluster(directory: Path, size: int = 3) -> Iterator[tuple[list[Replica], str]]:
+def cluster(
+    directory: Path, balancing: str = "round-robin", size: int = 3
+) -> Iterator[tuple[list[Replica], str]]:
     """``size`` replicas and the proxy's MCP URL."""
     with private_redis() as redis_server:
         prefix = f"cluster-{uuid.uuid4().hex[:8]}:"
@@ -125,7 +139,7 @@ def cluster(directory: Path, size: int = 3) -> Iterator[tuple[list[Replica], str
         try:
             for replica in replicas:
                 replica.start()
-            with nginx(directory, [replica.port for replica in replicas]) as port:
+            with nginx(directory, [replica.port for replica in replicas], balancing) as port:
                 yield replicas, f"http://127.0.0.1:{port}/mcp"
         finally:
             for replica in replicas:

@@ -187,17 +187,18 @@ def _wait_for_calls(tallies: list[Tally], more: int, within: float = 20) -> None
         time.sleep(0.05)  # polling the clients' progress, not synchronisation
 
 
-def test_three_replicas_behind_nginx_survive_restarts_and_kills(tmp_path: Path) -> None:
-    anyio.run(_scenario, tmp_path)
+@pytest.mark.parametrize("balancing", ["round-robin", "session-hash"])
+def test_three_replicas_behind_nginx_survive_restarts_and_kills(tmp_path: Path, balancing: str) -> None:
+    anyio.run(_scenario, tmp_path, balancing)
 
 
-async def _scenario(tmp_path: Path) -> None:
+async def _scenario(tmp_path: Path, balancing: str) -> None:
     tallies = [Tally("python legacy"), Tally("python 2026-07-28")]
     phases: dict[str, dict[str, tuple[int, int]]] = {}
     windows: dict[str, tuple[float, float]] = {}  # wall-clock span of each phase, for the JS client
     stop = anyio.Event()
     stop_file = tmp_path / "stop"
-    with cluster(tmp_path) as (replicas, url):
+    with cluster(tmp_path, balancing) as (replicas, url):
         node = _node_load(url, stop_file)
 
         async def phase(name: str, action: Callable[[], None]) -> None:
@@ -236,7 +237,7 @@ async def _scenario(tmp_path: Path) -> None:
             out, _ = node.communicate(timeout=60)
             js = json.loads(out.decode().strip().splitlines()[-1])
 
-    print("\ncluster test: 3 replicas, nginx round-robin, one Redis")
+    print(f"\ncluster test: 3 replicas, nginx {balancing}, one Redis")
     for tally in tallies:
         print(
             f"  {tally.name}: {tally.made} requests, {tally.failed} failed, "

@@ -39,6 +39,7 @@ try {
       if (elicit) out.elicitations += 1;
     } catch (err) {
       out.failed += 1;
+      out.failedAt.push(Date.now() / 1000);
       if (errors.length < 5) errors.push(String(err?.message ?? err));
     }
     await new Promise((resolve) => setTimeout(resolve, 20));
