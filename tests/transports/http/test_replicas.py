@@ -23,6 +23,9 @@ from tests.support.redis_server import private_redis
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 
+released = anyio.Event()  # one process holds every replica: one event releases poll_me anywhere
+
+
 def _server(cancelled: list[str]) -> MCPServer:
     server = MCPServer("replicas")
 
@@ -31,6 +34,14 @@ def _server(cancelled: list[str]) -> MCPServer:
         """Ask before acting."""
         answer = await ctx.elicit("Really?", {"type": "object", "properties": {"ok": {"type": "boolean"}}})
         return f"{action}: {answer.action}"
+
+    @server.tool()
+    async def poll_me(ctx: Context) -> str:
+        """Closes its stream, reports progress, waits for the test, then answers."""
+        await ctx.close_sse_stream()
+        await ctx.report_progress(1, 2)
+        await released.wait()
+        return "finished"
 
     @server.tool()
     async def hold() -> str:
@@ -148,3 +159,41 @@ async def test_one_get_stream_per_session_across_replicas_and_it_hears_every_rep
         # Closed on the first replica: another may open it now.
         async with open_request(third, "GET", headers=headers) as reopened:
             await eventually(lambda: reopened.status == 200)
+
+
+def _event_ids(reply: Reply) -> list[str]:
+    return [line[4:] for line in reply.body.decode().split("\n") if line.startswith("id: ")]
+
+
+async def test_a_stream_resumes_from_stored_events_on_another_replica() -> None:
+    global released  # noqa: PLW0603 - a fresh event for this test's loop
+    released = anyio.Event()
+    async with _replicas([]) as (first, second, third):
+        session_id = await _session(first)
+        headers = session_headers(session_id)
+        body = rpc("tools/call", {"name": "poll_me", "arguments": {}, "_meta": {"progressToken": "p"}}, 4)
+        async with open_request(first, "POST", headers=headers, body=body) as post:
+            with anyio.fail_after(5):
+                await post.done.wait()  # the tool closed the response; it still runs on the first
+            [priming] = _event_ids(post)
+            resume = {**headers, "accept": "text/event-stream", "last-event-id": priming}
+
+            async def progress_stored() -> bool:
+                replay = await third.endpoint.events.replay(session_id, priming)
+                return replay is not None and len(replay[1]) >= 1
+
+            await eventually(progress_stored)
+            # Another replica replays what is stored, then ends the response (its priming event
+            # carries retry:), and the client polls again from the last id it saw.
+            early = await request(second, "GET", headers=resume)
+            assert early.status == 200
+            assert [e["params"]["progress"] for e in early.events()] == [1]
+            released.set()
+
+            async def answered() -> bool:
+                later = await request(
+                    third, "GET", headers={**resume, "last-event-id": _event_ids(early)[-1]}
+                )
+                return any(e.get("id") == 4 for e in later.events())
+
+            await eventually(answered)
