@@ -27,7 +27,6 @@ from mcpserve.server.app import MCPServer
 from mcpserve.server.dispatch import CacheHint, Dispatcher
 from mcpserve.server.readiness import readiness_report, run_checks
 from mcpserve.store.base import EventStore, MessageBus, SessionStore
-from mcpserve.store.cache import CachedSessionStore
 from mcpserve.store.memory import MemoryEventStore, MemoryMessageBus, MemorySessionStore
 from mcpserve.transports.http.app import HttpApp
 from mcpserve.transports.http.cors import CorsPolicy
@@ -159,15 +158,10 @@ def build_state(server: MCPServer, settings: Settings) -> tuple[SessionStore, Ev
     )
     redis_bus = RedisMessageBus(client, prefix=settings.state_prefix)
     server.bus = redis_bus  # list changes and resource updates reach every replica
-    # Sessions are read through a per-replica cache; its invalidations have a channel of their own.
-    invalidations = RedisMessageBus(client, prefix=settings.state_prefix + "cache:")
-    cached = CachedSessionStore(redis_sessions, invalidations)
     server.on_shutdown(client.aclose)
-    server.on_shutdown(invalidations.aclose)
-    server.on_shutdown(redis_bus.aclose)  # shutdown hooks run in reverse: the buses first
-    server.on_shutdown(cached.aclose)
+    server.on_shutdown(redis_bus.aclose)  # shutdown hooks run in reverse: the bus first
     # Readiness needs no check of its own: /ready counts sessions, which fails while Redis is down.
-    return cached, RedisEventStore(redis_sessions), redis_bus
+    return redis_sessions, RedisEventStore(redis_sessions), redis_bus
 
 
 def build_http_app(server: MCPServer, settings: Settings) -> HttpApp:

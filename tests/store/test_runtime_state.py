@@ -12,7 +12,6 @@ from mcpserve.config import load_settings
 from mcpserve.errors import ConfigError
 from mcpserve.runtime import build_http_app, build_state
 from mcpserve.server.app import MCPServer
-from mcpserve.store.cache import CachedSessionStore
 from mcpserve.store.memory import MemoryEventStore, MemoryMessageBus, MemorySessionStore
 from mcpserve.store.redis_bus import RedisMessageBus
 from mcpserve.store.redis_store import RedisEventStore, RedisSessionStore
@@ -39,9 +38,7 @@ def test_redis_is_the_default_when_a_redis_url_is_set() -> None:
     settings = load_settings({"auth": "none", "redis_url": REDIS_URL, "request_state_keys": KEY})
     assert settings.state_backend == "redis"
     sessions, events, bus = build_state(server, settings)
-    # Sessions are read through the per-replica cache in front of Redis.
-    assert isinstance(sessions, CachedSessionStore) and isinstance(sessions._store, RedisSessionStore)
-    assert isinstance(events, RedisEventStore)
+    assert isinstance(sessions, RedisSessionStore) and isinstance(events, RedisEventStore)
     assert isinstance(bus, RedisMessageBus) and server.bus is bus  # list changes reach every replica
     explicit = load_settings({"auth": "none", "redis_url": REDIS_URL, "state": "memory"})
     assert explicit.state_backend == "memory"
