@@ -28,6 +28,7 @@ class ServerSpec:
     command: Callable[[int], list[str]]
     eras: frozenset[str]
     env: dict[str, str] = field(default_factory=dict)  # added to the inherited environment
+    redis: bool = False  # needs the bench's private Redis (ServerPool.redis_url)
 
 
 def _bin(name: str) -> str:
@@ -39,27 +40,67 @@ def _py(*args: str) -> Callable[[int], list[str]]:
     return lambda port: [sys.executable, *args, "--host", HOST, "--port", str(port)]
 
 
+def _mcpserve(port: int) -> list[str]:
+    return [
+        _bin("mcpserve"),
+        "serve",
+        str(BENCH_DIR / "apps" / "echo.py"),
+        "--transport",
+        "http",
+        "--auth",
+        "none",
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+    ]
+
+
+# The benchmark measures serving, not throttling: the default 60 calls/min would refuse it.
+_UNLIMITED = {"MCPSERVE_RATE_LIMIT_PER_MINUTE": "0", "MCPSERVE_RATE_LIMIT_PER_HOUR": "0"}
+
 SERVERS: dict[str, list[ServerSpec]] = {
     "mcpserve": [
         ServerSpec(
             "mcpserve",
             "mcpserve serve bench/apps/echo.py --transport http (both eras on one endpoint)",
-            lambda port: [
-                _bin("mcpserve"),
-                "serve",
-                str(BENCH_DIR / "apps" / "echo.py"),
-                "--transport",
-                "http",
-                "--auth",
-                "none",
-                "--host",
-                HOST,
-                "--port",
-                str(port),
-            ],
+            _mcpserve,
             frozenset({"2026", "2025"}),
-            # The benchmark measures serving, not throttling: the default 60 calls/min would refuse it.
-            env={"MCPSERVE_RATE_LIMIT_PER_MINUTE": "0", "MCPSERVE_RATE_LIMIT_PER_HOUR": "0"},
+            env=_UNLIMITED,
+        )
+    ],
+    # The same server with tracing on, sampling a ratio of requests (--trace-ratio) and exporting
+    # them over OTLP/HTTP to the harness's sink; the harness sets the sampler argument and the
+    # endpoint in the environment it starts servers with (see harness.main).
+    "mcpserve-traced": [
+        ServerSpec(
+            "mcpserve-traced",
+            "mcpserve as above, MCPSERVE_TRACING=true, parentbased_traceidratio, OTLP/HTTP to a local sink",
+            _mcpserve,
+            frozenset({"2026", "2025"}),
+            env={
+                **_UNLIMITED,
+                "MCPSERVE_TRACING": "true",
+                "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+                "OTEL_SERVICE_NAME": "mcpserve-bench",
+            },
+        )
+    ],
+    # The same server with 2025-era sessions, their events and the bus in Redis (MCPSERVE_STATE=redis),
+    # as every replica of a scaled-out deployment runs; Redis is the bench's own (bench/redis_server.py).
+    "mcpserve-redis": [
+        ServerSpec(
+            "mcpserve-redis",
+            "mcpserve serve bench/apps/echo.py --transport http, MCPSERVE_STATE=redis (private redis-server)",
+            _mcpserve,
+            frozenset({"2026", "2025"}),
+            env={
+                **_UNLIMITED,
+                "MCPSERVE_STATE": "redis",
+                # A fixed, public key: only for this benchmark's throw-away servers.
+                "MCPSERVE_REQUEST_STATE_KEYS": "YmVuY2gtb25seS1rZXktbm90LWEtc2VjcmV0LTMyYiE",
+            },
+            redis=True,
         )
     ],
     "sdk": [
@@ -95,6 +136,11 @@ SERVERS: dict[str, list[ServerSpec]] = {
         )
     ],
 }
+
+
+def state_prefix(spec: ServerSpec, tag: str) -> str:
+    """Each server start gets its own Redis keys, so runs never see each other's sessions."""
+    return f"bench:{spec.name}:{tag}:"
 
 
 def free_port() -> int:
@@ -211,6 +257,7 @@ class ServerPool:
     log_dir: Path
     start_timeout: float
     running: list[RunningServer] = field(default_factory=list)
+    redis_url: str | None = None  # the bench's private Redis, for specs that need one
 
     def __enter__(self) -> ServerPool:
         return self
@@ -234,6 +281,11 @@ class ServerPool:
             raise ServerUnavailable(f"{command[0]} does not exist")
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.log_dir / f"{spec.name}-{tag}.log"
+        env = {**os.environ, **spec.env}
+        if spec.redis:
+            if self.redis_url is None:
+                raise ServerUnavailable("needs the bench's Redis, which did not start")
+            env |= {"MCPSERVE_REDIS_URL": self.redis_url, "MCPSERVE_STATE_PREFIX": state_prefix(spec, tag)}
         with log_path.open("wb") as log:
             process = subprocess.Popen(
                 ["taskset", "-c", str(self.cpu), *command],
@@ -241,7 +293,7 @@ class ServerPool:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 cwd=ROOT,
-                env={**os.environ, **spec.env},
+                env=env,
                 start_new_session=True,
             )
         server = RunningServer(spec, port, process, log_path)

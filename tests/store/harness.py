@@ -8,6 +8,7 @@ import anyio
 import redis.asyncio as aioredis
 
 from mcpserve.store.base import EventStore, MessageBus, SessionStore
+from mcpserve.store.cached import CachedSessionStore
 from mcpserve.store.memory import MemoryEventStore, MemoryMessageBus, MemorySessionStore
 from mcpserve.store.redis_bus import RedisMessageBus
 from mcpserve.store.redis_connection import STATE_RETRY, connect
@@ -53,12 +54,14 @@ class MemoryHarness:
 
 class RedisHarness:
     """Each ``sessions()`` / ``bus()`` is another replica: its own client and pool on the shared
-    Redis, under this test's own key prefix (the server is shared: only those keys are removed)."""
+    Redis, under this test's own key prefix (the server is shared: only those keys are removed).
+    With ``cache_for``, each replica's sessions sit behind its own read cache."""
 
     idle = 1.0  # real seconds: Redis keeps its own time
 
-    def __init__(self, url: str = REDIS_URL) -> None:
+    def __init__(self, url: str = REDIS_URL, *, cache_for: float = 0.0) -> None:
         self.url = url
+        self.cache_for = cache_for  # > 0: each replica reads through a CachedSessionStore
         self.prefix = f"test-store-{uuid.uuid4().hex}:"
         self._clients: list[aioredis.Redis] = []
         self._buses: list[RedisMessageBus] = []
@@ -70,8 +73,8 @@ class RedisHarness:
 
     async def sessions(
         self, *, max_sessions: int = 100, max_per_owner: int | None = None, max_events: int = 256
-    ) -> RedisSessionStore:
-        return RedisSessionStore(
+    ) -> SessionStore:
+        store = RedisSessionStore(
             self.client(),
             prefix=self.prefix,
             idle_timeout=self.idle,
@@ -79,8 +82,11 @@ class RedisHarness:
             max_per_owner=max_per_owner,
             max_events=max_events,
         )
+        return CachedSessionStore(store, fresh_for=self.cache_for) if self.cache_for else store
 
     def events(self, sessions: SessionStore) -> EventStore:
+        if isinstance(sessions, CachedSessionStore):
+            sessions = sessions.inner
         assert isinstance(sessions, RedisSessionStore)
         return RedisEventStore(sessions)
 

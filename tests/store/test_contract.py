@@ -12,12 +12,13 @@ from tests.store.harness import MemoryHarness, RedisHarness
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "redis-cached"])
 async def harness(request: pytest.FixtureRequest) -> AsyncIterator[contract.Harness]:
     if request.param == "memory":
         yield MemoryHarness()
         return
-    redis = RedisHarness()
+    # redis-cached: what runtime wires with MCPSERVE_SESSION_CACHE_TTL, held to the same contract.
+    redis = RedisHarness(cache_for=0.2 if request.param == "redis-cached" else 0.0)
     try:
         yield redis
     finally:

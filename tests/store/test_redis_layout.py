@@ -6,12 +6,14 @@ from __future__ import annotations
 import sys
 import textwrap
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 
 import anyio
 import pytest
 from anyio.streams.buffered import BufferedByteReceiveStream
 from redis.crc import key_slot
 
+from mcpserve.store.redis_bus import RedisMessageBus
 from mcpserve.store.redis_store import check_prefix
 from tests.store.harness import REDIS_URL, RedisHarness
 from tests.support.polling import eventually
@@ -100,3 +102,37 @@ async def test_a_killed_replica_leaves_no_listener_behind(harness: RedisHarness)
     async with bus.listen("answer/s/1") as inbox:
         assert await bus.deliver("answer/s/1", {"n": 1})
         assert await inbox.__anext__() == {"n": 1}
+
+
+async def test_a_listener_whose_address_was_taken_over_is_ended(harness: RedisHarness) -> None:
+    """After a hold lapsed (a long outage) another replica may claim the address: the old
+    listener's heartbeat finds that and ends its stream, rather than two listeners sharing it."""
+    bus = RedisMessageBus(harness.client(), prefix=harness.prefix, presence_ttl=0.3)
+    try:
+        async with bus.listen("session/s") as inbox:
+            await harness.client().set(f"{harness.prefix}{{session/s}}:l", "another-replica")
+            with anyio.fail_after(5):
+                assert [message async for message in inbox] == []
+    finally:
+        await bus.aclose()
+
+
+async def test_listeners_that_subscribe_at_the_same_moment_are_all_confirmed(harness: RedisHarness) -> None:
+    """Each SUBSCRIBE is confirmed in order: none waits for a confirmation another one took."""
+    bus = await harness.bus()
+    others = await harness.bus()
+    async with AsyncExitStack() as stack:
+        with anyio.fail_after(4):  # a lost confirmation would wait 5 s and fail
+
+            async def enter_subscribe() -> None:
+                await stack.enter_async_context(bus.subscribe())
+
+            async def enter_listen(n: int) -> None:
+                await stack.enter_async_context(bus.listen(f"answer/s/{n}"))
+
+            async with anyio.create_task_group() as group:
+                for n in range(5):
+                    group.start_soon(enter_subscribe)
+                    group.start_soon(enter_listen, n)
+        for n in range(5):
+            assert await others.deliver(f"answer/s/{n}", {"n": n})

@@ -107,3 +107,28 @@ def _published_and_received(
         return False
 
     return check
+
+
+async def test_a_hung_redis_is_store_unavailable_within_the_timeout_and_keeps_its_sessions(
+    server: PrivateRedis,
+) -> None:
+    client = connect(server.url, max_connections=8, timeout=1.0, retry=STATE_RETRY)
+    sessions = RedisSessionStore(client, prefix="hung:", idle_timeout=60, max_sessions=100)
+    try:
+        assert await sessions.create("s", {"n": 1})
+        server.pause()
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailable):
+            await sessions.load("s")
+        assert time.monotonic() - started < 1.9  # one socket timeout (1 s): a timeout is not retried
+        server.resume()
+        await eventually(lambda: _loads(sessions), within=5)  # the same session, kept by Redis
+    finally:
+        await client.aclose()
+
+
+async def _loads(sessions: RedisSessionStore) -> bool:
+    try:
+        return await sessions.load("s") == ({"n": 1}, 1)
+    except StoreUnavailable:
+        return False

@@ -12,6 +12,7 @@ from mcpserve.config import load_settings
 from mcpserve.errors import ConfigError
 from mcpserve.runtime import build_http_app, build_state
 from mcpserve.server.app import MCPServer
+from mcpserve.store.cached import CachedSessionStore
 from mcpserve.store.memory import MemoryEventStore, MemoryMessageBus, MemorySessionStore
 from mcpserve.store.redis_bus import RedisMessageBus
 from mcpserve.store.redis_store import RedisEventStore, RedisSessionStore
@@ -38,8 +39,11 @@ def test_redis_is_the_default_when_a_redis_url_is_set() -> None:
     settings = load_settings({"auth": "none", "redis_url": REDIS_URL, "request_state_keys": KEY})
     assert settings.state_backend == "redis"
     sessions, events, bus = build_state(server, settings)
-    assert isinstance(sessions, RedisSessionStore) and isinstance(events, RedisEventStore)
+    assert isinstance(sessions, CachedSessionStore) and isinstance(sessions.inner, RedisSessionStore)
+    assert isinstance(events, RedisEventStore)
     assert isinstance(bus, RedisMessageBus) and server.bus is bus  # list changes reach every replica
+    uncached = load_settings({**settings.model_dump(), "session_cache_ttl": 0})
+    assert isinstance(build_state(MCPServer("state"), uncached)[0], RedisSessionStore)
     explicit = load_settings({"auth": "none", "redis_url": REDIS_URL, "state": "memory"})
     assert explicit.state_backend == "memory"
 

@@ -7,6 +7,7 @@ to the test that started it, and is stopped by its PID.
 from __future__ import annotations
 
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -65,9 +66,19 @@ class PrivateRedis:
         finally:
             client.close()
 
+    def pause(self) -> None:
+        """SIGSTOP: Redis hangs with its connections open (a stalled host), keeping its data."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGCONT)
+
     def stop(self) -> None:
         process, self.process = self.process, None
         if process is not None:
+            process.send_signal(signal.SIGCONT)  # a paused server must be able to exit
             process.terminate()
             process.wait(timeout=10)
 

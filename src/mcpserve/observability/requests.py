@@ -95,6 +95,8 @@ class RequestRecord:
     tool_seconds: float | None = None
     auth_failure: str | None = None
     sse: bool = False
+    # (trace id, span id) of the request's span when it was recorded (tracing on and sampled).
+    trace: tuple[str, str] | None = None
 
 
 def request_id_for(header: str | None) -> str:
@@ -206,29 +208,26 @@ class RequestObserver:
                 self.metrics.tool_call(tool, record.outcome or "error", record.tool_seconds)
             elif record.outcome is not None:  # refused before it ran: counted, but no duration
                 self.metrics.tool_refusal(tool, record.outcome)
-        write_event(
-            "info",
-            "mcpserve.request",
-            "request",
-            {
-                "request_id": record.request_id,
-                "era": era,
-                "session_id": record.session_id,
-                "principal": record.principal,
-                "method": record.method[:_MAX_LOGGED_NAME],
-                "tool": record.tool[:_MAX_LOGGED_NAME] if record.tool is not None else None,
-                "status": record.status,
-                "outcome": record.outcome,
-                # Microseconds, as milliseconds: cheaper than round() and exact to the digit shown.
-                "duration_ms": int((time.perf_counter() - record.started) * 1_000_000) / 1000,
-                # Filled in by write_event; listed so the dict is built at its final size.
-                "logger": None,
-                "event": None,
-                "level": None,
-                "timestamp": None,
-            },
-            # Masking can change only text a client chose freely: a known method and a registered
-            # tool's name (TOOL_NAME's characters) never match its patterns, so the usual line
-            # skips the search.
-            () if plain else _CLIENT_TEXT,
-        )
+        fields = {
+            "request_id": record.request_id,
+            "era": era,
+            "session_id": record.session_id,
+            "principal": record.principal,
+            "method": record.method[:_MAX_LOGGED_NAME],
+            "tool": record.tool[:_MAX_LOGGED_NAME] if record.tool is not None else None,
+            "status": record.status,
+            "outcome": record.outcome,
+            # Microseconds, as milliseconds: cheaper than round() and exact to the digit shown.
+            "duration_ms": int((time.perf_counter() - record.started) * 1_000_000) / 1000,
+            # Filled in by write_event; listed so the dict is built at its final size.
+            "logger": None,
+            "event": None,
+            "level": None,
+            "timestamp": None,
+        }
+        if record.trace is not None:
+            fields["trace_id"], fields["span_id"] = record.trace
+        # Masking can change only text a client chose freely: a known method and a registered
+        # tool's name (TOOL_NAME's characters) never match its patterns, so the usual line skips
+        # the search.
+        write_event("info", "mcpserve.request", "request", fields, () if plain else _CLIENT_TEXT)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
@@ -14,6 +13,7 @@ from anyio.streams.memory import MemoryObjectSendStream
 from mcpserve.store.base import AddressInUse, CreateOutcome, StoredSession
 from mcpserve.store.events import event_id, parse_event_id, replay_from
 from mcpserve.store.fanout import Fanout
+from mcpserve.store.sweeping import Sweeping
 from mcpserve.types import JSONObject
 
 __all__ = ["MemoryMessageBus", "MemoryNotificationBus", "MemorySessionStore", "MemoryEventStore"]
@@ -95,11 +95,10 @@ class MemorySessionStore:
         self._max = max_sessions
         self._max_per_owner = max_per_owner
         self.max_events = max_events
-        self._sweep_interval = sweep_interval
         self._clock = clock
         self._sessions: dict[str, _Session] = {}
         self._owned: dict[str, set[str]] = {}
-        self._sweeper: asyncio.Task[None] | None = None
+        self._sweeper = Sweeping(self.sweep, lambda: bool(self._sessions), sweep_interval)
 
     # -- expiry -------------------------------------------------------------------------------------
     def sweep(self) -> int:
@@ -109,17 +108,6 @@ class MemorySessionStore:
         for sid in expired:
             self._drop(sid)
         return len(expired)
-
-    def _ensure_sweeper(self) -> None:
-        task = self._sweeper
-        loop = asyncio.get_running_loop()
-        if task is None or task.done() or task.get_loop() is not loop:
-            self._sweeper = loop.create_task(self._sweep_while_needed())
-
-    async def _sweep_while_needed(self) -> None:
-        while self._sessions:
-            await anyio.sleep(self._sweep_interval)
-            self.sweep()
 
     def _drop(self, session_id: str) -> _Session | None:
         entry = self._sessions.pop(session_id, None)
@@ -145,7 +133,7 @@ class MemorySessionStore:
 
     @property
     def sweeping(self) -> bool:
-        return self._sweeper is not None and not self._sweeper.done()
+        return self._sweeper.running
 
     # -- SessionStore -------------------------------------------------------------------------------
     async def create(self, session_id: str, record: JSONObject, *, owner: str | None = None) -> CreateOutcome:
@@ -161,19 +149,28 @@ class MemorySessionStore:
         self._sessions[session_id] = _Session(record, owner, self._clock() + self._idle, self.max_events)
         if owner is not None:
             self._owned.setdefault(owner, set()).add(session_id)
-        self._ensure_sweeper()
+        self._sweeper.ensure()
         return CreateOutcome.CREATED
 
     def _owner_full(self, owner: str | None) -> bool:
         cap = self._max_per_owner
         return owner is not None and cap is not None and len(self._owned.get(owner, ())) >= cap
 
-    async def load(self, session_id: str) -> StoredSession | None:
-        entry = self.live(session_id)
+    def _slide(self, session_id: str) -> _Session | None:
+        """The live entry with its idle clock restarted (one clock read: this is per request)."""
+        entry = self._sessions.get(session_id)
         if entry is None:
             return None
-        entry.expires = self._clock() + self._idle
-        return StoredSession(entry.record, entry.version)
+        now = self._clock()
+        if entry.expires <= now:
+            self._drop(session_id)
+            return None
+        entry.expires = now + self._idle
+        return entry
+
+    async def load(self, session_id: str) -> StoredSession | None:
+        entry = self._slide(session_id)
+        return None if entry is None else StoredSession(entry.record, entry.version)
 
     async def update(self, session_id: str, record: JSONObject, *, expected_version: int) -> bool:
         entry = self.live(session_id)
@@ -184,11 +181,7 @@ class MemorySessionStore:
         return True
 
     async def touch(self, session_id: str) -> bool:
-        entry = self.live(session_id)
-        if entry is None:
-            return False
-        entry.expires = self._clock() + self._idle
-        return True
+        return self._slide(session_id) is not None
 
     async def delete(self, session_id: str) -> bool:
         return self._drop(session_id) is not None
@@ -198,8 +191,8 @@ class MemorySessionStore:
         return len(self._sessions)
 
     async def get(self, session_id: str) -> JSONObject | None:
-        stored = await self.load(session_id)
-        return None if stored is None else stored.record
+        entry = self._slide(session_id)
+        return None if entry is None else entry.record
 
     async def put(self, session_id: str, record: JSONObject) -> None:
         entry = self.live(session_id)

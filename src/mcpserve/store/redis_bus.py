@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from typing import Any, Final
@@ -31,6 +32,7 @@ import redis.asyncio as aioredis
 from anyio.streams.memory import MemoryObjectSendStream
 from redis.asyncio.client import PubSub
 
+from mcpserve.errors import StoreUnavailable
 from mcpserve.store.base import AddressInUse
 from mcpserve.store.fanout import Fanout
 from mcpserve.store.redis_connection import OUTAGE_ERRORS, unavailable
@@ -67,6 +69,8 @@ redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1
 """
 
+_RENEW_BATCH: Final = 1000
+
 # KEYS: presence. ARGV: token.
 _RELEASE: Final = """
 if redis.call('get', KEYS[1]) == ARGV[1] then redis.call('del', KEYS[1]) end
@@ -91,7 +95,8 @@ class RedisMessageBus:
         self._pubsub: PubSub | None = None
         self._reader: asyncio.Task[None] | None = None
         self._heartbeat: asyncio.Task[None] | None = None
-        self._confirmed: dict[bytes, anyio.Event] = {}
+        # One event per SUBSCRIBE sent, oldest first: Redis confirms them in order.
+        self._confirmed: dict[bytes, deque[anyio.Event]] = {}
         self._lock = anyio.Lock()
         register = client.register_script
         self._deliver, self._claim = register(_DELIVER), register(_CLAIM)
@@ -107,14 +112,22 @@ class RedisMessageBus:
         async with self._lock:
             if self._pubsub is None:
                 self._pubsub = self.client.pubsub()
-            confirmed = self._confirmed[channel.encode()] = anyio.Event()
-            with unavailable:
-                await self._pubsub.subscribe(channel)
+            confirmed = anyio.Event()
+            waiting = self._confirmed.setdefault(channel.encode(), deque())
+            waiting.append(confirmed)
+            try:
+                with unavailable:
+                    await self._pubsub.subscribe(channel)
+            except StoreUnavailable:
+                waiting.remove(confirmed)
+                raise
             loop = asyncio.get_running_loop()
             if self._reader is None or self._reader.done():
                 self._reader = loop.create_task(self._read())
-        with anyio.fail_after(5):
+        with anyio.move_on_after(5):
             await confirmed.wait()
+        if not confirmed.is_set():  # the pub/sub connection is down: the reader is reconnecting
+            raise StoreUnavailable()
 
     async def _leave(self, channel: str) -> None:
         if self._pubsub is not None:
@@ -138,9 +151,9 @@ class RedisMessageBus:
     def _dispatch(self, message: dict[str, Any]) -> None:
         channel: bytes = message["channel"]
         if message["type"] == "subscribe":
-            confirmed = self._confirmed.pop(channel, None)
-            if confirmed is not None:
-                confirmed.set()
+            waiting = self._confirmed.get(channel)
+            if waiting:  # none after a reconnect: redis-py subscribed again by itself
+                waiting.popleft().set()
             return
         if message["type"] != "message" or not message["data"]:
             return  # unsubscribe confirmations; the empty probe of a claim
@@ -153,19 +166,28 @@ class RedisMessageBus:
                 self._fanout.offer(target, event)
 
     async def _beat(self) -> None:
-        """Renew every presence this replica holds, three times per TTL."""
+        """Renew every presence this replica holds, three times per TTL, in pipelined batches."""
         while self._presence:
             await anyio.sleep(self._ttl_ms / 3000)
-            for channel, key in tuple(self._presence.items()):
+            held = tuple(self._presence.items())
+            for start in range(0, len(held), _RENEW_BATCH):
+                batch = held[start : start + _RENEW_BATCH]
                 try:
-                    held = await self._renew(keys=[key], args=[self._token, self._ttl_ms])
+                    async with self.client.pipeline(transaction=False) as pipe:
+                        for _, key in batch:
+                            await self._renew(keys=[key], args=[self._token, self._ttl_ms], client=pipe)
+                        kept = await pipe.execute()
                 except OUTAGE_ERRORS:
                     break  # renewed on the next beat; listeners see the outage on their own calls
-                if not held:
-                    logger.warning("a bus address was taken over by another listener")
-                    stream = self._addressed.pop(channel, None)
-                    if stream is not None:
-                        stream.close()
+                for (channel, _), still_ours in zip(batch, kept, strict=True):
+                    if not still_ours:
+                        self._lose(channel)
+
+    def _lose(self, channel: bytes) -> None:
+        logger.warning("a bus address was taken over by another listener")
+        stream = self._addressed.pop(channel, None)
+        if stream is not None:
+            stream.close()
 
     # -- NotificationBus ----------------------------------------------------------------------------
     async def publish(self, event: JSONObject) -> None:

@@ -34,12 +34,17 @@ OUTAGE_ERRORS: Final = (
     redis.exceptions.ReadOnlyError,
     redis.exceptions.TryAgainError,
     redis.exceptions.ClusterDownError,
+    redis.exceptions.MasterDownError,
+    redis.exceptions.OutOfMemoryError,  # maxmemory reached with noeviction: no room for state now
     OSError,
 )
 
-# State operations retry once, shortly: enough for a pooled connection that Redis closed (a
-# restart, an idle timeout), short enough that an outage answers 503 at once, not after seconds.
-STATE_RETRY: Final = Retry(ExponentialBackoff(cap=0.05, base=0.01), retries=1)
+# State operations retry a lost connection once, shortly: enough for a pooled connection that
+# Redis closed (a restart, an idle timeout), short enough that an outage answers 503 at once. A
+# timeout is not retried: a hung Redis costs a request one socket timeout, not several.
+STATE_RETRY: Final = Retry(
+    ExponentialBackoff(cap=0.05, base=0.01), retries=1, supported_errors=(redis.exceptions.ConnectionError,)
+)
 
 
 def connect(
