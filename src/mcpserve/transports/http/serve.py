@@ -113,6 +113,19 @@ def _stop_accepting(server: uvicorn.Server) -> None:
             connection.close_after_response()
 
 
+async def _until_connections_close(server: uvicorn.Server, seconds: float) -> None:
+    """Give idle keep-alive connections until the keep-alive timeout to be closed by their peer.
+
+    Closing one at exit can cross a request a proxy is just sending on it, which the proxy cannot
+    retry (a POST); a proxy whose own keep-alive timeout is shorter closes them first.
+    """
+    tick = 0.05  # nothing signals a closed connection: look again this often
+    for _ in range(max(1, round(seconds / tick))):
+        if not server.server_state.connections:
+            return
+        await asyncio.sleep(tick)
+
+
 async def serve_http(app: HttpApp, settings: Settings) -> bool:
     """Serve until drained after a signal; False if the app failed to start."""
     limits = connection_limits(settings)
@@ -149,6 +162,7 @@ async def serve_http(app: HttpApp, settings: Settings) -> bool:
                 cut_off,
                 time.monotonic() - started,
             )
+        await _until_connections_close(main, settings.keepalive_timeout)
         for server in servers:
             server.should_exit = True
 
