@@ -235,6 +235,9 @@ async def _scenario(tmp_path: Path, balancing: str) -> None:
             windows["(c) list change"] = (started, time.time())
             stop.set()
         stop_file.touch()
+        proxy_errors = [
+            line for line in (tmp_path / "error.log").read_text().splitlines() if "[error]" in line
+        ]
         js: dict[str, Any] = {}
         if node is not None:
             out, _ = node.communicate(timeout=60)
@@ -264,6 +267,8 @@ async def _scenario(tmp_path: Path, balancing: str) -> None:
             f"errors {js.get('errors')}"
         )
     print(f"  list change on replica 3 heard on replica 1: {heard}")
+    for line in proxy_errors:
+        print(f"  nginx: {line[:300]}")
 
     assert heard == {"get": True, "listen": True}
     for tally in tallies:

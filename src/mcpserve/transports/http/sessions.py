@@ -127,7 +127,7 @@ class SessionService:
             if await self.tables.waiting.answer(session_id, message.id, message.result, message.error):
                 await json_response(send, 202, None, [])
             else:  # refused, not dropped: the client learns its answer reached no one
-                await refuse(send, NotFound(_NOBODY_WAITS), message.id)
+                await refuse(send, NotFound(_NOBODY_WAITS))  # id null: it answers no request of the client
         elif isinstance(message, jsonrpc.Notification):
             await self._notification(session_id, session, message)
             await json_response(send, 202, None, [])
