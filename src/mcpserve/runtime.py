@@ -36,6 +36,7 @@ from mcpserve.transports.http.drain import Drain
 from mcpserve.transports.http.endpoint import EndpointOptions, McpEndpoint
 from mcpserve.transports.http.hostguard import HostGuard
 from mcpserve.transports.http.ops import MetricsAccess, OpsRoutes
+from mcpserve.transports.http.tables import SessionTables
 from mcpserve.urls import http_url
 
 __all__ = [
@@ -211,7 +212,7 @@ def build_http_app(server: MCPServer, settings: Settings) -> HttpApp:
         settings.trusted_proxies,
         bind_host=settings.host,
     )
-    sessions, events, _bus = build_state(server, settings)  # the endpoint takes the bus next
+    sessions, events, bus = build_state(server, settings)
     metrics = Metrics()
     for collector in server.metric_collectors:
         metrics.registry.register(collector)
@@ -226,6 +227,8 @@ def build_http_app(server: MCPServer, settings: Settings) -> HttpApp:
         limits=build_rate_gate(server, settings),
         drain=drain,
         observer=RequestObserver(metrics, server),
+        # Shared state: answers, cancellations and the one GET stream reach every replica.
+        tables=SessionTables.shared(bus) if settings.state_backend == "redis" else None,
     )
     if isinstance(endpoint.limits, RateGate):
         endpoint.limits.on_reject = metrics.rate_limit_rejection

@@ -185,6 +185,19 @@ async def _wait_drained(app: HttpApp, deadline: float, started: float) -> None:
     )
 
 
+async def _until_connections_close(server: uvicorn.Server, seconds: float) -> None:
+    """Give idle keep-alive connections until the keep-alive timeout to be closed by their peer.
+
+    Closing one at exit can cross a request a proxy is just sending on it, which the proxy cannot
+    retry (a POST); a proxy whose own keep-alive timeout is shorter closes them first.
+    """
+    tick = 0.05  # nothing signals a closed connection: look again this often
+    for _ in range(max(1, round(seconds / tick))):
+        if not server.server_state.connections:
+            return
+        await asyncio.sleep(tick)
+
+
 async def serve_http(app: HttpApp, settings: Settings, tls: ReloadingTls | None = None) -> bool:
     """Serve until drained after a signal; False if the app failed to start."""
     limits = connection_limits(settings)
@@ -209,6 +222,9 @@ async def serve_http(app: HttpApp, settings: Settings, tls: ReloadingTls | None 
         logger.info("draining: %d request(s) in flight", app.drain.in_flight)
         app.begin_drain()
         await _wait_drained(app, settings.drain_timeout, started)
+        # Within the drain budget, so a Kubernetes grace period sized for it still holds.
+        budget = max(0.0, settings.drain_timeout - (time.monotonic() - started))
+        await _until_connections_close(main, min(settings.keepalive_timeout, budget))
         for server in servers:
             server.should_exit = True
 
