@@ -103,6 +103,7 @@ class McpEndpoint:
             events=events,
             tables=tables,
             drain=self.drain,
+            guard=guard,
             auth=auth,
             limits=self._call_limits,
             keepalive=keepalive,

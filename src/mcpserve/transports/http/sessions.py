@@ -21,6 +21,7 @@ from mcpserve.errors import (
     MethodNotAllowed,
     NotAcceptable,
     NotFound,
+    RateLimited,
     ServiceUnavailable,
     StreamConflict,
 )
@@ -30,11 +31,12 @@ from mcpserve.protocol import jsonrpc
 from mcpserve.protocol.session import LegacySession
 from mcpserve.protocol.versions import LEGACY_VERSIONS
 from mcpserve.server import failures
-from mcpserve.server.admission import Admission
+from mcpserve.server.admission import Admission, caller_key
 from mcpserve.server.call import Call
-from mcpserve.store.base import EventStore, SessionStore
+from mcpserve.store.base import CreateOutcome, EventStore, SessionStore
 from mcpserve.transports.http.calls import CallRunner, cancel_on_disconnect, without_credentials
 from mcpserve.transports.http.drain import Drain
+from mcpserve.transports.http.hostguard import HostGuard
 from mcpserve.transports.http.limits import CallLimits
 from mcpserve.transports.http.negotiation import accepts
 from mcpserve.transports.http.refusals import forbidden, refuse, refuse_access, refuse_while_draining
@@ -49,6 +51,8 @@ SESSION_HEADER = b"mcp-session-id"
 # restarts it again when it ends, so the idle time counts from the end of long work.
 _LONG_CALL = 1.0
 _SAVE_ATTEMPTS = 8
+# A caller at its cap of live sessions frees a slot with DELETE, or when one expires.
+_OWNER_RETRY = 5
 _NOBODY_WAITS = (
     "No request is waiting for this response: it was answered or ended, or the server that asked stopped"
 )
@@ -76,6 +80,7 @@ class SessionService:
         events: EventStore,
         tables: SessionTables,
         drain: Drain,
+        guard: HostGuard,
         auth: AuthGate | None,
         limits: CallLimits | None,
         keepalive: float,
@@ -86,6 +91,7 @@ class SessionService:
         self.events = events
         self.tables = tables
         self._drain = drain
+        self._guard = guard
         self._auth = auth
         self._limits = limits
         self._keepalive = keepalive
@@ -110,7 +116,7 @@ class SessionService:
             await refuse(send, error, getattr(message, "id", None))
             return
         if isinstance(message, jsonrpc.Request) and message.method == "initialize":
-            await self._initialize(message, send, principal)
+            await self._initialize(message, send, principal, self._owner(principal, headers, peer))
             return
         session_id = headers.get("mcp-session-id", "").strip()
         if not session_id:
@@ -168,7 +174,14 @@ class SessionService:
             after, before, version = after.rebase(before, current), current, stored.version
         raise ServiceUnavailable("Session is being changed concurrently; retry", retry_after=1)
 
-    async def _initialize(self, message: jsonrpc.Request, send: Send, principal: Principal | None) -> None:
+    def _owner(self, principal: Principal | None, headers: dict[str, str], peer: str | None) -> str:
+        """Whose session cap a new session counts against: the caller as the rate limits see it
+        (the principal, else the client's address behind any trusted proxy)."""
+        return caller_key(principal, self._guard.client_address(headers.get("x-forwarded-for"), peer))
+
+    async def _initialize(
+        self, message: jsonrpc.Request, send: Send, principal: Principal | None, owner: str
+    ) -> None:
         if self._drain.draining:
             await refuse_while_draining(send, message.id)
             return
@@ -180,10 +193,18 @@ class SessionService:
             await json_response(send, failures.response_status(response, "legacy"), response, [])
             return
         session_id = secrets.token_urlsafe(24)
-        if not await self.sessions.create(session_id, call.session.to_json()):
+        created = await self.sessions.create(session_id, call.session.to_json(), owner=owner)
+        if created is CreateOutcome.FULL:
             await refuse(
                 send, ServiceUnavailable("Server at session capacity; retry later", retry_after=5), message.id
             )
+            return
+        if created is CreateOutcome.OWNER_FULL:
+            limited = RateLimited(
+                _OWNER_RETRY,
+                "Too many open sessions for this caller; end one with DELETE or retry later",
+            )
+            await refuse(send, limited, message.id)
             return
         note_session(session_id)
         await json_response(send, 200, response, [(SESSION_HEADER, session_id.encode())])
