@@ -181,6 +181,7 @@ class Settings(BaseSettings):
     # 2025-era sessions
     max_sessions: int = Field(10_000, ge=1, validation_alias=_env("max_sessions"))
     session_idle_timeout: float = Field(1800.0, gt=0, validation_alias=_env("session_idle_timeout"))
+    session_sweep_interval: float = Field(5.0, gt=0, le=300, validation_alias=_env("session_sweep_interval"))
 
     # Shared state for replicas (docs/scaling.md): where 2025-era sessions, their events and the
     # message bus live. Unset: redis when MCPSERVE_REDIS_URL is set, else memory.

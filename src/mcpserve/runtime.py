@@ -160,6 +160,7 @@ def build_state(server: MCPServer, settings: Settings) -> tuple[SessionStore, Ev
             max_sessions=settings.max_sessions,
             max_per_owner=settings.max_sessions_per_principal,
             max_events=settings.session_max_events,
+            sweep_interval=settings.session_sweep_interval,
         )
         bus = server.bus if isinstance(server.bus, MemoryMessageBus) else MemoryMessageBus()
         return sessions, MemoryEventStore(sessions), bus
@@ -222,7 +223,9 @@ def build_http_app(server: MCPServer, settings: Settings) -> HttpApp:
         sessions=sessions,
         events=events,
         guard=guard,
-        options=EndpointOptions(max_body_bytes=settings.max_body_bytes),
+        options=EndpointOptions(
+            max_body_bytes=settings.max_body_bytes, session_sweep_interval=settings.session_sweep_interval
+        ),
         auth=gate,
         limits=build_rate_gate(server, settings),
         drain=drain,

@@ -96,6 +96,22 @@ async def check_session_idle_expiry(h: Harness) -> None:
     assert await store.count() == 0
 
 
+async def check_existing_does_not_slide_expiry(h: Harness) -> None:
+    """``existing`` names the live sessions among many ids, and checking keeps none of them alive."""
+    store = await h.sessions()
+    assert (
+        await store.create("kept", {}) and await store.create("idle", {}) and await store.create("gone", {})
+    )
+    assert await store.delete("gone")
+    assert await store.existing(["kept", "idle", "gone", "never"]) == {"kept", "idle"}
+    assert await store.existing([]) == set()
+    await h.advance(h.idle * 0.6)
+    assert await store.touch("kept")
+    assert await store.existing(["kept", "idle"]) == {"kept", "idle"}
+    await h.advance(h.idle * 0.6)
+    assert await store.existing(["kept", "idle"]) == {"kept"}  # the checks did not keep "idle"
+
+
 async def check_session_capacity(h: Harness) -> None:
     store = await h.sessions(max_sessions=3)
     for n in range(3):
@@ -219,6 +235,7 @@ ALL: tuple[Check, ...] = (
     check_session_idle_expiry,
     check_session_capacity,
     check_owner_cap,
+    check_existing_does_not_slide_expiry,
     check_event_replay_per_stream,
     check_event_ids_are_shared_across_replicas,
     check_events_bounded_per_session,

@@ -8,7 +8,7 @@ Two backends implement them: ``memory`` (one replica, nothing survives a restart
 from __future__ import annotations
 
 import enum
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from contextlib import AbstractAsyncContextManager
 from typing import NamedTuple, Protocol
 
@@ -76,6 +76,11 @@ class SessionStore(Protocol):
         ...
 
     async def delete(self, session_id: str) -> bool: ...
+
+    async def existing(self, session_ids: Collection[str]) -> set[str]:
+        """Which of ``session_ids`` are live sessions, without restarting their idle clocks
+        (one round trip for all of them: the endpoint checks its open GET streams this way)."""
+        ...
 
     async def count(self) -> int:
         """Live sessions (cluster-wide for Redis)."""

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from mcpserve.store.base import CreateOutcome, SessionStore, StoredSession
 from mcpserve.store.sweeping import Sweeping
@@ -100,6 +100,10 @@ class CachedSessionStore:
     async def delete(self, session_id: str) -> bool:
         self._entries.pop(session_id, None)
         return await self.inner.delete(session_id)
+
+    async def existing(self, session_ids: Collection[str]) -> set[str]:
+        # Not from the cache: an entry may outlive its session by up to fresh_for.
+        return await self.inner.existing(session_ids)
 
     async def count(self) -> int:
         return await self.inner.count()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import anyio
@@ -185,6 +185,9 @@ class MemorySessionStore:
 
     async def delete(self, session_id: str) -> bool:
         return self._drop(session_id) is not None
+
+    async def existing(self, session_ids: Collection[str]) -> set[str]:
+        return {sid for sid in session_ids if self.live(sid) is not None}
 
     async def count(self) -> int:
         self.sweep()

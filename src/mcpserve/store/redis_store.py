@@ -22,6 +22,7 @@ frees it at once). Every time is Redis's own (``TIME`` in scripts): replica cloc
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Collection
 from typing import Any, Final
 
 import orjson
@@ -266,6 +267,15 @@ class RedisSessionStore:
                         pipe.zrem(key, session_id)
                     await pipe.execute()
         return bool(deleted)
+
+    async def existing(self, session_ids: Collection[str]) -> set[str]:
+        ids = list(session_ids)
+        with unavailable:
+            async with self.client.pipeline(transaction=False) as pipe:
+                for session_id in ids:
+                    pipe.exists(self.keys(session_id)[0])
+                found = await pipe.execute()
+        return {session_id for session_id, exists in zip(ids, found, strict=True) if exists}
 
     async def count(self) -> int:
         with unavailable:

@@ -1,13 +1,15 @@
 """A sweep on a timer: one task per store, running while there is something to sweep.
 
 Stores call :meth:`Sweeping.ensure` when they take in something that will expire; the task
-sweeps every ``interval`` seconds and ends when ``pending()`` is false, so an empty store costs
+sweeps (``sweep()``, awaited if it returns an awaitable) every ``interval`` seconds and
+ends when ``pending()`` is false, so an empty store costs
 no task. Memory is released on the timer, not when something next reads the store.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import Callable
 
 import anyio
@@ -37,4 +39,6 @@ class Sweeping:
     async def _run(self) -> None:
         while self._pending():
             await anyio.sleep(self._interval)
-            self._sweep()
+            swept = self._sweep()
+            if inspect.isawaitable(swept):  # a sweep that asks a shared store
+                await swept

@@ -8,7 +8,7 @@ expiry gives the slot back.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -20,7 +20,6 @@ from mcpserve.runtime import build_http_app
 from mcpserve.transports.http.app import HttpApp
 from tests.support.asgi import Reply, request, rpc
 from tests.support.polling import eventually
-from tests.support.redis_server import private_redis
 
 pytestmark = pytest.mark.anyio
 
@@ -28,12 +27,6 @@ KEYS = ["mcps_first-caller-key", "mcps_second-caller-key"]
 KEY = "YWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWE"  # 32 bytes, base64url: a test key only
 LEGACY = {"content-type": "application/json", "accept": "application/json, text/event-stream"}
 INIT = {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}
-
-
-@pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    with private_redis() as server:
-        yield server.url
 
 
 @pytest.fixture(params=["memory", "redis"])

@@ -62,6 +62,8 @@ _CLOSE = [(b"connection", b"close")]
 class EndpointOptions:
     max_body_bytes: int = 4 * 1024 * 1024
     keepalive: float = 15.0
+    # Seconds between checks that the sessions of open GET streams still exist.
+    session_sweep_interval: float = 5.0
 
 
 class McpEndpoint:
@@ -107,6 +109,7 @@ class McpEndpoint:
             auth=auth,
             limits=self._call_limits,
             keepalive=keepalive,
+            stream_check=self.options.session_sweep_interval,
         )
 
     @property

@@ -42,6 +42,7 @@ from mcpserve.transports.http.negotiation import accepts
 from mcpserve.transports.http.refusals import forbidden, refuse, refuse_access, refuse_while_draining
 from mcpserve.transports.http.stream import ResponseStream, Send, json_response
 from mcpserve.transports.http.tables import SessionTables
+from mcpserve.transports.http.watch import StreamWatch
 from mcpserve.types import JSONObject
 
 __all__ = ["SessionService"]
@@ -84,6 +85,7 @@ class SessionService:
         auth: AuthGate | None,
         limits: CallLimits | None,
         keepalive: float,
+        stream_check: float = 5.0,
     ) -> None:
         self._runner = runner
         self.dispatcher = runner.dispatcher
@@ -95,6 +97,7 @@ class SessionService:
         self._auth = auth
         self._limits = limits
         self._keepalive = keepalive
+        self.stream_watch = StreamWatch(sessions, stream_check)
 
     # -- POST ---------------------------------------------------------------------------------------
     async def post(
@@ -352,13 +355,17 @@ class SessionService:
                 group.cancel_scope.cancel()
 
             group.start_soon(stop_when_closing)
-            async for event in events:
-                stored = await self.sessions.load(session_id)
-                if stored is None:
-                    break
-                if not LegacySession.from_json(stored.record).wants(event):
-                    continue
-                await stream.emit(jsonrpc.notification(event["method"], event["params"]))
+            self.stream_watch.watch(session_id, group.cancel_scope)  # ends it once the session is gone
+            try:
+                async for event in events:
+                    stored = await self.sessions.load(session_id)
+                    if stored is None:
+                        break
+                    if not LegacySession.from_json(stored.record).wants(event):
+                        continue
+                    await stream.emit(jsonrpc.notification(event["method"], event["params"]))
+            finally:
+                self.stream_watch.unwatch(session_id)
             group.cancel_scope.cancel()
         if self.dispatcher.closing.is_set():
             await stream.end_for_shutdown()  # with a retry hint: resume on another replica
