@@ -14,6 +14,7 @@ from mcpserve.store.base import AddressInUse, CreateOutcome, StoredSession
 from mcpserve.store.events import event_id, parse_event_id, replay_from
 from mcpserve.store.fanout import Fanout
 from mcpserve.store.sweeping import Sweeping
+from mcpserve.store.trim import release_freed_memory
 from mcpserve.types import JSONObject
 
 __all__ = ["MemoryMessageBus", "MemoryNotificationBus", "MemorySessionStore", "MemoryEventStore"]
@@ -107,6 +108,8 @@ class MemorySessionStore:
         expired = [sid for sid, entry in self._sessions.items() if entry.expires <= now]
         for sid in expired:
             self._drop(sid)
+        if expired:
+            release_freed_memory()  # else the heap keeps their peak in RSS
         return len(expired)
 
     def _drop(self, session_id: str) -> _Session | None:

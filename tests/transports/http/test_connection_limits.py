@@ -62,10 +62,10 @@ class Server:
 
 
 @contextlib.contextmanager
-def serving(tmp_path: Path, **env: str) -> Iterator[Server]:
+def serving(tmp_path: Path, app: Path = APP, **env: str) -> Iterator[Server]:
     port = free_port()
     log = tmp_path / "server.log"
-    argv = mcpserve_argv("serve", str(APP), "--host", "127.0.0.1", "--port", str(port))
+    argv = mcpserve_argv("serve", str(app), "--host", "127.0.0.1", "--port", str(port))
     with log.open("wb") as output:
         process = subprocess.Popen(
             argv,
