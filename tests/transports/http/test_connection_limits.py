@@ -62,7 +62,7 @@ class Server:
 
 
 @contextlib.contextmanager
-def serving(tmp_path: Path, app: Path = APP, **env: str) -> Iterator[Server]:
+def serving(tmp_path: Path, app: Path | str = APP, **env: str) -> Iterator[Server]:
     port = free_port()
     log = tmp_path / "server.log"
     argv = mcpserve_argv("serve", str(app), "--host", "127.0.0.1", "--port", str(port))
