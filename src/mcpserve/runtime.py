@@ -224,7 +224,9 @@ def build_http_app(server: MCPServer, settings: Settings) -> HttpApp:
         events=events,
         guard=guard,
         options=EndpointOptions(
-            max_body_bytes=settings.max_body_bytes, session_sweep_interval=settings.session_sweep_interval
+            max_body_bytes=settings.max_body_bytes,
+            session_sweep_interval=settings.session_sweep_interval,
+            shared_state=settings.state_backend == "redis",
         ),
         auth=gate,
         limits=build_rate_gate(server, settings),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import io
+import uuid
+from contextlib import AsyncExitStack
 from typing import Any
 
 import anyio
@@ -23,8 +25,11 @@ from tests.ops.support import (
 )
 from tests.support.asgi import META, Reply, open_request, request, rpc
 from tests.support.logcheck import check_log_lines
+from tests.support.redis_server import private_redis
 
 pytestmark = pytest.mark.anyio
+
+STATE_KEY = "YWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWE"  # 32 bytes, base64url: a test key only
 
 
 def assert_refused(reply: Reply) -> None:
@@ -54,6 +59,37 @@ async def test_only_what_cannot_be_handed_over_is_refused_while_draining() -> No
     )
     assert in_session.status == 200
     assert in_session.json()["result"]["structuredContent"] == {"result": "y"}
+
+
+async def test_with_shared_state_new_sessions_and_streams_are_handed_over_while_draining() -> None:
+    """Redis state: a session made on a draining replica lives on for the others, so it is made
+    there; a new GET stream is answered with a reconnection hint instead of a 503."""
+    with private_redis() as redis_server:
+        shared: dict[str, Any] = {
+            "redis_url": redis_server.url,
+            "request_state_keys": STATE_KEY,
+            "state_prefix": f"drain-{uuid.uuid4().hex}:",
+        }
+        draining, other = make_app(**shared), make_app(**shared)
+        async with AsyncExitStack() as stack:
+            for app in (draining, other):
+                await stack.enter_async_context(app.endpoint.dispatcher.server.lifespan())
+            draining.begin_drain()
+            created = await initialize(draining)
+            assert created.status == 200
+            session = created.headers["mcp-session-id"]
+            call = rpc("tools/call", {"name": "echo", "arguments": {"text": "elsewhere"}})
+            follow_up = await request(other, "POST", headers=session_headers(session), body=call)
+            assert follow_up.status == 200
+            assert follow_up.json()["result"]["structuredContent"] == {"result": "elsewhere"}
+            stream_headers = {**session_headers(session), "accept": "text/event-stream"}
+            handed_over = await request(draining, "GET", headers=stream_headers)
+            assert handed_over.status == 200
+            assert handed_over.body.endswith(b"retry: 1000\n\n")  # reconnect, to another replica
+            async with open_request(other, "GET", headers=stream_headers) as resumed:
+                with anyio.fail_after(5):
+                    await resumed.wait_for(b"retry:")
+                assert resumed.status == 200
 
 
 async def test_listen_stream_ends_with_its_final_result_and_get_stream_closes() -> None:

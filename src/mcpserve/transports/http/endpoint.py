@@ -64,6 +64,8 @@ class EndpointOptions:
     keepalive: float = 15.0
     # Seconds between checks that the sessions of open GET streams still exist.
     session_sweep_interval: float = 5.0
+    # Sessions live in a store every replica shares: a draining replica can still create them.
+    shared_state: bool = False
 
 
 class McpEndpoint:
@@ -110,12 +112,14 @@ class McpEndpoint:
             limits=self._call_limits,
             keepalive=keepalive,
             stream_check=self.options.session_sweep_interval,
+            shared_state=self.options.shared_state,
         )
 
     @property
     def draining(self) -> bool:
-        """Shutdown has begun: new sessions and GET streams get 503 (2026-07-28 requests are
-        still served: the closed listener and ``Connection: close`` send the next ones elsewhere)."""
+        """Shutdown has begun: with state in this process only, new sessions and GET streams get
+        503 (everything else is still served: the closed listener and ``Connection: close`` send
+        the next requests elsewhere)."""
         return self.drain.draining
 
     def cut_off(self) -> int:

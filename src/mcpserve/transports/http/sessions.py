@@ -86,6 +86,7 @@ class SessionService:
         limits: CallLimits | None,
         keepalive: float,
         stream_check: float = 5.0,
+        shared_state: bool = False,
     ) -> None:
         self._runner = runner
         self.dispatcher = runner.dispatcher
@@ -98,6 +99,9 @@ class SessionService:
         self._limits = limits
         self._keepalive = keepalive
         self.stream_watch = StreamWatch(sessions, stream_check)
+        # While draining, a new session or GET stream is refused only if it would die with this
+        # replica: with shared state, another replica serves its follow-ups and resumptions.
+        self._shared_state = shared_state
 
     # -- POST ---------------------------------------------------------------------------------------
     async def post(
@@ -185,7 +189,7 @@ class SessionService:
     async def _initialize(
         self, message: jsonrpc.Request, send: Send, principal: Principal | None, owner: str
     ) -> None:
-        if self._drain.draining:
+        if self._drain.draining and not self._shared_state:
             await refuse_while_draining(send, message.id)
             return
         call = Call.legacy(message, None, principal=principal)
@@ -290,7 +294,7 @@ class SessionService:
         last_event_id = headers.get("last-event-id")
         if last_event_id is not None:
             await self._continue(session_id, last_event_id, receive, send)
-        elif self._drain.draining:
+        elif self._drain.draining and not self._shared_state:
             await refuse_while_draining(send, None)
         elif not await self.tables.get_streams.claim(session_id):
             await refuse(send, StreamConflict("A GET stream is already open"))
