@@ -3,6 +3,7 @@ interval after its session expires or is deleted (on any replica), for memory an
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -97,3 +98,29 @@ async def test_a_get_stream_ends_when_another_replica_deletes_its_session(replic
         with anyio.fail_after(SWEEP + 5):
             await stream.done.wait()
     assert stream.status == 200
+
+
+@pytest.mark.parametrize("replicas", ["memory"], indirect=True)
+async def test_an_open_get_stream_costs_two_tasks(replicas: Any) -> None:
+    """Its request's own task (relaying events and keepalives) and one hearing a disconnect:
+    expiry, deletion and shutdown end it through the replica's stream watch (bench.streams has
+    the memory figure)."""
+    (app,) = await replicas()
+    sessions = [await new_session(app) for _ in range(20)]
+    before = len(asyncio.all_tasks())
+    async with AsyncExitStack() as streams:
+        for session_id in sessions:
+            stream = await streams.enter_async_context(
+                open_request(app, "GET", headers=stream_headers(session_id))
+            )
+            await opened(stream)
+        assert app.endpoint.legacy.stream_watch.watched == len(sessions)
+        # Beside the replica's two (the watch's timer and the task that ends streams at shutdown):
+        per_stream = (len(asyncio.all_tasks()) - before - 2) / len(sessions)
+        assert per_stream <= 2, per_stream  # the ASGI server's task for the request, and one more
+        app.begin_drain()
+        for session_id in sessions:
+            with anyio.fail_after(5):
+                ended = await request(app, "GET", headers=stream_headers(session_id))
+            assert ended.status == 503  # memory state: no new stream while draining
+    assert app.endpoint.legacy.stream_watch.watched == 0

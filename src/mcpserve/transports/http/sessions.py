@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import AsyncIterator
 from typing import Any, NamedTuple
 
 import anyio
@@ -54,6 +55,7 @@ _LONG_CALL = 1.0
 _SAVE_ATTEMPTS = 8
 # A caller at its cap of live sessions frees a slot with DELETE, or when one expires.
 _OWNER_RETRY = 5
+_NO_MORE: JSONObject = {}  # a closed event stream (compared by identity)
 _NOBODY_WAITS = (
     "No request is waiting for this response: it was answered or ended, or the server that asked stopped"
 )
@@ -98,7 +100,7 @@ class SessionService:
         self._auth = auth
         self._limits = limits
         self._keepalive = keepalive
-        self.stream_watch = StreamWatch(sessions, stream_check)
+        self.stream_watch = StreamWatch(sessions, stream_check, self.dispatcher.closing)
         # While draining, a new session or GET stream is refused only if it would die with this
         # replica: with shared state, another replica serves its follow-ups and resumptions.
         self._shared_state = shared_state
@@ -350,24 +352,18 @@ class SessionService:
         return True
 
     async def _standalone(self, session_id: str, stream: ResponseStream, receive: Any) -> None:
+        """Relay notifications until the client leaves, the session is gone or the server closes.
+
+        An open stream costs two tasks: this one (events and keepalives) and one that hears the
+        client disconnect. The stream watch ends it when its session expires or is deleted, and
+        when the server starts closing, with no task of the stream's own.
+        """
         async with self.dispatcher.server.bus.subscribe() as events, anyio.create_task_group() as group:
             group.start_soon(cancel_on_disconnect, receive, group.cancel_scope)
-            await stream.open_sse()
-
-            async def stop_when_closing() -> None:
-                await self.dispatcher.closing.wait()
-                group.cancel_scope.cancel()
-
-            group.start_soon(stop_when_closing)
-            self.stream_watch.watch(session_id, group.cancel_scope)  # ends it once the session is gone
+            await stream.open_sse(keepalives=False)
+            self.stream_watch.watch(session_id, group.cancel_scope)
             try:
-                async for event in events:
-                    stored = await self.sessions.load(session_id)
-                    if stored is None:
-                        break
-                    if not LegacySession.from_json(stored.record).wants(event):
-                        continue
-                    await stream.emit(jsonrpc.notification(event["method"], event["params"]))
+                await self._relay(session_id, stream, events)
             finally:
                 self.stream_watch.unwatch(session_id)
             group.cancel_scope.cancel()
@@ -375,6 +371,25 @@ class SessionService:
             await stream.end_for_shutdown()  # with a retry hint: resume on another replica
         else:
             await stream.finish(None, 200)
+
+    async def _relay(
+        self, session_id: str, stream: ResponseStream, events: AsyncIterator[JSONObject]
+    ) -> None:
+        """The notifications this session wants, with a keepalive whenever none came for a while."""
+        while stream.connected:
+            event = None
+            with anyio.move_on_after(self._keepalive):
+                event = await anext(events, _NO_MORE)
+            if event is None:
+                await stream.keepalive()
+                continue
+            if event is _NO_MORE:
+                return
+            stored = await self.sessions.load(session_id)
+            if stored is None:
+                return
+            if LegacySession.from_json(stored.record).wants(event):
+                await stream.emit(jsonrpc.notification(event["method"], event["params"]))
 
     async def delete(self, headers: dict[str, str], send: Send, principal: Principal | None) -> None:
         found = await self._session_for(headers, send, principal)

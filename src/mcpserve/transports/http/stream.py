@@ -110,7 +110,9 @@ class ResponseStream:
         except OSError:  # the client went away; 2025-era events stay in the store for resumption
             self.connected = False
 
-    async def open_sse(self) -> None:
+    async def open_sse(self, *, keepalives: bool = True) -> None:
+        """Start the SSE response. ``keepalives=False``: the caller sends them (:meth:`keepalive`)
+        from its own task, which saves an open stream a task of its own."""
         async with self._lock:
             if self.started:
                 return
@@ -128,13 +130,18 @@ class ResponseStream:
                 store, session_id = self._resumable
                 event_id = await store.append(session_id, self.stream_id, {})
                 await self._write(sse.priming(event_id, _RETRY_MS))
-            self._keepalive_task = asyncio.get_running_loop().create_task(self._keepalives())
+            if keepalives:
+                self._keepalive_task = asyncio.get_running_loop().create_task(self._keepalives())
 
     async def _keepalives(self) -> None:
         while not self.finished:  # a detached stream may be resumed on a new connection
             await asyncio.sleep(self._keepalive)
-            async with self._lock:
-                await self._write(sse.KEEPALIVE)
+            await self.keepalive()
+
+    async def keepalive(self) -> None:
+        """Send an SSE comment; a client that is gone shows as ``connected`` False after it."""
+        async with self._lock:
+            await self._write(sse.KEEPALIVE)
 
     async def emit(self, message: JSONObject) -> None:
         """Send one message as an SSE event (opening the stream if needed)."""
