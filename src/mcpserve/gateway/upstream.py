@@ -26,6 +26,7 @@ from mcpserve.observability.logs import get_logger
 from mcpserve.principal import Principal
 from mcpserve.server.context import Context, InputRequired
 from mcpserve.server.resources import ResourceContents
+from mcpserve.store.base import MessageBus
 from mcpserve.types import JSONObject
 
 if TYPE_CHECKING:
@@ -85,13 +86,19 @@ class Upstream:
         self.server = server
         # Header secrets are read now, so a missing variable or file stops the start (exit 2).
         self._headers = header_values(self.spec) if self.spec.kind == "http" else {}
-        self.bridge = Bridge(name, self.spec.timeout)
+        self.bridge = Bridge(name, self.spec.timeout, self._message_bus)
         self.pool = ChildPool(self.spec, self._open, self._ready)
         server.on_startup(self.start)
         server.on_shutdown(self.stop)
         server.route_completions(name, self.complete)
         server.route_subscriptions(name, self.subscribe)
         register_health(server, self)
+
+    def _message_bus(self) -> MessageBus | None:
+        """The server's bus when it delivers to addresses (Redis: across replicas). Read at each
+        use: the runtime replaces the bus after mounting when the state lives in Redis."""
+        bus = self.server.bus if self.server is not None else None
+        return bus if isinstance(bus, MessageBus) else None
 
     async def start(self) -> None:
         """Open the upstream (in the background: a slow or broken one never holds up the rest)."""
