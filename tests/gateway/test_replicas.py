@@ -11,6 +11,7 @@ from typing import Any
 
 import anyio
 import pytest
+from structlog.testing import capture_logs
 
 from mcpserve.protocol.sealing import KeyRing
 from mcpserve.server.app import MCPServer
@@ -160,3 +161,18 @@ async def test_a_cancelled_retry_cancels_the_resumed_call_on_the_holder() -> Non
         with anyio.fail_after(5):
             while _in_flight(a_server):  # noqa: ASYNC110 - the cancellation crosses Redis
                 await anyio.sleep(0.01)
+
+
+async def test_per_session_isolation_on_a_shared_bus_warns_that_it_needs_affinity() -> None:
+    with private_redis() as redis_server:
+        client = connect(redis_server.url, retry=STATE_RETRY)
+        bus = RedisMessageBus(client, prefix=f"gw-{uuid.uuid4().hex[:8]}:")
+        try:
+            with capture_logs() as lines:
+                async with gateway(app_upstream(isolation="per-session"), bus=bus):
+                    pass
+        finally:
+            await bus.aclose()
+            await client.aclose()
+    (warning,) = [line for line in lines if "per-session children live in one replica" in line["event"]]
+    assert (warning["log_level"], warning["upstream"]) == ("warning", "test")

@@ -27,6 +27,7 @@ from mcpserve.principal import Principal
 from mcpserve.server.context import Context, InputRequired
 from mcpserve.server.resources import ResourceContents
 from mcpserve.store.base import MessageBus
+from mcpserve.store.memory import MemoryMessageBus
 from mcpserve.types import JSONObject
 
 if TYPE_CHECKING:
@@ -104,6 +105,15 @@ class Upstream:
         """Open the upstream (in the background: a slow or broken one never holds up the rest)."""
         assert self.pool is not None and self.spec is not None
         self.pool.start()
+        bus = self._message_bus()
+        if self.spec.isolation == "per-session" and bus is not None and not isinstance(bus, MemoryMessageBus):
+            # A session is data every replica reads; its child is a process in one replica.
+            logger.warning(
+                "per-session children live in one replica: behind round-robin a session's requests "
+                "reach other replicas' children; balance by Mcp-Session-Id or use per-principal "
+                "(docs/gateway.md, A gateway replica set)",
+                upstream=self.spec.name,
+            )
         if self.spec.isolation != "shared":
             # Children start on first use; one short-lived child tells what they serve.
             self._probing = asyncio.create_task(self._probe())
