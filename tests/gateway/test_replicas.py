@@ -11,26 +11,28 @@ from typing import Any
 
 import anyio
 import pytest
-from structlog.testing import capture_logs
 
+from mcpserve.principal import Principal
 from mcpserve.protocol.sealing import KeyRing
+from mcpserve.protocol.session import LegacySession
 from mcpserve.server.app import MCPServer
 from mcpserve.server.dispatch import Dispatcher
 from mcpserve.store.redis_bus import RedisMessageBus
 from mcpserve.store.redis_connection import STATE_RETRY, connect
 from tests.gateway.support import app_upstream, gateway, upstream_of
-from tests.server.support import ELICIT, RecordingOutbound, error_of, modern, result_of, text_of
+from tests.server.support import ELICIT, RecordingOutbound, error_of, legacy, modern, result_of, text_of
 from tests.support.redis_server import private_redis
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 CONFIRM = {"name": "test__confirm", "arguments": {"question": "Go?"}}
 YES = {"action": "accept", "content": {"ok": True}}
+ALICE = Principal("alice")
 Replica = tuple[MCPServer, Dispatcher, RedisMessageBus]
 
 
 @asynccontextmanager
-async def replicas(count: int = 2) -> AsyncIterator[list[Replica]]:
+async def replicas(count: int = 2, upstream: dict[str, Any] | None = None) -> AsyncIterator[list[Replica]]:
     """``count`` gateways over their own children, one Redis bus each (as processes would have),
     sealing requestState with the keys they share."""
     with private_redis() as redis_server:
@@ -43,7 +45,7 @@ async def replicas(count: int = 2) -> AsyncIterator[list[Replica]]:
                 bus = RedisMessageBus(client, prefix=prefix)
                 stack.push_async_callback(bus.aclose)
                 server, dispatcher = await stack.enter_async_context(
-                    gateway(app_upstream(), bus=bus, keyring=ring)
+                    gateway(upstream or app_upstream(), bus=bus, keyring=ring)
                 )
                 found.append((server, dispatcher, bus))
             yield found
@@ -163,16 +165,37 @@ async def test_a_cancelled_retry_cancels_the_resumed_call_on_the_holder() -> Non
                 await anyio.sleep(0.01)
 
 
-async def test_per_session_isolation_on_a_shared_bus_warns_that_it_needs_affinity() -> None:
-    with private_redis() as redis_server:
-        client = connect(redis_server.url, retry=STATE_RETRY)
-        bus = RedisMessageBus(client, prefix=f"gw-{uuid.uuid4().hex[:8]}:")
-        try:
-            with capture_logs() as lines:
-                async with gateway(app_upstream(isolation="per-session"), bus=bus):
-                    pass
-        finally:
-            await bus.aclose()
-            await client.aclose()
-    (warning,) = [line for line in lines if "per-session children live in one replica" in line["event"]]
-    assert (warning["log_level"], warning["upstream"]) == ("warning", "test")
+def _session_call(
+    name: str, session_id: str, outbound: RecordingOutbound | None = None, **arguments: Any
+) -> Any:
+    call = legacy(
+        "tools/call",
+        {"name": name, "arguments": arguments},
+        principal=ALICE,
+        capabilities=ELICIT,
+        outbound=outbound,
+    )
+    call.headers = {"mcp-session-id": session_id}
+    call.session = LegacySession("2025-11-25", ELICIT, {}, ALICE.key, True)
+    return call
+
+
+async def test_a_sessions_requests_reach_its_child_on_whichever_replica_holds_it() -> None:
+    async with replicas(upstream=app_upstream(isolation="per-session")) as [(_, a, a_bus), (_, b, _)]:
+        first = result_of(await a.handle(_session_call("test__remember", "s1", note="one")))
+        assert first["structuredContent"]["result"] == ["one"]
+        # On the other replica: the same child (its memory has the first note), not a new one.
+        second = result_of(await b.handle(_session_call("test__remember", "s1", note="two")))
+        assert second["structuredContent"]["result"] == ["one", "two"]
+        # Another session of the same principal, first seen on B: its own child, held by B.
+        other = result_of(await b.handle(_session_call("test__remember", "s2", note="b")))
+        assert other["structuredContent"]["result"] == ["b"]
+        # The upstream's question reaches the client through the replica it talks to.
+        outbound = RecordingOutbound(answers=[YES])
+        asked = result_of(await b.handle(_session_call("test__confirm", "s1", outbound, question="Go?")))
+        assert text_of(asked) == "accept:True"
+        assert [method for method, _ in outbound.requests] == ["elicitation/create"]
+        # The holder gone: its child went with it; the session's next request starts a new child.
+        await a_bus.aclose()
+        again = result_of(await b.handle(_session_call("test__remember", "s1", note="three")))
+        assert again["structuredContent"]["result"] == ["three"]

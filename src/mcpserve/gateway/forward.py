@@ -168,7 +168,7 @@ class Bridge:
         if capability not in client.client_capabilities:
             ask.answer.set_exception(UpstreamRpcError(-32601, f"The client does not support {ask.method}"))
             return None
-        if isinstance(client, Relayed) or client.era == "modern":
+        if client.era == "modern":
             return f"{capability}-{secrets.token_hex(4)}"
         try:
             answer = await client.ask(ask.method, ask.params)
@@ -239,24 +239,26 @@ class Bridge:
         capabilities = request.get("capabilities")
         client = Relayed(bus, reply, parked.principal, capabilities if isinstance(capabilities, dict) else {})
         parked.answer(request["inputResponses"])
-        outcome: JSONObject | None = None
         async with anyio.create_task_group() as group:
-            group.start_soon(self._watch, bus, messages, group.cancel_scope)
-            try:
-                with anyio.fail_after(self.park_seconds):
-                    outcome = outcome_message(await self._follow(client, parked.session, parked.exchange))
-            except (UpstreamFailure, UpstreamRpcError, TimeoutError) as exc:
-                outcome = failure_message(exc)
+            group.start_soon(self._watch, bus, messages, group.cancel_scope, reply)
+            await self.serve(client, parked.session, parked.exchange)
             group.cancel_scope.cancel()
-        if outcome is not None:  # None: the client's request ended on the other replica
-            await bus.deliver(reply, outcome)
+
+    async def serve(self, client: Relayed, session: Session, exchange: Exchange) -> None:
+        """Follow ``exchange`` for a client on another replica and send it the outcome."""
+        try:
+            with anyio.fail_after(self.park_seconds):
+                outcome = outcome_message(await self._follow(client, session, exchange))
+        except (UpstreamFailure, UpstreamRpcError, TimeoutError) as exc:
+            outcome = failure_message(exc)
+        await client.bus.deliver(client.reply, outcome)
 
     async def _watch(
-        self, bus: MessageBus, messages: AsyncIterator[JSONObject], scope: anyio.CancelScope
+        self, bus: MessageBus, messages: AsyncIterator[JSONObject], scope: anyio.CancelScope, reply: str
     ) -> None:
         """While the resumed call runs: a cancellation ends it; a second retry is told it is gone."""
         async for message in messages:
-            if message.get("cancel"):
+            if message.get("cancel") == reply:
                 scope.cancel()
                 return
             if isinstance(message.get("reply"), str):

@@ -14,11 +14,11 @@ from __future__ import annotations
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import suppress
-from typing import Final
+from typing import Any, Final
 
 import anyio
 
-from mcpserve.errors import InvalidParams, StoreUnavailable, ToolError
+from mcpserve.errors import InvalidParams, ProtocolError, StoreUnavailable, ToolError
 from mcpserve.gateway.rpc import UpstreamFailure, UpstreamRpcError
 from mcpserve.server.context import Context, InputRequired
 from mcpserve.store.base import MessageBus
@@ -27,6 +27,7 @@ from mcpserve.types import JSONObject
 __all__ = [
     "Relayed",
     "failure_message",
+    "forward",
     "gone",
     "held_address",
     "outcome_message",
@@ -58,15 +59,21 @@ def _lost(upstream: str) -> ToolError:
 
 
 class Relayed:
-    """The client of a call resumed for another replica: progress goes back over the bus."""
+    """The client of a call run for another replica: progress and questions go back over the bus."""
 
-    era: Final = "modern"  # only 2026-07-28 calls are parked
-
-    def __init__(self, bus: MessageBus, reply: str, principal: str | None, capabilities: JSONObject) -> None:
+    def __init__(
+        self,
+        bus: MessageBus,
+        reply: str,
+        principal: str | None,
+        capabilities: JSONObject,
+        era: str = "modern",
+    ) -> None:
         self.bus = bus
         self.reply = reply
         self.principal_key = principal
         self.client_capabilities = capabilities
+        self.era = era  # "modern": a parked call resumed; "legacy": a session's call forwarded
 
     async def report_progress(
         self, progress: float, total: float | None = None, message: str | None = None
@@ -74,6 +81,18 @@ class Relayed:
         await self.bus.deliver(
             self.reply, {"progress": {"progress": progress, "total": total, "message": message}}
         )
+
+    async def ask(self, method: str, params: JSONObject) -> JSONObject:
+        """Put a question to the 2025-era client of the replica the request came in on."""
+        address = f"gateway-answer/{secrets.token_urlsafe(16)}"
+        async with self.bus.listen(address) as answers:
+            question = {"ask": {"method": method, "params": params, "answer": address}}
+            if not await self.bus.deliver(self.reply, question):
+                raise ToolError("The gateway replica the client talks to is gone")
+            answer = await anext(answers, None)
+        if answer is None or not isinstance(answer.get("result"), dict):
+            raise ToolError(str((answer or {}).get("refused") or "The client could not answer"))
+        return answer["result"]  # type: ignore[no-any-return]
 
 
 def outcome_message(outcome: JSONObject | InputRequired) -> JSONObject:
@@ -133,37 +152,67 @@ async def _next(
             raise _lost(upstream)
 
 
+def _request(ctx: Context, reply: str, **fields: Any) -> JSONObject:
+    principal = ctx.principal.key if ctx.principal is not None else None
+    return {"reply": reply, "principal": principal, "capabilities": ctx.client_capabilities, **fields}
+
+
 async def resume_elsewhere(
     bus: MessageBus | None, upstream: str, token: str, ctx: Context
 ) -> JSONObject | InputRequired:
     """Send this retry's answers to the replica holding the parked call; relay what it returns."""
     if bus is None:
         raise gone(upstream)
-    target = held_address(upstream, token)
     reply = f"gateway-reply/{secrets.token_urlsafe(16)}"
-    principal = ctx.principal.key if ctx.principal is not None else None
-    request: JSONObject = {
-        "reply": reply,
-        "principal": principal,
-        "capabilities": ctx.client_capabilities,
-        "inputResponses": ctx.input_responses or {},
-    }
+    request = _request(ctx, reply, inputResponses=ctx.input_responses or {})
+    return await _relay(bus, held_address(upstream, token), reply, request, ctx, upstream, gone(upstream))
+
+
+async def forward(
+    bus: MessageBus, target: str, upstream: str, ctx: Context, method: str, params: JSONObject
+) -> JSONObject | InputRequired:
+    """Run a session's request on the replica holding its child; relay what it returns."""
+    reply = f"gateway-reply/{secrets.token_urlsafe(16)}"
+    request = _request(ctx, reply, method=method, params=params, meta=ctx.meta)
+    return await _relay(bus, target, reply, request, ctx, upstream, _lost(upstream))
+
+
+async def _relay(
+    bus: MessageBus,
+    target: str,
+    reply: str,
+    request: JSONObject,
+    ctx: Context,
+    upstream: str,
+    unreachable: ToolError,
+) -> JSONObject | InputRequired:
     async with bus.listen(reply) as replies:
         if not await bus.deliver(target, request):
-            raise gone(upstream)
+            raise unreachable
         try:
             while True:
                 message = await _next(bus, target, replies, upstream)
-                progress = message.get("progress")
+                progress, question = message.get("progress"), message.get("ask")
                 if isinstance(progress, dict):
                     await report(ctx, progress)
-                    continue
-                if "ping" not in message:
+                elif isinstance(question, dict):
+                    await bus.deliver(str(question.get("answer")), await _answer(ctx, question))
+                elif "ping" not in message:
                     return _outcome(message)
         except anyio.get_cancelled_exc_class():
             with anyio.CancelScope(shield=True), anyio.move_on_after(2), suppress(StoreUnavailable):
-                await bus.deliver(target, {"cancel": True})  # nothing if A already ended it
+                await bus.deliver(target, {"cancel": reply})  # nothing if the call already ended
             raise
+
+
+async def _answer(ctx: Context, question: JSONObject) -> JSONObject:
+    params = question.get("params")
+    try:
+        return {
+            "result": await ctx.ask(str(question.get("method")), params if isinstance(params, dict) else {})
+        }
+    except (ProtocolError, ToolError) as exc:
+        return {"refused": f"The client could not answer: {exc}"}
 
 
 async def report(ctx: Context | Relayed, progress: JSONObject) -> None:

@@ -19,7 +19,9 @@ from mcpserve.gateway.config import UpstreamSpec
 from mcpserve.gateway.forward import Bridge, request_failure, tool_failure
 from mcpserve.gateway.health import register_health
 from mcpserve.gateway.naming import SEPARATOR, served_uri, upstream_uri
+from mcpserve.gateway.owners import SessionOwners
 from mcpserve.gateway.pool import ChildPool, isolation_key
+from mcpserve.gateway.relay import forward
 from mcpserve.gateway.rpc import UpstreamFailure, UpstreamRpcError
 from mcpserve.gateway.session import Session, StdioSession, list_all
 from mcpserve.observability.logs import get_logger
@@ -52,6 +54,7 @@ class Upstream:
         self.server: MCPServer | None = None
         self.pool: ChildPool | None = None
         self.bridge: Bridge | None = None
+        self.owners: SessionOwners | None = None
         self.catalogue = Catalogue()
         self.calls = 0
         self._headers: dict[str, str] = {}
@@ -88,7 +91,8 @@ class Upstream:
         # Header secrets are read now, so a missing variable or file stops the start (exit 2).
         self._headers = header_values(self.spec) if self.spec.kind == "http" else {}
         self.bridge = Bridge(name, self.spec.timeout, self._message_bus)
-        self.pool = ChildPool(self.spec, self._open, self._ready)
+        self.owners = SessionOwners(name, self.bridge, self._child)
+        self.pool = ChildPool(self.spec, self._open, self._ready, self.owners.release)
         server.on_startup(self.start)
         server.on_shutdown(self.stop)
         server.route_completions(name, self.complete)
@@ -105,15 +109,6 @@ class Upstream:
         """Open the upstream (in the background: a slow or broken one never holds up the rest)."""
         assert self.pool is not None and self.spec is not None
         self.pool.start()
-        bus = self._message_bus()
-        if self.spec.isolation == "per-session" and bus is not None and not isinstance(bus, MemoryMessageBus):
-            # A session is data every replica reads; its child is a process in one replica.
-            logger.warning(
-                "per-session children live in one replica: behind round-robin a session's requests "
-                "reach other replicas' children; balance by Mcp-Session-Id or use per-principal "
-                "(docs/gateway.md, A gateway replica set)",
-                upstream=self.spec.name,
-            )
         if self.spec.isolation != "shared":
             # Children start on first use; one short-lived child tells what they serve.
             self._probing = asyncio.create_task(self._probe())
@@ -125,6 +120,8 @@ class Upstream:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._probing
         await self.bridge.close()
+        if self.owners is not None:
+            await self.owners.close()
         await self.pool.stop()
 
     # -- sessions -----------------------------------------------------------------------------------
@@ -200,9 +197,24 @@ class Upstream:
             logger.warning("upstream re-listing failed", upstream=self.spec.name, reason=str(exc)[:200])
 
     async def _session(self, ctx: Context) -> Session:
-        assert self.pool is not None and self.spec is not None
-        supervisor = await self.pool.acquire(isolation_key(self.spec, ctx))
+        assert self.spec is not None
+        return await self._child(isolation_key(self.spec, ctx))
+
+    async def _child(self, key: str) -> Session:
+        assert self.pool is not None
+        supervisor = await self.pool.acquire(key)
         return await supervisor.ready_session()
+
+    async def _run(self, ctx: Context, method: str, params: JSONObject) -> JSONObject | InputRequired:
+        """Run here, or, for a 2025-era session whose child runs on another replica, there."""
+        assert self.bridge is not None and self.spec is not None and self.owners is not None
+        if self.spec.isolation == "per-session" and ctx.session is not None:
+            bus = self._message_bus()
+            if bus is not None and not isinstance(bus, MemoryMessageBus):
+                target = await self.owners.route(bus, isolation_key(self.spec, ctx))
+                if target is not None:
+                    return await forward(bus, target, self.name, ctx, method, params)
+        return await self.bridge.run(ctx, functools.partial(self._session, ctx), method, params)
 
     # -- forwarding ---------------------------------------------------------------------------------
     async def call_tool(self, name: str, arguments: JSONObject, ctx: Context) -> JSONObject | InputRequired:
@@ -210,7 +222,7 @@ class Upstream:
         self.calls += 1
         params: JSONObject = {"name": name, "arguments": arguments}
         try:
-            return await self.bridge.run(ctx, functools.partial(self._session, ctx), "tools/call", params)
+            return await self._run(ctx, "tools/call", params)
         except (UpstreamFailure, UpstreamRpcError, TimeoutError) as exc:
             raise tool_failure(self.name, exc) from None
 
@@ -218,7 +230,7 @@ class Upstream:
         assert self.bridge is not None
         params: JSONObject = {"name": name, "arguments": arguments}
         try:
-            result = await self.bridge.run(ctx, functools.partial(self._session, ctx), "prompts/get", params)
+            result = await self._run(ctx, "prompts/get", params)
         except (UpstreamFailure, UpstreamRpcError, TimeoutError) as exc:
             raise request_failure(self.name, exc) from None
         if isinstance(result, InputRequired):
@@ -269,9 +281,7 @@ class Upstream:
     async def read_resource(self, uri: str, served: str, ctx: Context) -> Any:
         assert self.bridge is not None and self.spec is not None
         try:
-            result = await self.bridge.run(
-                ctx, functools.partial(self._session, ctx), "resources/read", {"uri": uri}
-            )
+            result = await self._run(ctx, "resources/read", {"uri": uri})
         except (UpstreamFailure, UpstreamRpcError, TimeoutError) as exc:
             raise request_failure(self.name, exc, served) from None
         if isinstance(result, InputRequired):
