@@ -12,12 +12,17 @@ from typing import IO, Any
 
 import anyio
 
+from mcpserve._version import __version__
+from mcpserve.admin.access import AdminAccess
+from mcpserve.admin.console import Console, ConsoleParts
+from mcpserve.admin.routes import AdminRoutes
 from mcpserve.auth.setup import apply_tool_scopes, auth_methods, build_auth_gate
 from mcpserve.config import Settings, load_settings
 from mcpserve.errors import ConfigError
 from mcpserve.observability.logs import configure_logging as configure_json_logging
 from mcpserve.observability.logs import get_logger
 from mcpserve.observability.metrics import Metrics
+from mcpserve.observability.recent import RecentActivity
 from mcpserve.observability.requests import RequestObserver
 from mcpserve.protocol.sealing import KeyRing
 from mcpserve.ratelimit import MemoryLimiter, RateGate, ToolLimits
@@ -137,8 +142,12 @@ def build_http_app(server: MCPServer, settings: Settings) -> HttpApp:
     sessions = MemorySessionStore(
         idle_timeout=settings.session_idle_timeout, max_sessions=settings.max_sessions
     )
-    metrics = Metrics()
+    metrics = Metrics(network_transport="tcp")
+    metrics.build_info.labels(__version__, server.name).set(1)
+    sessions.on_end = metrics.session_duration.observe
     drain = Drain()
+    recent = RecentActivity()
+    limits = build_rate_gate(server, settings)
     endpoint = McpEndpoint(
         dispatcher,
         sessions=sessions,
@@ -146,9 +155,9 @@ def build_http_app(server: MCPServer, settings: Settings) -> HttpApp:
         guard=guard,
         options=EndpointOptions(max_body_bytes=settings.max_body_bytes),
         auth=gate,
-        limits=build_rate_gate(server, settings),
+        limits=limits,
         drain=drain,
-        observer=RequestObserver(metrics, server),
+        observer=RequestObserver(metrics, server, recent),
     )
     if isinstance(endpoint.limits, RateGate):
         endpoint.limits.on_reject = metrics.rate_limit_rejection
@@ -158,6 +167,7 @@ def build_http_app(server: MCPServer, settings: Settings) -> HttpApp:
 
     metrics.before_scrape(count_sessions)
     metrics.in_flight.set_function(lambda: drain.in_flight)
+    metrics.draining.set_function(lambda: 1 if drain.draining else 0)
     on_main_port = settings.metrics_port is None
     ops = OpsRoutes(
         checks=server.readiness_checks,
@@ -167,7 +177,28 @@ def build_http_app(server: MCPServer, settings: Settings) -> HttpApp:
         metrics=metrics,
         metrics_access=MetricsAccess(settings.metrics_allow, guard) if on_main_port else None,
         serve_metrics=on_main_port,
+        serve_admin=on_main_port,
     )
+
+    async def readiness_gauges() -> None:
+        status, report = await ops.readiness()
+        metrics.readiness(status == 200, report.get("checks", {}))
+
+    metrics.before_scrape(readiness_gauges)
+    console = Console(
+        ConsoleParts(
+            settings=settings,
+            server=server,
+            metrics=metrics,
+            ops=ops,
+            recent=recent,
+            auth_methods=auth_methods(settings),
+            rate_gate=limits,
+            timeout_for=dispatcher.timeout_for,
+        )
+    )
+    ops.admin = AdminRoutes(console, AdminAccess(gate, guard))
+    ops.serve_admin = on_main_port
     return HttpApp(
         endpoint,
         settings.path,

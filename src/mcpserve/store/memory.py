@@ -56,18 +56,28 @@ class MemorySessionStore:
         self._max = max_sessions
         self._clock = clock
         self._records: dict[str, tuple[float, JSONObject]] = {}
+        self._created: dict[str, float] = {}
+        # Told each ended session's lifetime in seconds (deleted: until now; expired: until its expiry).
+        self.on_end: Callable[[float], None] | None = None
+
+    def _ended(self, session_id: str, at: float) -> None:
+        created = self._created.pop(session_id, None)
+        if created is not None and self.on_end is not None:
+            self.on_end(max(0.0, at - created))
 
     def _sweep(self) -> None:
         now = self._clock()
         for key in [k for k, (expires, _) in self._records.items() if expires <= now]:
-            del self._records[key]
+            self._ended(key, self._records.pop(key)[0])
 
     async def create(self, session_id: str, record: JSONObject) -> bool:
         if len(self._records) >= self._max:
             self._sweep()
             if len(self._records) >= self._max:
                 return False
-        self._records[session_id] = (self._clock() + self._idle, record)
+        now = self._clock()
+        self._records[session_id] = (now + self._idle, record)
+        self._created[session_id] = now
         return True
 
     async def get(self, session_id: str) -> JSONObject | None:
@@ -76,6 +86,7 @@ class MemorySessionStore:
             return None
         if entry[0] <= self._clock():
             del self._records[session_id]
+            self._ended(session_id, entry[0])
             return None
         return entry[1]
 
@@ -90,7 +101,10 @@ class MemorySessionStore:
         return True
 
     async def delete(self, session_id: str) -> bool:
-        return self._records.pop(session_id, None) is not None
+        if self._records.pop(session_id, None) is None:
+            return False
+        self._ended(session_id, self._clock())
+        return True
 
     async def count(self) -> int:
         self._sweep()

@@ -8,7 +8,7 @@ from typing import Any
 
 from mcpserve.transports.http.cors import CorsPolicy
 from mcpserve.transports.http.endpoint import McpEndpoint
-from mcpserve.transports.http.ops import OPS_PATHS, OpsRoutes
+from mcpserve.transports.http.ops import OPS_PATHS, OpsRoutes, is_admin_path
 from mcpserve.transports.http.stream import Send, json_response
 from mcpserve.types import JSONObject
 
@@ -58,7 +58,7 @@ class HttpApp:
                 await self.endpoint(scope, receive, send)
             else:
                 await self._mcp(scope, receive, send, self.cors)
-        elif path in OPS_PATHS:
+        elif path in OPS_PATHS or is_admin_path(path):
             await self.ops(scope, send)
         elif path in self.documents and scope["method"] in {"GET", "HEAD"}:
             # Public by design (RFC 9728): clients fetch it before they hold a token, from any origin.
