@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: serve test lint typecheck pytest services tools install install-dev clean
+.PHONY: serve test lint typecheck pytest services tools obs-tools install install-dev clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -36,6 +36,10 @@ services:
 tools:
 	@scripts/node-tools.sh >/dev/null
 
+# promtool and chromium from Debian, for the alert-rule and operator-console tests.
+obs-tools:
+	@scripts/ensure-observability-tools.sh
+
 lint: install-dev
 	$(BIN)/ruff format --check src tests examples bench
 	$(BIN)/ruff check src tests examples bench
@@ -43,7 +47,7 @@ lint: install-dev
 typecheck: install-dev
 	$(BIN)/mypy
 
-pytest: install-dev services tools
+pytest: install-dev services tools obs-tools
 	rm -f .coverage .coverage.*
 	$(BIN)/coverage run -m pytest $(PYTEST_ARGS)
 	$(BIN)/coverage combine -q

@@ -175,6 +175,10 @@ class Settings(BaseSettings):
         default_factory=list, validation_alias=_env("cors_origins", "CORS_ORIGINS")
     )
 
+    # Operator console (/admin): with metrics_port on that listener, else on the main port; open
+    # to principals holding mcpserve:admin, or to loopback clients when authentication is off.
+    admin_console: bool = Field(True, validation_alias=_env("admin_console"))
+
     # Demo application
     # sqlite:///path, a file path, or postgresql://...; unset: the bundled SQLite demo.
     database_url: str | None = Field(None, validation_alias=_env("database_url", "DATABASE_URL"))

@@ -197,8 +197,9 @@ def build_http_app(server: MCPServer, settings: Settings) -> HttpApp:
             timeout_for=dispatcher.timeout_for,
         )
     )
-    ops.admin = AdminRoutes(console, AdminAccess(gate, guard))
-    ops.serve_admin = on_main_port
+    if settings.admin_console:
+        ops.admin = AdminRoutes(console, AdminAccess(gate, guard))
+        ops.serve_admin = on_main_port
     return HttpApp(
         endpoint,
         settings.path,

@@ -115,3 +115,9 @@ async def test_with_a_metrics_port_the_console_moves_to_it(tmp_path: Path) -> No
     ops = OpsApp(app.ops.unrestricted())
     assert (await request(ops, "GET", path="/admin")).status == 200
     assert (await request(ops, "GET", path="/admin/api/overview", client="10.1.1.1")).status == 403
+
+
+async def test_the_console_can_be_turned_off() -> None:
+    app = make_app(admin_console=False)
+    assert (await request(app, "GET", path="/admin")).status == 404
+    assert (await request(OpsApp(app.ops.unrestricted()), "GET", path="/admin")).status == 404

@@ -85,7 +85,9 @@ async def test_recent_errors_keep_identifiers_only_and_are_bounded() -> None:
         """Fails with an exception (a fault of ours): an internal error with an error id."""
         raise RuntimeError("boom " + password)
 
-    app = build_http_app(server, load_settings({"auth": "none"}))
+    app = build_http_app(
+        server, load_settings({"auth": "none", "rate_limit_per_minute": 0, "rate_limit_per_hour": 0})
+    )
     reply = await call_tool(app, "crash", {"password": "hunter2-secret-argument"})
     text = reply.json()["result"]["content"][0]["text"]
     error_id = text.rsplit(" ", 1)[1].rstrip(")")

@@ -15,12 +15,12 @@ from typing import Any
 
 import orjson
 
-__all__ = ["display_figures", "layout_signature", "render_page", "render_refusal"]
+__all__ = ["display_figures", "format_seconds", "layout_signature", "render_page", "render_refusal"]
 
 _NONE = "\u2013"  # an en dash: no value yet
 
 
-def _seconds(value: float | None) -> str:
+def format_seconds(value: float | None) -> str:
     if value is None:
         return _NONE
     if value < 1:
@@ -67,8 +67,8 @@ def display_figures(data: dict[str, Any]) -> dict[str, str]:
         key = "tool." + tool["name"]
         shown[key + ".calls"] = str(tool["calls"])
         shown[key + ".errors"] = str(tool["errors"])
-        shown[key + ".p50"] = _seconds(tool["p50_seconds"])
-        shown[key + ".p99"] = _seconds(tool["p99_seconds"])
+        shown[key + ".p50"] = format_seconds(tool["p50_seconds"])
+        shown[key + ".p99"] = format_seconds(tool["p99_seconds"])
     return shown
 
 
@@ -257,7 +257,7 @@ def render_page(data: dict[str, Any], config: dict[str, Any]) -> str:
         + _card("Requests / s", "requests_per_second", shown)
         + _card("Errors / s", "errors_per_second", shown)
         + _card("Requests", "requests_total", shown, "since start")
-        + _card("Errors", "errors_total", shown, "since start")
+        + _card("Errors", "errors_total", shown, "since start, refusals included")
         + _card("Sessions", "sessions_active", shown, f"of {data['sessions']['max']} (2025 era)")
         + _card("In flight", "in_flight_requests", shown)
         + _card("SSE streams", "sse_streams", shown)

@@ -283,9 +283,10 @@ class RequestObserver:
         """Metrics and the console's memory of a request that did not succeed (off the usual path)."""
         error_type = _error_type(record)
         self.metrics.operation(method, tool, error_type, seconds)
-        if record.outcome == "rate_limited":
+        if record.outcome == "rate_limited":  # shown with the rate limits, not among the errors
             self.metrics.rate_limited_call(record.principal, tool)
             self.recent.limited(record.principal)
+            return
         self.recent.error(
             record.request_id,
             record.principal,
