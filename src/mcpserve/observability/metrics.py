@@ -60,12 +60,13 @@ class _PerRequest(Collector):
 
     def __init__(self, network_transport: str) -> None:
         self.network_transport = network_transport
-        self.requests: dict[tuple[str, str, int], int] = {}
+        # (method, era, status, tool, error type) -> (count per operation bucket, the last one
+        # +Inf; sum of seconds): one entry per kind of request feeds both mcp_requests_total and
+        # mcp_server_operation_duration_seconds, so a request is recorded with one lookup.
+        self.requests: dict[tuple[str, str, int, str, str], tuple[list[int], list[float]]] = {}
         self.tool_calls: dict[tuple[str, str], int] = {}
-        # tool -> (count per bucket, the last one +Inf; sum of seconds)
+        # tool -> (count per tool bucket, the last one +Inf; sum of seconds)
         self.durations: dict[str, tuple[list[int], list[float]]] = {}
-        # (method, tool, error type) -> the same shape, for mcp_server_operation_duration_seconds
-        self.operations: dict[tuple[str, str, str], tuple[list[int], list[float]]] = {}
 
     def tool_call(self, tool: str, status: str, seconds: float) -> None:
         key = (tool, status)
@@ -80,17 +81,26 @@ class _PerRequest(Collector):
         key = (tool, status)
         self.tool_calls[key] = self.tool_calls.get(key, 0) + 1
 
-    def request(self, method: str, era: str, status: int) -> None:
-        key = (method, era, status)
-        self.requests[key] = self.requests.get(key, 0) + 1
-
-    def operation(self, method: str, tool: str, error_type: str, seconds: float) -> None:
-        key = (method, tool, error_type)
-        found = self.operations.get(key)
+    def request(self, method: str, era: str, status: int, tool: str, error_type: str, seconds: float) -> None:
+        key = (method, era, status, tool, error_type)
+        found = self.requests.get(key)
         if found is None:
-            found = self.operations[key] = ([0] * (len(OPERATION_BUCKETS) + 1), [0.0])
+            found = self.requests[key] = ([0] * (len(OPERATION_BUCKETS) + 1), [0.0])
         found[0][bisect_left(OPERATION_BUCKETS, seconds)] += 1
         found[1][0] += seconds
+
+    def operations(self) -> dict[tuple[str, str, str], tuple[list[int], list[float]]]:
+        """The operation histogram's series: the request entries merged over era and status."""
+        merged: dict[tuple[str, str, str], tuple[list[int], list[float]]] = {}
+        for (method, _, _, tool, error_type), (counts, total) in self.requests.items():
+            key = (method, tool, error_type)
+            found = merged.get(key)
+            if found is None:
+                merged[key] = (list(counts), [total[0]])
+            else:
+                found[0][:] = [a + b for a, b in zip(found[0], counts, strict=True)]
+                found[1][0] += total[0]
+        return merged
 
     def collect(self) -> Iterator[Metric]:
         calls = CounterMetricFamily(
@@ -115,17 +125,20 @@ class _PerRequest(Collector):
                 labels=["mcp_method_name", "gen_ai_tool_name", "error_type", "network_transport"],
             ),
             OPERATION_BUCKETS,
-            self.operations,
+            self.operations(),
             lambda key: [*key, transport],
         )
-        requests = CounterMetricFamily(
+        requests: dict[tuple[str, str, int], int] = {}
+        for (method, era, code, _, _), (counts, _) in self.requests.items():
+            requests[method, era, code] = requests.get((method, era, code), 0) + sum(counts)
+        family = CounterMetricFamily(
             "mcp_requests",
             "Requests to the MCP endpoint by JSON-RPC method, protocol era and HTTP status.",
             labels=["method", "era", "status"],
         )
-        for (method, era, code), count in self.requests.items():
-            requests.add_metric([method, era, str(code)], count)
-        yield requests
+        for (method, era, code), count in requests.items():
+            family.add_metric([method, era, str(code)], count)
+        yield family
 
 
 class Metrics:
@@ -139,7 +152,6 @@ class Metrics:
         # Called for every request: bound straight to the collector, no delegating call between.
         self.tool_call = self._per_request.tool_call
         self.request = self._per_request.request
-        self.operation = self._per_request.operation
         self.session_duration = Histogram(
             "mcp_server_session_duration_seconds",
             "Lifetime of ended 2025-era sessions (deleted by the client or expired idle).",

@@ -236,7 +236,6 @@ class RequestObserver:
         era = record.era or ("legacy" if record.method in ("GET", "DELETE") else "unknown")
         method = record.method if known else "other"
         seconds = time.perf_counter() - record.started
-        self.metrics.request(method, era, record.status)
         if record.auth_failure is not None:
             self.metrics.auth_failure(record.auth_failure)
         tool = ""
@@ -249,9 +248,10 @@ class RequestObserver:
                 self.metrics.tool_refusal(tool, record.outcome)
         outcome = record.outcome
         if outcome == "success" or (outcome is None and record.status < 400) or outcome == "input_required":
-            self.metrics.operation(method, tool, "", seconds)
+            error_type = ""
         else:
-            self._failed(record, method, tool, seconds)
+            error_type = self._failed(record, method, tool)
+        self.metrics.request(method, era, record.status, tool, error_type, seconds)
         write_event(
             "info",
             "mcpserve.request",
@@ -279,14 +279,14 @@ class RequestObserver:
             () if plain else _CLIENT_TEXT,
         )
 
-    def _failed(self, record: RequestRecord, method: str, tool: str, seconds: float) -> None:
-        """Metrics and the console's memory of a request that did not succeed (off the usual path)."""
+    def _failed(self, record: RequestRecord, method: str, tool: str) -> str:
+        """The console's memory of a request that did not succeed (off the usual path); returns
+        its ``error_type`` label."""
         error_type = _error_type(record)
-        self.metrics.operation(method, tool, error_type, seconds)
         if record.outcome == "rate_limited":  # shown with the rate limits, not among the errors
             self.metrics.rate_limited_call(record.principal, tool)
             self.recent.limited(record.principal)
-            return
+            return error_type
         self.recent.error(
             record.request_id,
             record.principal,
@@ -297,3 +297,4 @@ class RequestObserver:
             record.error_code,
             record.error_id,
         )
+        return error_type
