@@ -15,7 +15,14 @@ from typing import Any
 
 import orjson
 
-__all__ = ["display_figures", "format_seconds", "layout_signature", "render_page", "render_refusal"]
+__all__ = [
+    "display_figures",
+    "format_duration",
+    "format_seconds",
+    "layout_signature",
+    "render_page",
+    "render_refusal",
+]
 
 _NONE = "\u2013"  # an en dash: no value yet
 
@@ -32,7 +39,7 @@ def _per_second(value: float | None) -> str:
     return _NONE if value is None else f"{value:.2f}/s"
 
 
-def _duration(seconds: float) -> str:
+def format_duration(seconds: float) -> str:
     whole = int(seconds)
     days, rest = divmod(whole, 86400)
     hours, rest = divmod(rest, 3600)
@@ -52,7 +59,7 @@ def display_figures(data: dict[str, Any]) -> dict[str, str]:
     """Each live figure's text, by its ``data-figure`` key."""
     traffic, sessions, flight = data["traffic"], data["sessions"], data["in_flight"]
     shown = {
-        "uptime": _duration(data["uptime_seconds"]),
+        "uptime": format_duration(data["uptime_seconds"]),
         "requests_total": str(traffic["requests_total"]),
         "errors_total": str(traffic["errors_total"]),
         "requests_per_second": _per_second(traffic["requests_per_second"]),
