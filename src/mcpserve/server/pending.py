@@ -40,12 +40,14 @@ class PendingRequests:
             raise ToolError(f"The client refused {method}: {message}")
         return dict(slot[0].get("result") or {})
 
-    def answer(self, key: Hashable, result: JSONObject | None, error: JSONObject | None) -> None:
-        """Deliver the client's response; answers nobody waits for are ignored."""
+    def answer(self, key: Hashable, result: JSONObject | None, error: JSONObject | None) -> bool:
+        """Deliver the client's response; False (and nothing done) if nobody waits for it."""
         waiting = self._waiting.get(key)
-        if waiting is not None:
-            waiting[1].append({"result": result, "error": error})
-            waiting[0].set()
+        if waiting is None:
+            return False
+        waiting[1].append({"result": result, "error": error})
+        waiting[0].set()
+        return True
 
     def abandon_all(self) -> None:
         """The connection is gone: every waiter fails with ToolError."""

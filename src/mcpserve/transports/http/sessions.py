@@ -1,0 +1,322 @@
+"""The 2025-era session service: POST, GET and DELETE of sessions kept as data.
+
+A session is a :class:`~mcpserve.protocol.session.LegacySession` stored as JSON in a
+:class:`~mcpserve.store.base.SessionStore`; its SSE events are resumable from an
+:class:`~mcpserve.store.base.EventStore`. What cannot be data (calls to cancel, requests
+waiting for the client's answer, streams still being written, the one GET stream) lives behind
+:class:`~mcpserve.transports.http.tables.SessionTables`.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import Any
+
+import anyio
+
+from mcpserve.auth.gate import AuthGate
+from mcpserve.errors import (
+    InvalidRequest,
+    MethodNotAllowed,
+    NotAcceptable,
+    NotFound,
+    ServiceUnavailable,
+    StreamConflict,
+)
+from mcpserve.observability.requests import note_call, note_refused_call, note_session
+from mcpserve.principal import Principal
+from mcpserve.protocol import jsonrpc
+from mcpserve.protocol.session import LegacySession
+from mcpserve.protocol.versions import LEGACY_VERSIONS
+from mcpserve.server import failures
+from mcpserve.server.admission import Admission
+from mcpserve.server.call import Call
+from mcpserve.store.base import EventStore, SessionStore
+from mcpserve.transports.http.calls import CallRunner, cancel_on_disconnect, without_credentials
+from mcpserve.transports.http.drain import Drain
+from mcpserve.transports.http.limits import CallLimits
+from mcpserve.transports.http.negotiation import accepts
+from mcpserve.transports.http.refusals import forbidden, refuse, refuse_access, refuse_while_draining
+from mcpserve.transports.http.stream import ResponseStream, Send, json_response
+from mcpserve.transports.http.tables import SessionTables
+from mcpserve.types import JSONObject
+
+__all__ = ["SessionService"]
+
+SESSION_HEADER = b"mcp-session-id"
+
+
+def _principal_key(principal: Principal | None) -> str | None:
+    return principal.key if principal is not None else None
+
+
+class SessionService:
+    """Serves every request that belongs to a 2025-era session, and ``initialize``."""
+
+    def __init__(
+        self,
+        runner: CallRunner,
+        *,
+        sessions: SessionStore,
+        events: EventStore,
+        tables: SessionTables,
+        drain: Drain,
+        auth: AuthGate | None,
+        limits: CallLimits | None,
+        keepalive: float,
+    ) -> None:
+        self._runner = runner
+        self.dispatcher = runner.dispatcher
+        self.sessions = sessions
+        self.events = events
+        self.tables = tables
+        self._drain = drain
+        self._auth = auth
+        self._limits = limits
+        self._keepalive = keepalive
+
+    # -- POST ---------------------------------------------------------------------------------------
+    async def post(
+        self,
+        headers: dict[str, str],
+        message: jsonrpc.Message,
+        receive: Any,
+        send: Send,
+        principal: Principal | None,
+        peer: str | None,
+    ) -> None:
+        version = headers.get("mcp-protocol-version")
+        if (
+            version is not None
+            and version.strip() not in LEGACY_VERSIONS
+            and not (isinstance(message, jsonrpc.Request) and message.method == "initialize")
+        ):
+            error = InvalidRequest(f"Unsupported MCP-Protocol-Version: {version.strip()!r}")
+            await refuse(send, error, getattr(message, "id", None))
+            return
+        if isinstance(message, jsonrpc.Request) and message.method == "initialize":
+            await self._initialize(message, send, principal)
+            return
+        session_id = headers.get("mcp-session-id", "").strip()
+        if not session_id:
+            error = InvalidRequest("Bad Request: missing Mcp-Session-Id header (send initialize first)")
+            await refuse(send, error, getattr(message, "id", None))
+            return
+        note_session(session_id)
+        session = await self._load(session_id, principal)
+        if session is None:
+            error = NotFound("Session not found: initialize a new session")
+            await refuse(send, error, getattr(message, "id", None))
+            return
+        if isinstance(message, jsonrpc.Response):
+            await self.tables.waiting.answer(session_id, message.id, message.result, message.error)
+            await json_response(send, 202, None, [])
+        elif isinstance(message, jsonrpc.Notification):
+            await self._notification(session_id, session, message)
+            await json_response(send, 202, None, [])
+        elif self._limits is not None and message.method == "tools/call":
+            name = message.params.get("name")
+            admission = await self._limits.admit(
+                name if isinstance(name, str) else None, principal, headers, peer
+            )
+            try:
+                await self._request(
+                    session_id, session, message, headers, receive, send, principal, admission
+                )
+            finally:
+                admission.release()
+        else:
+            await self._request(session_id, session, message, headers, receive, send, principal)
+
+    async def _load(self, session_id: str, principal: Principal | None) -> LegacySession | None:
+        """The session, if it exists and belongs to this principal: another principal's session
+        is answered exactly like one that does not exist."""
+        record = await self.sessions.get(session_id)
+        if record is None:
+            return None
+        session = LegacySession.from_json(record)
+        return session if session.principal == _principal_key(principal) else None
+
+    async def _initialize(self, message: jsonrpc.Request, send: Send, principal: Principal | None) -> None:
+        if self._drain.draining:
+            await refuse_while_draining(send, message.id)
+            return
+        call = Call.legacy(message, None, principal=principal)
+        started = time.perf_counter()
+        response = await self.dispatcher.handle(call)
+        note_call(call, response, time.perf_counter() - started)
+        if call.session is None:
+            await json_response(send, failures.response_status(response, "legacy"), response, [])
+            return
+        session_id = secrets.token_urlsafe(24)
+        if not await self.sessions.create(session_id, call.session.to_json()):
+            await refuse(
+                send, ServiceUnavailable("Server at session capacity; retry later", retry_after=5), message.id
+            )
+            return
+        note_session(session_id)
+        await json_response(send, 200, response, [(SESSION_HEADER, session_id.encode())])
+
+    async def _notification(
+        self, session_id: str, session: LegacySession, note: jsonrpc.Notification
+    ) -> None:
+        if note.method == "notifications/cancelled":
+            target = jsonrpc.as_request_id(note.params.get("requestId"))  # may be any JSON: unhashable
+            if target is not None:
+                await self.tables.calls.cancel(session_id, target)
+        elif note.method == "notifications/initialized":
+            await self.sessions.put(session_id, session.mark_initialized().to_json())
+
+    async def _request(
+        self,
+        session_id: str,
+        session: LegacySession,
+        message: jsonrpc.Request,
+        headers: dict[str, str],
+        receive: Any,
+        send: Send,
+        principal: Principal | None,
+        admission: Admission | None = None,
+    ) -> None:
+        call = Call.legacy(message, session, headers=without_credentials(headers), principal=principal)
+        denied = forbidden(self._auth, self.dispatcher.server, call)
+        if denied is not None:
+            await refuse_access(self._auth, send, denied, message.id)
+            return
+        header = [(SESSION_HEADER, session_id.encode())]
+        if admission is not None:
+            header += admission.headers()
+        stream = ResponseStream(send, header, resumable=(self.events, session_id), keepalive=self._keepalive)
+        if admission is not None and admission.error is not None:
+            # Refused before it runs: nothing has streamed yet, so this is a plain JSON 429.
+            error = admission.error
+            name = message.params.get("name")
+            note_refused_call(message.method, None, name if isinstance(name, str) else None, "rate_limited")
+            await stream.finish(
+                failures.error_response(message.id, error, "legacy"), failures.http_status(error, "legacy")
+            )
+            await self.sessions.touch(session_id)
+            return
+        live = self.tables.live
+        live.add(session_id, stream)
+        try:
+            await self._runner.run(call, stream, receive, session_id=session_id)
+        finally:
+            live.discard(session_id, stream)
+        if call.session is not session and call.session is not None:
+            await self.sessions.put(session_id, call.session.to_json())
+        else:
+            await self.sessions.touch(session_id)
+
+    # -- GET and DELETE -------------------------------------------------------------------------------
+    async def _session_for(
+        self, headers: dict[str, str], send: Send, principal: Principal | None
+    ) -> tuple[str, LegacySession] | None:
+        session_id = headers.get("mcp-session-id", "").strip()
+        if not session_id:
+            await refuse(send, MethodNotAllowed("Method not allowed without a session"))
+            return None
+        note_session(session_id)
+        session = await self._load(session_id, principal)
+        if session is None:
+            await refuse(send, NotFound("Session not found"))
+            return None
+        return session_id, session
+
+    async def get(
+        self, headers: dict[str, str], receive: Any, send: Send, principal: Principal | None
+    ) -> None:
+        if not accepts(headers.get("accept", ""), "text/event-stream"):
+            await refuse(send, NotAcceptable("Accept must list text/event-stream"))
+            return
+        found = await self._session_for(headers, send, principal)
+        if found is None:
+            return
+        session_id, _ = found
+        last_event_id = headers.get("last-event-id")
+        if last_event_id is not None:
+            await self._continue(session_id, last_event_id, receive, send)
+        elif self._drain.draining:
+            await refuse_while_draining(send, None)
+        elif not await self.tables.get_streams.claim(session_id):
+            await refuse(send, StreamConflict("A GET stream is already open"))
+        else:
+            try:
+                await self._standalone(session_id, self._stream(send, session_id), receive)
+            finally:
+                await self.tables.get_streams.release(session_id)
+
+    def _stream(self, send: Send, session_id: str) -> ResponseStream:
+        return ResponseStream(
+            send,
+            [(SESSION_HEADER, session_id.encode())],
+            resumable=(self.events, session_id),
+            keepalive=self._keepalive,
+        )
+
+    async def _continue(self, session_id: str, last_event_id: str, receive: Any, send: Send) -> None:
+        """A resumption: a stream still being written continues live, else stored events replay."""
+        replay = await self.events.replay(session_id, last_event_id)
+        if replay is None:
+            await refuse(send, NotFound("Unknown Last-Event-ID"))
+            return
+        live = self.tables.live.get(session_id, replay[0])
+        if live is not None and await self._resume(live, session_id, last_event_id, receive, send):
+            return
+        replay = await self.events.replay(session_id, last_event_id) or replay
+        stream = self._stream(send, session_id)
+        stream.stream_id = replay[0]
+        await stream.replay(replay[1])
+
+    async def _resume(
+        self, live: ResponseStream, session_id: str, last_event_id: str, receive: Any, send: Send
+    ) -> bool:
+        """Carry a still-running POST stream on this GET until it ends; False if it just ended."""
+
+        async def missed() -> list[tuple[str, JSONObject]]:
+            replay = await self.events.replay(session_id, last_event_id)
+            return replay[1] if replay is not None else []
+
+        released = await live.resume(send, [(SESSION_HEADER, session_id.encode())], missed)
+        if released is None:
+            return False
+        async with anyio.create_task_group() as group:
+
+            async def until_released() -> None:
+                await released.wait()
+                group.cancel_scope.cancel()
+
+            group.start_soon(until_released)
+            await cancel_on_disconnect(receive, group.cancel_scope)
+        await live.drop(send)
+        return True
+
+    async def _standalone(self, session_id: str, stream: ResponseStream, receive: Any) -> None:
+        async with self.dispatcher.server.bus.subscribe() as events, anyio.create_task_group() as group:
+            group.start_soon(cancel_on_disconnect, receive, group.cancel_scope)
+            await stream.open_sse()
+
+            async def stop_when_closing() -> None:
+                await self.dispatcher.closing.wait()
+                group.cancel_scope.cancel()
+
+            group.start_soon(stop_when_closing)
+            async for event in events:
+                record = await self.sessions.get(session_id)
+                if record is None:
+                    break
+                if not LegacySession.from_json(record).wants(event):
+                    continue
+                await stream.emit(jsonrpc.notification(event["method"], event["params"]))
+            group.cancel_scope.cancel()
+        await stream.finish(None, 200)
+
+    async def delete(self, headers: dict[str, str], send: Send, principal: Principal | None) -> None:
+        found = await self._session_for(headers, send, principal)
+        if found is None:
+            return
+        session_id, _ = found
+        await self.sessions.delete(session_id)
+        await self.events.forget(session_id)
+        await json_response(send, 200, None, [])
