@@ -124,6 +124,22 @@ def build_rate_gate(server: MCPServer, settings: Settings) -> RateGate | None:
     )
 
 
+def _host_guard(settings: Settings, *, loopback_names: bool = False) -> HostGuard:
+    """The Host/Origin policy (DNS rebinding). An origin allowed to call from a browser must also
+    pass the Origin check. ``loopback_names`` adds them to configured hosts, for the console: an
+    operator reaches it through a port forward (Host: localhost) even where only public names are
+    allowed, and a rebinding page still names its own host, so this opens nothing to it."""
+    hosts = settings.allowed_hosts
+    if loopback_names and hosts:
+        hosts = [*hosts, "localhost", "127.0.0.1", "[::1]"]
+    return HostGuard(
+        hosts,
+        [*settings.allowed_origins, *settings.cors_origins],
+        settings.trusted_proxies,
+        bind_host=settings.host,
+    )
+
+
 def build_http_app(server: MCPServer, settings: Settings) -> HttpApp:
     """The ASGI app: endpoint, state stores and the Host/Origin policy, all from settings."""
     dispatcher = build_dispatcher(server, settings)
@@ -132,13 +148,7 @@ def build_http_app(server: MCPServer, settings: Settings) -> HttpApp:
         server.on_shutdown(gate.aclose)
         if gate.readiness is not None:
             server.add_readiness_check("oauth", gate.readiness)
-    # An origin allowed to call from a browser must also pass the DNS-rebinding Origin check.
-    guard = HostGuard(
-        settings.allowed_hosts,
-        [*settings.allowed_origins, *settings.cors_origins],
-        settings.trusted_proxies,
-        bind_host=settings.host,
-    )
+    guard = _host_guard(settings)
     sessions = MemorySessionStore(
         idle_timeout=settings.session_idle_timeout, max_sessions=settings.max_sessions
     )
@@ -198,7 +208,7 @@ def build_http_app(server: MCPServer, settings: Settings) -> HttpApp:
         )
     )
     if settings.admin_console:
-        ops.admin = AdminRoutes(console, AdminAccess(gate, guard))
+        ops.admin = AdminRoutes(console, AdminAccess(gate, _host_guard(settings, loopback_names=True)))
         ops.serve_admin = on_main_port
     return HttpApp(
         endpoint,

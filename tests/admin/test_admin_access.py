@@ -121,3 +121,12 @@ async def test_the_console_can_be_turned_off() -> None:
     app = make_app(admin_console=False)
     assert (await request(app, "GET", path="/admin")).status == 404
     assert (await request(OpsApp(app.ops.unrestricted()), "GET", path="/admin")).status == 404
+
+
+async def test_a_port_forward_reaches_the_console_where_only_public_names_are_allowed() -> None:
+    app = make_app(allowed_hosts=["mcp.example.com"])
+    for host in ("localhost:9464", "127.0.0.1:9464", "mcp.example.com"):
+        assert (await request(app, "GET", path="/admin", headers={"host": host})).status == 200, host
+    assert (await request(app, "GET", path="/admin", headers={"host": "rebound.example"})).status == 421
+    # The MCP endpoint keeps its own policy.
+    assert (await request(app, "POST", headers={"host": "localhost:8000"}, body=b"{}")).status == 421
