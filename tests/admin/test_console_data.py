@@ -45,7 +45,8 @@ async def test_figures_equal_what_metrics_exports() -> None:
     errors = sum(
         v
         for (n, labels), v in samples.items()
-        if n == "mcp_server_operation_duration_seconds_count" and dict(labels)["error_type"]
+        if n == "mcp_server_operation_duration_seconds_count"
+        and dict(labels)["error_type"] not in ("", "rate_limited")
     )
     assert data["traffic"]["errors_total"] == errors == 2
     tools = {row["name"]: row for row in data["tools"]}
@@ -131,6 +132,9 @@ async def test_principals_refused_by_a_rate_limit_are_listed(tmp_path: Path) -> 
     [limited] = limits["limited_principals"]
     assert (limited["principal"], limited["refusals"]) == (USER, 2)
     assert limits["refusals_total"] == 2
+    tools = {row["name"]: row for row in data["tools"]}
+    assert (tools["echo"]["calls"], tools["echo"]["errors"], tools["echo"]["refused"]) == (3, 0, 2)
+    assert data["traffic"]["errors_total"] == 0  # refusals are not errors
     samples = await scrape(app)
     assert total(samples, "mcp_rate_limited_calls_total", principal=USER, tool="echo") == 2
 

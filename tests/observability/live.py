@@ -29,7 +29,7 @@ class Live:
 
 
 @contextlib.contextmanager
-def live_server(directory: Path) -> Iterator[Live]:
+def live_server(directory: Path, per_minute: int = PER_MINUTE) -> Iterator[Live]:
     keys = write_keys(directory)
     metrics_port = free_port()
     env = {
@@ -37,7 +37,7 @@ def live_server(directory: Path) -> Iterator[Live]:
         "MCPSERVE_METRICS_PORT": str(metrics_port),
         "MCPSERVE_REDIS_URL": "redis://127.0.0.1:6379/0",
         "MCPSERVE_REDIS_PREFIX": f"mcpserve:test:obs:{uuid.uuid4().hex}:",
-        "MCPSERVE_RATE_LIMIT_PER_MINUTE": str(PER_MINUTE),
+        "MCPSERVE_RATE_LIMIT_PER_MINUTE": str(per_minute),
     }
     with running_server(env=env, auth=None) as mcp_url:
         yield Live(mcp_url, f"http://127.0.0.1:{metrics_port}", keys)

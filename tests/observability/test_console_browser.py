@@ -50,6 +50,7 @@ def expected_figures(exposition: str) -> dict[str, str]:
     """What the console must show, computed from /metrics alone."""
     requests = errors = refused = 0.0
     calls: dict[str, float] = {}
+    refused_by_tool: dict[str, float] = {}
     buckets: list[tuple[float, float]] = []
     sessions = None
     for family in text_string_to_metric_families(exposition):
@@ -57,12 +58,17 @@ def expected_figures(exposition: str) -> dict[str, str]:
             name, labels, value = sample.name, sample.labels, sample.value
             if name == "mcp_requests_total":
                 requests += value
-            elif name == "mcp_server_operation_duration_seconds_count" and labels["error_type"]:
+            elif name == "mcp_server_operation_duration_seconds_count" and labels["error_type"] not in (
+                "",
+                "rate_limited",
+            ):
                 errors += value
             elif name == "mcp_rate_limited_calls_total":
                 refused += value
             elif name == "mcp_tool_calls_total":
                 calls[labels["tool"]] = calls.get(labels["tool"], 0) + value
+                if labels["status"] == "rate_limited":
+                    refused_by_tool[labels["tool"]] = refused_by_tool.get(labels["tool"], 0) + value
             elif name == "mcp_tool_call_duration_seconds_bucket" and labels["tool"] == "search_docs":
                 buckets.append((float(labels["le"]), value))
             elif name == "mcp_active_sessions":
@@ -73,6 +79,7 @@ def expected_figures(exposition: str) -> dict[str, str]:
         "rate_limit_refusals": str(int(refused)),
         "tool.search_docs.calls": str(int(calls["search_docs"])),
         "tool.unknown.calls": str(int(calls["unknown"])),
+        "tool.search_docs.refused": str(int(refused_by_tool["search_docs"])),
         "tool.search_docs.p50": format_seconds(quantile(0.5, buckets)),
         "tool.search_docs.p99": format_seconds(quantile(0.99, buckets)),
         "sessions_active": str(int(sessions or 0)),
@@ -128,7 +135,7 @@ def test_console_in_chromium_matches_metrics_and_refuses_without_the_admin_scope
         response = page.goto(live.ops_url + "/admin")
         assert response is not None and response.status == 200
         # The script refreshed the figures from /admin/api/overview with the page's credentials.
-        expect(page.locator("#updated")).not_to_have_text("at load", timeout=15_000)
+        expect(page.locator("body")).to_have_attribute("data-refreshed", "true", timeout=15_000)
         assert "failed" not in page.locator("#updated").inner_text()
         expected = expected_figures(scrape(live))
         shown = {key: figure(page, key) for key in expected}

@@ -119,6 +119,7 @@ class Console:
                     ),
                     "calls": figures.calls if figures is not None else 0,
                     "errors": figures.errors if figures is not None else 0,
+                    "refused": figures.refused if figures is not None else 0,
                     "p50_seconds": figures.quantile(0.5) if figures is not None else None,
                     "p99_seconds": figures.quantile(0.99) if figures is not None else None,
                 }

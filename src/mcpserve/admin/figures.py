@@ -19,7 +19,8 @@ __all__ = ["Sampled", "ToolFigures", "quantile", "read_registry"]
 @dataclass(slots=True)
 class ToolFigures:
     calls: int = 0
-    errors: int = 0
+    errors: int = 0  # calls that ran and failed, or never ran for a reason other than a rate limit
+    refused: int = 0  # calls refused by a rate limit
     # (upper bound, cumulative count), in bound order, +Inf last
     buckets: list[tuple[float, float]] = field(default_factory=list)
 
@@ -32,7 +33,7 @@ class Sampled:
     """The counters the console shows, as /metrics would render them at this moment."""
 
     requests: int = 0
-    errors: int = 0
+    errors: int = 0  # requests that did not succeed, rate-limit refusals aside
     rate_limited: int = 0
     tools: dict[str, ToolFigures] = field(default_factory=lambda: defaultdict(ToolFigures))
 
@@ -61,14 +62,19 @@ def read_registry(registry: CollectorRegistry) -> Sampled:
             name, labels, value = sample.name, sample.labels, sample.value
             if name == "mcp_requests_total":
                 sampled.requests += int(value)
-            elif name == "mcp_server_operation_duration_seconds_count" and labels.get("error_type"):
+            elif name == "mcp_server_operation_duration_seconds_count" and labels["error_type"] not in (
+                "",
+                "rate_limited",
+            ):
                 sampled.errors += int(value)
             elif name == "mcp_rate_limited_calls_total":
                 sampled.rate_limited += int(value)
             elif name == "mcp_tool_calls_total":
                 tool = sampled.tools[labels["tool"]]
                 tool.calls += int(value)
-                if labels["status"] != "success":
+                if labels["status"] == "rate_limited":
+                    tool.refused += int(value)
+                elif labels["status"] != "success":
                     tool.errors += int(value)
             elif name == "mcp_tool_call_duration_seconds_bucket":
                 sampled.tools[labels["tool"]].buckets.append((float(labels["le"]), value))

@@ -25,6 +25,8 @@ __all__ = [
 ]
 
 _NONE = "\u2013"  # an en dash: no value yet
+# The page lists the newest errors; /admin/api/overview returns every one kept.
+_ERRORS_SHOWN = 25
 
 
 def format_seconds(value: float | None) -> str:
@@ -74,6 +76,7 @@ def display_figures(data: dict[str, Any]) -> dict[str, str]:
         key = "tool." + tool["name"]
         shown[key + ".calls"] = str(tool["calls"])
         shown[key + ".errors"] = str(tool["errors"])
+        shown[key + ".refused"] = str(tool["refused"])
         shown[key + ".p50"] = format_seconds(tool["p50_seconds"])
         shown[key + ".p99"] = format_seconds(tool["p99_seconds"])
     return shown
@@ -156,6 +159,7 @@ def _tools(tools: list[dict[str, Any]], shown: dict[str, str]) -> str:
                 else "<em>unknown names</em>",
                 _figure(key + ".calls", shown, "num"),
                 _figure(key + ".errors", shown, "num"),
+                _figure(key + ".refused", shown, "num"),
                 _figure(key + ".p50", shown, "num"),
                 _figure(key + ".p99", shown, "num"),
                 scopes,
@@ -164,7 +168,7 @@ def _tools(tools: list[dict[str, Any]], shown: dict[str, str]) -> str:
             )
         )
     return _table(
-        ("Tool", "Calls", "Errors", "p50", "p99", "Scopes", "Rate limits", "Timeout"),
+        ("Tool", "Calls", "Errors", "Refused", "p50", "p99", "Scopes", "Rate limits", "Timeout"),
         rows,
         "No tools",
         "tools",
@@ -191,10 +195,11 @@ def _rate_limits(limits: dict[str, Any]) -> str:
 
 
 def _errors(errors: list[dict[str, Any]]) -> str:
+    errors = errors[:_ERRORS_SHOWN]
     rows = [
         _cells(
-            escape(_when(e["at"])),
-            f"<code>{escape(e['request_id'])}</code>",
+            f'<span class="nowrap">{escape(_when(e["at"]))}</span>',
+            f'<code class="nowrap">{escape(e["request_id"])}</code>',
             escape(e["principal"] or _NONE),
             escape(e["method"]),
             escape(e["tool"] or _NONE),
@@ -258,13 +263,13 @@ def render_page(data: dict[str, Any], config: dict[str, Any]) -> str:
         + _meta("Authentication", escape(", ".join(ident["authentication"])))
         + _meta("Signed in as", escape(ident["viewer"]))
         + _meta("Up", _figure("uptime", shown))
-        + _meta("Updated", '<span id="updated">at load</span>')
+        + _meta("Updated", f'<span id="updated">{escape(_when(time.time()))}</span>')
         + "</section>"
         + '<section class="cards">'
         + _card("Requests / s", "requests_per_second", shown)
         + _card("Errors / s", "errors_per_second", shown)
         + _card("Requests", "requests_total", shown, "since start")
-        + _card("Errors", "errors_total", shown, "since start, refusals included")
+        + _card("Errors", "errors_total", shown, "since start")
         + _card("Sessions", "sessions_active", shown, f"of {data['sessions']['max']} (2025 era)")
         + _card("In flight", "in_flight_requests", shown)
         + _card("SSE streams", "sse_streams", shown)
@@ -274,7 +279,11 @@ def render_page(data: dict[str, Any], config: dict[str, Any]) -> str:
         + _section("Tools", _tools(data["tools"], shown), "latency since start")
         + '<div class="split">'
         + _section("Rate limits", _rate_limits(data["rate_limits"]))
-        + _section("Recent errors", _errors(errors), f"last {len(errors)}")
+        + _section(
+            "Recent errors",
+            _errors(errors),
+            f"newest {min(len(errors), _ERRORS_SHOWN)} of {len(errors)} kept",
+        )
         + "</div>"
         + _section(
             "Configuration",

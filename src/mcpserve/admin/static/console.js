@@ -18,8 +18,9 @@
           var text = data.display[element.dataset.figure];
           if (text !== undefined) { element.textContent = text; }
         });
-        updated.textContent = new Date().toLocaleTimeString();
+        updated.textContent = new Date().toISOString().slice(11, 19) + " UTC";
         updated.className = "";
+        document.body.dataset.refreshed = "true";
       })
       .catch(function (error) {
         updated.textContent = "update failed (" + error.message + ")";
