@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import httpclient
+from bench.otlp_sink import otlp_sink
 from bench.servers import (
     BENCH_DIR,
     HOST,
@@ -43,9 +45,10 @@ ERA_TITLES = {
     "2026": "tools/call at 2026-07-28 (stateless, JSON response)",
     "2025": "tools/call at 2025-11-25 (one initialized session, JSON response)",
 }
-SERVER_ORDER = ["mcpserve", "sdk", "bare", "bare-held"]
+SERVER_ORDER = ["mcpserve", "mcpserve-traced", "sdk", "bare", "bare-held"]
 DEFAULT_SERVERS = ["mcpserve", "sdk", "bare"]  # bare-held on request: see bench/README.md
 BASELINE, CEILING = "sdk", "bare"
+UNTRACED, TRACED = "mcpserve", "mcpserve-traced"
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,8 @@ class Options:
     skip_sessions: bool
     results_dir: Path
     output: Path | None
+    tracing: bool
+    trace_ratio: float
 
 
 def _csv(kind: type[Any], choices: Iterable[str] | None = None) -> Any:
@@ -117,6 +122,12 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         default="sync",
         help="echo as a plain def (run in each server's worker threads) or an async def (default: sync)",
     )
+    add(
+        "--tracing",
+        action="store_true",
+        help="also run mcpserve with tracing on (mcpserve-traced), in the same run as tracing off",
+    )
+    add("--trace-ratio", type=float, default=0.1, help="sampled share of requests with --tracing (0.1)")
     add("--skip-throughput", action="store_true")
     add("--skip-sessions", action="store_true")
     add("--results-dir", type=Path, default=BENCH_DIR / "results")
@@ -128,6 +139,10 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         parser.error("--connections must be >= 1")
     if any(c in ns.text for c in '"\\') or not ns.text.isascii():
         parser.error("--text must be plain ASCII without quotes or backslashes")
+    if not 0 <= ns.trace_ratio <= 1:
+        parser.error("--trace-ratio must be from 0 to 1")
+    if ns.tracing:  # off and on side by side: both mcpserve columns, whatever --servers says
+        ns.servers = [UNTRACED, TRACED, *(n for n in ns.servers if n not in (UNTRACED, TRACED))]
     return Options(**vars(ns))
 
 
@@ -348,6 +363,8 @@ def _throughput_medians(opts: Options, runs: list[dict[str, Any]]) -> list[dict[
                 row["rps_vs_ceiling"] = _ratio(row["rps"], rows.get(CEILING, {}).get("rps"))
                 # As a share of the ceiling, like rps: the ceiling's CPU per request over this server's.
                 row["cpu_vs_ceiling"] = _ratio(rows.get(CEILING, {}).get("cpu_us"), row["cpu_us"])
+                if row["server"] == TRACED:  # what tracing costs: on over off, in the same run
+                    row["rps_vs_untraced"] = _ratio(row["rps"], rows.get(UNTRACED, {}).get("rps"))
                 out.append(row)
     return out
 
@@ -446,6 +463,18 @@ def _fmt(value: float | None, spec: str, suffix: str = "") -> str:
     return "—" if value is None else f"{value:{spec}}{suffix}"
 
 
+def _tracing_lines(report: dict[str, Any], opts: Options) -> list[str]:
+    rows = [r for r in report["throughput"]["medians"] if r.get("rps_vs_untraced") is not None]
+    sink = report.get("tracing", {})
+    lines = [
+        "",
+        f"tracing on ({TRACED}, {opts.trace_ratio:g} of requests sampled) over off ({UNTRACED}), req/s;"
+        f" {sink.get('exports', 0)} OTLP exports, {sink.get('bytes', 0):,} bytes received",
+    ]
+    lines += [f"  {r['era']} c={r['connections']}: {r['rps_vs_untraced']:.3f}" for r in rows]
+    return lines
+
+
 def render(report: dict[str, Any], opts: Options) -> str:
     lines: list[str] = []
     avail = report["servers"]
@@ -476,6 +505,8 @@ def render(report: dict[str, Any], opts: Options) -> str:
                         else f"  ({row['valid_runs']}/{row['runs']} valid)"
                     )
                 )
+    if "throughput" in report and opts.tracing:
+        lines += _tracing_lines(report, opts)
     if "sessions" in report:
         sess = report["sessions"]
         lines += [
@@ -505,6 +536,17 @@ def render(report: dict[str, Any], opts: Options) -> str:
 
 
 # --- main --------------------------------------------------------------------------------------------
+
+
+def _measure(opts: Options, report: dict[str, Any], log_dir: Path) -> None:
+    with ServerPool(opts.server_cpu, log_dir, opts.start_timeout) as pool:
+        try:
+            if not opts.skip_throughput:
+                report["throughput"] = throughput_phase(opts, pool, report["servers"])
+            if not opts.skip_sessions and "2025" in opts.eras:
+                report["sessions"] = session_phase(opts, pool, report["servers"])
+        except KeyboardInterrupt:
+            _say("bench: interrupted; servers stopped, partial results written")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -542,15 +584,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         "servers": {name: {} for name in opts.servers},
     }
     started = time.monotonic()
-    with ServerPool(opts.server_cpu, log_dir, opts.start_timeout) as pool:
-        try:
-            if not opts.skip_throughput:
-                report["throughput"] = throughput_phase(opts, pool, report["servers"])
-            if not opts.skip_sessions and "2025" in opts.eras:
-                report["sessions"] = session_phase(opts, pool, report["servers"])
-        except KeyboardInterrupt:
-            _say("bench: interrupted; servers stopped, partial results written")
+    with contextlib.ExitStack() as stack:
+        if opts.tracing:
+            sink = stack.enter_context(otlp_sink())
+            # Read by the traced server only (tracing is off in every other one).
+            os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = sink.url
+            os.environ["OTEL_TRACES_SAMPLER_ARG"] = str(opts.trace_ratio)
+        _measure(opts, report, log_dir)
+        if opts.tracing:
+            report["tracing"] = {"ratio": opts.trace_ratio, "exports": sink.exports, "bytes": sink.bytes}
     report["meta"]["seconds"] = round(time.monotonic() - started, 1)
+
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(report, indent=2) + "\n")
     print(f"echo tool: {opts.tool} def in mcpserve and the SDK")

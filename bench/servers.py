@@ -39,27 +39,50 @@ def _py(*args: str) -> Callable[[int], list[str]]:
     return lambda port: [sys.executable, *args, "--host", HOST, "--port", str(port)]
 
 
+def _mcpserve(port: int) -> list[str]:
+    return [
+        _bin("mcpserve"),
+        "serve",
+        str(BENCH_DIR / "apps" / "echo.py"),
+        "--transport",
+        "http",
+        "--auth",
+        "none",
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+    ]
+
+
+# The benchmark measures serving, not throttling: the default 60 calls/min would refuse it.
+_UNLIMITED = {"MCPSERVE_RATE_LIMIT_PER_MINUTE": "0", "MCPSERVE_RATE_LIMIT_PER_HOUR": "0"}
+
 SERVERS: dict[str, list[ServerSpec]] = {
     "mcpserve": [
         ServerSpec(
             "mcpserve",
             "mcpserve serve bench/apps/echo.py --transport http (both eras on one endpoint)",
-            lambda port: [
-                _bin("mcpserve"),
-                "serve",
-                str(BENCH_DIR / "apps" / "echo.py"),
-                "--transport",
-                "http",
-                "--auth",
-                "none",
-                "--host",
-                HOST,
-                "--port",
-                str(port),
-            ],
+            _mcpserve,
             frozenset({"2026", "2025"}),
-            # The benchmark measures serving, not throttling: the default 60 calls/min would refuse it.
-            env={"MCPSERVE_RATE_LIMIT_PER_MINUTE": "0", "MCPSERVE_RATE_LIMIT_PER_HOUR": "0"},
+            env=_UNLIMITED,
+        )
+    ],
+    # The same server with tracing on, sampling a ratio of requests (--trace-ratio) and exporting
+    # them over OTLP/HTTP to the harness's sink; the harness sets the sampler argument and the
+    # endpoint in the environment it starts servers with (see harness.main).
+    "mcpserve-traced": [
+        ServerSpec(
+            "mcpserve-traced",
+            "mcpserve as above, MCPSERVE_TRACING=true, parentbased_traceidratio, OTLP/HTTP to a local sink",
+            _mcpserve,
+            frozenset({"2026", "2025"}),
+            env={
+                **_UNLIMITED,
+                "MCPSERVE_TRACING": "true",
+                "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+                "OTEL_SERVICE_NAME": "mcpserve-bench",
+            },
         )
     ],
     "sdk": [

@@ -87,6 +87,16 @@ def test_field_names_alone_never_configure_anything(monkeypatch: pytest.MonkeyPa
         ("MCPSERVE_PATH", "no-leading-slash", "pattern"),
         ("MCPSERVE_TOOL_TIMEOUT", "0", "greater than 0"),
         ("MCPSERVE_MAX_BODY_BYTES", "10", "greater than or equal to 1024"),
+        ("MCPSERVE_PROGRESS_NOTIFICATIONS_PER_SECOND", "-1", "greater than or equal to 0"),
+        ("MCPSERVE_NOTIFICATION_BURST", "0", "greater than or equal to 1"),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc", "only http/protobuf"),
+        ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/json", "only http/protobuf"),
+        ("OTEL_TRACES_SAMPLER_ARG", "1.5", "less than or equal to 1"),
+        ("OTEL_TRACES_SAMPLER", "sometimes", "always_on"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318", "http:// or https://"),
+        ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "ftp://collector", "http:// or https://"),
+        ("OTEL_RESOURCE_ATTRIBUTES", "team", "key=value"),
+        ("OTEL_TRACES_EXPORTER", "zipkin", "'otlp'"),
     ],
 )
 def test_invalid_variable_is_named_in_the_error(

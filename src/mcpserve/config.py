@@ -15,7 +15,7 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from pydantic import (
     AliasChoices,
@@ -34,7 +34,7 @@ from mcpserve.config_checks import check_http_url, check_network, check_origin, 
 from mcpserve.errors import ConfigError
 from mcpserve.urls import MASK, redact_url
 
-__all__ = ["Settings", "ToolRateLimit", "load_settings", "read_toml", "ENV_PREFIX"]
+__all__ = ["Settings", "ToolRateLimit", "load_settings", "parse_key_values", "read_toml", "ENV_PREFIX"]
 
 ENV_PREFIX = "MCPSERVE_"
 # MCPSERVE_ variables that are not settings: the config file itself, the Node tools folder of
@@ -165,6 +165,16 @@ class Settings(BaseSettings):
     request_state_ttl: float = Field(600.0, gt=0, validation_alias=_env("request_state_ttl"))
     list_ttl_ms: int = Field(0, ge=0, validation_alias=_env("list_ttl_ms"))
 
+    # Notifications a request sends while it runs (progress, log messages), per request, so a
+    # tool in a loop cannot flood its client; see docs/configuration.md "Notification limits".
+    progress_notifications_per_second: float = Field(
+        10.0, ge=0, validation_alias=_env("progress_notifications_per_second")
+    )
+    log_notifications_per_second: float = Field(
+        10.0, ge=0, validation_alias=_env("log_notifications_per_second")
+    )
+    notification_burst: int = Field(20, ge=1, validation_alias=_env("notification_burst"))
+
     # Operations
     drain_timeout: float = Field(30.0, ge=0, le=3600, validation_alias=_env("drain_timeout"))
     metrics_port: int | None = Field(None, ge=1, le=65535, validation_alias=_env("metrics_port"))
@@ -178,6 +188,59 @@ class Settings(BaseSettings):
     # Operator console (/admin): with metrics_port on that listener, else on the main port; open
     # to principals holding mcpserve:admin, or to loopback clients when authentication is off.
     admin_console: bool = Field(True, validation_alias=_env("admin_console"))
+
+    # Tracing (OpenTelemetry; docs/tracing.md): off unless MCPSERVE_TRACING is true. The rest
+    # are the standard OTEL_* variables, read here like every other setting and passed down.
+    tracing: bool = Field(False, validation_alias=_env("tracing"))
+    otel_sdk_disabled: bool = Field(False, validation_alias=AliasChoices("OTEL_SDK_DISABLED"))
+    otel_service_name: str = Field(
+        "mcpserve", min_length=1, validation_alias=AliasChoices("OTEL_SERVICE_NAME")
+    )
+    otel_resource_attributes: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict, validation_alias=AliasChoices("OTEL_RESOURCE_ATTRIBUTES")
+    )
+    otel_traces_exporter: Literal["otlp", "console", "none"] = Field(
+        "otlp", validation_alias=AliasChoices("OTEL_TRACES_EXPORTER")
+    )
+    # The signal-specific endpoint is used as it is; the general one gets /v1/traces appended.
+    otel_exporter_otlp_traces_endpoint: str | None = Field(
+        None, validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    )
+    otel_exporter_otlp_endpoint: str = Field(
+        "http://localhost:4318", validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_ENDPOINT")
+    )
+    otel_exporter_otlp_protocol: Literal["http/protobuf"] = Field(
+        "http/protobuf",
+        validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"),
+    )
+    # Often carries an API key for a tracing vendor: a secret, masked in every report.
+    otel_exporter_otlp_headers: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS")
+    )
+    otel_exporter_otlp_timeout: int = Field(
+        10_000,
+        ge=1,
+        validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT"),
+    )
+    otel_traces_sampler: Literal[
+        "always_on",
+        "always_off",
+        "traceidratio",
+        "parentbased_always_on",
+        "parentbased_always_off",
+        "parentbased_traceidratio",
+    ] = Field("parentbased_always_on", validation_alias=AliasChoices("OTEL_TRACES_SAMPLER"))
+    otel_traces_sampler_arg: float = Field(
+        1.0, ge=0, le=1, validation_alias=AliasChoices("OTEL_TRACES_SAMPLER_ARG")
+    )
+    otel_bsp_schedule_delay: int = Field(5000, ge=1, validation_alias=AliasChoices("OTEL_BSP_SCHEDULE_DELAY"))
+    otel_bsp_max_queue_size: int = Field(2048, ge=1, validation_alias=AliasChoices("OTEL_BSP_MAX_QUEUE_SIZE"))
+    otel_bsp_max_export_batch_size: int = Field(
+        512, ge=1, validation_alias=AliasChoices("OTEL_BSP_MAX_EXPORT_BATCH_SIZE")
+    )
+    otel_bsp_export_timeout: int = Field(
+        30_000, ge=1, validation_alias=AliasChoices("OTEL_BSP_EXPORT_TIMEOUT")
+    )
 
     # Demo application
     # sqlite:///path, a file path, or postgresql://...; unset: the bundled SQLite demo.
@@ -269,6 +332,39 @@ class Settings(BaseSettings):
             raise ValueError(f"must be at least MCPSERVE_DB_MIN_CONNECTIONS ({minimum})")
         return value
 
+    @field_validator("otel_resource_attributes", mode="before")
+    @classmethod
+    def _resource_attributes(cls, value: Any) -> Any:
+        return (
+            parse_key_values(value, "key=value pairs separated by commas")
+            if isinstance(value, str)
+            else value
+        )
+
+    @field_validator("otel_exporter_otlp_headers")
+    @classmethod
+    def _otlp_headers(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:  # the message never shows the value: headers carry API keys
+            parse_key_values(value.get_secret_value(), "name=value pairs separated by commas")
+        return value
+
+    @field_validator("otel_exporter_otlp_endpoint", "otel_exporter_otlp_traces_endpoint")
+    @classmethod
+    def _otlp_endpoint(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http:// or https:// URL with a host, e.g. http://localhost:4318")
+        return value.strip()
+
+    @field_validator("otel_exporter_otlp_protocol", mode="before")
+    @classmethod
+    def _otlp_protocol(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip() != "http/protobuf":
+            raise ValueError("only http/protobuf is supported (an OTLP/HTTP endpoint, usually port 4318)")
+        return value.strip() if isinstance(value, str) else value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _lower(cls, value: Any) -> Any:
@@ -287,6 +383,11 @@ class Settings(BaseSettings):
         # (see load_settings). No .env files: configuration is explicit.
         return init_settings, env_settings
 
+    @property
+    def tracing_enabled(self) -> bool:
+        """``MCPSERVE_TRACING`` asks for traces; ``OTEL_SDK_DISABLED`` (the standard switch) wins."""
+        return self.tracing and not self.otel_sdk_disabled
+
     def redacted(self) -> dict[str, Any]:
         """The effective configuration with every secret masked, for logs and ``mcpserve config``.
 
@@ -304,6 +405,19 @@ class Settings(BaseSettings):
             elif isinstance(value, list):
                 data[name] = [redact_url(v) if isinstance(v, str) else MASK for v in value]
         return data
+
+
+def parse_key_values(text: str, expected: str) -> dict[str, str]:
+    """``k1=v1,k2=v2`` as the OTEL_* variables write it (values percent-encoded)."""
+    pairs: dict[str, str] = {}
+    for item in text.split(","):
+        if not item.strip():
+            continue
+        key, separator, value = item.partition("=")
+        if not separator or not key.strip():
+            raise ValueError(f"expected {expected}")
+        pairs[unquote(key.strip())] = unquote(value.strip())
+    return pairs
 
 
 def _check_database_url(url: str) -> str:

@@ -95,4 +95,12 @@ def cross_checks(settings: Settings) -> list[tuple[str, str]]:
     problems: list[tuple[str, str]] = []
     if settings.metrics_port is not None and settings.metrics_port == settings.port:
         problems.append(("metrics_port", f"must differ from the main port ({settings.port})"))
+    if (
+        settings.transport == "stdio"
+        and settings.tracing_enabled
+        and settings.otel_traces_exporter == "console"
+    ):
+        problems.append(
+            ("otel_traces_exporter", "console writes spans to stdout, which carries the protocol on stdio")
+        )
     return problems

@@ -29,6 +29,7 @@ from mcpserve.ratelimit import MemoryLimiter, RateGate, ToolLimits
 from mcpserve.ratelimit.base import Limiter
 from mcpserve.server.app import MCPServer
 from mcpserve.server.dispatch import CacheHint, Dispatcher
+from mcpserve.server.notify_limits import NotificationLimits
 from mcpserve.server.readiness import readiness_report, run_checks
 from mcpserve.store.memory import MemoryEventStore, MemorySessionStore
 from mcpserve.transports.http.app import HttpApp
@@ -44,6 +45,7 @@ __all__ = [
     "build_rate_gate",
     "check",
     "configure_logging",
+    "configure_tracing",
     "run_stdio",
     "serve",
 ]
@@ -77,18 +79,29 @@ def _lists_vary_by_caller(settings: Settings) -> bool:
 
 
 def build_dispatcher(server: MCPServer, settings: Settings) -> Dispatcher:
+    """The dispatcher; with tracing on, the traced one (chosen here, so untraced requests pay nothing)."""
     apply_tool_scopes(server, settings.tool_scopes)
     lists = CacheHint(settings.list_ttl_ms, "private" if _lists_vary_by_caller(settings) else "public")
-    return Dispatcher(
-        server,
-        keyring=_keyring(settings),
-        request_state_ttl=settings.request_state_ttl,
-        tool_timeout=settings.tool_timeout,
-        tool_timeouts=_tool_timeouts(server, settings),
-        cache_hints={
+    options: dict[str, Any] = {
+        "keyring": _keyring(settings),
+        "request_state_ttl": settings.request_state_ttl,
+        "tool_timeout": settings.tool_timeout,
+        "tool_timeouts": _tool_timeouts(server, settings),
+        "cache_hints": {
             m: lists for m in ("tools/list", "prompts/list", "resources/list", "resources/templates/list")
         },
-    )
+        "notification_limits": NotificationLimits(
+            progress_per_second=settings.progress_notifications_per_second,
+            log_per_second=settings.log_notifications_per_second,
+            burst=settings.notification_burst,
+        ),
+    }
+    if settings.tracing_enabled:
+        from mcpserve.observability.traced import TracedDispatcher  # noqa: PLC0415 - only when tracing
+        from mcpserve.observability.tracing import root_sampling, tracer  # noqa: PLC0415
+
+        return TracedDispatcher(server, tracer=tracer(), roots=root_sampling(settings), **options)
+    return Dispatcher(server, **options)
 
 
 def _limiter(server: MCPServer, settings: Settings) -> Limiter:
@@ -101,6 +114,10 @@ def _limiter(server: MCPServer, settings: Settings) -> Limiter:
     server.on_shutdown(limiter.aclose)
     # Non-critical: the limiter fails open, so a Redis outage must not pull every replica.
     server.add_readiness_check("redis", limiter.ping, critical=False)
+    if settings.tracing_enabled:
+        from mcpserve.observability.traced import TracedLimiter  # noqa: PLC0415 - only when tracing
+
+        return TracedLimiter(limiter, limiter.url)
     return limiter
 
 
@@ -222,8 +239,21 @@ def build_http_app(server: MCPServer, settings: Settings) -> HttpApp:
 def configure_logging(settings: Settings, stream: IO[bytes] | None = None) -> None:
     """JSON lines on stderr only (on stdio, stdout belongs to the protocol); the first line is the
     effective configuration, secrets redacted."""
-    configure_json_logging(settings.log_level, stream)
+    context = None
+    if settings.tracing_enabled:
+        from mcpserve.observability.tracing import add_trace_ids  # noqa: PLC0415 - only when tracing
+
+        context = add_trace_ids
+    configure_json_logging(settings.log_level, stream, context)
     get_logger("mcpserve").info("configuration", config=settings.redacted())
+
+
+def configure_tracing(settings: Settings) -> None:
+    """Install the process's tracer provider when tracing is on (``docs/tracing.md``)."""
+    if settings.tracing_enabled:
+        from mcpserve.observability.tracing import configure_tracing as install  # noqa: PLC0415
+
+        install(settings)
 
 
 def check(server: MCPServer, settings: Settings) -> dict[str, Any]:
@@ -303,6 +333,7 @@ def serve(
     """Run ``server`` with validated settings on the chosen transport."""
     settings = settings or load_settings({"transport": transport, **overrides})
     configure_logging(settings)
+    configure_tracing(settings)
     if settings.transport == "stdio":
         _prepare_heap_for_serving()
         run_stdio(server, settings)

@@ -177,7 +177,9 @@ async def test_no_configured_secret_appears_in_any_admin_answer(tmp_path: Path) 
         "oauth_client_secret": "oauth-client-secret-qq7",
         "request_state_keys": [state_key],
         "database_url": "postgresql://app:db-password-yy8@127.0.0.1:5432/test",
+        "otel_exporter_otlp_headers": "x-api-key=vendor-key-ww6",
     }
+    secrets.append("vendor-key-ww6")
     secrets.append("db-password-yy8")
     app = build_http_app(MCPServer("secrets"), load_settings(settings))
     for path in ("/admin", "/admin/api/overview", "/admin/api/config", "/admin/assets/console.js"):

@@ -7,18 +7,19 @@ import base64
 import hashlib
 import hmac
 import json
-import threading
 import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs
 
 from joserfc import jwt
 from joserfc.jwk import RSAKey
+
+from tests.support.threaded import threaded_http
 
 RESOURCE = "http://127.0.0.1:8000/mcp"
 
@@ -123,16 +124,9 @@ class LocalIssuer:
 
     @contextmanager
     def serving(self) -> Iterator[LocalIssuer]:
-        server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.url = f"http://127.0.0.1:{server.server_address[1]}"
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        try:
+        with threaded_http(self._handler()) as url:
+            self.url = url
             yield self
-        finally:
-            server.shutdown()
-            server.server_close()
-            thread.join()
 
 
 @contextmanager

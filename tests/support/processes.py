@@ -15,7 +15,7 @@ import coverage
 ROOT = Path(__file__).resolve().parents[2]
 
 # Environment variables that would otherwise leak the developer's configuration into a child.
-_SCRUBBED_PREFIXES = ("MCPSERVE_", "COVERAGE_")
+_SCRUBBED_PREFIXES = ("MCPSERVE_", "COVERAGE_", "OTEL_")
 _SCRUBBED_NAMES = frozenset(
     {"PORT", "LOG_LEVEL", "DATABASE_URL", "RATE_LIMIT_PER_MINUTE", "RATE_LIMIT_PER_HOUR"}
 )

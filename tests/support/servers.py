@@ -13,8 +13,10 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from tests.support.logcheck import check_log_lines
+from tests.support.processes import child_env, mcpserve_argv
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOLS = ROOT / ".tools"
@@ -43,31 +45,27 @@ def wait_healthy(url: str, process: subprocess.Popen[bytes], deadline: float = 2
 
 @contextlib.contextmanager
 def running_server(
-    *args: str, env: dict[str, str] | None = None, auth: str | None = "none", port: int | None = None
+    *args: str,
+    env: dict[str, str] | None = None,
+    auth: str | None = "none",
+    port: int | None = None,
+    lines: list[dict[str, Any]] | None = None,
+    measured: bool = False,
 ) -> Iterator[str]:
     """Run ``mcpserve serve ARGS`` over HTTP; yields the MCP URL and stops the process after.
 
     ``auth`` becomes ``--auth`` (pass None to leave authentication to ``env``). The server's log
-    (stderr, to a file so it can never fill a pipe) is checked line by line afterwards.
+    (stderr, to a file so it can never fill a pipe) is checked line by line afterwards, and its
+    lines appended to ``lines`` when given. ``measured``: the child runs under coverage when the
+    test run does, in an environment without the developer's mcpserve settings.
     """
     port = port or free_port()
     flags = ["--auth", auth] if auth is not None else []
-    command = [
-        sys.executable,
-        "-m",
-        "mcpserve",
-        "serve",
-        *args,
-        *flags,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
+    serve = ["serve", *args, *flags, "--host", "127.0.0.1", "--port", str(port)]
+    command = mcpserve_argv(*serve) if measured else [sys.executable, "-m", "mcpserve", *serve]
+    environment = child_env(**(env or {})) if measured else {**os.environ, **(env or {})}
     with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(
-            command, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=log
-        )
+        process = subprocess.Popen(command, env=environment, stdout=subprocess.DEVNULL, stderr=log)
         try:
             wait_healthy(f"http://127.0.0.1:{port}/health", process)
             yield f"http://127.0.0.1:{port}/mcp"
@@ -79,7 +77,9 @@ def running_server(
                 process.kill()
                 process.wait()
         log.seek(0)
-        check_log_lines(log.read())
+        parsed = check_log_lines(log.read())
+        if lines is not None:
+            lines.extend(parsed)
 
 
 def node_tool(name: str) -> Path:

@@ -79,9 +79,19 @@ def _database(settings: Settings | None) -> ReadOnlyDatabase:
     )
 
 
+def _traced(database: ReadOnlyDatabase, settings: Settings | None) -> ReadOnlyDatabase:
+    """With tracing on, every query is a span of the tool call that made it."""
+    if settings is None or not settings.tracing_enabled:
+        return database
+    from .sql.traced import TracedDatabase  # noqa: PLC0415 - only when tracing
+
+    return TracedDatabase(database, settings.database_url)
+
+
 def create_app(settings: Settings | None = None) -> MCPServer:
     """Build the demo server; ``settings`` chooses the database and runbook folder."""
-    database = _database(settings)
+    untraced = _database(settings)
+    database = _traced(untraced, settings)
     docs = DocsLibrary(settings.docs_dir if settings and settings.docs_dir else RUNBOOKS)
     app = MCPServer(
         "mcpserve-demo",
@@ -92,7 +102,7 @@ def create_app(settings: Settings | None = None) -> MCPServer:
         ),
     )
     _register_lifecycle(app, database)
-    _register_database_tools(app, database)
+    _register_database_tools(app, database, _describe_schema(untraced))
     _register_docs(app, docs)
     _register_rollback(app, database)
     _register_incident_prompt(app, database)
@@ -138,8 +148,7 @@ def _describe_schema(database: ReadOnlyDatabase) -> str:
     )
 
 
-def _register_database_tools(app: MCPServer, database: ReadOnlyDatabase) -> None:
-    schema = _describe_schema(database)
+def _register_database_tools(app: MCPServer, database: ReadOnlyDatabase, schema: str) -> None:
 
     @app.tool(
         annotations=READ_ONLY,

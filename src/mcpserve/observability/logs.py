@@ -192,8 +192,14 @@ def _flush_quietly(flush: Callable[[], None]) -> None:
         flush()
 
 
-def configure_logging(level: str = "info", stream: IO[bytes] | None = None) -> None:
-    """Route every log line, ours and the standard library's, to ``stream`` (stderr) as JSON."""
+def configure_logging(
+    level: str = "info", stream: IO[bytes] | None = None, context: Processor | None = None
+) -> None:
+    """Route every log line, ours and the standard library's, to ``stream`` (stderr) as JSON.
+
+    ``context`` adds fields from the ambient context to every line (trace and span ids when
+    tracing is on); without it lines cost nothing more.
+    """
     global _generation  # noqa: PLW0603 - logging configuration is process-wide by nature
     if _Sink.writer is not None:  # lines still waiting for their loop iteration's flush
         _flush_quietly(_Sink.writer.flush)
@@ -202,10 +208,12 @@ def configure_logging(level: str = "info", stream: IO[bytes] | None = None) -> N
     numeric = _LEVELS[level.lower()]
     _Sink.writer, _Sink.level = _LockedWriter(target, lock), numeric
     timestamper = structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp")
+    extra: list[Processor] = [context] if context is not None else []
     structlog.configure(
         processors=[
             structlog.processors.add_log_level,
             timestamper,
+            *extra,
             structlog.processors.format_exc_info,
             mask_credentials,
             structlog.processors.JSONRenderer(serializer=_dumps),
@@ -218,6 +226,7 @@ def configure_logging(level: str = "info", stream: IO[bytes] | None = None) -> N
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         timestamper,
+        *extra,
     ]
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=pre_chain,

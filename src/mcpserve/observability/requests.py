@@ -99,6 +99,8 @@ class RequestRecord:
     sse: bool = False
     error_code: int | None = None  # a JSON-RPC error answer's code
     error_id: str | None = None  # its data.errorId (an internal error's log line)
+    # (trace id, span id) of the request's span when it was recorded (tracing on and sampled).
+    trace: tuple[str, str] | None = None
 
 
 def request_id_for(header: str | None) -> str:
@@ -252,32 +254,29 @@ class RequestObserver:
         else:
             error_type = self._failed(record, method, tool)
         self.metrics.request(method, era, record.status, tool, error_type, seconds)
-        write_event(
-            "info",
-            "mcpserve.request",
-            "request",
-            {
-                "request_id": record.request_id,
-                "era": era,
-                "session_id": record.session_id,
-                "principal": record.principal,
-                "method": record.method[:_MAX_LOGGED_NAME],
-                "tool": record.tool[:_MAX_LOGGED_NAME] if record.tool is not None else None,
-                "status": record.status,
-                "outcome": record.outcome,
-                # Microseconds, as milliseconds: cheaper than round() and exact to the digit shown.
-                "duration_ms": int(seconds * 1_000_000) / 1000,
-                # Filled in by write_event; listed so the dict is built at its final size.
-                "logger": None,
-                "event": None,
-                "level": None,
-                "timestamp": None,
-            },
-            # Masking can change only text a client chose freely: a known method and a registered
-            # tool's name (TOOL_NAME's characters) never match its patterns, so the usual line
-            # skips the search.
-            () if plain else _CLIENT_TEXT,
-        )
+        fields = {
+            "request_id": record.request_id,
+            "era": era,
+            "session_id": record.session_id,
+            "principal": record.principal,
+            "method": record.method[:_MAX_LOGGED_NAME],
+            "tool": record.tool[:_MAX_LOGGED_NAME] if record.tool is not None else None,
+            "status": record.status,
+            "outcome": record.outcome,
+            # Microseconds, as milliseconds: cheaper than round() and exact to the digit shown.
+            "duration_ms": int(seconds * 1_000_000) / 1000,
+            # Filled in by write_event; listed so the dict is built at its final size.
+            "logger": None,
+            "event": None,
+            "level": None,
+            "timestamp": None,
+        }
+        if record.trace is not None:
+            fields["trace_id"], fields["span_id"] = record.trace
+        # Masking can change only text a client chose freely: a known method and a registered
+        # tool's name (TOOL_NAME's characters) never match its patterns, so the usual line skips
+        # the search.
+        write_event("info", "mcpserve.request", "request", fields, () if plain else _CLIENT_TEXT)
 
     def _failed(self, record: RequestRecord, method: str, tool: str) -> str:
         """The console's memory of a request that did not succeed (off the usual path); returns

@@ -9,6 +9,7 @@ answered (carried in the sealed ``requestState``) return at once.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
 
@@ -19,6 +20,7 @@ from mcpserve.principal import Principal
 from mcpserve.protocol.envelope import LOG_LEVELS, check_log_level
 from mcpserve.protocol.session import LegacySession
 from mcpserve.server.call import Call, ClosableOutbound
+from mcpserve.server.notify_limits import DEFAULT_LIMITS, NotificationBudget, NotificationLimits
 from mcpserve.server.signature import describe_validation_error, strip_titles
 from mcpserve.types import JSONObject, RequestId
 
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
 __all__ = ["Context", "ElicitationResult", "InputRequired", "NeedInput", "INPUT_CAPABILITIES"]
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
+logger = logging.getLogger("mcpserve.notifications")
 Action = Literal["accept", "decline", "cancel"]
 
 
@@ -83,11 +86,13 @@ INPUT_CAPABILITIES = {
 class Context:
     """Per-request handle given to handlers that declare a parameter annotated ``Context``."""
 
-    __slots__ = ("_asked", "_call", "_last_progress", "_server")
+    __slots__ = ("_asked", "_budget", "_call", "_last_progress", "_limits", "_server")
 
-    def __init__(self, call: Call, server: MCPServer) -> None:
+    def __init__(self, call: Call, server: MCPServer, limits: NotificationLimits = DEFAULT_LIMITS) -> None:
         self._call = call
         self._server = server
+        self._limits = limits
+        self._budget: NotificationBudget | None = None
         self._last_progress: float | None = None
         self._asked = 0
 
@@ -151,14 +156,40 @@ class Context:
         return self._call.cancelled
 
     # -- progress and logging -----------------------------------------------------------------
+    def _allowance(self) -> NotificationBudget:
+        if self._budget is None:
+            self._budget = NotificationBudget(self._limits)
+        return self._budget
+
+    def _dropped(self, kind: str, budget: NotificationBudget) -> None:
+        """One server log line per request and kind, at the first drop: never a flood of its own."""
+        if (budget.logs if kind == "log" else budget.progress).dropped == 1:
+            target = self._call.params.get("name") or self._call.params.get("uri")
+            logger.warning(
+                "%s notifications of request %s (%s %s) are being dropped: over the per-request limit",
+                kind,
+                self._call.id,
+                self._call.method,
+                str(target)[:200],
+            )
+
     async def report_progress(
         self, progress: float, total: float | None = None, message: str | None = None
     ) -> None:
-        """Send progress if the client asked for it; values that do not increase are dropped."""
+        """Send progress if the client asked for it; values that do not increase are dropped.
+
+        Each request may send ``MCPSERVE_NOTIFICATION_BURST`` at once, then
+        ``MCPSERVE_PROGRESS_NOTIFICATIONS_PER_SECOND`` (the latest value when one goes out); the
+        one that reaches ``total`` always goes out.
+        """
         token = self._call.progress_token
         if token is None or (self._last_progress is not None and progress <= self._last_progress):
             return
         self._last_progress = progress
+        budget = self._allowance()
+        if not budget.allow_progress(total is not None and progress >= total):
+            self._dropped("progress", budget)
+            return
         params: JSONObject = {"progressToken": token, "progress": progress}
         if total is not None:
             params["total"] = total
@@ -170,7 +201,9 @@ class Context:
         """Send a log message to the client at or above its requested level.
 
         2026-07-28: only when the request's ``_meta`` names a level. 2025 era: the session's
-        ``logging/setLevel`` threshold, everything until one is set.
+        ``logging/setLevel`` threshold, everything until one is set. Each request may send
+        ``MCPSERVE_NOTIFICATION_BURST`` at once, then ``MCPSERVE_LOG_NOTIFICATIONS_PER_SECOND``;
+        the next message after a drop is preceded by a warning saying how many were dropped.
         """
         level = check_log_level(level)
         threshold = self._call.log_level
@@ -178,6 +211,17 @@ class Context:
             return
         if threshold is not None and LOG_LEVELS.index(level) < LOG_LEVELS.index(threshold):
             return
+        budget = self._allowance()
+        if not budget.allow_log():
+            self._dropped("log", budget)
+            return
+        if budget.logs.dropped:  # the client learns that it missed some, and how many
+            dropped, budget.logs.dropped = budget.logs.dropped, 0
+            notice = f"{dropped} log messages dropped: this request exceeded its notification rate limit"
+            await self._call.outbound.notify(
+                "notifications/message",
+                {"level": "warning", "logger": "mcpserve", "data": {"message": notice, "dropped": dropped}},
+            )
         params: JSONObject = {"level": level, "data": data}
         if logger_name:
             params["logger"] = logger_name

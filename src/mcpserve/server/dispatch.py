@@ -35,6 +35,7 @@ from mcpserve.server.call import Call
 from mcpserve.server.context import INPUT_CAPABILITIES, Context, InputRequired, NeedInput
 from mcpserve.server.deadlines import DeadlineKeeper
 from mcpserve.server.listen import listen
+from mcpserve.server.notify_limits import DEFAULT_LIMITS, NotificationLimits
 from mcpserve.server.pagination import paginate
 from mcpserve.server.prompts import to_messages
 from mcpserve.server.resources import to_contents
@@ -117,6 +118,7 @@ class Dispatcher:
         page_size: int = 100,
         cache_hints: dict[str, CacheHint] | None = None,
         clock: Callable[[], float] = time.time,
+        notification_limits: NotificationLimits = DEFAULT_LIMITS,
     ) -> None:
         self.server = server
         self.keyring = keyring or KeyRing.ephemeral()
@@ -126,6 +128,7 @@ class Dispatcher:
         self.page_size = page_size
         self.cache_hints = {**_DEFAULT_HINTS, **(cache_hints or {})}
         self.clock = clock
+        self.notification_limits = notification_limits
         self.deadlines = DeadlineKeeper()
         self._closing: anyio.Event | None = None
 
@@ -248,7 +251,9 @@ class Dispatcher:
             return failures.error_result(f"Unknown tool: {name!r}")
         seconds = self.timeout_for(tool)
         try:
-            context = Context(call, self.server) if tool.signature.context_param else None
+            context = (
+                Context(call, self.server, self.notification_limits) if tool.signature.context_param else None
+            )
             kwargs = tool.bind(arguments, context)
             deadline = self.deadlines.start(seconds, call.task) if seconds else None
             try:
@@ -281,7 +286,7 @@ class Dispatcher:
         prompt = self.server.find_prompt(name, call.principal)
         if prompt is None:
             raise InvalidParams(f"Unknown prompt: {name!r}")
-        context = Context(call, self.server)
+        context = Context(call, self.server, self.notification_limits)
         outcome = await self._rounds(call, name, arguments, lambda: prompt.render(arguments, context))
         if isinstance(outcome, _InputRequiredResult):
             return outcome.result
@@ -296,7 +301,9 @@ class Dispatcher:
         if found is None:
             raise ResourceNotFound(uri)
         resource, variables = found
-        produce = functools.partial(resource.read, variables, Context(call, self.server))
+        produce = functools.partial(
+            resource.read, variables, Context(call, self.server, self.notification_limits)
+        )
         outcome = await self._rounds(call, uri, None, produce)
         if isinstance(outcome, _InputRequiredResult):
             return outcome.result

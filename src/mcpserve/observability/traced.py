@@ -1,0 +1,215 @@
+"""The traced variants the runtime composes when tracing is on: nothing here runs otherwise.
+
+:class:`TracedDispatcher` opens a SERVER span per MCP request (both eras, every transport);
+:class:`TracedLimiter` times each Redis budget check. Names and attributes follow the
+OpenTelemetry MCP semantic conventions (see ``docs/tracing.md``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
+from urllib.parse import urlsplit
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
+
+from mcpserve.observability.requests import current_request
+from mcpserve.observability.tracing import RootSampling, failed, parent_context, span_ids
+from mcpserve.ratelimit.base import Budget, Decision, Limiter
+from mcpserve.server.call import Call
+from mcpserve.server.dispatch import Dispatcher
+from mcpserve.types import JSONObject
+
+if TYPE_CHECKING:
+    from mcpserve.server.app import MCPServer
+
+__all__ = ["TracedDispatcher", "TracedLimiter", "request_attributes"]
+
+_MAX_NAME = 200  # a client-chosen name kept in an attribute is cut here
+_TARGETED: Final = {"tools/call": "gen_ai.tool.name", "prompts/get": "gen_ai.prompt.name"}
+_RESOURCE_METHODS: Final = frozenset({"resources/read", "resources/subscribe", "resources/unsubscribe"})
+
+
+class _Timed(NamedTuple):
+    """A Redis call made before the request's span could exist (admission runs before dispatch)."""
+
+    start: int
+    end: int
+    attributes: dict[str, Any]
+    error: str | None
+
+
+# Set by TracedLimiter in the request's own task, taken by the request's span right after.
+_admission: ContextVar[_Timed | None] = ContextVar("mcpserve_traced_admission", default=None)
+
+
+def request_attributes(call: Call, headers: dict[str, str] | None) -> dict[str, Any]:
+    """The MCP semantic-convention attributes of a server span for ``call``."""
+    session_id = headers.get("mcp-session-id") if headers is not None else None
+    attributes: dict[str, Any] = {"mcp.method.name": call.method}
+    if call.id is not None:
+        attributes["jsonrpc.request.id"] = str(call.id)
+    if call.protocol_version:
+        attributes["mcp.protocol.version"] = call.protocol_version
+    if headers is not None:  # HTTP; stdio calls carry no headers
+        attributes["network.transport"] = "tcp"
+        attributes["network.protocol.name"] = "http"
+    else:
+        attributes["network.transport"] = "pipe"
+    if session_id:
+        attributes["mcp.session.id"] = session_id
+    key = _TARGETED.get(call.method)
+    name = call.params.get("name")
+    if key is not None and isinstance(name, str):
+        attributes[key] = name[:_MAX_NAME]
+        if call.method == "tools/call":
+            attributes["gen_ai.operation.name"] = "execute_tool"
+    uri = call.params.get("uri")
+    if call.method in _RESOURCE_METHODS and isinstance(uri, str):
+        attributes["mcp.resource.uri"] = uri[:_MAX_NAME]
+    return attributes
+
+
+def _span_name(call: Call, server: MCPServer) -> str:
+    """``{method} {target}`` for a known tool; the method alone otherwise (bounded cardinality)."""
+    name = call.params.get("name")
+    if call.method == "tools/call" and isinstance(name, str) and server.registered_tool(name) is not None:
+        return f"tools/call {name}"
+    return call.method
+
+
+def _record_outcome(span: trace.Span, response: JSONObject) -> None:
+    error = response.get("error")
+    if isinstance(error, dict):
+        code = str(error.get("code"))
+        span.set_attribute("rpc.response.status_code", code)
+        message = error.get("message")
+        failed(span, code, message if isinstance(message, str) else None)
+        return
+    result = response.get("result")
+    if isinstance(result, dict) and result.get("isError"):
+        failed(span, "tool_error")
+
+
+class TracedDispatcher(Dispatcher):
+    """A :class:`Dispatcher` whose requests are SERVER spans.
+
+    A ``tools/call`` span is also the tool call's span (``gen_ai.operation.name`` is
+    ``execute_tool``, as the conventions have it): what the tool does (queries, upstream calls,
+    its own spans) are its children. ``roots`` decides requests without trace context before any
+    span exists (see :class:`~mcpserve.observability.tracing.RootSampling`).
+    """
+
+    def __init__(
+        self, server: MCPServer, *, tracer: trace.Tracer, roots: RootSampling | None = None, **options: Any
+    ) -> None:
+        super().__init__(server, **options)
+        self.tracer = tracer
+        self.roots = roots
+
+    async def handle(self, call: Call) -> JSONObject:
+        span = self._start(call)
+        token = otel_context.attach(trace.set_span_in_context(span))
+        try:
+            response = await super().handle(call)
+        except asyncio.CancelledError:
+            if span.is_recording():
+                failed(span, "cancelled")
+            span.end()
+            raise
+        finally:
+            otel_context.detach(token)
+        if span.is_recording():
+            _record_outcome(span, response)
+        span.end()
+        return response
+
+    def _start(self, call: Call) -> trace.Span:
+        """The request's span: a bare context when it is left out, else the SDK's span."""
+        headers = call.headers
+        parent, links = parent_context(call.params.get("_meta"), headers)
+        admitted = _admission.get()
+        if admitted is not None:
+            _admission.set(None)
+        attributes = None
+        roots = self.roots if parent is None else None
+        if roots is not None:
+            unsampled = roots.unsampled()
+            if unsampled is not None:
+                return unsampled
+            attributes = request_attributes(call, headers)  # sampled: given at the start, in one go
+        span = self.tracer.start_span(
+            _span_name(call, self.server),
+            context=parent,
+            kind=SpanKind.SERVER,
+            attributes=attributes,
+            links=links,
+            start_time=admitted.start if admitted is not None else None,
+        )
+        if roots is not None:
+            roots.forget()  # the preset id was this span's; never another's
+        if span.is_recording():
+            if attributes is None:
+                span.set_attributes(request_attributes(call, headers))
+            record = current_request.get()
+            if record is not None:
+                record.trace = span_ids(span)
+            if admitted is not None:
+                self._admission_span(span, admitted)
+        return span
+
+    def _admission_span(self, parent: trace.Span, timed: _Timed) -> None:
+        child = self.tracer.start_span(
+            "EVALSHA",
+            context=trace.set_span_in_context(parent),
+            kind=SpanKind.CLIENT,
+            attributes=timed.attributes,
+            start_time=timed.start,
+        )
+        if timed.error is not None:
+            failed(child, timed.error)
+        child.end(end_time=timed.end)
+
+
+def _redis_attributes(url: str) -> dict[str, Any]:
+    parts = urlsplit(url)
+    attributes: dict[str, Any] = {"db.system.name": "redis", "db.operation.name": "EVALSHA"}
+    if parts.scheme == "unix":
+        attributes["server.address"] = parts.path
+        return attributes
+    attributes["server.address"] = parts.hostname or ""
+    attributes["server.port"] = parts.port or 6379
+    database = parts.path.strip("/")
+    attributes["db.namespace"] = database or "0"
+    return attributes
+
+
+class TracedLimiter:
+    """A :class:`Limiter` whose Redis calls become CLIENT spans of the request they admit.
+
+    Admission runs before the request reaches the dispatcher, so the call is timed here and the
+    span is made by the request's own span (which then starts at the admission).
+    """
+
+    def __init__(self, limiter: Limiter, url: str) -> None:
+        self._limiter = limiter
+        self._attributes = _redis_attributes(url)
+
+    async def hit(self, budgets: Sequence[Budget]) -> Decision:
+        start = time.time_ns()
+        try:
+            decision = await self._limiter.hit(budgets)
+        except BaseException as exc:
+            error = "cancelled" if isinstance(exc, asyncio.CancelledError) else type(exc).__qualname__
+            _admission.set(_Timed(start, time.time_ns(), self._attributes, error))
+            raise
+        _admission.set(_Timed(start, time.time_ns(), self._attributes, None))
+        return decision
+
+    async def aclose(self) -> None:
+        await self._limiter.aclose()

@@ -1,0 +1,332 @@
+"""The traced dispatcher, limiter and log processor in-process, on the real OpenTelemetry SDK."""
+
+from __future__ import annotations
+
+import io
+import logging
+import secrets
+from typing import Any
+
+import anyio
+import orjson
+import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode
+
+from mcpserve import MCPServer
+from mcpserve.config import load_settings
+from mcpserve.observability.logs import get_logger
+from mcpserve.observability.traced import TracedDispatcher, TracedLimiter
+from mcpserve.observability.tracing import (
+    PresetIds,
+    RootSampling,
+    build_tracer_provider,
+    inject_meta,
+    operation_span,
+    root_sampling,
+    tracer,
+)
+from mcpserve.protocol import jsonrpc
+from mcpserve.protocol.envelope import read_request_meta
+from mcpserve.ratelimit import RateGate
+from mcpserve.runtime import build_dispatcher, build_http_app, configure_logging
+from mcpserve.server.call import Call
+from mcpserve.server.context import Context
+from mcpserve.server.dispatch import Dispatcher
+from tests.support.asgi import MODERN_HEADERS, request
+from tests.support.logcheck import check_log_lines
+from tests.support.wire import modern_request
+
+from .conftest import Recorded
+
+pytestmark = pytest.mark.anyio
+
+TRACED = {"auth": "none", "tracing": True, "rate_limit_per_minute": 0, "rate_limit_per_hour": 0}
+stdlib_logger = logging.getLogger("tests.tracing.tool")
+
+
+def _app() -> MCPServer:
+    app = MCPServer("traced-tests")
+
+    @app.tool()
+    async def chatty(text: str) -> str:
+        get_logger("tests.tracing.tool").info("structlog line", text=text)
+        stdlib_logger.warning("stdlib line")
+        with tracer("tests.tracing").start_as_current_span("inner"):
+            return text
+
+    @app.tool()
+    def sync_chatty() -> str:
+        stdlib_logger.warning("from a worker thread")
+        return "done"
+
+    @app.tool()
+    async def sleepy() -> str:
+        await anyio.sleep(30)
+        return "late"
+
+    @app.tool()
+    async def confirm(ctx: Context) -> str:
+        answer = await ctx.elicit("Sure?", {"type": "object", "properties": {}})
+        return answer.action
+
+    return app
+
+
+def _modern(method: str, params: dict[str, Any] | None = None, **meta: Any) -> Call:
+    raw = modern_request(1, method, params, capabilities={"elicitation": {}})
+    raw["params"]["_meta"].update(meta)
+    message = jsonrpc.parse_message(raw)
+    assert isinstance(message, jsonrpc.Request)
+    return Call.modern(message, read_request_meta(message.params))
+
+
+def _traceparent() -> tuple[str, str, str]:
+    trace_id, span_id = secrets.token_hex(16), secrets.token_hex(8)
+    return trace_id, span_id, f"00-{trace_id}-{span_id}-01"
+
+
+def _hex(value: int, width: int) -> str:
+    return format(value, f"0{width}x")
+
+
+def test_the_dispatcher_is_traced_only_when_tracing_is_on() -> None:
+    app = _app()
+    assert type(build_dispatcher(app, load_settings({"auth": "none"}))) is Dispatcher
+    assert isinstance(build_dispatcher(app, load_settings(TRACED)), TracedDispatcher)
+    disabled = load_settings({**TRACED, "otel_sdk_disabled": True})
+    assert type(build_dispatcher(app, disabled)) is Dispatcher
+
+
+async def test_a_tool_call_is_a_server_span_with_a_tool_child_and_traced_log_lines(spans: Recorded) -> None:
+    stream = io.BytesIO()
+    configure_logging(load_settings({**TRACED, "log_level": "debug"}), stream)
+    dispatcher = build_dispatcher(_app(), load_settings(TRACED))
+    trace_id, parent, traceparent = _traceparent()
+    call = _modern(
+        "tools/call", {"name": "chatty", "arguments": {"text": "hi"}}, traceparent=traceparent, baggage="k=v"
+    )
+    response = await dispatcher.handle(call)
+    assert response["result"]["isError"] is False
+    server = spans.named("tools/call chatty")
+    inner = spans.named("inner")
+    assert server.kind is SpanKind.SERVER
+    assert _hex(server.context.trace_id, 32) == trace_id
+    assert server.parent is not None and _hex(server.parent.span_id, 16) == parent
+    assert server.parent.is_remote
+    assert dict(server.attributes or {}) == {
+        "mcp.method.name": "tools/call",
+        "jsonrpc.request.id": "1",
+        "mcp.protocol.version": "2026-07-28",
+        "network.transport": "pipe",
+        "gen_ai.tool.name": "chatty",
+        "gen_ai.operation.name": "execute_tool",
+    }
+    assert inner.parent is not None and inner.parent.span_id == server.context.span_id  # tool code joins in
+    lines = [
+        line for line in check_log_lines(stream.getvalue()) if line.get("logger") == "tests.tracing.tool"
+    ]
+    assert [line["event"] for line in lines] == ["structlog line", "stdlib line"]
+    for line in lines:
+        assert line["trace_id"] == trace_id
+        assert line["span_id"] == _hex(server.context.span_id, 16)
+    configuration = orjson.loads(stream.getvalue().splitlines()[0])
+    assert configuration["event"] == "configuration" and "trace_id" not in configuration
+
+
+async def test_a_sync_tool_logs_with_the_trace_from_its_worker_thread(spans: Recorded) -> None:
+    stream = io.BytesIO()
+    configure_logging(load_settings(TRACED), stream)
+    dispatcher = build_dispatcher(_app(), load_settings(TRACED))
+    trace_id, _, traceparent = _traceparent()
+    await dispatcher.handle(_modern("tools/call", {"name": "sync_chatty"}, traceparent=traceparent))
+    server = spans.named("tools/call sync_chatty")
+    (line,) = [line for line in check_log_lines(stream.getvalue()) if line["event"] == "from a worker thread"]
+    assert (line["trace_id"], line["span_id"]) == (trace_id, _hex(server.context.span_id, 16))
+
+
+async def test_errors_timeouts_and_questions_are_told_apart(spans: Recorded) -> None:
+    settings = load_settings({**TRACED, "tool_timeouts": {"sleepy": 0.05}})
+    dispatcher = build_dispatcher(_app(), settings)
+    missing = await dispatcher.handle(_modern("no/such/method"))
+    assert missing["error"]["code"] == -32601
+    failed = spans.named("no/such/method")
+    assert failed.attributes is not None
+    assert (failed.attributes["error.type"], failed.attributes["rpc.response.status_code"]) == (
+        "-32601",
+        "-32601",
+    )
+    assert failed.status.status_code is StatusCode.ERROR
+    assert failed.status.description == missing["error"]["message"]
+
+    timed_out = await dispatcher.handle(_modern("tools/call", {"name": "sleepy"}))
+    assert timed_out["result"]["isError"] is True
+    assert (spans.named("tools/call sleepy").attributes or {})["error.type"] == "tool_error"
+
+    asked = await dispatcher.handle(_modern("tools/call", {"name": "confirm"}))
+    assert asked["result"]["resultType"] == "input_required"
+    question = spans.named("tools/call confirm")  # a question for the client is not a failure
+    assert "error.type" not in (question.attributes or {})
+    assert question.status.status_code is StatusCode.UNSET
+
+    unknown = await dispatcher.handle(_modern("tools/call", {"name": "x" * 500}))
+    assert unknown["result"]["isError"] is True
+    named = [span for span in spans.all() if span.name == "tools/call"]  # not a name a client chose
+    assert len(named) == 1 and (named[0].attributes or {})["gen_ai.tool.name"] == "x" * 200
+
+
+async def test_a_cancelled_request_ends_its_span_as_cancelled(spans: Recorded) -> None:
+    dispatcher = build_dispatcher(_app(), load_settings(TRACED))
+    async with anyio.create_task_group() as group:
+        group.start_soon(dispatcher.handle, _modern("tools/call", {"name": "sleepy"}))
+        await anyio.sleep(0.05)  # the request is under way (the tool sleeps 30 s)
+        group.cancel_scope.cancel()
+    server = spans.named("tools/call sleepy")
+    assert (server.attributes or {})["error.type"] == "cancelled"
+    assert server.end_time is not None
+
+
+async def test_an_unsampled_request_makes_no_children_and_no_trace_fields(spans: Recorded) -> None:
+    stream = io.BytesIO()
+    configure_logging(load_settings(TRACED), stream)
+    dispatcher = build_dispatcher(_app(), load_settings(TRACED))
+    trace_id, parent, _ = _traceparent()
+    unsampled = f"00-{trace_id}-{parent}-00"  # the caller did not sample: parent-based sampling follows
+    await dispatcher.handle(
+        _modern("tools/call", {"name": "chatty", "arguments": {"text": "x"}}, traceparent=unsampled)
+    )
+    assert spans.all() == []
+    assert all("trace_id" not in line for line in check_log_lines(stream.getvalue()))
+
+
+async def test_malformed_trace_context_starts_a_new_trace(spans: Recorded) -> None:
+    dispatcher = build_dispatcher(_app(), load_settings(TRACED))
+    for bad in ("not-a-traceparent", 17, None):
+        await dispatcher.handle(_modern("tools/list", traceparent=bad))
+    listed = [span for span in spans.all() if span.name == "tools/list"]
+    assert len(listed) == 3
+    assert all(span.parent is None for span in listed)
+
+
+async def test_inject_meta_carries_the_current_trace_into_an_outgoing_request(spans: Recorded) -> None:
+    assert inject_meta({"progressToken": 1}) == {"progressToken": 1}  # no current span: nothing added
+    with operation_span(
+        tracer(), "tools/call upstream", SpanKind.CLIENT, {"mcp.method.name": "tools/call"}
+    ) as span:
+        meta = inject_meta()
+    context = span.get_span_context()
+    version, trace_id, span_id, flags = meta["traceparent"].split("-")
+    assert (version, trace_id, span_id) == ("00", _hex(context.trace_id, 32), _hex(context.span_id, 16))
+    assert int(flags, 16) & 1  # sampled
+    with pytest.raises(RuntimeError), operation_span(tracer(), "failing", SpanKind.CLIENT, {}):
+        raise RuntimeError("upstream down")
+    failing = spans.named("failing")
+    assert (failing.attributes or {})["error.type"] == "RuntimeError"
+    assert failing.status.description == "upstream down"
+
+
+async def test_a_redis_budget_check_is_a_client_span_of_the_request_it_admits(spans: Recorded) -> None:
+    prefix = f"test-trace-{secrets.token_hex(4)}:"
+    settings = load_settings(
+        {
+            **TRACED,
+            "rate_limit_per_minute": 100,
+            "redis_url": "redis://127.0.0.1:6379/0",
+            "redis_prefix": prefix,
+        }
+    )
+    app = _app()
+    http = build_http_app(app, settings)
+    limits = http.endpoint.limits
+    assert isinstance(limits, RateGate) and isinstance(limits.limiter, TracedLimiter)
+    trace_id, _, traceparent = _traceparent()
+    body = modern_request(4, "tools/call", {"name": "chatty", "arguments": {"text": "hi"}})
+    body["params"]["_meta"]["traceparent"] = traceparent
+    headers = {**MODERN_HEADERS, "mcp-method": "tools/call", "mcp-name": "chatty"}
+    async with app.lifespan():
+        reply = await request(http, "POST", headers=headers, body=orjson.dumps(body))
+    assert reply.status == 200, reply.body
+    server = spans.named("tools/call chatty")
+    redis = spans.named("EVALSHA")
+    assert redis.kind is SpanKind.CLIENT
+    assert redis.parent is not None and redis.parent.span_id == server.context.span_id
+    assert _hex(redis.context.trace_id, 32) == trace_id
+    assert dict(redis.attributes or {}) == {
+        "db.system.name": "redis",
+        "db.operation.name": "EVALSHA",
+        "server.address": "127.0.0.1",
+        "server.port": 6379,
+        "db.namespace": "0",
+    }
+    assert server.start_time is not None and redis.start_time is not None and redis.end_time is not None
+    assert server.start_time == redis.start_time  # the request's span starts at its admission
+    assert redis.end_time <= (server.end_time or 0)
+    assert (server.attributes or {})["network.transport"] == "tcp"
+
+
+async def test_a_failed_redis_call_is_an_error_span_and_the_request_still_runs(spans: Recorded) -> None:
+    class Broken:
+        async def hit(self, budgets: Any) -> Any:
+            raise ConnectionError("redis is down")
+
+        async def aclose(self) -> None:
+            return None
+
+    limiter = TracedLimiter(Broken(), "unix:///tmp/redis.sock")
+    with pytest.raises(ConnectionError):
+        await limiter.hit([])
+    await limiter.aclose()
+    dispatcher = build_dispatcher(_app(), load_settings(TRACED))
+    await dispatcher.handle(_modern("tools/list"))
+    redis = spans.named("EVALSHA")
+    assert (redis.attributes or {})["error.type"] == "ConnectionError"
+    assert (redis.attributes or {})["server.address"] == "/tmp/redis.sock"
+    assert trace.get_current_span().is_recording() is False
+
+
+async def test_requests_without_trace_context_are_sampled_early_with_the_sdks_verdict(
+    spans: Recorded,
+) -> None:
+    ratio = {**TRACED, "otel_traces_sampler": "parentbased_traceidratio", "otel_traces_sampler_arg": 0.5}
+    settings = load_settings({**ratio, "otel_traces_exporter": "none"})
+    assert root_sampling(settings) is None  # the installed provider (the tests') is not one of ours
+    provider = build_tracer_provider(settings)
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    assert isinstance(provider.id_generator, PresetIds)
+    app = MCPServer("early")
+
+    @app.tool()
+    async def outgoing() -> str:
+        """What a request this tool sent upstream would carry."""
+        return str(inject_meta()["traceparent"])
+
+    dispatcher = TracedDispatcher(
+        app, tracer=provider.get_tracer("tests"), roots=RootSampling(0.5, provider.id_generator)
+    )
+    sent = []
+    for _ in range(200):
+        response = await dispatcher.handle(_modern("tools/call", {"name": "outgoing"}))
+        sent.append(response["result"]["content"][0]["text"].split("-"))
+    recorded = {_hex(span.context.trace_id, 32) for span in exporter.get_finished_spans()}
+    assert 40 <= len(recorded) <= 160  # about half, as the ratio says
+    for _, trace_id, _, flags in sent:
+        # Outgoing requests carry every request's trace, flagged sampled exactly when it was recorded.
+        assert bool(int(flags, 16) & 1) == (trace_id in recorded)
+    assert len({trace_id for _, trace_id, _, _ in sent}) == 200
+    assert spans.all() == []  # nothing reached the process's provider
+    provider.shutdown()
+
+
+def test_early_sampling_is_skipped_when_every_request_is_sampled() -> None:
+    ids = PresetIds()
+    everything = RootSampling(1.0, ids)
+    assert everything.unsampled() is None
+    assert ids.generate_trace_id() != ids.generate_trace_id()  # the preset is used once
+    ids.preset(7)
+    everything.forget()  # a preset the SDK did not take never reaches another span
+    assert ids.generate_trace_id() != 7
+    nothing = RootSampling(0.0, ids).unsampled()
+    assert nothing is not None and not nothing.is_recording() and nothing.get_span_context().is_valid
