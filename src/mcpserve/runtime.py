@@ -212,19 +212,20 @@ def build_http_app(server: MCPServer, settings: Settings) -> HttpApp:
         metrics.readiness(status == 200, report.get("checks", {}))
 
     metrics.before_scrape(readiness_gauges)
-    console = Console(
-        ConsoleParts(
-            settings=settings,
-            server=server,
-            metrics=metrics,
-            ops=ops,
-            recent=recent,
-            auth_methods=auth_methods(settings),
-            rate_gate=limits,
-            timeout_for=dispatcher.timeout_for,
-        )
-    )
     if settings.admin_console:
+        # Mounted after the ops routes exist: the console reads them (readiness, drain, sessions).
+        console = Console(
+            ConsoleParts(
+                settings=settings,
+                server=server,
+                metrics=metrics,
+                ops=ops,
+                recent=recent,
+                auth_methods=auth_methods(settings),
+                rate_gate=limits,
+                timeout_for=dispatcher.timeout_for,
+            )
+        )
         ops.admin = AdminRoutes(console, AdminAccess(gate, _host_guard(settings, loopback_names=True)))
         ops.serve_admin = on_main_port
     return HttpApp(
