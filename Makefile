@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: serve test lint typecheck pytest services tools obs-tools install install-dev clean
+.PHONY: serve test lint typecheck pytest services tools deploy-tools deploy-check image install install-dev clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -36,9 +36,19 @@ services:
 tools:
 	@scripts/node-tools.sh >/dev/null
 
-# promtool and chromium from Debian, for the alert-rule and operator-console tests.
-obs-tools:
-	@scripts/ensure-observability-tools.sh
+# nginx, Caddy and promtool for the deployment checks (apt, only when missing).
+deploy-tools:
+	@scripts/deploy-tools.sh
+
+# Every offline validation of deploy/ (manifests for two Kubernetes versions, compose, hadolint,
+# yamllint, nginx -t, caddy validate, promtool, the service-link start test): tests/deploy,
+# which `make test` runs with the rest of the suite.
+deploy-check: install-dev deploy-tools
+	$(BIN)/pytest -q tests/deploy
+
+# The container image (podman/buildah, installed when missing), smoke-tested as its user.
+image: install-dev
+	scripts/image.sh
 
 lint: install-dev
 	$(BIN)/ruff format --check src tests examples bench
@@ -47,7 +57,7 @@ lint: install-dev
 typecheck: install-dev
 	$(BIN)/mypy
 
-pytest: install-dev services tools obs-tools
+pytest: install-dev services tools deploy-tools
 	rm -f .coverage .coverage.*
 	$(BIN)/coverage run -m pytest $(PYTEST_ARGS)
 	$(BIN)/coverage combine -q
@@ -56,4 +66,4 @@ pytest: install-dev services tools obs-tools
 test: lint typecheck pytest
 
 clean:
-	rm -rf $(VENV) .coverage .coverage.* .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .coverage .coverage.* .mypy_cache .ruff_cache .pytest_cache build/image

@@ -28,6 +28,7 @@ from typing import Any
 
 from bench import httpclient
 from bench.otlp_sink import otlp_sink
+from bench.redis_server import BenchRedis, start_redis
 from bench.servers import (
     BENCH_DIR,
     HOST,
@@ -38,6 +39,7 @@ from bench.servers import (
     ServerPool,
     ServerSpec,
     ServerUnavailable,
+    state_prefix,
 )
 from bench.wrk import WrkError, run_wrk, wrk_version
 
@@ -45,10 +47,13 @@ ERA_TITLES = {
     "2026": "tools/call at 2026-07-28 (stateless, JSON response)",
     "2025": "tools/call at 2025-11-25 (one initialized session, JSON response)",
 }
-SERVER_ORDER = ["mcpserve", "mcpserve-traced", "sdk", "bare", "bare-held"]
-DEFAULT_SERVERS = ["mcpserve", "sdk", "bare"]  # bare-held on request: see bench/README.md
+SERVER_ORDER = ["mcpserve", "mcpserve-traced", "mcpserve-redis", "sdk", "bare", "bare-held"]
+# bare-held, mcpserve-traced and mcpserve-redis on request: see bench/README.md
+DEFAULT_SERVERS = ["mcpserve", "sdk", "bare"]
 BASELINE, CEILING = "sdk", "bare"
 UNTRACED, TRACED = "mcpserve", "mcpserve-traced"
+# The Redis-backed mcpserve is compared with the in-memory one (the scale-out's cost on one replica).
+MEMORY, REDIS = "mcpserve", "mcpserve-redis"
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,7 @@ class Options:
     text: str
     server_cpu: int
     client_cpu: int
+    redis_cpu: int | None
     start_timeout: float
     tool: str
     skip_throughput: bool
@@ -101,7 +107,8 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         "--servers",
         type=_csv(str, SERVER_ORDER),
         default=DEFAULT_SERVERS,
-        help="default: mcpserve,sdk,bare; bare-held: the ceiling on mcpserve's HTTP protocol",
+        help="default: mcpserve,sdk,bare; bare-held: the ceiling on mcpserve's HTTP protocol;"
+        " mcpserve-redis: state in a private Redis",
     )
     add("--eras", type=_csv(str, ["2026", "2025"]), default=["2026", "2025"], help="default: 2026,2025")
     add("--connections", type=_csv(int), default=[1, 16, 64], help="wrk connections (default: 1,16,64)")
@@ -115,6 +122,7 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     add("--text", default="hello from wrk", help="text sent to echo (plain ASCII, no quotes)")
     add("--server-cpu", type=int, default=0)
     add("--client-cpu", type=int, default=1)
+    add("--redis-cpu", type=int, default=None, help="CPU of the private Redis (default: the client's)")
     add("--start-timeout", type=float, default=20.0, help="seconds a server may take to listen")
     add(
         "--tool",
@@ -365,6 +373,8 @@ def _throughput_medians(opts: Options, runs: list[dict[str, Any]]) -> list[dict[
                 row["cpu_vs_ceiling"] = _ratio(rows.get(CEILING, {}).get("cpu_us"), row["cpu_us"])
                 if row["server"] == TRACED:  # what tracing costs: on over off, in the same run
                     row["rps_vs_untraced"] = _ratio(row["rps"], rows.get(UNTRACED, {}).get("rps"))
+                elif row["server"] == REDIS:
+                    row["rps_vs_memory"] = _ratio(row["rps"], rows.get(MEMORY, {}).get("rps"))
                 out.append(row)
     return out
 
@@ -372,14 +382,16 @@ def _throughput_medians(opts: Options, runs: list[dict[str, Any]]) -> list[dict[
 # --- sessions --------------------------------------------------------------------------------------
 
 
-def session_phase(opts: Options, pool: ServerPool, availability: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def session_phase(
+    opts: Options, pool: ServerPool, availability: dict[str, dict[str, Any]], redis: BenchRedis | None = None
+) -> dict[str, Any]:
     specs = [spec for name in opts.servers for spec in SERVERS[name] if "2025" in spec.eras]
     runs: list[dict[str, Any]] = []
     _say(f"sessions: {opts.reps} x {len(specs)} fresh servers x {opts.sessions} sessions")
     for rep in range(opts.reps):
         order = _rotated([s.name for s in specs], rep)
         for spec in sorted(specs, key=lambda s: order.index(s.name)):
-            runs.append(_session_run(opts, pool, spec, rep, availability))
+            runs.append(_session_run(opts, pool, spec, rep, availability, redis if spec.redis else None))
     medians: list[dict[str, Any]] = []
     rows: dict[str, dict[str, Any]] = {}
     for spec in specs:
@@ -392,6 +404,9 @@ def session_phase(opts: Options, pool: ServerPool, availability: dict[str, dict[
             "sessions_per_s": _median([r["sessions_per_s"] for r in valid]),
             "kib_per_session": _median([r["kib_per_session"] for r in valid]),
         }
+        if spec.redis:
+            for key in ("redis_bytes_per_session", "redis_session_hash", "redis_index_per_session"):
+                rows[spec.name][key] = _median([r[key] for r in valid if r.get(key) is not None])
     for row in rows.values():
         row["rate_vs_sdk"] = _ratio(row["sessions_per_s"], rows.get(BASELINE, {}).get("sessions_per_s"))
         row["rate_vs_ceiling"] = _ratio(row["sessions_per_s"], rows.get(CEILING, {}).get("sessions_per_s"))
@@ -406,7 +421,12 @@ def session_phase(opts: Options, pool: ServerPool, availability: dict[str, dict[
 
 
 def _session_run(
-    opts: Options, pool: ServerPool, spec: ServerSpec, rep: int, availability: dict[str, dict[str, Any]]
+    opts: Options,
+    pool: ServerPool,
+    spec: ServerSpec,
+    rep: int,
+    availability: dict[str, dict[str, Any]],
+    redis: BenchRedis | None,
 ) -> dict[str, Any]:
     base: dict[str, Any] = {"rep": rep, "server": spec.name, "valid": False}
     try:
@@ -418,17 +438,28 @@ def _session_run(
         _say(f"  rep {rep + 1} {spec.name}: unavailable: {exc}")
         return base | {"problems": [str(exc)]}
     try:
-        warm = _run_async(httpclient.create_sessions(HOST, server.port, 20, 4, PATH), opts.session_timeout)
+        # Warm-up at the run's concurrency: connections (to clients, to Redis) and their buffers are
+        # a fixed cost, not a per-session one.
+        warm_up = httpclient.create_sessions(
+            HOST, server.port, max(20, 2 * opts.session_concurrency), opts.session_concurrency, PATH
+        )
+        warm = _run_async(warm_up, opts.session_timeout)
         if warm.failures:
             raise httpclient.HttpError(f"warm-up: {warm.failures} failed: {warm.first_error}")
         time.sleep(0.3)
         before = server.rss_kib()
+        redis_before = redis.used_memory() if redis is not None else 0
         run = _run_async(
             httpclient.create_sessions(HOST, server.port, opts.sessions, opts.session_concurrency, PATH),
             opts.session_timeout,
         )
-        time.sleep(0.5)
+        # With Redis state, past the replica's read cache period (MCPSERVE_SESSION_CACHE_TTL, 1 s),
+        # so what is left is what an idle session costs the replica.
+        time.sleep(1.5 if spec.redis else 0.5)
         after = server.rss_kib()
+        in_redis = _redis_per_session(
+            redis, redis_before, run.sessions, state_prefix(spec, f"sessions-{rep}")
+        )
     except (httpclient.HttpError, TimeoutError) as exc:
         _say(f"  rep {rep + 1} {spec.name}: failed: {exc}")
         return base | {"problems": [str(exc)]}
@@ -438,9 +469,15 @@ def _session_run(
         [f"{run.failures} of {opts.sessions} sessions failed: {run.first_error}"] if run.failures else []
     )
     per_session = (after - before) / run.sessions if run.sessions else 0.0
+    redis_note = (
+        f"  Redis {in_redis['redis_bytes_per_session']:.0f} B/session"
+        if "redis_bytes_per_session" in in_redis
+        else ""
+    )
     _say(
-        f"  rep {rep + 1}/{opts.reps} {spec.name:<9} {run.rate:>8.0f} sessions/s"
+        f"  rep {rep + 1}/{opts.reps} {spec.name:<14} {run.rate:>8.0f} sessions/s"
         f"  RSS {before / 1024:.1f} -> {after / 1024:.1f} MiB  {per_session:.2f} KiB/session"
+        + redis_note
         + ("  INVALID: " + "; ".join(problems) if problems else "")
     )
     return base | {
@@ -453,7 +490,22 @@ def _session_run(
         "rss_before_kib": before,
         "rss_after_kib": after,
         "kib_per_session": per_session,
+        **in_redis,
     }
+
+
+def _redis_per_session(redis: BenchRedis | None, before: int, sessions: int, prefix: str) -> dict[str, float]:
+    """Redis memory per session: the growth of ``used_memory`` over the run, and ``MEMORY USAGE``
+    of one session's hash plus its share of the shared index."""
+    if redis is None or not sessions:
+        return {}
+    found = {"redis_bytes_per_session": (redis.used_memory() - before) / sessions}
+    keys = redis.session_key_bytes(prefix)
+    if "session_hash" in keys:
+        found["redis_session_hash"] = keys["session_hash"]
+    if "index_per_session" in keys:
+        found["redis_index_per_session"] = keys["index_per_session"]
+    return found
 
 
 # --- report ------------------------------------------------------------------------------------------
@@ -485,20 +537,26 @@ def render(report: dict[str, Any], opts: Options) -> str:
                 f"{ERA_TITLES[era]}",
                 f"median of {opts.reps} x {opts.duration:.0f} s; wrk -t1 on CPU {opts.client_cpu},"
                 f" server on CPU {opts.server_cpu}",
-                "conns  server        req/s   p50 ms   p99 ms  vs sdk  vs bare  CPU us/req  CPU vs bare",
+                "conns  server              req/s   p50 ms   p99 ms  vs sdk  vs bare  CPU us/req"
+                "  CPU vs bare",
             ]
             for row in report["throughput"]["medians"]:
                 if row["era"] != era:
                     continue
                 info = avail.get(row["server"], {}).get(era, {})
                 if not info.get("available", False):
-                    lines.append(f"{row['connections']:>5}  {row['server']:<9} unavailable")
+                    lines.append(f"{row['connections']:>5}  {row['server']:<14} unavailable")
                     continue
                 lines.append(
-                    f"{row['connections']:>5}  {row['server']:<9} {_fmt(row['rps'], ',.0f'):>9}"
+                    f"{row['connections']:>5}  {row['server']:<14} {_fmt(row['rps'], ',.0f'):>9}"
                     f" {_fmt(row['p50_ms'], '.2f'):>8} {_fmt(row['p99_ms'], '.2f'):>8}"
                     f" {_fmt(row['rps_vs_sdk'], '.2f', 'x'):>7} {_fmt(row['rps_vs_ceiling'], '.2f', 'x'):>8}"
                     f" {_fmt(row.get('cpu_us'), '.1f'):>11} {_fmt(row.get('cpu_vs_ceiling'), '.2f', 'x'):>12}"
+                    + (
+                        f"  {_fmt(row['rps_vs_memory'], '.2f', 'x')} of memory"
+                        if "rps_vs_memory" in row
+                        else ""
+                    )
                     + (
                         ""
                         if row["valid_runs"] == row["runs"]
@@ -513,16 +571,23 @@ def render(report: dict[str, Any], opts: Options) -> str:
             "",
             f"2025-era sessions: initialize + notifications/initialized, {sess['sessions']} per run,"
             f" {sess['concurrency']} concurrent; median of {opts.reps} fresh servers",
-            "server    sessions/s  vs sdk  vs bare  KiB/session  mem vs sdk",
+            "server         sessions/s  vs sdk  vs bare  KiB/session  mem vs sdk",
         ]
         for row in sess["medians"]:
             if row["valid_runs"] == 0:
-                lines.append(f"{row['server']:<9} unavailable")
+                lines.append(f"{row['server']:<14} unavailable")
                 continue
             lines.append(
-                f"{row['server']:<9} {_fmt(row['sessions_per_s'], ',.0f'):>10}"
+                f"{row['server']:<14} {_fmt(row['sessions_per_s'], ',.0f'):>10}"
                 f" {_fmt(row['rate_vs_sdk'], '.2f', 'x'):>7} {_fmt(row['rate_vs_ceiling'], '.2f', 'x'):>8}"
                 f" {_fmt(row['kib_per_session'], '.2f'):>12} {_fmt(row['memory_vs_sdk'], '.2f', 'x'):>10}"
+                + (
+                    f"  in Redis: {_fmt(row.get('redis_bytes_per_session'), '.0f')} B/session (used_memory),"
+                    f" hash {_fmt(row.get('redis_session_hash'), '.0f')} B"
+                    f" + index {_fmt(row.get('redis_index_per_session'), '.0f')} B (MEMORY USAGE)"
+                    if "redis_bytes_per_session" in row
+                    else ""
+                )
             )
     missing = [
         f"  {name} ({era}): {info.get('reason')}"
@@ -538,15 +603,34 @@ def render(report: dict[str, Any], opts: Options) -> str:
 # --- main --------------------------------------------------------------------------------------------
 
 
+def _start_redis(opts: Options) -> BenchRedis | None:
+    """The private Redis, if a selected server keeps its state there; None (and those servers are
+    reported unavailable) if it cannot start."""
+    if not any(spec.redis for name in opts.servers for spec in SERVERS[name]):
+        return None
+    cpu = opts.client_cpu if opts.redis_cpu is None else opts.redis_cpu
+    try:
+        return start_redis(cpu)
+    except RuntimeError as exc:
+        _say(f"bench: {exc}")
+        return None
+
+
 def _measure(opts: Options, report: dict[str, Any], log_dir: Path) -> None:
+    redis = _start_redis(opts)
     with ServerPool(opts.server_cpu, log_dir, opts.start_timeout) as pool:
+        pool.redis_url = redis.url if redis is not None else None
         try:
             if not opts.skip_throughput:
                 report["throughput"] = throughput_phase(opts, pool, report["servers"])
             if not opts.skip_sessions and "2025" in opts.eras:
-                report["sessions"] = session_phase(opts, pool, report["servers"])
+                report["sessions"] = session_phase(opts, pool, report["servers"], redis)
         except KeyboardInterrupt:
             _say("bench: interrupted; servers stopped, partial results written")
+        finally:
+            if redis is not None:
+                pool.stop_all()
+                redis.stop()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

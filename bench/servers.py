@@ -28,6 +28,7 @@ class ServerSpec:
     command: Callable[[int], list[str]]
     eras: frozenset[str]
     env: dict[str, str] = field(default_factory=dict)  # added to the inherited environment
+    redis: bool = False  # needs the bench's private Redis (ServerPool.redis_url)
 
 
 def _bin(name: str) -> str:
@@ -85,6 +86,23 @@ SERVERS: dict[str, list[ServerSpec]] = {
             },
         )
     ],
+    # The same server with 2025-era sessions, their events and the bus in Redis (MCPSERVE_STATE=redis),
+    # as every replica of a scaled-out deployment runs; Redis is the bench's own (bench/redis_server.py).
+    "mcpserve-redis": [
+        ServerSpec(
+            "mcpserve-redis",
+            "mcpserve serve bench/apps/echo.py --transport http, MCPSERVE_STATE=redis (private redis-server)",
+            _mcpserve,
+            frozenset({"2026", "2025"}),
+            env={
+                **_UNLIMITED,
+                "MCPSERVE_STATE": "redis",
+                # A fixed, public key: only for this benchmark's throw-away servers.
+                "MCPSERVE_REQUEST_STATE_KEYS": "YmVuY2gtb25seS1rZXktbm90LWEtc2VjcmV0LTMyYiE",
+            },
+            redis=True,
+        )
+    ],
     "sdk": [
         ServerSpec(
             "sdk",
@@ -118,6 +136,11 @@ SERVERS: dict[str, list[ServerSpec]] = {
         )
     ],
 }
+
+
+def state_prefix(spec: ServerSpec, tag: str) -> str:
+    """Each server start gets its own Redis keys, so runs never see each other's sessions."""
+    return f"bench:{spec.name}:{tag}:"
 
 
 def free_port() -> int:
@@ -234,6 +257,7 @@ class ServerPool:
     log_dir: Path
     start_timeout: float
     running: list[RunningServer] = field(default_factory=list)
+    redis_url: str | None = None  # the bench's private Redis, for specs that need one
 
     def __enter__(self) -> ServerPool:
         return self
@@ -257,6 +281,11 @@ class ServerPool:
             raise ServerUnavailable(f"{command[0]} does not exist")
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.log_dir / f"{spec.name}-{tag}.log"
+        env = {**os.environ, **spec.env}
+        if spec.redis:
+            if self.redis_url is None:
+                raise ServerUnavailable("needs the bench's Redis, which did not start")
+            env |= {"MCPSERVE_REDIS_URL": self.redis_url, "MCPSERVE_STATE_PREFIX": state_prefix(spec, tag)}
         with log_path.open("wb") as log:
             process = subprocess.Popen(
                 ["taskset", "-c", str(self.cpu), *command],
@@ -264,7 +293,7 @@ class ServerPool:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 cwd=ROOT,
-                env={**os.environ, **spec.env},
+                env=env,
                 start_new_session=True,
             )
         server = RunningServer(spec, port, process, log_path)

@@ -6,6 +6,16 @@ set -uo pipefail
 redis_up() { redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG; }
 pg_up() { pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; }
 
+# Tests also start private redis-servers (outages), so the binary itself is needed, not only a
+# reachable Redis: install it where it is missing and we can.
+if ! command -v redis-server >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  echo "installing redis-server"
+  for _ in 1 2 3; do
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends redis-server >/dev/null && break
+    sleep 5  # the dpkg lock may be held by another installer
+  done
+fi
+
 if command -v redis-server >/dev/null 2>&1; then
   if ! redis_up; then
     echo "starting redis on 127.0.0.1:6379"

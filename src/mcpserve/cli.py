@@ -142,3 +142,20 @@ def keys_new(principal: str, scopes: tuple[str, ...]) -> None:
     click.echo("Add to the file MCPSERVE_API_KEYS_FILE names:\n")
     click.echo(f"[[keys]]\nprincipal = {orjson.dumps(principal.strip()).decode()}")
     click.echo(f'sha256 = "{hash_key(key)}"\nscopes = [{listed}]')
+
+
+@main.command("health")
+@click.option("--config", "config", type=click.Path(dir_okay=False), help="TOML settings file.")
+@click.option("--timeout", default=3.0, show_default=True, help="Seconds to wait for the answer.")
+def health(config: str | None, timeout: float) -> None:
+    """Ask this machine's server for /health (a container HEALTHCHECK without curl); exit 0 if live.
+
+    Uses the settings the server uses: the metrics port when set (plain HTTP, also with mutual
+    TLS on the main port), else the main port, over https when TLS is configured.
+    """
+    from mcpserve.probe import probe_health  # noqa: PLC0415
+
+    settings = _settings(config)
+    ok, detail = probe_health(settings, timeout)
+    click.echo(detail, err=not ok)
+    sys.exit(0 if ok else 1)

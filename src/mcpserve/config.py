@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -23,14 +24,22 @@ from pydantic import (
     ConfigDict,
     Field,
     PositiveFloat,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     ValidationInfo,
     field_validator,
 )
-from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from mcpserve.config_checks import check_http_url, check_network, check_origin, cross_checks
+from mcpserve.config_sources import read_secret_file, service_links
 from mcpserve.errors import ConfigError
 from mcpserve.urls import MASK, redact_url
 
@@ -52,8 +61,9 @@ def _env(name: str, *aliases: str) -> AliasChoices:
 
 
 def _split(value: Any) -> Any:
+    # Commas, or one item per line (the natural form of a list in a secret file).
     if isinstance(value, str):
-        return [item.strip() for item in value.split(",") if item.strip()]
+        return [item.strip() for item in re.split(r"[,\n]", value) if item.strip()]
     return value
 
 
@@ -141,6 +151,16 @@ class Settings(BaseSettings):
     # 2025-era sessions
     max_sessions: int = Field(10_000, ge=1, validation_alias=_env("max_sessions"))
     session_idle_timeout: float = Field(1800.0, gt=0, validation_alias=_env("session_idle_timeout"))
+
+    # Shared state for replicas (docs/scaling.md): where 2025-era sessions, their events and the
+    # message bus live. Unset: redis when MCPSERVE_REDIS_URL is set, else memory.
+    state: Literal["memory", "redis"] | None = Field(None, validation_alias=_env("state"))
+    state_prefix: str = Field(
+        "mcpserve:st:", min_length=1, pattern=r"^[^{}]+$", validation_alias=_env("state_prefix")
+    )
+    max_sessions_per_principal: int = Field(1000, ge=1, validation_alias=_env("max_sessions_per_principal"))
+    session_max_events: int = Field(256, ge=1, le=100_000, validation_alias=_env("session_max_events"))
+    session_cache_ttl: float = Field(1.0, ge=0, le=60, validation_alias=_env("session_cache_ttl"))
 
     # Rate limits (per principal, or client address when unauthenticated; 0 = no limit)
     redis_url: SecretStr | None = Field(None, validation_alias=_env("redis_url"))
@@ -253,6 +273,34 @@ class Settings(BaseSettings):
     db_idle_timeout: float = Field(30.0, ge=0, validation_alias=_env("db_idle_timeout", "DB_IDLE_TIMEOUT"))
     db_statement_timeout: float = Field(5.0, gt=0, le=3600, validation_alias=_env("db_statement_timeout"))
     docs_dir: Path | None = Field(None, validation_alias=_env("docs_dir"))
+
+    # Deployment: in-process TLS (docs/deployment.md); the certificate and key are reloaded on
+    # SIGHUP and when the files change, for new connections.
+    tls_cert_file: Path | None = Field(None, validation_alias=_env("tls_cert_file"))
+    tls_key_file: Path | None = Field(None, validation_alias=_env("tls_key_file"))
+    tls_client_ca_file: Path | None = Field(None, validation_alias=_env("tls_client_ca_file"))
+
+    # What load_settings noticed in the environment that the log should say (service links
+    # ignored, world-readable secret files): (level, message) pairs, names only, never values.
+    _notices: tuple[tuple[str, str], ...] = PrivateAttr(default=())
+
+    @property
+    def notices(self) -> tuple[tuple[str, str], ...]:
+        return self._notices
+
+    @field_validator("tls_cert_file", "tls_key_file", "tls_client_ca_file")
+    @classmethod
+    def _readable_file(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no such file: {value}")
+        return value
+
+    @property
+    def state_backend(self) -> Literal["memory", "redis"]:
+        """The state backend in effect: the explicit choice, else redis when a Redis URL is set."""
+        if self.state is not None:
+            return self.state
+        return "redis" if self.redis_url is not None else "memory"
 
     @field_validator(
         "allowed_hosts",
@@ -381,7 +429,7 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # Flags (init), then the environment; the TOML file arrives through init as a lower layer
         # (see load_settings). No .env files: configuration is explicit.
-        return init_settings, env_settings
+        return init_settings, _EnvWithoutServiceLinks(settings_cls)
 
     @property
     def tracing_enabled(self) -> bool:
@@ -418,6 +466,77 @@ def parse_key_values(text: str, expected: str) -> dict[str, str]:
             raise ValueError(f"expected {expected}")
         pairs[unquote(key.strip())] = unquote(value.strip())
     return pairs
+
+
+class _EnvWithoutServiceLinks(EnvSettingsSource):
+    """The environment without Kubernetes service links, which look like our variables but are not."""
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        ignored = {name.lower() for name in _service_links()}
+        return {k: v for k, v in super()._load_env_vars().items() if k.lower() not in ignored}
+
+
+def _service_links() -> list[str]:
+    return service_links(os.environ, (ENV_PREFIX,))
+
+
+# Settings whose value is a secret even though it is not a SecretStr (its URL may hold a password).
+_SECRET_TEXT = frozenset({"database_url"})
+
+
+def _is_secret(name: str) -> bool:
+    return name in _SECRET_TEXT or "SecretStr" in str(Settings.model_fields[name].annotation)
+
+
+def _file_twins() -> dict[str, list[tuple[str, str]]]:
+    """Secret field -> its (variable, variable_FILE) pairs. A twin that is itself a setting's
+    variable (``MCPSERVE_API_KEYS_FILE`` names the hashed keys file) is not one."""
+    taken = {v for field in Settings.model_fields for v in _env_names(field)}
+    return {
+        name: [(v, v + "_FILE") for v in _env_names(name) if v + "_FILE" not in taken]
+        for name in Settings.model_fields
+        if _is_secret(name)
+    }
+
+
+def _secrets_from_files(env: set[str]) -> tuple[dict[str, str], dict[str, str], list[tuple[str, str]]]:
+    """Values of secret settings read from ``<VARIABLE>_FILE``.
+
+    Returns (field -> value, field -> the _FILE variable it came from, notices). A variable and
+    its own twin both set is ambiguous; otherwise the first variable of a setting (plain or
+    file) wins, as MCPSERVE_ names beat their aliases.
+    """
+    values: dict[str, str] = {}
+    sources: dict[str, str] = {}
+    notices: list[tuple[str, str]] = []
+    for name, pairs in _file_twins().items():
+        for variable, twin in pairs:
+            if variable in env and twin in env:
+                raise ConfigError(twin, f"set either {variable} or {twin}, not both")
+            if variable in env:
+                break
+            if twin not in env:
+                continue
+            path = next(value for key, value in os.environ.items() if key.upper() == twin)
+            try:
+                found = read_secret_file(Path(path))
+            except ValueError as exc:
+                raise ConfigError(twin, str(exc)) from None
+            values[name], sources[name] = found.value, twin
+            if found.world_readable:
+                notices.append(("warning", f"{twin}: {path} is readable by every user; chmod o-r it"))
+            break
+    return values, sources, notices
+
+
+def _check_tls(settings: Settings) -> None:
+    if (settings.tls_cert_file is None) != (settings.tls_key_file is None):
+        missing = "MCPSERVE_TLS_KEY_FILE" if settings.tls_key_file is None else "MCPSERVE_TLS_CERT_FILE"
+        raise ConfigError(missing, "TLS needs both MCPSERVE_TLS_CERT_FILE and MCPSERVE_TLS_KEY_FILE")
+    if settings.tls_client_ca_file is not None and settings.tls_cert_file is None:
+        raise ConfigError("MCPSERVE_TLS_CLIENT_CA_FILE", "mutual TLS needs MCPSERVE_TLS_CERT_FILE too")
+    if settings.tls_cert_file is not None and settings.transport != "http":
+        raise ConfigError("MCPSERVE_TLS_CERT_FILE", "TLS applies to the http transport only")
 
 
 def _check_database_url(url: str) -> str:
@@ -480,9 +599,16 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 
 def _check_unknown_variables() -> None:
-    """An ``MCPSERVE_*`` variable that sets nothing is a typo: name it and the closest real one."""
+    """An ``MCPSERVE_*`` variable that sets nothing is a typo: name it and the closest real one.
+
+    Service links are not typos (see :mod:`mcpserve.config_sources`); ``_FILE`` twins are settings.
+    """
     known = {v for field in Settings.model_fields for v in _env_names(field) if v.startswith(ENV_PREFIX)}
+    known |= {twin for pairs in _file_twins().values() for _, twin in pairs}
+    links = set(_service_links())
     for variable in sorted(os.environ):
+        if variable in links:
+            continue
         name = variable.upper()
         if not name.startswith(ENV_PREFIX) or name in known or name in _NOT_SETTINGS:
             continue
@@ -509,12 +635,21 @@ def _field_for(location: str) -> str | None:
 
 
 def _config_error(
-    location: str, message: str, *, env: set[str], flags: set[str], file: dict[str, Any], path: str
+    location: str,
+    message: str,
+    *,
+    env: set[str],
+    flags: set[str],
+    file: dict[str, Any],
+    path: str,
+    secret_files: Mapping[str, str],
 ) -> ConfigError:
     """Name the setting the operator has to fix: the variable actually set, or the config file key."""
     name = _field_for(location)
     if name is None:
         return ConfigError(location, message)
+    if name in secret_files and name not in flags:
+        return ConfigError(secret_files[name], message)
     if name not in flags:
         present = [variable for variable in _env_names(name) if variable.upper() in env]
         if present:
@@ -548,15 +683,18 @@ def load_settings(
 ) -> Settings:
     """Build the one Settings object. Raises :class:`ConfigError` naming the bad variable."""
     _check_unknown_variables()
-    env = {key.upper() for key in os.environ}
+    links = _service_links()
+    env = {key.upper() for key in os.environ} - set(links)
     file_name = config_file or os.environ.get(ENV_PREFIX + "CONFIG")
     layered: dict[str, Any] = _read_toml(Path(file_name)) if file_name else {}
+    from_files, secret_files, notices = _secrets_from_files(env)
     # Environment beats the file: drop file values the environment sets, then let flags win.
     for name in Settings.model_fields:
         if any(variable.upper() in env for variable in _env_names(name)):
             layered.pop(name, None)
     file_values = dict(layered)
     flags = {k: v for k, v in (overrides or {}).items() if v is not None}
+    layered.update(from_files)
     layered.update(_seed_milliseconds(env))
     layered.update(flags)
     try:
@@ -572,9 +710,22 @@ def load_settings(
             flags=set(flags),
             file=file_values,
             path=str(file_name),
+            secret_files=secret_files,
         ) from None
     problems = cross_checks(settings)
     if problems:
         name, message = problems[0]
-        raise _config_error(name, message, env=env, flags=set(flags), file=file_values, path=str(file_name))
+        raise _config_error(
+            name,
+            message,
+            env=env,
+            flags=set(flags),
+            file=file_values,
+            path=str(file_name),
+            secret_files=secret_files,
+        )
+    _check_tls(settings)
+    if links:
+        notices.insert(0, ("info", f"ignored Kubernetes service-link variables: {', '.join(links)}"))
+    settings._notices = tuple(notices)
     return settings

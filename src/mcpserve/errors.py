@@ -23,6 +23,7 @@
     │   ├── MissingClientCapability    -32021  the work needs a capability the client lacks
     │   ├── UnsupportedProtocolVersion -32022  version we do not serve
     │   ├── ServiceUnavailable         -31000  at capacity or shutting down (HTTP 503)
+    │   │   └── StoreUnavailable               the shared state store (Redis) is unreachable
     │   ├── RateLimited                -31001  over a rate or concurrency limit (HTTP 429)
     │   ├── Unauthorized               -31010  no usable credential (HTTP 401)
     │   └── Forbidden                  -31011  credential lacks a scope the operation needs (HTTP 403)
@@ -59,6 +60,7 @@ __all__ = [
     "MissingClientCapability",
     "UnsupportedProtocolVersion",
     "ServiceUnavailable",
+    "StoreUnavailable",
     "RateLimited",
     "Unauthorized",
     "Forbidden",
@@ -191,6 +193,16 @@ class ServiceUnavailable(ProtocolError):
     def __init__(self, message: str, data: Any = None, *, retry_after: float | None = None) -> None:
         super().__init__(message, data)
         self.retry_after = retry_after  # seconds, sent as Retry-After
+
+
+class StoreUnavailable(ServiceUnavailable):
+    """The shared state store (Redis) did not answer. Raised by every Redis state operation; the
+    cause is logged where it is caught, never sent (it may name hosts)."""
+
+    def __init__(
+        self, message: str = "Session state is unavailable; retry later", retry_after: float = 2
+    ) -> None:
+        super().__init__(message, retry_after=retry_after)
 
 
 class RateLimited(ProtocolError):

@@ -5,6 +5,7 @@ Every runtime policy is wired here and nowhere else.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import sys
@@ -18,7 +19,7 @@ from mcpserve.admin.console import Console, ConsoleParts
 from mcpserve.admin.routes import AdminRoutes
 from mcpserve.auth.setup import apply_tool_scopes, auth_methods, build_auth_gate
 from mcpserve.config import Settings, load_settings
-from mcpserve.errors import ConfigError
+from mcpserve.errors import ConfigError, StoreUnavailable
 from mcpserve.observability.logs import configure_logging as configure_json_logging
 from mcpserve.observability.logs import get_logger
 from mcpserve.observability.metrics import Metrics
@@ -31,7 +32,8 @@ from mcpserve.server.app import MCPServer
 from mcpserve.server.dispatch import CacheHint, Dispatcher
 from mcpserve.server.notify_limits import NotificationLimits
 from mcpserve.server.readiness import readiness_report, run_checks
-from mcpserve.store.memory import MemoryEventStore, MemorySessionStore
+from mcpserve.store.base import EventStore, MessageBus, SessionStore
+from mcpserve.store.memory import MemoryEventStore, MemoryMessageBus, MemorySessionStore
 from mcpserve.transports.http.app import HttpApp
 from mcpserve.transports.http.cors import CorsPolicy
 from mcpserve.transports.http.drain import Drain
@@ -43,6 +45,7 @@ __all__ = [
     "build_dispatcher",
     "build_http_app",
     "build_rate_gate",
+    "build_state",
     "check",
     "configure_logging",
     "configure_tracing",
@@ -157,6 +160,51 @@ def _host_guard(settings: Settings, *, loopback_names: bool = False) -> HostGuar
     )
 
 
+def build_state(server: MCPServer, settings: Settings) -> tuple[SessionStore, EventStore, MessageBus]:
+    """Sessions, their events and the message bus: in this process, or in Redis for every replica."""
+    if settings.state_backend == "memory":
+        sessions = MemorySessionStore(
+            idle_timeout=settings.session_idle_timeout,
+            max_sessions=settings.max_sessions,
+            max_per_owner=settings.max_sessions_per_principal,
+            max_events=settings.session_max_events,
+        )
+        bus = server.bus if isinstance(server.bus, MemoryMessageBus) else MemoryMessageBus()
+        return sessions, MemoryEventStore(sessions), bus
+    if settings.redis_url is None:
+        raise ConfigError("MCPSERVE_REDIS_URL", "must be set when MCPSERVE_STATE=redis")
+    if not settings.request_state_keys:
+        # Per-process keys: a multi-round 2026-07-28 request fails whenever its retry lands elsewhere.
+        raise ConfigError(
+            "MCPSERVE_REQUEST_STATE_KEYS",
+            "must be set (the same on every replica) when session state is shared in Redis; "
+            "make one with `mcpserve new-key`",
+        )
+    from mcpserve.store.cached import CachedSessionStore  # noqa: PLC0415 - only with Redis
+    from mcpserve.store.redis_bus import RedisMessageBus  # noqa: PLC0415 - only with Redis
+    from mcpserve.store.redis_connection import STATE_RETRY, connect  # noqa: PLC0415
+    from mcpserve.store.redis_store import RedisEventStore, RedisSessionStore  # noqa: PLC0415
+
+    client = connect(settings.redis_url.get_secret_value(), retry=STATE_RETRY)
+    redis_sessions = RedisSessionStore(
+        client,
+        prefix=settings.state_prefix,
+        idle_timeout=settings.session_idle_timeout,
+        max_sessions=settings.max_sessions,
+        max_per_owner=settings.max_sessions_per_principal,
+        max_events=settings.session_max_events,
+    )
+    redis_bus = RedisMessageBus(client, prefix=settings.state_prefix)
+    server.bus = redis_bus  # list changes and resource updates reach every replica
+    server.on_shutdown(client.aclose)
+    server.on_shutdown(redis_bus.aclose)  # shutdown hooks run in reverse: the bus first
+    # Readiness needs no check of its own: /ready counts sessions, which fails while Redis is down.
+    events = RedisEventStore(redis_sessions)
+    if settings.session_cache_ttl:
+        return CachedSessionStore(redis_sessions, fresh_for=settings.session_cache_ttl), events, redis_bus
+    return redis_sessions, events, redis_bus
+
+
 def build_http_app(server: MCPServer, settings: Settings) -> HttpApp:
     """The ASGI app: endpoint, state stores and the Host/Origin policy, all from settings."""
     dispatcher = build_dispatcher(server, settings)
@@ -166,19 +214,18 @@ def build_http_app(server: MCPServer, settings: Settings) -> HttpApp:
         if gate.readiness is not None:
             server.add_readiness_check("oauth", gate.readiness)
     guard = _host_guard(settings)
-    sessions = MemorySessionStore(
-        idle_timeout=settings.session_idle_timeout, max_sessions=settings.max_sessions
-    )
+    sessions, events, _bus = build_state(server, settings)  # the endpoint takes the bus next
     metrics = Metrics(network_transport="tcp")
     metrics.build_info.labels(__version__, server.name).set(1)
-    sessions.on_end = metrics.session_duration.observe
+    if isinstance(sessions, MemorySessionStore):  # Redis expires sessions itself, unobserved
+        sessions.on_end = metrics.session_duration.observe
     drain = Drain()
     recent = RecentActivity()
     limits = build_rate_gate(server, settings)
     endpoint = McpEndpoint(
         dispatcher,
         sessions=sessions,
-        events=MemoryEventStore(),
+        events=events,
         guard=guard,
         options=EndpointOptions(max_body_bytes=settings.max_body_bytes),
         auth=gate,
@@ -190,7 +237,8 @@ def build_http_app(server: MCPServer, settings: Settings) -> HttpApp:
         endpoint.limits.on_reject = metrics.rate_limit_rejection
 
     async def count_sessions() -> None:
-        metrics.active_sessions.set(await sessions.count())
+        with contextlib.suppress(StoreUnavailable):  # the gauge keeps its last value; /ready says why
+            metrics.active_sessions.set(await sessions.count())
 
     metrics.before_scrape(count_sessions)
     metrics.in_flight.set_function(lambda: drain.in_flight)
@@ -246,7 +294,10 @@ def configure_logging(settings: Settings, stream: IO[bytes] | None = None) -> No
 
         context = add_trace_ids
     configure_json_logging(settings.log_level, stream, context)
-    get_logger("mcpserve").info("configuration", config=settings.redacted())
+    log = get_logger("mcpserve")
+    log.info("configuration", config=settings.redacted())
+    for level, message in settings.notices:  # service links ignored, world-readable secret files
+        getattr(log, level)(message)
 
 
 def configure_tracing(settings: Settings) -> None:

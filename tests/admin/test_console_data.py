@@ -12,6 +12,7 @@ import pytest
 from mcpserve import MCPServer
 from mcpserve.admin.figures import quantile
 from mcpserve.config import load_settings
+from mcpserve.errors import StoreUnavailable
 from mcpserve.runtime import build_http_app
 from mcpserve.transports.http.app import HttpApp
 from mcpserve.urls import MASK
@@ -199,3 +200,17 @@ def test_quantiles_interpolate_within_buckets_like_promql() -> None:
     assert quantile(0.99, [(0.1, 0.0), (float("inf"), 10.0)]) == 0.1  # beyond the last bound
     assert quantile(0.5, [(0.1, 0.0), (float("inf"), 0.0)]) is None
     assert quantile(0.5, []) is None
+
+
+async def test_an_unreachable_session_store_leaves_the_console_up() -> None:
+    app = make_app()
+
+    async def unavailable() -> int:
+        raise StoreUnavailable("Session store unavailable")
+
+    app.ops.sessions.count = unavailable  # type: ignore[method-assign]
+    data = await overview(app)
+    assert data["sessions"]["active"] is None
+    assert data["display"]["sessions_active"] == "\u2013"
+    assert data["readiness"]["status"] == "not ready"
+    assert (await request(app, "GET", path="/admin")).status == 200

@@ -36,6 +36,7 @@ def live_server(directory: Path, per_minute: int = PER_MINUTE) -> Iterator[Live]
         "MCPSERVE_API_KEYS_FILE": str(directory / "keys.toml"),
         "MCPSERVE_METRICS_PORT": str(metrics_port),
         "MCPSERVE_REDIS_URL": "redis://127.0.0.1:6379/0",
+        "MCPSERVE_STATE": "memory",  # Redis backs the rate limits only: sessions stay in the process
         "MCPSERVE_REDIS_PREFIX": f"mcpserve:test:obs:{uuid.uuid4().hex}:",
         "MCPSERVE_RATE_LIMIT_PER_MINUTE": str(per_minute),
     }

@@ -1,5 +1,5 @@
 """The alert rules are valid and every alert has unit tests that pass (promtool, from Debian's
-prometheus package; scripts/ensure-observability-tools.sh installs it)."""
+prometheus package; scripts/deploy-tools.sh installs it)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ RULE_TESTS = RULES_DIR / "mcpserve-alerts.test.yml"
 
 def promtool(*args: str) -> subprocess.CompletedProcess[str]:
     found = shutil.which("promtool")
-    assert found is not None, "promtool is missing: make obs-tools installs it"
+    assert found is not None, "promtool is missing: make deploy-tools installs it"
     return subprocess.run(
         [found, *args], cwd=RULES_DIR, capture_output=True, text=True, timeout=120, check=False
     )

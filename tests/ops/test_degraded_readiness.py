@@ -20,7 +20,7 @@ UNREACHABLE_REDIS = "redis://127.0.0.1:1/0"
 
 @pytest.mark.anyio
 async def test_redis_down_leaves_ready_degraded_and_calls_admitted() -> None:
-    app = make_app(make_server(), redis_url=UNREACHABLE_REDIS, rate_limit_per_minute=5)
+    app = make_app(make_server(), redis_url=UNREACHABLE_REDIS, rate_limit_per_minute=5, state="memory")
     async with app.endpoint.dispatcher.server.lifespan():
         reply = await request(app, "GET", path="/ready")
         assert reply.status == 200
@@ -61,7 +61,7 @@ def test_check_exits_0_when_only_degraded(monkeypatch: pytest.MonkeyPatch) -> No
     result = CliRunner().invoke(
         main,
         ["check", "tests.ops.check_app:ready"],
-        env={"MCPSERVE_AUTH": "none", "MCPSERVE_REDIS_URL": UNREACHABLE_REDIS},
+        env={"MCPSERVE_AUTH": "none", "MCPSERVE_REDIS_URL": UNREACHABLE_REDIS, "MCPSERVE_STATE": "memory"},
         catch_exceptions=False,
     )
     assert result.exit_code == 0, result.output

@@ -37,6 +37,7 @@ def replicas() -> Iterator[list[str]]:
     env = {
         "MCPSERVE_AUTH": "none",
         "MCPSERVE_REDIS_URL": REDIS_URL,
+        "MCPSERVE_STATE": "memory",  # Redis for the budgets only: this test is about rate limits
         "MCPSERVE_REDIS_PREFIX": prefix,
         "MCPSERVE_TRUSTED_PROXIES": "127.0.0.1/32",
         "MCPSERVE_RATE_LIMIT_PER_MINUTE": "50",

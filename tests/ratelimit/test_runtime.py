@@ -35,7 +35,12 @@ def test_in_memory_unless_redis_is_configured() -> None:
 async def test_redis_pool_opens_at_startup_is_ready_and_closes_at_shutdown() -> None:
     server = MCPServer("redis-lifecycle")  # a fresh server: lifecycle hooks accumulate
     settings = load_settings(
-        {"auth": "none", "redis_url": "redis://127.0.0.1:6379/0", "redis_prefix": "test-rt:"}
+        {
+            "auth": "none",
+            "redis_url": "redis://127.0.0.1:6379/0",
+            "redis_prefix": "test-rt:",
+            "state": "memory",
+        }
     )
     gate = build_rate_gate(server, settings)
     assert gate is not None

@@ -235,6 +235,7 @@ async def test_a_redis_budget_check_is_a_client_span_of_the_request_it_admits(sp
             "rate_limit_per_minute": 100,
             "redis_url": "redis://127.0.0.1:6379/0",
             "redis_prefix": prefix,
+            "state": "memory",  # Redis for the rate limiter only: the span under test is its budget check
         }
     )
     app = _app()

@@ -18,6 +18,7 @@ from typing import Any, Final
 from mcpserve._version import __version__
 from mcpserve.admin.figures import read_registry
 from mcpserve.config import Settings
+from mcpserve.errors import StoreUnavailable
 from mcpserve.observability.metrics import Metrics
 from mcpserve.observability.recent import LIMITED_WINDOW, RecentActivity
 from mcpserve.principal import Principal
@@ -160,7 +161,7 @@ class Console:
                 "errors_per_second": errors_per_second,
             },
             "sessions": {
-                "active": await p.ops.sessions.count(),
+                "active": await self._active_sessions(),
                 "max": p.settings.max_sessions,
                 "idle_timeout_seconds": p.settings.session_idle_timeout,
             },
@@ -172,6 +173,13 @@ class Console:
             "rate_limits": self.rate_limits(sampled.rate_limited),
             "recent_errors": p.recent.recent_errors(),
         }
+
+    async def _active_sessions(self) -> int | None:
+        """None while the session store cannot be reached (readiness shows why)."""
+        try:
+            return await self.parts.ops.sessions.count()
+        except StoreUnavailable:
+            return None
 
     def configuration(self) -> dict[str, Any]:
         return self.parts.settings.redacted()

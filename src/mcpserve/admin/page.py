@@ -66,7 +66,7 @@ def display_figures(data: dict[str, Any]) -> dict[str, str]:
         "errors_total": str(traffic["errors_total"]),
         "requests_per_second": _per_second(traffic["requests_per_second"]),
         "errors_per_second": _per_second(traffic["errors_per_second"]),
-        "sessions_active": str(sessions["active"]),
+        "sessions_active": _NONE if sessions["active"] is None else str(sessions["active"]),
         "in_flight_requests": str(flight["requests"]),
         "sse_streams": str(flight["sse_streams"]),
         "rate_limit_refusals": str(data["rate_limits"]["refusals_total"]),

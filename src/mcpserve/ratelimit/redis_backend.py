@@ -16,8 +16,9 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from mcpserve.ratelimit.base import Budget, Decision, WindowCounts, decide
+from mcpserve.store.redis_connection import connect
 
-__all__ = ["RedisLimiter", "connect"]
+__all__ = ["RedisLimiter"]
 
 # KEYS: previous, current per budget. ARGV: quota, window in ms per budget.
 # Returns {admitted, then previous, previous_ttl, current, current_ttl per budget}.
@@ -60,18 +61,6 @@ for i = 1, n do
 end
 return reply
 """
-
-
-def connect(url: str, *, max_connections: int = 64, timeout: float = 2.0) -> aioredis.Redis:
-    """A client on a pool that waits for a free connection instead of failing under load."""
-    pool = aioredis.BlockingConnectionPool.from_url(
-        url,
-        max_connections=max_connections,
-        timeout=timeout,
-        socket_timeout=timeout,
-        socket_connect_timeout=timeout,
-    )
-    return aioredis.Redis.from_pool(pool)  # the client owns the pool: aclose() closes both
 
 
 class RedisLimiter:

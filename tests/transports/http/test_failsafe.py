@@ -32,10 +32,11 @@ class BrokenSessions(MemorySessionStore):
 
 
 def endpoint(failure: Exception) -> McpEndpoint:
+    sessions = BrokenSessions(failure)
     return McpEndpoint(
         Dispatcher(MCPServer("failsafe")),
-        sessions=BrokenSessions(failure),
-        events=MemoryEventStore(),
+        sessions=sessions,
+        events=MemoryEventStore(sessions),
         guard=HostGuard([], [], []),
     )
 

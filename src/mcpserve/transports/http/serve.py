@@ -14,6 +14,10 @@ turning a clean stop into death by SIGTERM). Instead, the first SIGTERM/SIGINT s
    exits 0, also after a cut-off: the stop was requested and every request got an answer.
 
 A second signal exits at once with status 128 + the signal number.
+
+With ``MCPSERVE_TLS_CERT_FILE`` the main port serves HTTPS; SIGHUP, or a change of the files,
+reloads the certificate for new connections without dropping open ones (see tls.py). The
+metrics port stays plain HTTP (probes and Prometheus inside the cluster).
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from mcpserve.config import Settings
 from mcpserve.transports.http.app import HttpApp
 from mcpserve.transports.http.ops import OpsApp
 from mcpserve.transports.http.protocol import CoalescingHttpToolsProtocol
+from mcpserve.transports.http.tls import ReloadingTls
 
 __all__ = ["run_http", "serve_http", "EXIT_STARTUP_FAILED"]
 
@@ -51,7 +56,12 @@ class _Server(uvicorn.Server):
 
 
 def _config(
-    app: Callable[..., Any], settings: Settings, port: int, *, lifespan: Literal["on", "off"]
+    app: Callable[..., Any],
+    settings: Settings,
+    port: int,
+    *,
+    lifespan: Literal["on", "off"],
+    tls: ReloadingTls | None = None,
 ) -> uvicorn.Config:
     return uvicorn.Config(
         app,
@@ -70,7 +80,15 @@ def _config(
         server_header=False,
         # X-Forwarded-* are honoured by HostGuard, and only from MCPSERVE_TRUSTED_PROXIES.
         proxy_headers=False,
+        # Our context, not one uvicorn builds: the same object is reloaded in place.
+        ssl_context_factory=(lambda _config, _default: tls.context) if tls is not None else None,
     )
+
+
+def _tls(settings: Settings) -> ReloadingTls | None:
+    if settings.tls_cert_file is None or settings.tls_key_file is None:
+        return None
+    return ReloadingTls(settings.tls_cert_file, settings.tls_key_file, settings.tls_client_ca_file)
 
 
 def _metrics_listener(app: HttpApp, settings: Settings) -> _Server | None:
@@ -79,9 +97,9 @@ def _metrics_listener(app: HttpApp, settings: Settings) -> _Server | None:
     return _Server(_config(OpsApp(app.ops.unrestricted()), settings, settings.metrics_port, lifespan="off"))
 
 
-async def serve_http(app: HttpApp, settings: Settings) -> bool:
+async def serve_http(app: HttpApp, settings: Settings, tls: ReloadingTls | None = None) -> bool:
     """Serve until drained after a signal; False if the app failed to start."""
-    main = _Server(_config(app, settings, settings.port, lifespan="on"))
+    main = _Server(_config(app, settings, settings.port, lifespan="on", tls=tls))
     servers = [main]
     extra = _metrics_listener(app, settings)
     if extra is not None:
@@ -129,7 +147,8 @@ async def serve_http(app: HttpApp, settings: Settings) -> bool:
                 server.should_exit = True
 
     try:
-        await asyncio.gather(serve_main(), *(server.serve() for server in servers[1:]))
+        with tls.reloading(loop) if tls is not None else contextlib.nullcontext():
+            await asyncio.gather(serve_main(), *(server.serve() for server in servers[1:]))
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
@@ -137,8 +156,9 @@ async def serve_http(app: HttpApp, settings: Settings) -> bool:
 
 
 def run_http(app: HttpApp, settings: Settings) -> None:
+    tls = _tls(settings)  # a certificate that does not load stops the start (ConfigError, exit 2)
     config = _config(app, settings, settings.port, lifespan="on")
     with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
-        started = runner.run(serve_http(app, settings))
+        started = runner.run(serve_http(app, settings, tls))
     if not started:
         raise SystemExit(EXIT_STARTUP_FAILED)
