@@ -20,21 +20,25 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[dev]'
-	touch $@
+	touch $@ $(VENV)/.installed
 
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
+# Authentication is what the environment configures (MCP_API_KEYS=... make serve); with none, the
+# loopback demo serves open and says so once.
 serve: install
 	@echo "mcpserve demo: http://$(HOST):$(PORT)/mcp  (Ctrl-C to stop)"
-	$(BIN)/mcpserve serve --auth none --host $(HOST) --port $(PORT)
+	$(BIN)/mcpserve serve --host $(HOST) --port $(PORT)
 
 services:
 	@scripts/ensure-services.sh
 
-# Node 22, the conformance suites and the JS clients, project-local in .tools/ (git-ignored).
+# Node 22, the conformance suites, the JS clients and third-party MCP servers (npm and PyPI, each
+# PyPI one in its own venv), project-local in .tools/ (git-ignored).
 tools:
 	@scripts/node-tools.sh >/dev/null
+	@scripts/py-tools.sh
 
 # nginx, Caddy and promtool for the deployment checks (apt, only when missing).
 deploy-tools:
@@ -53,13 +57,14 @@ image: install-dev
 lint: install-dev
 	$(BIN)/ruff format --check src tests examples bench
 	$(BIN)/ruff check src tests examples bench
+	$(BIN)/lint-imports --no-logo --no-cache
 
 typecheck: install-dev
 	$(BIN)/mypy
 
 pytest: install-dev services tools deploy-tools
 	rm -f .coverage .coverage.*
-	$(BIN)/coverage run -m pytest $(PYTEST_ARGS)
+	MCPSERVE_TEST_REQUIRE_TOOLS=1 $(BIN)/coverage run -m pytest $(PYTEST_ARGS)
 	$(BIN)/coverage combine -q
 	$(BIN)/coverage report
 

@@ -47,8 +47,19 @@ ERA_TITLES = {
     "2026": "tools/call at 2026-07-28 (stateless, JSON response)",
     "2025": "tools/call at 2025-11-25 (one initialized session, JSON response)",
 }
-SERVER_ORDER = ["mcpserve", "mcpserve-traced", "mcpserve-redis", "sdk", "bare", "bare-held"]
-# bare-held, mcpserve-traced and mcpserve-redis on request: see bench/README.md
+SERVER_ORDER = [
+    "mcpserve",
+    "baseline",
+    "mcpserve-traced",
+    "mcpserve-redis",
+    "sdk",
+    "bare",
+    "bare-held",
+    "gateway",
+    "supergateway",
+    "mcp-proxy",
+]
+# bare-held, baseline, mcpserve-traced, mcpserve-redis and the gateways on request: see bench/README.md
 DEFAULT_SERVERS = ["mcpserve", "sdk", "bare"]
 BASELINE, CEILING = "sdk", "bare"
 UNTRACED, TRACED = "mcpserve", "mcpserve-traced"
@@ -80,6 +91,7 @@ class Options:
     output: Path | None
     tracing: bool
     trace_ratio: float
+    baseline: Path | None
 
 
 def _csv(kind: type[Any], choices: Iterable[str] | None = None) -> Any:
@@ -108,7 +120,8 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         type=_csv(str, SERVER_ORDER),
         default=DEFAULT_SERVERS,
         help="default: mcpserve,sdk,bare; bare-held: the ceiling on mcpserve's HTTP protocol;"
-        " mcpserve-redis: state in a private Redis",
+        " mcpserve-redis: state in a private Redis; gateway,supergateway,mcp-proxy: the same stdio"
+        " echo behind each gateway (python -m bench.gateway)",
     )
     add("--eras", type=_csv(str, ["2026", "2025"]), default=["2026", "2025"], help="default: 2026,2025")
     add("--connections", type=_csv(int), default=[1, 16, 64], help="wrk connections (default: 1,16,64)")
@@ -136,6 +149,12 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         help="also run mcpserve with tracing on (mcpserve-traced), in the same run as tracing off",
     )
     add("--trace-ratio", type=float, default=0.1, help="sampled share of requests with --tracing (0.1)")
+    add(
+        "--baseline",
+        type=Path,
+        default=None,
+        help="a checkout of mcpserve with its own .venv (make install), run as 'baseline' beside mcpserve",
+    )
     add("--skip-throughput", action="store_true")
     add("--skip-sessions", action="store_true")
     add("--results-dir", type=Path, default=BENCH_DIR / "results")
@@ -149,6 +168,14 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         parser.error("--text must be plain ASCII without quotes or backslashes")
     if not 0 <= ns.trace_ratio <= 1:
         parser.error("--trace-ratio must be from 0 to 1")
+    if ns.baseline is not None:
+        if not (ns.baseline / ".venv" / "bin" / "mcpserve").is_file():
+            parser.error(f"--baseline: no {ns.baseline}/.venv/bin/mcpserve (run make install there)")
+        os.environ["BENCH_BASELINE_DIR"] = str(ns.baseline.resolve())  # read by servers._baseline
+        if "baseline" not in ns.servers:
+            ns.servers = [*ns.servers, "baseline"]
+    elif "baseline" in ns.servers:
+        parser.error("--servers baseline needs --baseline DIR")
     if ns.tracing:  # off and on side by side: both mcpserve columns, whatever --servers says
         ns.servers = [UNTRACED, TRACED, *(n for n in ns.servers if n not in (UNTRACED, TRACED))]
     return Options(**vars(ns))
@@ -230,7 +257,7 @@ def _probe(server: RunningServer, era: str, text: str) -> str | None:
         conn = httpclient.Connection(HOST, server.port)
         try:
             session = await httpclient.open_session(conn, PATH) if era == "2025" else None
-            await httpclient.call_echo(conn, era, text, session, PATH)
+            await httpclient.call_echo(conn, era, text, session, PATH, server.spec.tool)
             return session
         finally:
             await conn.close()
@@ -279,7 +306,15 @@ def throughput_phase(
                     sessions[name] = _probe(server, era, opts.text)  # a fresh session per rep (2025)
                     if opts.warmup > 0:
                         run_wrk(
-                            server.url, era, 16, opts.warmup, opts.client_cpu, opts.text, 0, sessions[name]
+                            server.url,
+                            era,
+                            16,
+                            opts.warmup,
+                            opts.client_cpu,
+                            opts.text,
+                            0,
+                            sessions[name],
+                            server.spec.tool,
                         )
                 except (httpclient.HttpError, TimeoutError, WrkError) as exc:
                     _say(f"  rep {rep + 1} {era} {name}: setup failed: {exc}")
@@ -304,6 +339,7 @@ def throughput_phase(
                             opts.text,
                             opts.check_every,
                             sessions[name],
+                            server.spec.tool,
                         )
                     except WrkError as exc:
                         runs.append(_failed_run(rep, era, name, conns, str(exc)))
@@ -373,6 +409,8 @@ def _throughput_medians(opts: Options, runs: list[dict[str, Any]]) -> list[dict[
                 row["cpu_vs_ceiling"] = _ratio(rows.get(CEILING, {}).get("cpu_us"), row["cpu_us"])
                 if row["server"] == TRACED:  # what tracing costs: on over off, in the same run
                     row["rps_vs_untraced"] = _ratio(row["rps"], rows.get(UNTRACED, {}).get("rps"))
+                elif row["server"] == "baseline":  # this checkout's mcpserve over the baseline's
+                    row["current_vs_baseline"] = _ratio(rows.get("mcpserve", {}).get("rps"), row["rps"])
                 elif row["server"] == REDIS:
                     row["rps_vs_memory"] = _ratio(row["rps"], rows.get(MEMORY, {}).get("rps"))
                 out.append(row)
@@ -555,6 +593,11 @@ def render(report: dict[str, Any], opts: Options) -> str:
                     + (
                         f"  {_fmt(row['rps_vs_memory'], '.2f', 'x')} of memory"
                         if "rps_vs_memory" in row
+                        else ""
+                    )
+                    + (
+                        f"  mcpserve is {_fmt(row['current_vs_baseline'], '.3f', 'x')} of it"
+                        if "current_vs_baseline" in row
                         else ""
                     )
                     + (

@@ -144,14 +144,14 @@ async def open_session(conn: Connection, path: str = "/mcp") -> str:
 
 
 async def call_echo(
-    conn: Connection, era: str, text: str, session: str | None = None, path: str = "/mcp"
+    conn: Connection, era: str, text: str, session: str | None = None, path: str = "/mcp", tool: str = "echo"
 ) -> str:
     """tools/call echo in `era` ("2026" or "2025"); returns the echoed text or raises HttpError."""
-    params: dict[str, Any] = {"name": "echo", "arguments": {"text": text}}
+    params: dict[str, Any] = {"name": tool, "arguments": {"text": text}}
     headers = dict(BASE_HEADERS)
     if era == "2026":
         params["_meta"] = MODERN_META
-        headers |= {"MCP-Protocol-Version": MODERN_VERSION, "Mcp-Method": "tools/call", "Mcp-Name": "echo"}
+        headers |= {"MCP-Protocol-Version": MODERN_VERSION, "Mcp-Method": "tools/call", "Mcp-Name": tool}
     else:
         if session is None:
             raise HttpError("a 2025-era call needs a session id")

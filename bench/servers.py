@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +31,10 @@ class ServerSpec:
     eras: frozenset[str]
     env: dict[str, str] = field(default_factory=dict)  # added to the inherited environment
     redis: bool = False  # needs the bench's private Redis (ServerPool.redis_url)
+    tool: str = "echo"  # the echo tool's name as this server serves it
+    # Polled after the port opens until it answers 200 without "degraded" (a gateway lists its
+    # upstreams after it starts listening).
+    ready_path: str | None = None
 
 
 def _bin(name: str) -> str:
@@ -36,15 +42,12 @@ def _bin(name: str) -> str:
     return str(Path(sys.executable).parent / name)
 
 
-def _py(*args: str) -> Callable[[int], list[str]]:
-    return lambda port: [sys.executable, *args, "--host", HOST, "--port", str(port)]
-
-
-def _mcpserve(port: int) -> list[str]:
-    return [
+def mcpserve_command(app: str) -> Callable[[int], list[str]]:
+    """``mcpserve serve APP`` over HTTP without authentication, on the port it is given."""
+    return lambda port: [
         _bin("mcpserve"),
         "serve",
-        str(BENCH_DIR / "apps" / "echo.py"),
+        app,
         "--transport",
         "http",
         "--auth",
@@ -56,8 +59,55 @@ def _mcpserve(port: int) -> list[str]:
     ]
 
 
+def _py(*args: str) -> Callable[[int], list[str]]:
+    return lambda port: [sys.executable, *args, "--host", HOST, "--port", str(port)]
+
+
+_mcpserve = mcpserve_command(str(BENCH_DIR / "apps" / "echo.py"))
+
+
+def _baseline(port: int) -> list[str]:
+    """mcpserve as another checkout has it (``--baseline DIR``, run from that checkout's own .venv),
+    so a structural change is measured against the code before it in the same run."""
+    root = Path(os.environ["BENCH_BASELINE_DIR"])
+    return [
+        str(root / ".venv" / "bin" / "mcpserve"),
+        "serve",
+        str(root / "bench" / "apps" / "echo.py"),
+        *_mcpserve(port)[3:],  # the same flags
+    ]
+
+
 # The benchmark measures serving, not throttling: the default 60 calls/min would refuse it.
 _UNLIMITED = {"MCPSERVE_RATE_LIMIT_PER_MINUTE": "0", "MCPSERVE_RATE_LIMIT_PER_HOUR": "0"}
+
+# The stdio upstream every gateway serves: the echo app on mcpserve's stdio transport.
+STDIO_ECHO = [
+    "env",
+    *(f"{k}={v}" for k, v in _UNLIMITED.items()),
+    sys.executable,
+    "-m",
+    "mcpserve",
+    "serve",
+    str(BENCH_DIR / "apps" / "echo.py"),
+    "--transport",
+    "stdio",
+]
+TOOLS_BIN = ROOT / ".tools" / "bin"  # make tools: supergateway (npm), mcp-proxy (PyPI)
+
+
+def _gateway(port: int) -> list[str]:
+    """``mcpserve gateway`` with one upstream, ``up``: the stdio echo (limits off in its ``env``)."""
+    config = BENCH_DIR / "results" / f"gateway-{port}.toml"  # bench/results/ is git-ignored
+    config.parent.mkdir(parents=True, exist_ok=True)
+    command, *args = STDIO_ECHO[len(_UNLIMITED) + 1 :]
+    listed = ", ".join(f'"{a}"' for a in args)
+    env = ", ".join(f'{k} = "{v}"' for k, v in _UNLIMITED.items())
+    config.write_text(
+        f'[[upstreams]]\nname = "up"\ncommand = "{command}"\nargs = [{listed}]\nenv = {{ {env} }}\n'
+    )
+    return [_bin("mcpserve"), "gateway", "--config", str(config), "--auth", "none", "--host", HOST]
+
 
 SERVERS: dict[str, list[ServerSpec]] = {
     "mcpserve": [
@@ -103,6 +153,15 @@ SERVERS: dict[str, list[ServerSpec]] = {
             redis=True,
         )
     ],
+    "baseline": [
+        ServerSpec(
+            "baseline",
+            "mcpserve serve bench/apps/echo.py from the --baseline checkout (its own .venv)",
+            _baseline,
+            frozenset({"2026", "2025"}),
+            env=_UNLIMITED,
+        )
+    ],
     "sdk": [
         ServerSpec(
             "sdk",
@@ -133,6 +192,53 @@ SERVERS: dict[str, list[ServerSpec]] = {
             "bare app on mcpserve's HTTP protocol (writes held to the end of the loop iteration)",
             _py(str(BENCH_DIR / "apps" / "bare_echo.py"), "--http", "held"),
             frozenset({"2026", "2025"}),
+        )
+    ],
+    # The gateway benchmark (python -m bench.gateway): one stdio echo upstream behind each.
+    "gateway": [
+        ServerSpec(
+            "gateway",
+            "mcpserve gateway, [[upstreams]] up = the stdio echo (shared child), tool up__echo",
+            lambda port: [*_gateway(port), "--port", str(port)],
+            frozenset({"2026", "2025"}),
+            env=_UNLIMITED,
+            tool="up__echo",
+            ready_path="/ready",
+        )
+    ],
+    "supergateway": [
+        ServerSpec(
+            "supergateway",
+            "supergateway 4.0.0 --stdio <stdio echo> --outputTransport streamableHttp --stateful",
+            lambda port: [
+                str(TOOLS_BIN / "supergateway"),
+                "--stdio",
+                shlex.join(STDIO_ECHO),
+                "--outputTransport",
+                "streamableHttp",
+                "--stateful",
+                "--logLevel",
+                "none",
+                "--port",
+                str(port),
+            ],
+            frozenset({"2025"}),
+        )
+    ],
+    "mcp-proxy": [
+        ServerSpec(
+            "mcp-proxy",
+            "mcp-proxy 0.13.0 --port P <stdio echo> (Streamable HTTP at /mcp, stateful)",
+            lambda port: [
+                str(TOOLS_BIN / "mcp-proxy"),
+                "--host",
+                HOST,
+                "--port",
+                str(port),
+                "--",
+                *STDIO_ECHO,
+            ],
+            frozenset({"2025"}),
         )
     ],
 }
@@ -309,7 +415,22 @@ class ServerPool:
                     f"port {port} not open after {self.start_timeout:.0f} s: {_tail(log_path)}"
                 )
             time.sleep(0.1)
+        if spec.ready_path is not None:
+            self._wait_ready(server, spec.ready_path, deadline)
         return server
+
+    def _wait_ready(self, server: RunningServer, path: str, deadline: float) -> None:
+        url = f"http://{HOST}:{server.port}{path}"
+        while True:
+            with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200 and b"degraded" not in response.read():
+                    return
+            if time.monotonic() > deadline:
+                self.stop(server)
+                raise ServerUnavailable(
+                    f"{path} not ready after {self.start_timeout:.0f} s: {_tail(server.log_path)}"
+                )
+            time.sleep(0.1)
 
 
 def _tail(path: Path, lines: int = 3) -> str:

@@ -85,10 +85,15 @@ def run_wrk(
     text: str,
     check_every: int,
     session_id: str | None = None,
+    tool: str = "echo",
 ) -> WrkResult:
     """One wrk run (1 thread, pinned to `cpu`) of the era's Lua script against `url`."""
     env = dict(
-        os.environ, BENCH_TEXT=text, BENCH_CHECK_EVERY=str(check_every), BENCH_CONNECTIONS=str(connections)
+        os.environ,
+        BENCH_TEXT=text,
+        BENCH_TOOL=tool,
+        BENCH_CHECK_EVERY=str(check_every),
+        BENCH_CONNECTIONS=str(connections),
     )
     if session_id is not None:
         env["BENCH_SESSION_ID"] = session_id

@@ -119,7 +119,7 @@ def test_serve_config_file_problems_exit_2(tmp_path: Path, served: list[Any]) ->
     unknown.write_text("colour = 'blue'\n")
     result = CliRunner().invoke(main, ["serve", "--config", str(unknown)])
     assert result.exit_code == 2
-    assert "MCPSERVE_CONFIG" in result.output and "unknown settings colour" in result.output
+    assert "--config: " in result.output and "unknown settings colour" in result.output
     missing = CliRunner().invoke(main, ["serve", "--config", str(tmp_path / "nope.toml")])
     assert missing.exit_code == 2
     assert "config file not found" in missing.output

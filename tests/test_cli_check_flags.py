@@ -28,9 +28,11 @@ def test_check_has_every_flag_of_serve() -> None:
 
 
 def test_check_with_the_flags_make_serve_passes_is_ready() -> None:
-    bare = CliRunner().invoke(main, ["check", "tests.ops.check_app:ready"])
-    assert bare.exit_code == 2  # HTTP without any authentication configured
+    bare = CliRunner().invoke(main, ["check", "tests.ops.check_app:ready", "--host", "0.0.0.0"])
+    assert bare.exit_code == 2  # a non-loopback bind without any authentication configured
     assert "MCPSERVE_AUTH" in bare.stderr
+    loopback = CliRunner().invoke(main, ["check", "tests.ops.check_app:ready"])
+    assert loopback.exit_code == 0, loopback.output  # served open on loopback, with a warning
     flagged = CliRunner().invoke(
         main, ["check", "tests.ops.check_app:ready", "--auth", "none", "--host", "127.0.0.1", "--port", "0"]
     )

@@ -54,8 +54,8 @@ def test_mcpserve_config_masks_every_url_password() -> None:
 
 def test_the_configuration_log_line_masks_every_url_password() -> None:
     stream = io.BytesIO()
-    configure_logging(load_settings(), stream)
-    line = orjson.loads(stream.getvalue().splitlines()[0])
+    configure_logging(load_settings({"log_level": "debug"}), stream)
+    line = orjson.loads(stream.getvalue().splitlines()[1])
     assert line["config"]["oauth_jwks_url"] == "https://svc:**********@a.example/jwks"
     for password in PASSWORDS:
         assert password.encode() not in stream.getvalue()

@@ -3,6 +3,7 @@
 --
 -- Env: BENCH_TEXT        text the echo tool is called with (default "hello from wrk"; plain ASCII,
 --                        no quotes or backslashes)
+--      BENCH_TOOL        the tool's name (default "echo"; a gateway serves it as "<upstream>__echo")
 --      BENCH_CHECK_EVERY check the result shape of every Nth 2xx response (default 1 = all;
 --                        0 = define no response() callback at all: wrk then only counts
 --                        status >= 400 in errors.status)
@@ -12,6 +13,7 @@
 
 bench = {}
 bench.text = os.getenv("BENCH_TEXT") or "hello from wrk"
+bench.tool = os.getenv("BENCH_TOOL") or "echo"
 bench.check_every = tonumber(os.getenv("BENCH_CHECK_EVERY") or "1")
 
 local escapes = { ['"'] = '\\"', ["\\"] = "\\\\", ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t" }
@@ -23,7 +25,7 @@ end
 -- Every request gets its own JSON-RPC id: requests share one 2025-era session, and a session
 -- must not have two requests with the same id in flight (the SDK leaves all but one unanswered).
 function bench.set_call(meta)
-  local params = '{"name":"echo","arguments":{"text":' .. json_string(bench.text) .. '}'
+  local params = '{"name":' .. json_string(bench.tool) .. ',"arguments":{"text":' .. json_string(bench.text) .. '}'
   if meta then params = params .. ',"_meta":' .. meta end
   bench.body_head = '{"jsonrpc":"2.0","id":'
   bench.body_tail = ',"method":"tools/call","params":' .. params .. '}}'

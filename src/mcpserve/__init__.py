@@ -4,6 +4,8 @@ Write tools with :class:`MCPServer` exactly as with the official SDK's ``MCPServ
 them with ``mcpserve serve``.
 """
 
+from typing import Any
+
 from mcpserve._version import __version__
 from mcpserve.errors import MCPServeError, ToolError
 from mcpserve.principal import Principal
@@ -27,6 +29,16 @@ from mcpserve.server.content import (
     UserMessage,
 )
 from mcpserve.server.context import Context, ElicitationResult, InputRequired
+
+
+def _serve(server: MCPServer, **options: Any) -> None:
+    """MCPServer.run: the runtime, imported on first use (it pulls in the HTTP stack)."""
+    from mcpserve.runtime import serve  # noqa: PLC0415 - keeps `import mcpserve` light
+
+    serve(server, **options)
+
+
+MCPServer.runner = _serve
 
 __all__ = [
     "AssistantMessage",

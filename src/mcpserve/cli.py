@@ -10,8 +10,8 @@ import click
 import orjson
 
 from mcpserve._version import __version__
-from mcpserve.config import Settings, load_settings
-from mcpserve.errors import ConfigError
+from mcpserve.config import ENV_PREFIX, Settings, load_settings
+from mcpserve.errors import ConfigError, StartupError
 from mcpserve.loader import DEFAULT_APP, AppLoadError, load_app
 
 __all__ = ["main"]
@@ -24,11 +24,22 @@ def _invalid(problem: object) -> NoReturn:
     sys.exit(EXIT_CONFIG)
 
 
+def _as_flag(exc: ConfigError, config: str | None, flags: dict[str, Any]) -> str:
+    """The problem, naming the flag the user typed rather than the variable behind it."""
+    given = {ENV_PREFIX + name.upper(): name for name, value in flags.items() if value is not None}
+    if config is not None:
+        given[ENV_PREFIX + "CONFIG"] = "config"
+    name = given.get(exc.variable)
+    if name is None:
+        return str(exc)
+    return f"--{name.replace('_', '-')}: {str(exc).removeprefix(exc.variable + ': ')}"
+
+
 def _settings(config: str | None, **overrides: Any) -> Settings:
     try:
         return load_settings(overrides, config_file=config)
     except ConfigError as exc:
-        _invalid(exc)
+        _invalid(_as_flag(exc, config, overrides))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -79,6 +90,35 @@ def serve(app: str, config: str | None, **flags: Any) -> None:
     try:
         run(server, settings=settings)
     except ConfigError as exc:
+        _invalid(_as_flag(exc, config, flags))
+    except StartupError as exc:  # the log above holds the traceback; this line says what failed
+        click.echo(f"mcpserve: start-up failed: {exc}", err=True)
+        sys.exit(EXIT_CONFIG)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+@main.command()
+@serving_options
+@click.option("--list", "list_only", is_flag=True, help="Print the merged catalogue as JSON and exit.")
+def gateway(config: str | None, list_only: bool, **flags: Any) -> None:
+    """Serve the [[upstreams]] of the config file through one endpoint (docs/gateway.md)."""
+    from mcpserve.gateway.listing import list_catalogue  # noqa: PLC0415 - keep `mcpserve --help` fast
+    from mcpserve.runtime import configure_logging  # noqa: PLC0415
+    from mcpserve.runtime import serve as run  # noqa: PLC0415
+    from mcpserve.server.app import MCPServer  # noqa: PLC0415
+
+    settings = _settings(config, **flags)
+    if not settings.upstreams:
+        _invalid("upstreams: no [[upstreams]] table in the config file (MCPSERVE_CONFIG / --config)")
+    server = MCPServer("mcpserve-gateway")
+    try:
+        if list_only:
+            configure_logging(settings)
+            click.echo(orjson.dumps(list_catalogue(server, settings), option=orjson.OPT_INDENT_2).decode())
+            return
+        run(server, settings=settings)
+    except ConfigError as exc:
         _invalid(exc)
     except KeyboardInterrupt:
         sys.exit(130)
@@ -108,8 +148,10 @@ def check(app: str, config: str | None, **flags: Any) -> None:
     configure_logging(settings)
     try:
         report = run_check(load_app(app, settings), settings)
-    except (ConfigError, AppLoadError) as exc:
+    except AppLoadError as exc:
         _invalid(exc)
+    except ConfigError as exc:
+        _invalid(_as_flag(exc, config, flags))
     click.echo(orjson.dumps(report, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode())
     sys.exit(0 if report["status"] == "ready" else 1)
 

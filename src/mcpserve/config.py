@@ -12,7 +12,6 @@ import difflib
 import json
 import os
 import re
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -41,9 +40,20 @@ from pydantic_settings import (
 from mcpserve.config_checks import check_http_url, check_network, check_origin, cross_checks
 from mcpserve.config_sources import read_secret_file, service_links
 from mcpserve.errors import ConfigError
+from mcpserve.gateway.config import DEFAULT_CHILD_ENV, HeaderSource, UpstreamSpec
+from mcpserve.tomlfile import read_toml
 from mcpserve.urls import MASK, redact_url
 
-__all__ = ["Settings", "ToolRateLimit", "load_settings", "parse_key_values", "read_toml", "ENV_PREFIX"]
+__all__ = [
+    "Settings",
+    "ToolRateLimit",
+    "load_settings",
+    "parse_key_values",
+    "read_toml",
+    "ENV_PREFIX",
+    "child_environment",
+    "header_values",
+]
 
 ENV_PREFIX = "MCPSERVE_"
 # MCPSERVE_ variables that are not settings: the config file itself, the Node tools folder of
@@ -274,6 +284,12 @@ class Settings(BaseSettings):
     db_statement_timeout: float = Field(5.0, gt=0, le=3600, validation_alias=_env("db_statement_timeout"))
     docs_dir: Path | None = Field(None, validation_alias=_env("docs_dir"))
 
+    # Gateway: upstream MCP servers served under ``name__`` (``[[upstreams]]`` tables in the
+    # TOML file, or a JSON array in MCPSERVE_UPSTREAMS). See docs/gateway.md.
+    upstreams: Annotated[list[UpstreamSpec], NoDecode] = Field(
+        default_factory=list, validation_alias=_env("upstreams")
+    )
+
     # Deployment: in-process TLS (docs/deployment.md); the certificate and key are reloaded on
     # SIGHUP and when the files change, for new connections.
     tls_cert_file: Path | None = Field(None, validation_alias=_env("tls_cert_file"))
@@ -358,6 +374,25 @@ class Settings(BaseSettings):
                 return json.loads(value)
             except ValueError:
                 raise ValueError(_BAD_JSON[info.field_name or ""]) from None
+        return value
+
+    @field_validator("upstreams", mode="before")
+    @classmethod
+    def _upstream_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return json.loads(value)
+            except ValueError:
+                raise ValueError('not JSON; expected [{"name": ..., "command": ...}, ...]') from None
+        return value
+
+    @field_validator("upstreams")
+    @classmethod
+    def _unique_upstreams(cls, value: list[UpstreamSpec]) -> list[UpstreamSpec]:
+        names = [spec.name for spec in value]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"upstream names must be unique: {', '.join(repeated)}")
         return value
 
     @field_validator("redis_url")
@@ -450,9 +485,47 @@ class Settings(BaseSettings):
                 data[name] = redact_url(value.get_secret_value()) if name.endswith("_url") else MASK
             elif isinstance(value, str):
                 data[name] = redact_url(value)
+            elif name == "upstreams":
+                data[name] = [spec.redacted(MASK) for spec in value]
             elif isinstance(value, list):
                 data[name] = [redact_url(v) if isinstance(v, str) else MASK for v in value]
         return data
+
+
+def child_environment(spec: UpstreamSpec) -> dict[str, str]:
+    """A stdio upstream's environment: the allowlisted variables of ours, then its own ``env``.
+
+    Nothing else leaks: the gateway's keys, tokens and MCPSERVE_* settings stay with the gateway.
+    """
+    names = (*DEFAULT_CHILD_ENV, *spec.env_allow)
+    inherited = {name: os.environ[name] for name in names if name in os.environ}
+    return {**inherited, **spec.env}
+
+
+def header_values(spec: UpstreamSpec) -> dict[str, str]:
+    """An HTTP upstream's static headers, secrets read from their variables or files now."""
+    resolved: dict[str, str] = {}
+    for header, source in spec.headers.items():
+        where = f"upstreams.{spec.name}.headers.{header}"
+        if isinstance(source, str):
+            resolved[header] = source
+        elif source.value is not None:
+            resolved[header] = source.prefix + source.value
+        elif source.env is not None:
+            if source.env not in os.environ:
+                raise ConfigError(where, f"environment variable {source.env} is not set")
+            resolved[header] = source.prefix + os.environ[source.env]
+        else:
+            resolved[header] = source.prefix + _read_header_file(source, where)
+    return resolved
+
+
+def _read_header_file(source: HeaderSource, where: str) -> str:
+    assert source.file is not None
+    try:
+        return source.file.read_text().strip()
+    except OSError as exc:
+        raise ConfigError(where, f"cannot read {source.file}: {exc.strerror}") from None
 
 
 def parse_key_values(text: str, expected: str) -> dict[str, str]:
@@ -579,17 +652,6 @@ def _check_redis_url(url: str) -> None:
     raise ValueError("expected redis://host[:port][/db], rediss://... or unix:///path/to/socket")
 
 
-def read_toml(path: Path, variable: str, *, what: str = "file") -> dict[str, Any]:
-    """A TOML file named by ``variable``; a missing or malformed one is a ConfigError naming it."""
-    try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
-    except FileNotFoundError:
-        raise ConfigError(variable, f"{what} not found: {path}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(variable, f"{path} is not valid TOML: {exc}") from None
-
-
 def _read_toml(path: Path) -> dict[str, Any]:
     data = read_toml(path, "MCPSERVE_CONFIG", what="config file")
     unknown = sorted(set(data) - set(Settings.model_fields))
@@ -703,9 +765,10 @@ def load_settings(
         error = exc.errors(include_url=False, include_input=False)[0]
         location = str(error["loc"][0]) if error["loc"] else "settings"
         inner = ".".join(str(part) for part in error["loc"][1:])  # e.g. the tool and key in a JSON value
+        message = error["msg"].removeprefix("Value error, ")  # our validators' words, without pydantic's
         raise _config_error(
             location,
-            f"{inner}: {error['msg']}" if inner else error["msg"],
+            f"{inner}: {message}" if inner else message,
             env=env,
             flags=set(flags),
             file=file_values,

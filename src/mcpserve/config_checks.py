@@ -90,7 +90,7 @@ def cross_checks(settings: Settings) -> list[tuple[str, str]]:
     """Rules that involve several settings; each problem names the field to change.
 
     (Authentication on a non-loopback bind is checked where authentication is wired:
-    :func:`mcpserve.auth.setup.build_auth_gate`.)
+    :func:`mcpserve.auth_setup.build_auth_gate`.)
     """
     problems: list[tuple[str, str]] = []
     if settings.metrics_port is not None and settings.metrics_port == settings.port:

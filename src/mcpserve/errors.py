@@ -66,6 +66,7 @@ __all__ = [
     "Forbidden",
     "ToolError",
     "ConfigError",
+    "StartupError",
 ]
 
 
@@ -255,3 +256,7 @@ class ConfigError(MCPServeError):
     def __init__(self, variable: str, message: str) -> None:
         super().__init__(f"{variable}: {message}")
         self.variable = variable
+
+
+class StartupError(MCPServeError):
+    """The application could not start (a startup hook failed); the log holds the traceback."""

@@ -1,4 +1,8 @@
-"""Load the application a user names on the command line: ``module:attr`` or a file path."""
+"""Load the application a user names on the command line: a file path, a module or ``module:attr``.
+
+Modules are found from the current folder first, as ``python -m`` and uvicorn find them, so
+``mcpserve serve app`` and ``mcpserve serve app:app`` work from the app's own folder.
+"""
 
 from __future__ import annotations
 
@@ -42,6 +46,8 @@ def load_app(spec: str, settings: Settings) -> MCPServer:
     if target.endswith(".py") or "/" in target:
         module = _module_from_path(Path(target))
     else:
+        if "" not in sys.path and str(Path.cwd()) not in sys.path:
+            sys.path.insert(0, str(Path.cwd()))
         try:
             module = importlib.import_module(target)
         except ModuleNotFoundError as exc:

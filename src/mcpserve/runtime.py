@@ -17,7 +17,7 @@ from mcpserve._version import __version__
 from mcpserve.admin.access import AdminAccess
 from mcpserve.admin.console import Console, ConsoleParts
 from mcpserve.admin.routes import AdminRoutes
-from mcpserve.auth.setup import apply_tool_scopes, auth_methods, build_auth_gate
+from mcpserve.auth_setup import apply_tool_scopes, auth_methods, build_auth_gate
 from mcpserve.config import Settings, load_settings
 from mcpserve.errors import ConfigError, StoreUnavailable
 from mcpserve.observability.logs import configure_logging as configure_json_logging
@@ -40,6 +40,7 @@ from mcpserve.transports.http.drain import Drain
 from mcpserve.transports.http.endpoint import EndpointOptions, McpEndpoint
 from mcpserve.transports.http.hostguard import HostGuard
 from mcpserve.transports.http.ops import MetricsAccess, OpsRoutes
+from mcpserve.urls import http_url
 
 __all__ = [
     "build_dispatcher",
@@ -49,6 +50,7 @@ __all__ = [
     "check",
     "configure_logging",
     "configure_tracing",
+    "mount_upstreams",
     "run_stdio",
     "serve",
 ]
@@ -67,7 +69,7 @@ def _keyring(settings: Settings) -> KeyRing:
 
 
 def _tool_timeouts(server: MCPServer, settings: Settings) -> dict[str, float]:
-    unknown = sorted(name for name in settings.tool_timeouts if server.registered_tool(name) is None)
+    unknown = sorted(name for name in settings.tool_timeouts if not server.knows_tool(name))
     if unknown:
         raise ConfigError("MCPSERVE_TOOL_TIMEOUTS", f"no tool named {', '.join(map(repr, unknown))}")
     return dict(settings.tool_timeouts)
@@ -75,14 +77,23 @@ def _tool_timeouts(server: MCPServer, settings: Settings) -> dict[str, float]:
 
 def _lists_vary_by_caller(settings: Settings) -> bool:
     """Lists filtered per principal must not be shared across callers (``cacheScope: private``)."""
-    try:
-        return settings.transport == "http" and bool(auth_methods(settings))
-    except ConfigError:
-        return False  # build_http_app reports it
+    return settings.transport == "http" and bool(auth_methods(settings))
+
+
+def mount_upstreams(server: MCPServer, settings: Settings) -> None:
+    """Mount the ``[[upstreams]]`` of the settings (the gateway) beside the app's own tools."""
+    if not settings.upstreams:
+        return
+    from mcpserve.gateway.upstream import Upstream  # noqa: PLC0415 - only gateways need it
+
+    for spec in settings.upstreams:
+        if spec.name not in server.mounts:
+            server.mount(spec.name, Upstream.from_spec(spec))
 
 
 def build_dispatcher(server: MCPServer, settings: Settings) -> Dispatcher:
     """The dispatcher; with tracing on, the traced one (chosen here, so untraced requests pay nothing)."""
+    mount_upstreams(server, settings)
     apply_tool_scopes(server, settings.tool_scopes)
     lists = CacheHint(settings.list_ttl_ms, "private" if _lists_vary_by_caller(settings) else "public")
     options: dict[str, Any] = {
@@ -126,7 +137,7 @@ def _limiter(server: MCPServer, settings: Settings) -> Limiter:
 
 def build_rate_gate(server: MCPServer, settings: Settings) -> RateGate | None:
     """The rate-limit policy from settings; None when every limit is off (nothing on the hot path)."""
-    unknown = sorted(set(settings.tool_rate_limits) - set(server.tool_names()))
+    unknown = sorted(name for name in settings.tool_rate_limits if not server.knows_tool(name))
     if unknown:
         raise ConfigError("MCPSERVE_TOOL_RATE_LIMITS", f"no such tool: {', '.join(unknown)}")
     tools = {
@@ -216,6 +227,8 @@ def build_http_app(server: MCPServer, settings: Settings) -> HttpApp:
     guard = _host_guard(settings)
     sessions, events, _bus = build_state(server, settings)  # the endpoint takes the bus next
     metrics = Metrics(network_transport="tcp")
+    for collector in server.metric_collectors:
+        metrics.registry.register(collector)
     metrics.build_info.labels(__version__, server.name).set(1)
     if isinstance(sessions, MemorySessionStore):  # Redis expires sessions itself, unobserved
         sessions.on_end = metrics.session_duration.observe
@@ -286,8 +299,9 @@ def build_http_app(server: MCPServer, settings: Settings) -> HttpApp:
 
 
 def configure_logging(settings: Settings, stream: IO[bytes] | None = None) -> None:
-    """JSON lines on stderr only (on stdio, stdout belongs to the protocol); the first line is the
-    effective configuration, secrets redacted."""
+    """JSON lines on stderr only (on stdio, stdout belongs to the protocol). The first line is a
+    one-line summary; the effective configuration (secrets redacted) follows at debug level, where
+    it does not bury the line a start-up error prints after it."""
     context = None
     if settings.tracing_enabled:
         from mcpserve.observability.tracing import add_trace_ids  # noqa: PLC0415 - only when tracing
@@ -295,7 +309,9 @@ def configure_logging(settings: Settings, stream: IO[bytes] | None = None) -> No
         context = add_trace_ids
     configure_json_logging(settings.log_level, stream, context)
     log = get_logger("mcpserve")
-    log.info("configuration", config=settings.redacted())
+    where = http_url(settings.host, settings.port, settings.path) if settings.transport == "http" else "stdio"
+    log.info(f"mcpserve {__version__} starting on {where}")
+    log.debug("configuration", config=settings.redacted())
     for level, message in settings.notices:  # service links ignored, world-readable secret files
         getattr(log, level)(message)
 

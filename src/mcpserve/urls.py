@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
-__all__ = ["MASK", "redact_url"]
+__all__ = ["MASK", "redact_url", "http_url"]
 
 MASK: Final = "**********"
 _PASSWORD_PARAMETER: Final = re.compile(r"(?P<name>[?&]password=)[^&#]*", re.IGNORECASE)
@@ -26,3 +26,10 @@ def redact_url(url: str) -> str:
             rest = f"{user}:{MASK}@{host}{rest[end:]}"
         url = f"{scheme}://{rest}"
     return _PASSWORD_PARAMETER.sub(lambda m: m.group("name") + MASK, url)
+
+
+def http_url(host: str, port: int, path: str = "", scheme: str = "http") -> str:
+    """``http://host:port/path`` (or ``https://``), an IPv6 address in brackets."""
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"{scheme}://{host}:{port}{path}"

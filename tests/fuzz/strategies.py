@@ -1,5 +1,6 @@
 """Hypothesis strategies for what a hostile or broken client can send: bytes, near-valid JSON-RPC
-messages and header combinations. Shared by the HTTP and stdio fuzz tests."""
+messages and header combinations, and the checks every answer must pass. Shared by the HTTP and
+stdio fuzz tests and by ``python -m bench.fuzz``."""
 
 from __future__ import annotations
 
@@ -38,6 +39,11 @@ METHODS = [
     "notifications/cancelled",
 ]
 TOOLS = ["echo", "forecast", "weather", "fails"]
+VALID_SESSION = "<valid session>"
+# Every status the endpoint may answer (docs/errors.md); 503 only while draining or full.
+DOCUMENTED_STATUSES = frozenset(
+    {200, 202, 400, 401, 403, 404, 405, 406, 409, 413, 415, 421, 429, 503}
+)  # a header value the driver replaces with a live session's id
 VERSIONS = [MODERN, *LEGACY_VERSIONS]
 
 
@@ -208,3 +214,75 @@ def header_values(*likely: str) -> st.SearchStrategy[str]:
     """Plausible values first, then anything a header can carry (latin-1, as ASGI delivers it)."""
     anything = st.text(st.characters(min_codepoint=0, max_codepoint=255), max_size=20)
     return st.sampled_from(likely) | anything if likely else anything
+
+
+header_sets = st.fixed_dictionaries(
+    {
+        "host": header_values("127.0.0.1:8000", "localhost", "evil.example", "[::1]:8000"),
+        "accept": header_values(
+            "application/json, text/event-stream", "*/*", "text/event-stream", "application/json"
+        ),
+        "content-type": header_values("application/json", "application/json; charset=utf-8", "text/plain"),
+    },
+    optional={
+        "origin": header_values("http://localhost:3000", "https://evil.example", "null"),
+        "mcp-protocol-version": header_values(*VERSIONS),
+        "mcp-method": header_values(*METHODS, "=?base64?dG9vbHMvY2FsbA==?=", "=?base64?!!?="),
+        "mcp-name": header_values(*TOOLS, "test://readme", "=?base64?ZWNobw==?="),
+        "mcp-param-region": header_values("north", "=?base64?bm9ydGg=?="),
+        "mcp-session-id": header_values(VALID_SESSION, "unknown-session"),
+        "last-event-id": header_values("0", "abc:1"),
+        "content-length": header_values("0", "12"),
+    },
+)
+
+
+def headers_for(message: Any, era: str) -> dict[str, str | None]:
+    """The headers a correct client would send with ``message`` in ``era``."""
+    headers: dict[str, str | None] = {
+        "host": "127.0.0.1:8000",
+        "accept": "application/json, text/event-stream",
+        "content-type": "application/json",
+    }
+    if era == "legacy":
+        return {**headers, "mcp-session-id": VALID_SESSION, "mcp-protocol-version": "2025-11-25"}
+    headers["mcp-protocol-version"] = MODERN
+    if not isinstance(message, dict):
+        return headers
+    if isinstance(message.get("method"), str):
+        headers["mcp-method"] = message["method"]
+    params = message.get("params")
+    if isinstance(params, dict):
+        name = params.get("name", params.get("uri"))
+        if isinstance(name, str):
+            headers["mcp-name"] = name
+        arguments = params.get("arguments")
+        if isinstance(arguments, dict) and isinstance(arguments.get("region"), str):
+            headers["mcp-param-region"] = arguments["region"]
+    return headers
+
+
+header_edits = st.lists(
+    st.tuples(
+        st.sampled_from(
+            ["mcp-method", "mcp-name", "mcp-param-region", "mcp-protocol-version", "mcp-session-id"]
+        ),
+        st.none() | header_values(*METHODS, *VERSIONS, VALID_SESSION),
+    ),
+    max_size=1,
+)
+
+
+def check_jsonrpc(message: Any) -> None:
+    assert isinstance(message, dict) and message.get("jsonrpc") == "2.0", message
+    if "method" in message:
+        assert isinstance(message["method"], str)
+        return
+    assert ("result" in message) != ("error" in message), message
+    assert message["id"] is None or isinstance(message["id"], str | int)
+    if "error" in message:
+        error = message["error"]
+        assert isinstance(error["code"], int) and isinstance(error["message"], str), error
+        assert error["code"] != -32603 or set(error.get("data", {})) == {"errorId"}
+    else:
+        assert isinstance(message["result"], dict)

@@ -10,67 +10,32 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Any
 
 import anyio
 import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from pydantic import BaseModel, Field
 
-from mcpserve import MCPServer
 from mcpserve.config import load_settings
-from mcpserve.protocol.versions import MODERN
 from mcpserve.runtime import build_http_app
 from mcpserve.transports.http.app import HttpApp
-from tests.fuzz.strategies import METHODS, TOOLS, VERSIONS, bodies, fuzz, header_values, messages
+from tests.fuzz.app import make_server
+from tests.fuzz.strategies import (
+    DOCUMENTED_STATUSES,
+    VALID_SESSION,
+    bodies,
+    check_jsonrpc,
+    fuzz,
+    header_edits,
+    header_sets,
+    headers_for,
+    messages,
+)
 from tests.support.asgi import META, MODERN_HEADERS
 
 pytestmark = pytest.mark.anyio
-
-DOCUMENTED_STATUSES = {200, 202, 400, 401, 403, 404, 405, 406, 409, 413, 415, 421, 429, 503}
-VALID_SESSION = "<valid session>"
-
-
-class Weather(BaseModel):
-    city: str
-    celsius: float
-
-
-def make_server() -> MCPServer:
-    server = MCPServer("fuzz")
-
-    # Async tools: a sync one would cost a worker-thread hop per example and slow the fuzz down.
-    @server.tool()
-    async def echo(text: str) -> str:
-        return text
-
-    @server.tool()
-    async def forecast(region: Annotated[str, Field(json_schema_extra={"x-mcp-header": "Region"})]) -> str:
-        return f"sunny in {region}"
-
-    @server.tool()
-    async def weather(city: str) -> Weather:
-        return Weather(city=city, celsius=20.5)
-
-    @server.tool()
-    async def fails() -> str:
-        raise RuntimeError("never shown")
-
-    @server.resource("test://readme")
-    def readme() -> str:
-        return "read me"
-
-    @server.resource("test://items/{item_id}")
-    def item(item_id: str) -> str:
-        return f"item {item_id}"
-
-    @server.prompt()
-    def review(code: str) -> str:
-        return f"Review {code}"
-
-    return server
 
 
 @dataclass
@@ -128,21 +93,6 @@ async def drive(app: HttpApp, method: str, headers: list[tuple[bytes, bytes]], b
     with anyio.fail_after(5):
         await app(scope, receive, send)
     return sent
-
-
-def check_jsonrpc(message: Any) -> None:
-    assert isinstance(message, dict) and message.get("jsonrpc") == "2.0", message
-    if "method" in message:
-        assert isinstance(message["method"], str)
-        return
-    assert ("result" in message) != ("error" in message), message
-    assert message["id"] is None or isinstance(message["id"], str | int)
-    if "error" in message:
-        error = message["error"]
-        assert isinstance(error["code"], int) and isinstance(error["message"], str), error
-        assert error["code"] != -32603 or set(error.get("data", {})) == {"errorId"}
-    else:
-        assert isinstance(message["result"], dict)
 
 
 def check_reply(sent: Sent, method: str) -> None:
@@ -211,69 +161,12 @@ async def fuzz_once(target: Target, method: str, headers: dict[str, str | None],
     await assert_still_serving(target)
 
 
-header_sets = st.fixed_dictionaries(
-    {
-        "host": header_values("127.0.0.1:8000", "localhost", "evil.example", "[::1]:8000"),
-        "accept": header_values(
-            "application/json, text/event-stream", "*/*", "text/event-stream", "application/json"
-        ),
-        "content-type": header_values("application/json", "application/json; charset=utf-8", "text/plain"),
-    },
-    optional={
-        "origin": header_values("http://localhost:3000", "https://evil.example", "null"),
-        "mcp-protocol-version": header_values(*VERSIONS),
-        "mcp-method": header_values(*METHODS, "=?base64?dG9vbHMvY2FsbA==?=", "=?base64?!!?="),
-        "mcp-name": header_values(*TOOLS, "test://readme", "=?base64?ZWNobw==?="),
-        "mcp-param-region": header_values("north", "=?base64?bm9ydGg=?="),
-        "mcp-session-id": header_values(VALID_SESSION, "unknown-session"),
-        "last-event-id": header_values("0", "abc:1"),
-        "content-length": header_values("0", "12"),
-    },
-)
-
-
 @fuzz(2500)
 @given(method=st.sampled_from(["POST"] * 6 + ["GET", "DELETE", "PUT"]), headers=header_sets, body=bodies)
 async def test_any_request_gets_a_documented_well_formed_answer(
     target: Target, method: str, headers: dict[str, str | None], body: bytes
 ) -> None:
     await fuzz_once(target, method, headers, body)
-
-
-def headers_for(message: Any, era: str) -> dict[str, str | None]:
-    """The headers a correct client would send with ``message`` in ``era``."""
-    headers: dict[str, str | None] = {
-        "host": "127.0.0.1:8000",
-        "accept": "application/json, text/event-stream",
-        "content-type": "application/json",
-    }
-    if era == "legacy":
-        return {**headers, "mcp-session-id": VALID_SESSION, "mcp-protocol-version": "2025-11-25"}
-    headers["mcp-protocol-version"] = MODERN
-    if not isinstance(message, dict):
-        return headers
-    if isinstance(message.get("method"), str):
-        headers["mcp-method"] = message["method"]
-    params = message.get("params")
-    if isinstance(params, dict):
-        name = params.get("name", params.get("uri"))
-        if isinstance(name, str):
-            headers["mcp-name"] = name
-        arguments = params.get("arguments")
-        if isinstance(arguments, dict) and isinstance(arguments.get("region"), str):
-            headers["mcp-param-region"] = arguments["region"]
-    return headers
-
-
-header_edits = st.lists(
-    st.tuples(
-        st.sampled_from(
-            ["mcp-method", "mcp-name", "mcp-param-region", "mcp-protocol-version", "mcp-session-id"]
-        ),
-        st.none() | header_values(*METHODS, *VERSIONS, VALID_SESSION),
-    ),
-    max_size=1,
-)
 
 
 @fuzz(3500)

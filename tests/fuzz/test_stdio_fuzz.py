@@ -22,8 +22,8 @@ from hypothesis import strategies as st
 
 from mcpserve.server.dispatch import Dispatcher
 from mcpserve.transports.stdio import StdioConnection, read_lines
-from tests.fuzz.strategies import bodies, fuzz
-from tests.fuzz.test_http_fuzz import check_jsonrpc, make_server
+from tests.fuzz.app import make_server
+from tests.fuzz.strategies import bodies, check_jsonrpc, fuzz
 from tests.support.asgi import META
 
 pytestmark = pytest.mark.anyio

@@ -20,7 +20,7 @@ from mcp.shared._httpx_utils import create_mcp_http_client
 
 from tests.auth.app import DEPLOYER_KEY, READER_KEY, write_keys
 from tests.support.issuer import LocalIssuer, local_issuer
-from tests.support.servers import ROOT, free_port, node_tool, running_server
+from tests.support.servers import ROOT, free_port, node_tool, require_tool, running_server
 
 pytestmark = pytest.mark.slow
 
@@ -78,9 +78,7 @@ def test_official_python_client_with_a_jwt(served: tuple[str, LocalIssuer], mode
 def test_typescript_v2_client_with_an_api_key(
     served: tuple[str, LocalIssuer], mode: str, key: str, tools: list[str]
 ) -> None:
-    node = node_tool("node")
-    if not node.exists():
-        pytest.skip(f"{node} missing; run scripts/node-tools.sh")
+    node = require_tool(node_tool("node"))
     url, _ = served
     done = subprocess.run(
         [str(node), str(JS / "client_v2.mjs"), url, mode, "whoami", "{}"],

@@ -4,14 +4,15 @@ One test per required run (see docs: conformance-and-clients §1): the 0.2.0-alp
 with the frozen 2026-07-28 and 2025-11-25 requirement sets, and 0.1.16 with ``--suite all``.
 Each test starts the fixture as a real child process on a free loopback port, runs the suite
 with the project-local Node 22 from ``scripts/node-tools.sh``, and expects exit code 0 (every
-scored check passes; WARNINGs and unscored extension scenarios do not fail a run).
+scored check passes; WARNINGs and unscored extension scenarios do not fail a run) and the number
+of scored checks the pinned suite runs: an exit code alone would pass a run that scored nothing.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import os
+import re
 import signal
 import subprocess
 from collections.abc import Iterator
@@ -20,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.processes import child_env, mcpserve_argv
-from tests.support.servers import ROOT, TOOLS, free_port, wait_healthy
+from tests.support.servers import ROOT, TOOLS, free_port, require_tool, wait_healthy
 
 pytestmark = pytest.mark.slow
 
@@ -35,22 +36,18 @@ RUNS = {
     "alpha12-2025-11-25": ("conformance", ["--requirements", "2025-11-25"]),
     "v0116-suite-all": ("conformance-0116", ["--suite", "all"]),
 }
+# Scored checks each run performs with the suite versions scripts/node-tools.sh pins.
+SCORED_CHECKS = {"alpha12-2026-07-28": 120, "alpha12-2025-11-25": 69, "v0116-suite-all": 46}
+_SCENARIO = re.compile(r"^[✓✗] (?P<name>\S+): (?P<passed>\d+) passed, (?P<failed>\d+) failed$")
+_UNSCORED = re.compile(r"^  [✓✗] (?P<name>\S+) \(")
 
 
 def _node() -> Path:
-    if not NODE.exists():
-        reason = f"Node 22 not installed at {NODE}; run scripts/node-tools.sh (or make tools)"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return NODE
+    return require_tool(NODE)
 
 
 def _harness(folder: str) -> Path:
-    harness = TOOLS / folder / "node_modules" / ".bin" / "conformance"
-    if not harness.exists():
-        pytest.fail(f"conformance suite not installed at {harness}; run scripts/node-tools.sh")
-    return harness
+    return require_tool(TOOLS / folder / "node_modules" / ".bin" / "conformance")
 
 
 @contextlib.contextmanager
@@ -100,6 +97,14 @@ def _failing_checks(results: Path) -> list[str]:
                 message = check.get("errorMessage") or ""
                 lines.append(f"{checks_file.parent.name}: {check.get('id')}: {message}")
     return lines
+
+
+def scored_checks(stdout: str) -> tuple[int, int]:
+    """(passed, failed) over the scenarios the summary scores: all but those "Not scored" lists."""
+    summary = stdout.split("=== SUMMARY ===", 1)[-1].splitlines()
+    unscored = {m["name"] for line in summary if (m := _UNSCORED.match(line))}
+    scenarios = [m for line in summary if (m := _SCENARIO.match(line)) and m["name"] not in unscored]
+    return sum(int(m["passed"]) for m in scenarios), sum(int(m["failed"]) for m in scenarios)
 
 
 def _report(stdout: str, results: Path, server_log: Path) -> str:
@@ -156,3 +161,4 @@ def test_official_conformance_suite_passes(run: str, tmp_path: Path) -> None:
         + f"\n--- suite stderr (tail) ---\n{stderr_tail}"
     )
     assert "Total:" in stdout, f"{run}: no summary in the suite output\n{stdout[-2000:]}\n{stderr_tail}"
+    assert scored_checks(stdout) == (SCORED_CHECKS[run], 0), f"{run}: scored checks (passed, failed)"

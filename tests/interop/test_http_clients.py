@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from collections.abc import Iterator
 from typing import Any
@@ -15,7 +14,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.types import ElicitResult
 
-from tests.support.servers import ROOT, node_tool, running_server
+from tests.support.servers import ROOT, node_launcher, running_server
 
 pytestmark = pytest.mark.slow
 
@@ -30,15 +29,6 @@ def demo_url() -> Iterator[str]:
         env={"MCPSERVE_RATE_LIMIT_PER_MINUTE": "0", "MCPSERVE_RATE_LIMIT_PER_HOUR": "0"}
     ) as url:
         yield url
-
-
-def _require(tool: str) -> str:
-    path = node_tool(tool)
-    if not path.exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"{path} missing: make test installs it with scripts/node-tools.sh")
-        pytest.skip(f"{path} missing; run scripts/node-tools.sh")
-    return str(path)
 
 
 def _run_json(*command: str) -> dict[str, Any]:
@@ -95,7 +85,7 @@ def test_python_client_over_http(demo_url: str, mode: str, version: str) -> None
     ("mode", "version"), [("auto", "2026-07-28"), ("pin", "2026-07-28"), ("legacy", "2025-11-25")]
 )
 def test_typescript_v2_client(demo_url: str, mode: str, version: str) -> None:
-    node = _require("node")
+    node = node_launcher("node")
     result = _run_json(node, str(JS / "client_v2.mjs"), demo_url, mode, "search_docs", '{"query": "redis"}')
     assert result["protocolVersion"] == version
     assert result["tools"] == DEMO_TOOLS
@@ -104,7 +94,7 @@ def test_typescript_v2_client(demo_url: str, mode: str, version: str) -> None:
 
 
 def test_typescript_v1_client_uses_get_stream_and_delete(demo_url: str) -> None:
-    node = _require("node")
+    node = node_launcher("node")
     result = _run_json(
         node, str(JS / "client_v1.mjs"), demo_url, "read_doc", '{"path": "deploy-rollback.md"}'
     )
@@ -119,7 +109,7 @@ def test_typescript_v1_client_uses_get_stream_and_delete(demo_url: str) -> None:
 
 @pytest.mark.parametrize("era", ["modern", "legacy"])
 def test_inspector_cli(demo_url: str, era: str) -> None:
-    inspector = _require("mcp-inspector")
+    inspector = node_launcher("mcp-inspector")
     base = [inspector, "--cli", demo_url, "--protocol-era", era, "--format", "json", "-q"]
     listed = _run_json(*base, "--method", "tools/list")
     assert [t["name"] for t in listed["result"]["tools"]] == DEMO_TOOLS

@@ -165,7 +165,7 @@ def test_sigterm_drains_twenty_in_flight_calls_and_exits_zero(tmp_path: Path) ->
     assert len([r for r in requests if r["tool"] == "hold" and r["status"] == 200]) == CALLS
     assert [r["status"] for r in requests if r["method"] in ("initialize",)] == [503]
     events = [line["event"] for line in lines]
-    assert events[0] == "configuration"
+    assert str(events[0]).startswith("mcpserve ") and "starting on http://127.0.0.1:" in str(events[0])
     assert any(str(e).startswith("SIGTERM received") for e in events)
 
 

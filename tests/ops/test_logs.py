@@ -12,8 +12,8 @@ from mcpserve.config import load_settings
 from mcpserve.observability.logs import configure_logging, get_logger, write_event
 from mcpserve.protocol.sealing import KeyRing
 from mcpserve.runtime import configure_logging as configure_runtime_logging
-from tests.ops.support import call_tool, initialize, make_app, session_headers
-from tests.support.asgi import request, rpc
+from tests.ops.support import call_tool, initialize, make_app, modern_headers, session_headers
+from tests.support.asgi import META, request, rpc
 from tests.support.logcheck import REQUEST_FIELDS, check_log_lines, secret
 
 pytestmark = pytest.mark.anyio
@@ -83,20 +83,33 @@ def test_standard_library_lines_are_json_with_level_logger_and_exception() -> No
     assert parsed[2]["detail"] == 1
 
 
-def test_configuration_line_comes_first_and_is_redacted() -> None:
+def test_a_one_line_summary_comes_first_and_the_configuration_only_at_debug() -> None:
+    stream = io.BytesIO()
+    configure_runtime_logging(load_settings({"auth": "none", "port": 8123}), stream)
+    (only,) = lines(stream)
+    assert only["level"] == "info"
+    assert str(only["event"]).endswith("starting on http://127.0.0.1:8123/mcp")
+    assert len(stream.getvalue()) < 200
+    stream = io.BytesIO()
+    configure_runtime_logging(load_settings({"transport": "stdio"}), stream)
+    assert str(lines(stream)[0]["event"]).endswith("starting on stdio")
+
+
+def test_configuration_line_at_debug_is_redacted() -> None:
     key = secret(KeyRing.generate_key_string())
     password = secret("db-pass-in-config-line")
     settings = load_settings(
         {
             "auth": "none",
+            "log_level": "debug",
             "request_state_keys": key,
             "database_url": f"postgresql://app:{password}@db:5432/app",
         }
     )
     stream = io.BytesIO()
     configure_runtime_logging(settings, stream)
-    first = orjson.loads(stream.getvalue().splitlines()[0])
-    assert first["event"] == "configuration"
+    first = orjson.loads(stream.getvalue().splitlines()[1])
+    assert first["event"] == "configuration" and first["level"] == "debug"
     assert first["config"]["request_state_keys"] == ["**********"]
     assert first["config"]["database_url"] == "postgresql://app:**********@db:5432/app"
     assert key.encode() not in stream.getvalue()
@@ -159,3 +172,59 @@ def test_write_event_masks_only_the_client_fields_and_only_when_the_line_needs_i
     assert second["tool"] == "redis://user:**********@cache:6379/0"
     assert second["owner"] == "ops@example.com"  # not a client field: left as written
     assert b"hunter2-pw" not in stream.getvalue()
+
+
+# Every spelling of the scheme: RFC 9110 makes it case-insensitive, and a client chooses the case.
+_EVERY_CASE = [
+    "".join(c.upper() if mask >> i & 1 else c for i, c in enumerate("bearer")) for mask in range(64)
+]
+
+
+def test_every_case_of_the_bearer_scheme_is_masked_on_the_request_line_path() -> None:
+    stream = io.BytesIO()
+    configure_logging("info", stream)
+    for scheme in _EVERY_CASE:
+        fields = {
+            "tool": f"{scheme} tool-token-{scheme}",
+            "method": f"{scheme}\tmethod-token-{scheme}",
+            "session_id": f"{scheme} session-token-{scheme}",
+        }
+        write_event("info", "t", "request", fields, ("tool", "method", "session_id"))
+    logged = lines(stream)
+    assert len(logged) == 64
+    for scheme, line in zip(_EVERY_CASE, logged, strict=True):
+        assert line["tool"] == f"{scheme} **********"
+        assert line["method"] == f"{scheme}\t**********"
+        assert line["session_id"] == f"{scheme} **********"
+    assert b"-token-" not in stream.getvalue()
+
+
+def test_every_case_of_the_bearer_scheme_is_masked_on_the_structlog_path() -> None:
+    stream = io.BytesIO()
+    configure_logging("info", stream)
+    for scheme in _EVERY_CASE:
+        get_logger("mcpserve.test").info("upstream said", header=f"Authorization: {scheme} ours-{scheme}")
+        logging.getLogger("some.library").warning("sent Authorization: %s theirs-%s", scheme, scheme)
+    logged = lines(stream)
+    assert len(logged) == 128
+    for scheme, ours, theirs in zip(_EVERY_CASE, logged[::2], logged[1::2], strict=True):
+        assert ours["header"] == f"Authorization: {scheme} **********"
+        assert theirs["event"] == f"sent Authorization: {scheme} **********"
+    assert b"ours-" not in stream.getvalue() and b"theirs-" not in stream.getvalue()
+
+
+@pytest.mark.parametrize("scheme", ["BEARER", "bEaReR"])
+async def test_a_tool_method_or_session_spelling_the_scheme_in_any_case_is_masked(
+    checked_logs: io.BytesIO, scheme: str
+) -> None:
+    app = make_app()
+    assert (await call_tool(app, f"{scheme} {'x' * 24}", {})).status == 200
+    method = rpc(f"{scheme} {'y' * 24}", {"_meta": META})
+    await request(app, "POST", headers=modern_headers(f"{scheme} {'y' * 24}"), body=method)
+    stale = session_headers(f"{scheme} {'z' * 24}")
+    await request(app, "POST", headers=stale, body=rpc("tools/list"))
+    logged = [line for line in lines(checked_logs) if line["event"] == "request"]
+    assert [line["tool"] for line in logged[:1]] == [f"{scheme} **********"]
+    assert len(logged) == 3
+    assert logged[1]["method"] == f"{scheme} **********"
+    assert logged[2]["session_id"] == f"{scheme} **********"

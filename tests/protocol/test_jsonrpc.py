@@ -11,6 +11,12 @@ from hypothesis import strategies as st
 
 from mcpserve.errors import InvalidParams, InvalidRequest, ParseError
 from mcpserve.protocol import jsonrpc
+from mcpserve.server.failures import encode
+
+
+def _parse(data: bytes | str) -> jsonrpc.Message:
+    """What the transports do with a message's bytes: decode, then classify."""
+    return jsonrpc.parse_message(jsonrpc.decode(data))
 
 
 def _same(message: jsonrpc.Message, expected: jsonrpc.Message) -> bool:
@@ -19,14 +25,12 @@ def _same(message: jsonrpc.Message, expected: jsonrpc.Message) -> bool:
 
 
 def test_request_is_classified_with_id_method_and_params() -> None:
-    message = jsonrpc.parse(b'{"jsonrpc": "2.0", "id": 7, "method": "tools/list", "params": {"cursor": "x"}}')
+    message = _parse(b'{"jsonrpc": "2.0", "id": 7, "method": "tools/list", "params": {"cursor": "x"}}')
     assert _same(message, jsonrpc.Request(7, "tools/list", {"cursor": "x"}))
 
 
 def test_request_without_params_gets_an_empty_object() -> None:
-    assert _same(
-        jsonrpc.parse('{"jsonrpc": "2.0", "id": "a", "method": "ping"}'), jsonrpc.Request("a", "ping", {})
-    )
+    assert _same(_parse('{"jsonrpc": "2.0", "id": "a", "method": "ping"}'), jsonrpc.Request("a", "ping", {}))
     without = jsonrpc.parse_message({"jsonrpc": "2.0", "id": 1, "method": "ping", "params": None})
     assert _same(without, jsonrpc.Request(1, "ping", {}))
 
@@ -45,13 +49,13 @@ def test_response_to_our_request_is_classified_as_response() -> None:
 
 def test_batch_array_is_an_invalid_request() -> None:
     with pytest.raises(InvalidRequest, match="batches are not supported") as caught:
-        jsonrpc.parse(b'[{"jsonrpc": "2.0", "id": 1, "method": "ping"}]')
+        _parse(b'[{"jsonrpc": "2.0", "id": 1, "method": "ping"}]')
     assert caught.value.code == -32600
 
 
 def test_invalid_json_is_a_parse_error() -> None:
     with pytest.raises(ParseError) as caught:
-        jsonrpc.parse(b"{not json")
+        _parse(b"{not json")
     assert caught.value.code == -32700
     with pytest.raises(ParseError):
         jsonrpc.decode(b"\xff\xfe")
@@ -96,7 +100,7 @@ _IDS = st.one_of(
 @given(_IDS)
 def test_any_string_or_integer_id_is_accepted_and_echoed(request_id: str | int) -> None:
     raw = orjson.dumps({"jsonrpc": "2.0", "id": request_id, "method": "tools/list"})
-    message = jsonrpc.parse(raw)
+    message = _parse(raw)
     assert isinstance(message, jsonrpc.Request)
     assert message.id == request_id
     assert jsonrpc.request_id_of(orjson.loads(raw)) == request_id
@@ -143,6 +147,6 @@ def test_error_from_carries_code_message_data_and_optional_code_override() -> No
 
 
 def test_encode_is_compact_single_line_utf8() -> None:
-    data = jsonrpc.encode(jsonrpc.notification("m", {"text": "line1\nline2 ünï"}))
+    data = encode(jsonrpc.notification("m", {"text": "line1\nline2 ünï"}))
     assert b"\n" not in data
     assert orjson.loads(data)["params"]["text"] == "line1\nline2 ünï"

@@ -8,6 +8,7 @@ from mcpserve.protocol.session import LegacySession
 from mcpserve.protocol.versions import LEGACY_VERSIONS
 from mcpserve.server.call import Call, NoOutbound
 from mcpserve.types import JSONObject
+from tests.ops.support import initialize, make_app, session_headers
 from tests.server.support import (
     ELICIT,
     RecordingOutbound,
@@ -18,6 +19,7 @@ from tests.server.support import (
     result_of,
     text_of,
 )
+from tests.support.asgi import request, rpc
 
 pytestmark = pytest.mark.anyio
 
@@ -91,14 +93,18 @@ async def test_initialize_without_a_version_is_invalid_params() -> None:
 
 
 async def test_initialized_notification_marks_the_session() -> None:
-    d = dispatcher()
-    call = _initialize()
-    await d.handle(call)
-    assert call.session is not None and not call.session.initialized
-    d.legacy_notification(call, "notifications/initialized")
-    assert call.session.initialized
-    d.legacy_notification(call, "notifications/roots/list_changed")
-    assert call.session.initialized
+    app = make_app()  # over HTTP: the endpoint applies client notifications to the stored session
+    session_id = (await initialize(app)).headers["mcp-session-id"]
+
+    async def stored() -> LegacySession:
+        return LegacySession.from_json(await app.endpoint.sessions.get(session_id))
+
+    assert not (await stored()).initialized
+    for method in ("notifications/initialized", "notifications/roots/list_changed"):
+        note = rpc(method, request_id=None)
+        reply = await request(app, "POST", headers=session_headers(session_id), body=note)
+        assert reply.status == 202
+        assert (await stored()).initialized
 
 
 async def test_ping_answers_an_empty_result() -> None:

@@ -11,15 +11,26 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from tests.support.logcheck import check_log_lines
 from tests.support.processes import child_env, mcpserve_argv
 
 ROOT = Path(__file__).resolve().parents[2]
-TOOLS = ROOT / ".tools"
+
+
+def tools_dir(environ: Mapping[str, str]) -> Path:
+    """Where scripts/node-tools.sh installs Node and the JS clients (it honours the same variable)."""
+    return Path(environ.get("MCPSERVE_TOOLS_DIR") or ROOT / ".tools")
+
+
+TOOLS = tools_dir(os.environ)
+# Set by `make test` (and implied by CI): a missing Node tool fails its test instead of skipping it.
+REQUIRE_TOOLS = os.environ.get("MCPSERVE_TEST_REQUIRE_TOOLS") == "1" or bool(os.environ.get("CI"))
 
 
 def free_port() -> int:
@@ -51,8 +62,11 @@ def running_server(
     port: int | None = None,
     lines: list[dict[str, Any]] | None = None,
     measured: bool = False,
+    command_name: str = "serve",
 ) -> Iterator[str]:
     """Run ``mcpserve serve ARGS`` over HTTP; yields the MCP URL and stops the process after.
+
+    ``command_name`` runs another serving command (``gateway``).
 
     ``auth`` becomes ``--auth`` (pass None to leave authentication to ``env``). The server's log
     (stderr, to a file so it can never fill a pipe) is checked line by line afterwards, and its
@@ -61,7 +75,7 @@ def running_server(
     """
     port = port or free_port()
     flags = ["--auth", auth] if auth is not None else []
-    serve = ["serve", *args, *flags, "--host", "127.0.0.1", "--port", str(port)]
+    serve = [command_name, *args, *flags, "--host", "127.0.0.1", "--port", str(port)]
     command = mcpserve_argv(*serve) if measured else [sys.executable, "-m", "mcpserve", *serve]
     environment = child_env(**(env or {})) if measured else {**os.environ, **(env or {})}
     with tempfile.TemporaryFile() as log:
@@ -85,3 +99,18 @@ def running_server(
 def node_tool(name: str) -> Path:
     """A launcher installed by scripts/node-tools.sh (make test runs it first)."""
     return TOOLS / "bin" / name
+
+
+def require_tool(path: Path) -> Path:
+    """``path`` if it exists. Missing: a failure under ``make test`` or CI, else a skip naming the fix."""
+    if not path.exists():
+        reason = f"{path} missing: scripts/node-tools.sh (make tools) installs it"
+        if REQUIRE_TOOLS:
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return path
+
+
+def node_launcher(name: str) -> str:
+    """A launcher from .tools/bin (``make tools``), as :func:`require_tool` finds it."""
+    return str(require_tool(node_tool(name)))

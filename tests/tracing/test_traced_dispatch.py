@@ -132,8 +132,8 @@ async def test_a_tool_call_is_a_server_span_with_a_tool_child_and_traced_log_lin
     for line in lines:
         assert line["trace_id"] == trace_id
         assert line["span_id"] == _hex(server.context.span_id, 16)
-    configuration = orjson.loads(stream.getvalue().splitlines()[0])
-    assert configuration["event"] == "configuration" and "trace_id" not in configuration
+    summary = orjson.loads(stream.getvalue().splitlines()[0])  # the start summary, outside any trace
+    assert str(summary["event"]).startswith("mcpserve ") and "trace_id" not in summary
 
 
 async def test_a_sync_tool_logs_with_the_trace_from_its_worker_thread(spans: Recorded) -> None:

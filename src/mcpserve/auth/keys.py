@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mcpserve.config import read_toml
 from mcpserve.errors import ConfigError
 from mcpserve.principal import Principal
+from mcpserve.tomlfile import read_toml
 
 __all__ = [
     "API_KEY_ISSUER",

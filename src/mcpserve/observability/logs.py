@@ -25,7 +25,7 @@ from structlog.typing import Processor
 
 from mcpserve.urls import MASK
 
-__all__ = ["configure_logging", "get_logger", "NamedLogger", "write_event"]
+__all__ = ["configure_logging", "get_logger", "mask_text", "NamedLogger", "write_event"]
 
 _LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
 _generation = 0  # bumped by every configure_logging, so NamedLogger rebinds
@@ -39,18 +39,32 @@ _URL_PASSWORD = re.compile(r"(?P<keep>[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@\"']*:)[^
 _BEARER = re.compile(r"(?i)(?P<keep>bearer\s+)[A-Za-z0-9._~+/=-]+")
 
 
+def _may_hold_credentials(text: str) -> bool:
+    """The cheap test before the patterns: ``@`` or the Bearer scheme in any case (``BEARER``, ``bEaReR``).
+
+    The scheme is case-insensitive (RFC 9110), so the test is too: lowering a short field costs
+    less than one search with the case-insensitive pattern.
+    """
+    return "@" in text or "earer" in text.lower()
+
+
 def _mask(text: str) -> str:
     if "@" in text:
         text = _URL_PASSWORD.sub(lambda m: m.group("keep") + MASK + "@", text)
-    if "earer" in text:
+    if "earer" in text.lower():
         text = _BEARER.sub(lambda m: m.group("keep") + MASK, text)
     return text
+
+
+def mask_text(text: str) -> str:
+    """``text`` with URL passwords and bearer tokens masked, as every log line has them."""
+    return _mask(text) if _may_hold_credentials(text) else text
 
 
 def mask_credentials(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """structlog processor: mask URL passwords and bearer tokens in every string field."""
     for key, value in event.items():
-        if isinstance(value, str) and ("@" in value or "earer" in value):
+        if isinstance(value, str) and _may_hold_credentials(value):
             event[key] = _mask(value)
     return event
 
@@ -159,7 +173,8 @@ def write_event(
         return
     for key in masked:
         value = fields[key]
-        if value is not None and ("@" in value or "earer" in value):
+        # _may_hold_credentials inlined: this runs per request, a call costs more than the test.
+        if value is not None and ("@" in value or "earer" in value.lower()):
             fields[key] = _mask(value)
     fields["logger"], fields["event"], fields["level"] = logger, event, level
     fields["timestamp"] = _timestamp()
@@ -279,6 +294,9 @@ class NamedLogger:
 
     def warning(self, event: str, **fields: Any) -> None:
         self._logger().warning(event, **fields)
+
+    def error(self, event: str, **fields: Any) -> None:
+        self._logger().error(event, **fields)
 
 
 def get_logger(name: str) -> NamedLogger:

@@ -19,14 +19,12 @@ __all__ = [
     "Response",
     "Message",
     "decode",
-    "parse",
     "parse_message",
     "result_response",
     "error_response",
     "error_from",
     "notification",
     "request",
-    "encode",
     "request_id_of",
     "as_request_id",
 ]
@@ -100,11 +98,6 @@ def parse_message(obj: Any) -> Message:
     raise InvalidRequest("Invalid request: not a request, notification or response")
 
 
-def parse(data: bytes | str) -> Message:
-    """Decode and classify one message."""
-    return parse_message(decode(data))
-
-
 def result_response(request_id: RequestId, result: JSONObject) -> JSONObject:
     return {"jsonrpc": VERSION, "id": request_id, "result": result}
 
@@ -126,10 +119,6 @@ def notification(method: str, params: JSONObject) -> JSONObject:
 
 def request(request_id: RequestId, method: str, params: JSONObject) -> JSONObject:
     return {"jsonrpc": VERSION, "id": request_id, "method": method, "params": params}
-
-
-def encode(message: JSONObject) -> bytes:
-    return orjson.dumps(message)
 
 
 def request_id_of(obj: Any) -> RequestId | None:

@@ -7,10 +7,11 @@ comes from settings in the composition root, :mod:`mcpserve.runtime`.
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from mcpserve._version import __version__
 from mcpserve.errors import InvalidParams, MethodNotFound
@@ -36,6 +37,8 @@ __all__ = [
 FnT = TypeVar("FnT", bound=Callable[..., Any])
 Hook = Callable[[], Awaitable[None]]
 ReadinessCheck = Callable[[], Awaitable[None]]
+CompletionRoute = Callable[[JSONObject, Principal | None], Awaitable[JSONObject]]
+SubscriptionRoute = Callable[[str], Awaitable[None]]
 _MAX_COMPLETIONS = 100
 
 
@@ -74,8 +77,28 @@ def _visible(scopes: frozenset[str], principal: Principal | None) -> bool:
     return principal is None or principal.has_scopes(scopes)
 
 
+def _audience(principal: Principal | None) -> object:
+    """What a filtered list depends on: callers with the same scopes see the same list."""
+    if principal is None:
+        return None
+    return True if principal.all_scopes else principal.scopes
+
+
+_MAX_CACHED_LISTS = 512  # distinct scope sets; past that the cache starts over
+
+
+class Mountable(Protocol):
+    """Something ``MCPServer.mount`` can attach under a name (the gateway's ``Upstream``)."""
+
+    def attach(self, server: MCPServer, name: str) -> None: ...
+
+
 class MCPServer:
     """An MCP server definition: name, instructions, and the tools, resources and prompts it offers."""
+
+    # What run() hands the server to: the runtime's serve, set by the mcpserve package when it is
+    # imported (always, before this module). The server layer may not import the composition root.
+    runner: ClassVar[Callable[..., None] | None] = None
 
     def __init__(
         self,
@@ -101,10 +124,21 @@ class MCPServer:
         self._templates: list[Resource] = []
         self._prompts: dict[str, Prompt] = {}
         self._completion: Callable[..., Any] | None = None
+        # Completions for references under a mount (``name__prompt``, ``name+uri``), by mount name.
+        self._completion_routes: dict[str, CompletionRoute] = {}
+        # Resource subscriptions for URIs under a mount (``name+uri``), passed on to it.
+        self._subscription_routes: dict[str, SubscriptionRoute] = {}
         self._startup: list[Hook] = []
         self._shutdown: list[Hook] = []
         self.readiness_checks: dict[str, ReadinessCheck] = {}
         self.noncritical_checks: set[str] = set()  # reported by readiness, never fail it
+        self.metric_collectors: list[Any] = []  # prometheus collectors the HTTP app registers
+        self.mounts: dict[str, Mountable] = {}
+        # MCPSERVE_TOOL_SCOPES entries with wildcards (``upstream__*``), also for tools added later.
+        self._scope_rules: list[tuple[str, frozenset[str]]] = []
+        # Filtered definition lists per (kind, audience); dropped whenever a definition changes,
+        # so a page of a 10,000-tool catalogue is a slice, not a walk of the whole registry.
+        self._lists: dict[tuple[str, object], list[JSONObject]] = {}
 
     # -- registration -------------------------------------------------------------------------------
     def tool(
@@ -146,22 +180,67 @@ class MCPServer:
         return register
 
     def add_tool(self, fn: Callable[..., Any], *, scopes: Iterable[str] = (), **options: Any) -> Tool:
-        tool = Tool.from_function(fn, scopes=frozenset(scopes), **options)
-        if tool.name in self._tools:
+        return self.register_tool(Tool.from_function(fn, scopes=frozenset(scopes), **options))
+
+    def register_tool(self, tool: Tool, *, replace: bool = False) -> Tool:
+        """Add a built tool (a forwarded one, say); wildcard scope rules apply to it."""
+        if tool.name in self._tools and not replace:
             raise ValueError(f"A tool named {tool.name!r} is already registered")
+        for pattern, scopes in self._scope_rules:
+            if fnmatch.fnmatchcase(tool.name, pattern):
+                tool.scopes = scopes
         self._tools[tool.name] = tool
+        self._lists.clear()
         return tool
 
     def set_tool_scopes(self, name: str, scopes: Iterable[str]) -> None:
-        """Replace the scopes a tool requires (configuration overriding the decorator)."""
-        tool = self._tools.get(name)
-        if tool is None:
+        """Replace the scopes a tool requires (configuration overriding the decorator).
+
+        ``name`` may be a pattern (``upstream__*``): it applies to every matching tool, now and
+        when tools are added later. An exact name must be registered, or lie under a mount
+        (``upstream__tool``), whose tools arrive once the upstream has been listed.
+        """
+        wanted = frozenset(scopes)
+        if any(c in name for c in "*?[") or self._under_mount(name):
+            self._scope_rules.append((name, wanted))
+            for tool in self._tools.values():
+                if fnmatch.fnmatchcase(tool.name, name):
+                    tool.scopes = wanted
+            self._lists.clear()
+            return
+        found = self._tools.get(name)
+        if found is None:
             raise KeyError(f"No tool named {name!r}")
-        tool.scopes = frozenset(scopes)
+        found.scopes = wanted
+        self._lists.clear()
 
     def remove_tool(self, name: str) -> None:
         if self._tools.pop(name, None) is None:
             raise KeyError(f"No tool named {name!r}")
+        self._lists.clear()
+
+    # -- mounted upstreams ------------------------------------------------------------------------
+    def mount(self, name: str, upstream: Mountable) -> None:
+        """Serve another MCP server's tools, resources and prompts under ``name__`` (the gateway).
+
+        ``upstream`` is built with ``mcpserve.gateway.Upstream.stdio(...)`` or ``.http(...)``.
+        """
+        if name in self.mounts:
+            raise ValueError(f"An upstream named {name!r} is already mounted")
+        upstream.attach(self, name)
+        self.mounts[name] = upstream
+
+    def _under_mount(self, name: str) -> bool:
+        prefix, separator, rest = name.partition("__")
+        return bool(separator and rest) and prefix in self.mounts
+
+    def knows_tool(self, name: str) -> bool:
+        """Whether configuration may name this tool: registered, or under a mounted upstream."""
+        return name in self._tools or self._under_mount(name)
+
+    def add_metrics_collector(self, collector: Any) -> None:
+        """A prometheus-client collector the HTTP app's registry will include."""
+        self.metric_collectors.append(collector)
 
     def resource(
         self,
@@ -189,15 +268,27 @@ class MCPServer:
                 annotations=annotations,
                 scopes=frozenset(scopes),
             )
-            if resource.template is not None:
-                self._templates.append(resource)
-            else:
-                if uri in self._resources:
-                    raise ValueError(f"A resource with URI {uri!r} is already registered")
-                self._resources[uri] = resource
+            self.register_resource(resource)
             return fn
 
         return register
+
+    def register_resource(self, resource: Resource) -> Resource:
+        """Add a built resource or template (a forwarded one, say)."""
+        if resource.template is not None:
+            self._templates.append(resource)
+        else:
+            if resource.uri in self._resources:
+                raise ValueError(f"A resource with URI {resource.uri!r} is already registered")
+            self._resources[resource.uri] = resource
+        self._lists.clear()
+        return resource
+
+    def remove_resources(self, keep: Callable[[Resource], bool]) -> None:
+        """Drop every resource and template ``keep`` rejects."""
+        self._resources = {uri: r for uri, r in self._resources.items() if keep(r)}
+        self._templates = [t for t in self._templates if keep(t)]
+        self._lists.clear()
 
     def prompt(
         self,
@@ -219,15 +310,19 @@ class MCPServer:
         return register
 
     def add_prompt(self, fn: Callable[..., Any], *, scopes: Iterable[str] = (), **options: Any) -> Prompt:
-        prompt = Prompt.from_function(fn, scopes=frozenset(scopes), **options)
-        if prompt.name in self._prompts:
+        return self.register_prompt(Prompt.from_function(fn, scopes=frozenset(scopes), **options))
+
+    def register_prompt(self, prompt: Prompt, *, replace: bool = False) -> Prompt:
+        if prompt.name in self._prompts and not replace:
             raise ValueError(f"A prompt named {prompt.name!r} is already registered")
         self._prompts[prompt.name] = prompt
+        self._lists.clear()
         return prompt
 
     def remove_prompt(self, name: str) -> None:
         if self._prompts.pop(name, None) is None:
             raise KeyError(f"No prompt named {name!r}")
+        self._lists.clear()
 
     def completion(self) -> Callable[[FnT], FnT]:
         """Register the argument-completion handler: ``(ref, argument, context) -> Completion | list``."""
@@ -246,7 +341,7 @@ class MCPServer:
             "resources": {"subscribe": True, "listChanged": True},
             "logging": {},
         }
-        if self._completion is not None:
+        if self._completion is not None or self._completion_routes:
             capabilities["completions"] = {}
         return capabilities
 
@@ -269,6 +364,18 @@ class MCPServer:
 
     def visible_templates(self, principal: Principal | None) -> list[Resource]:
         return [t for t in self._templates if _visible(t.scopes, principal)]
+
+    def definitions(self, kind: str, principal: Principal | None) -> list[JSONObject]:
+        """The definitions of ``kind`` (tools, prompts, resources, resourceTemplates) ``principal``
+        may see, built once per change and scope set. Callers must not modify the list."""
+        key = (kind, _audience(principal))
+        found = self._lists.get(key)
+        if found is None:
+            if len(self._lists) >= _MAX_CACHED_LISTS:
+                self._lists.clear()
+            visible = _LISTERS[kind](self, principal)
+            found = self._lists[key] = [item.definition for item in visible]
+        return found
 
     def scopes_for(self, method: str, params: JSONObject) -> frozenset[str]:
         """The scopes a request needs: those of the tool, prompt or resource it names (else none)."""
@@ -301,7 +408,38 @@ class MCPServer:
                 return template, variables
         return None
 
+    def route_completions(self, mount: str, route: CompletionRoute) -> None:
+        """Send ``completion/complete`` for references under ``mount`` to ``route`` (the gateway)."""
+        self._completion_routes[mount] = route
+
+    def route_subscriptions(self, mount: str, route: SubscriptionRoute) -> None:
+        """Pass subscriptions to URIs under ``mount`` on to ``route`` (the gateway subscribes upstream)."""
+        self._subscription_routes[mount] = route
+
+    async def subscribed(self, uri: str) -> None:
+        """A client subscribed to ``uri``: a mounted upstream owning it subscribes in turn."""
+        if self._subscription_routes:
+            route = self._subscription_routes.get(uri.partition("+")[0])
+            if route is not None:
+                await route(uri)
+
+    def _completion_route(self, ref: object) -> CompletionRoute | None:
+        if not isinstance(ref, dict) or not self._completion_routes:
+            return None
+        name, uri = ref.get("name"), ref.get("uri")
+        if ref.get("type") == "ref/prompt" and isinstance(name, str):
+            mount = name.partition("__")[0]
+            return self._completion_routes.get(mount) if self.find_prompt(name, None) is not None else None
+        if ref.get("type") == "ref/resource" and isinstance(uri, str):
+            return self._completion_routes.get(uri.partition("+")[0])
+        return None
+
     async def complete(self, params: JSONObject, principal: Principal | None) -> JSONObject:
+        route = self._completion_route(params.get("ref"))
+        if route is not None:
+            if not self._completion_allowed(params.get("ref"), principal):
+                raise InvalidParams("Unknown completion reference")
+            return await route(params, principal)
         if self._completion is None:
             raise MethodNotFound("Method not found: completion/complete (this server offers no completions)")
         ref, argument = params.get("ref"), params.get("argument")
@@ -346,6 +484,12 @@ class MCPServer:
         result["total"] = total
         result["hasMore"] = bool(answer.has_more) or total > len(values)
         return result
+
+    def _completion_allowed(self, ref: Any, principal: Principal | None) -> bool:
+        if ref.get("type") == "ref/prompt":
+            return self.find_prompt(ref["name"], principal) is not None
+        known = [t.definition["uriTemplate"] for t in self.visible_templates(principal)]
+        return ref["uri"] in known + [r.uri for r in self.visible_resources(principal)]
 
     # -- change notifications ---------------------------------------------------------------------------
     async def notify_tools_changed(self) -> None:
@@ -396,6 +540,14 @@ class MCPServer:
     # -- running ----------------------------------------------------------------------------------------
     def run(self, transport: str = "stdio", **overrides: Any) -> None:
         """Serve this server with settings from the environment (plus ``overrides``)."""
-        from mcpserve.runtime import serve  # noqa: PLC0415 - the runtime imports this module
+        if MCPServer.runner is None:  # pragma: no cover - the mcpserve package always sets it
+            raise RuntimeError("no runtime to serve with: import mcpserve")
+        MCPServer.runner(self, transport=transport, **overrides)
 
-        serve(self, transport=transport, **overrides)
+
+_LISTERS: dict[str, Callable[[MCPServer, Principal | None], list[Any]]] = {
+    "tools": MCPServer.visible_tools,
+    "prompts": MCPServer.visible_prompts,
+    "resources": MCPServer.visible_resources,
+    "resourceTemplates": MCPServer.visible_templates,
+}

@@ -146,6 +146,17 @@ class Context:
         return self._server
 
     @property
+    def params(self) -> JSONObject:
+        """The request's params as the client sent them (read only)."""
+        return self._call.params
+
+    @property
+    def meta(self) -> JSONObject | None:
+        """The request's ``_meta`` object (trace context, progress token, ...), as sent."""
+        meta = self._call.params.get("_meta")
+        return meta if isinstance(meta, dict) else None
+
+    @property
     def cancelled(self) -> bool:
         """True once this request was cancelled or ran past its time limit.
 
@@ -306,6 +317,12 @@ class Context:
         """The client's filesystem roots."""
         answer = await self._ask("roots/list", {}, key)
         return list(answer["roots"])
+
+    async def ask(self, method: str, params: JSONObject, *, key: str | None = None) -> JSONObject:
+        """Send the client an input request as given (``elicitation/create``, ...): its raw answer."""
+        if method not in INPUT_CAPABILITIES:
+            raise ValueError(f"{method!r} is not a request a server may send a client")
+        return await self._ask(method, params, key)
 
     async def _ask(self, method: str, params: JSONObject, key: str | None) -> JSONObject:
         self._asked += 1

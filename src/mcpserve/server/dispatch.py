@@ -48,7 +48,6 @@ if TYPE_CHECKING:
 __all__ = ["Dispatcher", "CacheHint"]
 
 Handler = Callable[["Dispatcher", Call], Awaitable[JSONObject]]
-_MRTR_METHODS: Final = frozenset({"tools/call", "prompts/get", "resources/read"})
 _LEGACY_MRTR_ROUNDS: Final = 10
 
 
@@ -190,18 +189,15 @@ class Dispatcher:
 
     async def _subscribe(self, call: Call) -> JSONObject:
         assert call.session is not None
-        call.session = call.session.subscribe(_string_param(call.params, "uri"))
+        uri = _string_param(call.params, "uri")
+        await self.server.subscribed(uri)
+        call.session = call.session.subscribe(uri)
         return {}
 
     async def _unsubscribe(self, call: Call) -> JSONObject:
         assert call.session is not None
         call.session = call.session.unsubscribe(_string_param(call.params, "uri"))
         return {}
-
-    def legacy_notification(self, call: Call, method: str) -> None:
-        """Apply a 2025-era client notification to the session (``initialized``)."""
-        if method == "notifications/initialized" and call.session is not None:
-            call.session = call.session.mark_initialized()
 
     # -- discovery and lists --------------------------------------------------------------------
     async def _discover(self, call: Call) -> JSONObject:
@@ -222,19 +218,16 @@ class Dispatcher:
         return result
 
     async def _list_tools(self, call: Call) -> JSONObject:
-        return self._page(call, "tools", [t.definition for t in self.server.visible_tools(call.principal)])
+        return self._page(call, "tools", self.server.definitions("tools", call.principal))
 
     async def _list_prompts(self, call: Call) -> JSONObject:
-        return self._page(
-            call, "prompts", [p.definition for p in self.server.visible_prompts(call.principal)]
-        )
+        return self._page(call, "prompts", self.server.definitions("prompts", call.principal))
 
     async def _list_resources(self, call: Call) -> JSONObject:
-        items = [r.definition for r in self.server.visible_resources(call.principal)]
-        return self._page(call, "resources", items)
+        return self._page(call, "resources", self.server.definitions("resources", call.principal))
 
     async def _list_templates(self, call: Call) -> JSONObject:
-        items = [t.definition for t in self.server.visible_templates(call.principal)]
+        items = self.server.definitions("resourceTemplates", call.principal)
         return self._page(call, "resourceTemplates", items)
 
     # -- work that may ask the client for input -----------------------------------------------------

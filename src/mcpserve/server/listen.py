@@ -48,6 +48,8 @@ def wants(honoured: JSONObject, event: JSONObject) -> bool:
 
 async def listen(call: Call, filters: JSONObject, server: MCPServer, closing: anyio.Event) -> None:
     honoured = honoured_filters(filters)
+    for uri in honoured.get("resourceSubscriptions", ()):
+        await server.subscribed(uri)
     tag = {SUBSCRIPTION_ID_KEY: call.id}
     # Subscribe before acknowledging so that nothing published after the ack is missed.
     async with server.bus.subscribe() as events, anyio.create_task_group() as group:

@@ -17,11 +17,20 @@ from mcpserve.server.invoke import invoke, is_async
 from mcpserve.server.signature import FunctionSignature, describe_validation_error
 from mcpserve.types import JSONObject
 
-__all__ = ["Resource", "to_contents"]
+__all__ = ["Resource", "ResourceContents", "to_contents"]
+
+
+@dataclass(slots=True, frozen=True)
+class ResourceContents:
+    """Contents already in wire form (a forwarded read), passed on as they are."""
+
+    items: list[JSONObject]
 
 
 def to_contents(uri: str, value: Any, mime_type: str | None) -> list[JSONObject]:
     """``resources/read`` contents for a handler's return value."""
+    if isinstance(value, ResourceContents):
+        return value.items
     if isinstance(value, bytes):
         item: JSONObject = {"uri": uri, "blob": base64.b64encode(value).decode()}
         item["mimeType"] = mime_type or "application/octet-stream"

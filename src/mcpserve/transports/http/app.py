@@ -6,8 +6,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from mcpserve.observability.logs import mask_text
 from mcpserve.transports.http.cors import CorsPolicy
 from mcpserve.transports.http.endpoint import McpEndpoint
+from mcpserve.transports.http.landing import LandingPages, send_page, wants_html
 from mcpserve.transports.http.ops import OPS_PATHS, OpsRoutes, is_admin_path
 from mcpserve.transports.http.stream import Send, json_response
 from mcpserve.types import JSONObject
@@ -45,6 +47,8 @@ class HttpApp:
         self.ops = ops
         self.drain = ops.drain  # the endpoint's too: one flag and one in-flight count
         self.cors = cors
+        self.pages = LandingPages(path)
+        self.startup_failure: str | None = None  # what a failed startup hook raised, for the last line
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -54,12 +58,16 @@ class HttpApp:
             return
         path = scope["path"]
         if path == self.path or path == self.path + "/":
-            if self.cors is None:  # the usual deployment: straight to the endpoint
+            if scope["method"] == "GET" and wants_html(scope):  # a browser: say what this is
+                await send_page(send, 406, self.pages.endpoint, "GET")
+            elif self.cors is None:  # the usual deployment: straight to the endpoint
                 await self.endpoint(scope, receive, send)
             else:
                 await self._mcp(scope, receive, send, self.cors)
         elif path in OPS_PATHS or is_admin_path(path):
             await self.ops(scope, send)
+        elif path == "/" and scope["method"] in {"GET", "HEAD"}:
+            await send_page(send, 200, self.pages.root, scope["method"])
         elif path in self.documents and scope["method"] in {"GET", "HEAD"}:
             # Public by design (RFC 9728): clients fetch it before they hold a token, from any origin.
             await json_response(send, 200, self.documents[path], [(b"access-control-allow-origin", b"*")])
@@ -99,6 +107,7 @@ class HttpApp:
                 self.endpoint.dispatcher.closing.set()
         except Exception as exc:
             logger.exception("application lifespan failed")
+            self.startup_failure = mask_text(f"{type(exc).__name__}: {exc}")[:300]
             failed = "lifespan.shutdown.failed" if self.endpoint.dispatcher.closing.is_set() else None
             await send({"type": failed or "lifespan.startup.failed", "message": type(exc).__name__})
             return

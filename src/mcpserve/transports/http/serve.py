@@ -24,9 +24,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import os
 import signal
+import socket
 import time
 from collections.abc import Callable, Iterator
 from typing import Any, Literal
@@ -34,15 +36,16 @@ from typing import Any, Literal
 import uvicorn
 
 from mcpserve.config import Settings
+from mcpserve.errors import ConfigError, StartupError
 from mcpserve.transports.http.app import HttpApp
 from mcpserve.transports.http.ops import OpsApp
 from mcpserve.transports.http.protocol import CoalescingHttpToolsProtocol
 from mcpserve.transports.http.tls import ReloadingTls
+from mcpserve.urls import http_url
 
-__all__ = ["run_http", "serve_http", "EXIT_STARTUP_FAILED"]
+__all__ = ["run_http", "serve_http"]
 
 logger = logging.getLogger("mcpserve.http")
-EXIT_STARTUP_FAILED = 3
 # After the drain, uvicorn still closes connections and runs lifespan shutdown; allow that this long.
 _CLOSE_GRACE = 1
 
@@ -53,6 +56,19 @@ class _Server(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        # uvicorn exits the process when the application's startup fails; stop serving instead
+        # (started stays False), so run_http reports what failed in one line.
+        try:
+            await super().startup(sockets=sockets)
+        except SystemExit:
+            self.should_exit = True
+        if self.started:  # uvicorn says where it listens only on sockets it bound itself
+            where = http_url(
+                self.config.host, self.config.port, scheme="https" if self.config.ssl else "http"
+            )
+            logger.info("listening on %s (Ctrl-C or SIGTERM drains and stops)", where)
 
 
 def _config(
@@ -85,6 +101,30 @@ def _config(
     )
 
 
+def _listen(host: str, port: int, variable: str) -> socket.socket:
+    """Bind before the app starts: a port in use is a one-line start-up error (exit 2), not an
+    application that started up for nothing and then failed."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host.strip("[]"), port), family=family, backlog=2048)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise ConfigError(variable, f"{host}:{port} is already in use; choose another port") from None
+        raise ConfigError("MCPSERVE_HOST", f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
+def _listeners(host: str, port: int, metrics_port: int | None) -> list[socket.socket]:
+    """The main port's socket, then the metrics port's if it has one; none left open on failure."""
+    listening = [_listen(host, port, "MCPSERVE_PORT")]
+    if metrics_port is not None:
+        try:
+            listening.append(_listen(host, metrics_port, "MCPSERVE_METRICS_PORT"))
+        except ConfigError:
+            listening[0].close()
+            raise
+    return listening
+
+
 def _tls(settings: Settings) -> ReloadingTls | None:
     if settings.tls_cert_file is None or settings.tls_key_file is None:
         return None
@@ -104,6 +144,7 @@ async def serve_http(app: HttpApp, settings: Settings, tls: ReloadingTls | None 
     extra = _metrics_listener(app, settings)
     if extra is not None:
         servers.append(extra)
+    listening = _listeners(settings.host, settings.port, settings.metrics_port)
     loop = asyncio.get_running_loop()
     drain_task: asyncio.Task[None] | None = None
 
@@ -141,17 +182,21 @@ async def serve_http(app: HttpApp, settings: Settings, tls: ReloadingTls | None 
 
     async def serve_main() -> None:
         try:
-            await main.serve()
+            await main.serve(sockets=listening[:1])
         finally:  # the metrics listener lives exactly as long as the main one
             for server in servers[1:]:
                 server.should_exit = True
 
     try:
         with tls.reloading(loop) if tls is not None else contextlib.nullcontext():
-            await asyncio.gather(serve_main(), *(server.serve() for server in servers[1:]))
+            await asyncio.gather(
+                serve_main(), *(server.serve(sockets=listening[1:]) for server in servers[1:])
+            )
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
+        for listener in listening:  # uvicorn closes them only after a start-up that succeeded
+            listener.close()
     return main.started
 
 
@@ -161,4 +206,4 @@ def run_http(app: HttpApp, settings: Settings) -> None:
     with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
         started = runner.run(serve_http(app, settings, tls))
     if not started:
-        raise SystemExit(EXIT_STARTUP_FAILED)
+        raise StartupError(app.startup_failure or "the application did not start (see the log above)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from mcpserve import MCPServer
-from mcpserve.auth.setup import auth_methods, build_auth_gate
+from mcpserve.auth_setup import auth_methods, build_auth_gate
 from mcpserve.cli import main
 from mcpserve.config import load_settings
 from mcpserve.config_checks import is_loopback_host as is_loopback
@@ -47,17 +48,37 @@ def test_methods_are_inferred_from_what_is_configured(settings: dict[str, Any], 
     assert auth_methods(load_settings(settings)) == methods
 
 
-def test_http_refuses_to_start_with_nothing_configured() -> None:
+def test_loopback_with_nothing_configured_serves_with_one_warning(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, "mcpserve"):
+        app = build_http_app(_server(), load_settings({}))
+    assert app.endpoint.auth is None
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1
+    assert "no authentication configured" in warnings[0].getMessage()
+    assert "--auth none" in warnings[0].getMessage() and "MCP_API_KEYS" in warnings[0].getMessage()
+
+
+def test_an_explicit_none_on_loopback_serves_without_the_warning(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, "mcpserve"):
+        assert build_http_app(_server(), load_settings({"auth": "none"})).endpoint.auth is None
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "10.1.2.3", "::"])
+def test_a_non_loopback_bind_with_nothing_configured_is_refused(host: str) -> None:
+    settings = load_settings({"host": host, "allow_unauthenticated": True})
     with pytest.raises(ConfigError) as refused:
-        build_http_app(_server(), load_settings({}))
+        build_http_app(_server(), settings)
     assert refused.value.variable == "MCPSERVE_AUTH"
-    assert "MCPSERVE_AUTH=none" in str(refused.value)
+    assert f"refusing to serve {host} without authentication" in str(refused.value)
+    assert "MCP_API_KEYS" in str(refused.value) and "--auth none" in str(refused.value)
 
 
-def test_the_cli_exits_2_naming_mcpserve_auth() -> None:
-    result = CliRunner().invoke(main, ["serve", "tests/transports/stdio_app.py", "--port", "1"])
+def test_the_cli_refuses_a_non_loopback_bind_without_authentication_in_one_line() -> None:
+    result = CliRunner().invoke(main, ["serve", "tests/transports/stdio_app.py", "--host", "0.0.0.0"])
     assert result.exit_code == 2
-    assert "invalid configuration: MCPSERVE_AUTH: no authentication is configured" in result.output
+    last = result.output.strip().splitlines()[-1]
+    assert last.startswith("mcpserve: invalid configuration: MCPSERVE_AUTH: refusing to serve 0.0.0.0")
 
 
 @pytest.mark.parametrize(

@@ -1,12 +1,15 @@
 """Build the authentication gate from settings: which methods, which keys, which issuer.
 
-``MCPSERVE_AUTH`` unset means "what is configured": keys if any key is, OAuth if an issuer is.
-With nothing configured HTTP serving refuses to start; ``none`` must be said explicitly, and even
-then only loopback binds are allowed unless ``MCPSERVE_ALLOW_UNAUTHENTICATED=true``.
+Part of the composition root (beside :mod:`mcpserve.runtime`): ``auth/`` itself never reads
+settings. ``MCPSERVE_AUTH`` unset means "what is configured": keys if any key is, OAuth if an
+issuer is. With nothing configured a loopback bind serves without authentication and says so
+once; any other bind refuses to start unless ``none`` is said explicitly together with
+``MCPSERVE_ALLOW_UNAUTHENTICATED=true``.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Iterable
 
 import httpx
@@ -26,10 +29,11 @@ from mcpserve.server.app import MCPServer
 __all__ = ["apply_tool_scopes", "auth_methods", "build_auth_gate"]
 
 _HTTP_TIMEOUT = httpx.Timeout(5.0)
+logger = logging.getLogger("mcpserve.auth")
 
 
 def auth_methods(settings: Settings) -> frozenset[str]:
-    """The configured methods ({"keys"}, {"oauth"}, both, or empty for ``none``)."""
+    """The configured methods ({"keys"}, {"oauth"}, both, or empty: ``none`` or nothing configured)."""
     if settings.auth == "none":
         return frozenset()
     if settings.auth is not None:
@@ -39,12 +43,6 @@ def auth_methods(settings: Settings) -> frozenset[str]:
         inferred.add("keys")
     if settings.oauth_issuer or settings.oauth_jwks_url or settings.oauth_introspection_url:
         inferred.add("oauth")
-    if not inferred:
-        raise ConfigError(
-            "MCPSERVE_AUTH",
-            "no authentication is configured: set MCPSERVE_API_KEYS_FILE / MCP_API_KEYS or "
-            "MCPSERVE_OAUTH_ISSUER, or set MCPSERVE_AUTH=none explicitly",
-        )
     return frozenset(inferred)
 
 
@@ -154,16 +152,34 @@ def _all_scopes(server: MCPServer, required: Iterable[str]) -> set[str]:
     return scopes
 
 
+def _allow_unauthenticated(settings: Settings) -> None:
+    """No authentication: fine on loopback (with one warning unless ``none`` was said), refused elsewhere."""
+    explicit = settings.auth == "none"
+    if not is_loopback_host(settings.host):
+        if explicit and settings.allow_unauthenticated:
+            return
+        remedy = (
+            "set MCPSERVE_ALLOW_UNAUTHENTICATED=true to serve it open on purpose, or configure keys "
+            "or OAuth (docs/auth.md)"
+            if explicit
+            else "set MCP_API_KEYS or MCPSERVE_API_KEYS_FILE (`mcpserve keys new`) or OAuth (docs/auth.md); "
+            "to serve it open on purpose, --auth none and MCPSERVE_ALLOW_UNAUTHENTICATED=true"
+        )
+        refused = f"refusing to serve {settings.host} without authentication"
+        raise ConfigError("MCPSERVE_AUTH", f"{refused}: {remedy}")
+    if not explicit:
+        logger.warning(
+            "no authentication configured: serving %s without it, so any local process can call "
+            "its tools; set MCP_API_KEYS (docs/auth.md), or --auth none to silence this warning",
+            settings.host,
+        )
+
+
 def build_auth_gate(server: MCPServer, settings: Settings) -> AuthGate | None:
     """The gate for HTTP serving, or None when authentication is explicitly off."""
     methods = auth_methods(settings)
     if not methods:
-        if not is_loopback_host(settings.host) and not settings.allow_unauthenticated:
-            raise ConfigError(
-                "MCPSERVE_AUTH",
-                f"refusing to serve {settings.host} without authentication; configure keys or OAuth, "
-                "or set MCPSERVE_ALLOW_UNAUTHENTICATED=true",
-            )
+        _allow_unauthenticated(settings)
         return None
     keys = _keys(settings) if "keys" in methods else None
     required = frozenset(settings.required_scopes)
