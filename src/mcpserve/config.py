@@ -37,7 +37,13 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from mcpserve.config_checks import check_http_url, check_network, check_origin, cross_checks
+from mcpserve.config_checks import (
+    check_bearer_tokens,
+    check_http_url,
+    check_network,
+    check_origin,
+    cross_checks,
+)
 from mcpserve.config_sources import read_secret_file, service_links
 from mcpserve.errors import ConfigError
 from mcpserve.gateway.config import DEFAULT_CHILD_ENV, HeaderSource, UpstreamSpec
@@ -124,6 +130,20 @@ class Settings(BaseSettings):
     allowed_origins: CommaList = Field(default_factory=list, validation_alias=_env("allowed_origins"))
     trusted_proxies: CommaList = Field(default_factory=list, validation_alias=_env("trusted_proxies"))
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024, validation_alias=_env("max_body_bytes"))
+
+    # Connections: what a client may hold before its request is read, and the drain's pre-stop
+    # delay (see docs/configuration.md, "Connection limits" and "Shutdown")
+    max_header_bytes: int = Field(
+        64 * 1024, ge=1024, le=16 * 1024 * 1024, validation_alias=_env("max_header_bytes")
+    )
+    header_timeout: float = Field(10.0, gt=0, le=3600, validation_alias=_env("header_timeout"))
+    body_timeout: float = Field(30.0, gt=0, le=3600, validation_alias=_env("body_timeout"))
+    # Above the idle timeouts proxies keep upstream connections for (nginx, AWS ALB: 60 s), so the
+    # proxy, not the replica, closes an idle one and never sends on a connection being closed.
+    keepalive_timeout: float = Field(75.0, gt=0, le=3600, validation_alias=_env("keepalive_timeout"))
+    # Unset: 7/8 of the process's open-file limit, so the cap trips before accept() fails.
+    max_connections: int | None = Field(None, ge=1, validation_alias=_env("max_connections"))
+    drain_delay: float = Field(0.0, ge=0, le=3600, validation_alias=_env("drain_delay"))
 
     # Authentication ("keys", "oauth", "keys,oauth" or "none"; unset: inferred from what is
     # configured, and HTTP refuses to start when nothing is). See docs/auth.md.
@@ -343,6 +363,7 @@ class Settings(BaseSettings):
                 f"{short} of {len(value)} keys shorter than {MIN_API_KEY_LENGTH} characters; "
                 "make keys with `mcpserve keys new`"
             )
+        check_bearer_tokens([key.get_secret_value() for key in value])
         return value
 
     @field_validator("trusted_proxies", "metrics_allow")

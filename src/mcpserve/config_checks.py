@@ -9,15 +9,36 @@ the variable the operator set.
 from __future__ import annotations
 
 import ipaddress
+import re
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
     from mcpserve.config import Settings
 
-__all__ = ["check_http_url", "check_network", "check_origin", "cross_checks", "is_loopback_host"]
+__all__ = [
+    "check_bearer_tokens",
+    "check_http_url",
+    "check_network",
+    "check_origin",
+    "cross_checks",
+    "is_loopback_host",
+]
 
 _LOOPBACK_NAMES = frozenset({"localhost"})
+# What a Bearer credential can carry (RFC 6750 b64token), the form the auth gate accepts.
+_BEARER_TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+
+
+def check_bearer_tokens(tokens: list[str]) -> None:
+    """Refuse keys no client can send as ``Authorization: Bearer <key>``: they would pass start-up
+    and never authenticate. The message counts the keys, never shows one."""
+    unusable = sum(_BEARER_TOKEN.fullmatch(token) is None for token in tokens)
+    if unusable:
+        raise ValueError(
+            f"{unusable} of {len(tokens)} keys contain characters a Bearer token cannot carry "
+            "(allowed: letters, digits, - . _ ~ + / and trailing =); make keys with `mcpserve keys new`"
+        )
 
 
 def check_network(value: str) -> str:

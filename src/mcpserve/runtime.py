@@ -40,6 +40,7 @@ from mcpserve.transports.http.drain import Drain
 from mcpserve.transports.http.endpoint import EndpointOptions, McpEndpoint
 from mcpserve.transports.http.hostguard import HostGuard
 from mcpserve.transports.http.ops import MetricsAccess, OpsRoutes
+from mcpserve.transports.http.tables import SessionTables
 from mcpserve.urls import http_url
 
 __all__ = [
@@ -225,7 +226,7 @@ def build_http_app(server: MCPServer, settings: Settings) -> HttpApp:
         if gate.readiness is not None:
             server.add_readiness_check("oauth", gate.readiness)
     guard = _host_guard(settings)
-    sessions, events, _bus = build_state(server, settings)  # the endpoint takes the bus next
+    sessions, events, bus = build_state(server, settings)
     metrics = Metrics(network_transport="tcp")
     for collector in server.metric_collectors:
         metrics.registry.register(collector)
@@ -245,6 +246,8 @@ def build_http_app(server: MCPServer, settings: Settings) -> HttpApp:
         limits=limits,
         drain=drain,
         observer=RequestObserver(metrics, server, recent),
+        # Shared state: answers, cancellations and the one GET stream reach every replica.
+        tables=SessionTables.shared(bus) if settings.state_backend == "redis" else None,
     )
     if isinstance(endpoint.limits, RateGate):
         endpoint.limits.on_reject = metrics.rate_limit_rejection

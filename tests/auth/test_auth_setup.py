@@ -203,3 +203,28 @@ def test_short_plain_keys_exit_2_naming_the_variable_without_showing_a_key(
     assert "invalid configuration: MCP_API_KEYS: " in result.output
     assert "shorter than 16 characters" in result.output
     assert "short-secret" not in result.output and "a-sufficiently" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("variable", "keys"),
+    [
+        ("MCP_API_KEYS", "a-sufficiently-long-key,key with a space inside"),
+        ("MCPSERVE_API_KEYS", "key\"with'quotes-0123456789"),
+        ("MCPSERVE_API_KEYS", "ключ-0123456789abcdef"),
+        ("MCPSERVE_API_KEYS", "padding=in-the-middle-0123456789"),
+    ],
+)
+def test_keys_a_bearer_token_cannot_carry_exit_2_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, keys: str
+) -> None:
+    monkeypatch.setenv(variable, keys)
+    result = CliRunner().invoke(main, ["serve", "tests/transports/stdio_app.py", "--port", "1"])
+    assert result.exit_code == 2
+    assert f"invalid configuration: {variable}: " in result.output
+    assert "characters a Bearer token cannot carry" in result.output
+    assert "inside" not in result.output and "quotes" not in result.output  # no key shown
+
+
+def test_every_character_a_bearer_token_can_carry_is_accepted() -> None:
+    key = "AZaz09-._~+/0123456789=="
+    assert [k.get_secret_value() for k in load_settings({"api_keys": [key]}).api_keys] == [key]

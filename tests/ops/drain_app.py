@@ -34,3 +34,16 @@ async def hold_streaming(gate: int, index: int, ctx: Context) -> str:
     """Switch the response to SSE with a progress event, then hold like ``hold``."""
     await ctx.report_progress(1, 2)
     return await hold(gate, index)
+
+
+@app.tool()
+def echo(text: str) -> str:
+    """Answer at once."""
+    return text
+
+
+@app.tool()
+async def pause(seconds: float) -> str:
+    """Take a while, so a drain finds calls in flight."""
+    await anyio.sleep(seconds)
+    return "paused"

@@ -35,12 +35,15 @@ def assert_refused(reply: Reply) -> None:
     assert "shutting down" in error["message"]
 
 
-async def test_new_work_is_refused_and_established_sessions_still_run() -> None:
+async def test_only_what_cannot_be_handed_over_is_refused_while_draining() -> None:
     app = make_app()
     session = (await initialize(app)).headers["mcp-session-id"]
     app.begin_drain()
     assert_refused(await initialize(app))
-    assert_refused(await call_tool(app, "echo", {"text": "x"}))
+    # Stateless, so served: the closed listener and Connection: close send the next one elsewhere.
+    modern = await call_tool(app, "echo", {"text": "x"})
+    assert modern.status == 200
+    assert modern.json()["result"]["structuredContent"] == {"result": "x"}
     stream_headers = {**session_headers(session), "accept": "text/event-stream"}
     assert_refused(await request(app, "GET", headers=stream_headers))
     in_session = await request(
@@ -76,6 +79,8 @@ async def test_listen_stream_ends_with_its_final_result_and_get_stream_closes() 
         final = listening.events()[-1]
         assert final["id"] == 7
         assert final["result"]["resultType"] == "complete"
+        # The GET stream's last words are a reconnection hint: resume (elsewhere) promptly.
+        assert standalone.body.endswith(b"retry: 1000\n\n")
         assert await app.drain.wait_idle(5)
 
 

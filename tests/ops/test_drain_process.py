@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import http.client
 import signal
 import socket
 import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -126,27 +127,97 @@ def accept_all(gate: socket.socket, count: int) -> list[socket.socket]:
     return [gate.accept()[0] for _ in range(count)]
 
 
+DRAIN_DELAY = 1.5
+
+
+class KeptAlive:
+    """One client keep-alive connection, opened before the signal (as a proxy's pool holds them)."""
+
+    def __init__(self, base: str) -> None:
+        host, port = base.removeprefix("http://").split(":")
+        self.connection = http.client.HTTPConnection(host, int(port), timeout=30)
+        self.connection.request("GET", "/health")
+        response = self.connection.getresponse()
+        response.read()
+        assert response.status == 200 and not response.will_close
+
+    def post(self, body: dict[str, Any], headers: dict[str, str]) -> tuple[int, dict[str, str], Any]:
+        self.connection.request("POST", "/mcp", orjson.dumps(body), headers)
+        response = self.connection.getresponse()
+        return (
+            response.status,
+            {k.lower(): v for k, v in response.getheaders()},
+            orjson.loads(response.read()),
+        )
+
+
+def echo_request(text: str) -> tuple[dict[str, Any], dict[str, str]]:
+    body = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/call",
+        "params": {"name": "echo", "arguments": {"text": text}, "_meta": META},
+    }
+    return body, {**MODERN_HEADERS, "mcp-method": "tools/call", "mcp-name": "echo"}
+
+
+def refuses_connections(base: str) -> bool:
+    host, port = base.removeprefix("http://").split(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
+def wait_until(condition: Callable[[], bool], seconds: float, what: str) -> None:
+    end = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > end:
+            raise TimeoutError(what)
+        time.sleep(0.02)  # polling interval for a state change in another process
+
+
 def test_sigterm_drains_twenty_in_flight_calls_and_exits_zero(tmp_path: Path) -> None:
     log = tmp_path / "server.log"
+    env = {"MCPSERVE_DRAIN_DELAY": str(DRAIN_DELAY), "MCPSERVE_KEEPALIVE_TIMEOUT": "60"}
     with (
         socket.create_server(("127.0.0.1", 0)) as gate,
-        server(log) as (process, base),
+        server(log, **env) as (process, base),
         ThreadPoolExecutor(CALLS) as pool,
     ):
         port = gate.getsockname()[1]
         calls: list[Future[tuple[int, dict[str, str], Any]]] = [
             pool.submit(hold_call, f"{base}/mcp", port, i) for i in range(CALLS)
         ]
+        kept, legacy = KeptAlive(base), KeptAlive(base)
         held = accept_all(gate, CALLS)  # every call is inside the tool now
         signalled = time.monotonic()
         process.send_signal(signal.SIGTERM)
         wait_draining(base)
-        assert get(f"{base}/health")[0] == 200  # alive while draining
+        # The pre-stop delay: readiness fails, yet a new connection is still served normally.
+        status, _, body = post(f"{base}/mcp", *echo_request("during the delay"))
+        assert (status, body["result"]["structuredContent"]["result"]) == (200, "during the delay")
+        assert time.monotonic() - signalled < DRAIN_DELAY
 
-        status, headers, body = hold_call(f"{base}/mcp", port, 99)
+        # Then the listener closes: a proxy's next connection is refused (and retried elsewhere),
+        # never answered 503; a kept-alive connection gets its answer and Connection: close.
+        wait_until(lambda: refuses_connections(base), 10, "the listener never closed")
+        assert time.monotonic() - signalled >= DRAIN_DELAY
+        status, headers, body = kept.post(*echo_request("after the delay"))
+        assert (status, headers["connection"]) == (200, "close")
+        assert body["result"]["structuredContent"]["result"] == "after the delay"
+        # What cannot be handed over is still refused, before anything runs: a new session here.
+        initialize = {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t"}},
+        }
+        status, headers, body = legacy.post(
+            initialize, {"content-type": "application/json", "accept": "application/json, text/event-stream"}
+        )
         assert (status, headers["retry-after"], body["error"]["code"]) == (503, "2", -31000)
-        status, headers, body = initialize_call(f"{base}/mcp")
-        assert (status, body["error"]["code"]) == (503, -31000)
         assert process.poll() is None  # still waiting for the 20 calls
 
         for connection in held:
@@ -155,14 +226,16 @@ def test_sigterm_drains_twenty_in_flight_calls_and_exits_zero(tmp_path: Path) ->
         results = [call.result(timeout=30) for call in calls]
         assert process.wait(timeout=DRAIN_TIMEOUT) == 0
         elapsed = time.monotonic() - signalled
-    assert elapsed < DRAIN_TIMEOUT
+    assert elapsed < DRAIN_DELAY + DRAIN_TIMEOUT
     assert sorted(r[2]["result"]["structuredContent"]["result"] for r in results) == sorted(
         f"done {i}" for i in range(CALLS)
     )
     assert {r[0] for r in results} == {200}
+    assert {r[1]["connection"] for r in results} == {"close"}  # each in-flight answer ended its connection
     lines = check_log_lines(log.read_bytes())
     requests = [line for line in lines if line.get("event") == "request"]
     assert len([r for r in requests if r["tool"] == "hold" and r["status"] == 200]) == CALLS
+    assert [r["status"] for r in requests if r["tool"] == "echo"] == [200, 200]
     assert [r["status"] for r in requests if r["method"] in ("initialize",)] == [503]
     events = [line["event"] for line in lines]
     assert str(events[0]).startswith("mcpserve ") and "starting on http://127.0.0.1:" in str(events[0])
@@ -185,7 +258,7 @@ def test_second_signal_exits_at_once_and_metrics_port(tmp_path: Path) -> None:
         pool.submit(hold_call, f"{base}/mcp", gate.getsockname()[1], 0)
         held = accept_all(gate, 1)
         process.send_signal(signal.SIGTERM)
-        wait_draining(base)
+        wait_draining(f"http://127.0.0.1:{metrics_port}")  # the main listener is closed by now
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=5) == 128 + signal.SIGTERM
         held[0].close()
@@ -239,3 +312,10 @@ def test_calls_running_at_the_drain_deadline_answer_503_and_exit_zero(tmp_path: 
     assert not any(event.startswith("drained in") for event in events_logged)
     [deadline] = [event for event in events_logged if event.startswith("drain deadline")]
     assert "3 call(s) cut off with 503" in deadline
+
+
+def test_sigint_the_interactive_stop_skips_the_pre_stop_delay(tmp_path: Path) -> None:
+    with server(tmp_path / "server.log", MCPSERVE_DRAIN_DELAY="60") as (process, base):
+        assert get(f"{base}/health")[0] == 200
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=20) == 0  # far sooner than the 60 s delay SIGTERM would wait

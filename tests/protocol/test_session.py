@@ -84,3 +84,18 @@ def test_json_round_trip_preserves_every_field() -> None:
 def test_unrecognised_records_are_refused(record: Any) -> None:
     with pytest.raises(ValueError, match="unrecognised session record"):
         LegacySession.from_json(record)
+
+
+def test_rebase_keeps_both_replicas_transitions() -> None:
+    before = (
+        start_session({"protocolVersion": "2025-11-25"}, None).subscribe("a://kept").subscribe("a://gone")
+    )
+    # This replica set a level and changed subscriptions; another wrote first meanwhile.
+    mine = before.with_log_level("debug").subscribe("a://mine").unsubscribe("a://gone")
+    theirs = before.mark_initialized().subscribe("a://theirs").with_log_level("error")
+    merged = mine.rebase(before, theirs)
+    assert merged.initialized
+    assert merged.log_level == "debug"  # ours changed it: ours is the later write
+    assert merged.subscriptions == {"a://kept", "a://mine", "a://theirs"}
+    untouched = before.subscribe("a://x").rebase(before, theirs)
+    assert untouched.log_level == "error"  # ours left the level alone: theirs stays

@@ -41,6 +41,18 @@ class LegacySession:
     def unsubscribe(self, uri: str) -> LegacySession:
         return replace(self, subscriptions=self.subscriptions - {uri})
 
+    def rebase(self, before: LegacySession, onto: LegacySession) -> LegacySession:
+        """This session's changes since ``before``, applied to ``onto``: a newer version that
+        another replica wrote meanwhile, so neither transition is lost (compare-and-set retry)."""
+        added = self.subscriptions - before.subscriptions
+        removed = before.subscriptions - self.subscriptions
+        return replace(
+            onto,
+            initialized=onto.initialized or self.initialized,
+            log_level=self.log_level if self.log_level != before.log_level else onto.log_level,
+            subscriptions=(onto.subscriptions | added) - removed,
+        )
+
     def wants(self, change: JSONObject) -> bool:
         """Whether a change notification goes to this session: list changes always, resource
         updates only for URIs it subscribed to."""

@@ -13,7 +13,21 @@ import anyio
 from mcpserve.errors import ToolError
 from mcpserve.types import JSONObject
 
-__all__ = ["PendingRequests"]
+__all__ = ["PendingRequests", "outcome"]
+
+
+def outcome(method: str, answer: JSONObject | None) -> JSONObject:
+    """The result of a server→client request from the client's answer (``{"result", "error"}``).
+
+    Raises ToolError when the client refused, or never answered (``answer`` None).
+    """
+    if answer is None:
+        raise ToolError("The client closed the connection before answering")
+    error = answer.get("error")
+    if error is not None:
+        message = error.get("message", "error") if isinstance(error, dict) else "error"
+        raise ToolError(f"The client refused {method}: {message}")
+    return dict(answer.get("result") or {})
 
 
 class PendingRequests:
@@ -32,13 +46,7 @@ class PendingRequests:
             await event.wait()
         finally:
             self._waiting.pop(key, None)
-        if not slot:
-            raise ToolError("The client closed the connection before answering")
-        error = slot[0].get("error")
-        if error is not None:
-            message = error.get("message", "error") if isinstance(error, dict) else "error"
-            raise ToolError(f"The client refused {method}: {message}")
-        return dict(slot[0].get("result") or {})
+        return outcome(method, slot[0] if slot else None)
 
     def answer(self, key: Hashable, result: JSONObject | None, error: JSONObject | None) -> bool:
         """Deliver the client's response; False (and nothing done) if nobody waits for it."""

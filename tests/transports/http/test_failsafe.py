@@ -27,7 +27,7 @@ class BrokenSessions(MemorySessionStore):
         super().__init__(idle_timeout=60, max_sessions=10)
         self.failure = failure
 
-    async def get(self, session_id: str) -> Any:
+    async def load(self, session_id: str) -> Any:
         raise self.failure
 
 

@@ -10,9 +10,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
-import uvicorn
 
 from mcpserve.transports.http.protocol import CoalescingHttpToolsProtocol
+from tests.support.inprocess import serve_in_process
 
 pytestmark = pytest.mark.anyio
 
@@ -55,18 +55,8 @@ class _RecordingProtocol(CoalescingHttpToolsProtocol):
 
 async def _serve(app: App) -> AsyncIterator[int]:
     WRITES.clear()
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(app, http=_RecordingProtocol, lifespan="off", log_config=None)
-    config.load()
-    server = uvicorn.Server(config)
-    server.lifespan = config.lifespan_class(config)
-    await server.startup(sockets=[sock])
-    try:
-        yield sock.getsockname()[1]
-    finally:
-        server.should_exit = True
-        await server.shutdown(sockets=[sock])
+    async for port in serve_in_process(app, _RecordingProtocol):
+        yield port
 
 
 async def _request(port: int, extra: bytes = b"") -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:

@@ -76,6 +76,7 @@ class HttpApp:
 
     def begin_drain(self) -> None:
         """Shutdown has begun: fail readiness, refuse new work, end long-lived streams."""
+        self.drain.stopping = True
         self.drain.draining = True
         self.endpoint.dispatcher.closing.set()
 

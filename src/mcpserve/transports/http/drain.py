@@ -1,8 +1,11 @@
 """Graceful drain: count MCP requests in flight and let shutdown wait until none are left.
 
-Draining starts at the first SIGTERM/SIGINT (see :mod:`mcpserve.transports.http.serve`):
-readiness answers 503 at once, the endpoint refuses new work (see ``McpEndpoint.draining``),
-long-lived streams end, and requests already running get until the drain deadline.
+Draining starts at the first SIGTERM/SIGINT (see :mod:`mcpserve.transports.http.serve`) in two
+steps. ``stopping``: readiness answers 503 at once while requests are still served normally
+(the pre-stop delay, ``MCPSERVE_DRAIN_DELAY``, lets load balancers notice). ``draining``: the
+listener is closed, the endpoint refuses only what cannot be handed over (see
+``McpEndpoint.draining``), long-lived streams end, and requests already running get until the
+drain deadline.
 """
 
 from __future__ import annotations
@@ -17,10 +20,11 @@ __all__ = ["Drain"]
 class Drain:
     """In-flight accounting for one HTTP app."""
 
-    __slots__ = ("_idle", "draining", "in_flight")
+    __slots__ = ("_idle", "draining", "in_flight", "stopping")
 
     def __init__(self) -> None:
-        self.draining = False
+        self.stopping = False  # readiness fails
+        self.draining = False  # and the endpoint refuses what another replica must take
         self.in_flight = 0
         self._idle: asyncio.Event | None = None
 

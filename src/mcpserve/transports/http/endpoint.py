@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mcpserve.auth.gate import AuthGate
-from mcpserve.errors import MethodNotAllowed, PayloadTooLarge, ProtocolError
+from mcpserve.errors import InvalidRequest, MethodNotAllowed, PayloadTooLarge, ProtocolError
 from mcpserve.observability.requests import (
     RequestObserver,
     RequestRecord,
@@ -36,7 +36,7 @@ from mcpserve.transports.http.body import read_body, whole_body
 from mcpserve.transports.http.calls import CallRunner
 from mcpserve.transports.http.drain import Drain
 from mcpserve.transports.http.exchange import Exchange
-from mcpserve.transports.http.headertext import decoded
+from mcpserve.transports.http.headertext import decoded, repeated_single
 from mcpserve.transports.http.hostguard import HostGuard
 from mcpserve.transports.http.limits import CallLimits, declared_tool_call
 from mcpserve.transports.http.modern import ModernPost
@@ -53,6 +53,9 @@ from mcpserve.transports.http.stream import Send, json_response
 from mcpserve.transports.http.tables import SessionTables
 
 __all__ = ["McpEndpoint", "EndpointOptions"]
+
+# On a refusal that leaves a body unread: the connection cannot carry another request.
+_CLOSE = [(b"connection", b"close")]
 
 
 @dataclass(slots=True, frozen=True)
@@ -87,12 +90,13 @@ class McpEndpoint:
         self.guard = guard
         self.options = options or EndpointOptions()
         self.drain = drain or Drain()
+        self._limit_digits = len(str(self.options.max_body_bytes))
         tables = tables or SessionTables()
         self._call_limits = CallLimits(limits, guard) if limits is not None else None
         self.runner = CallRunner(dispatcher, self.drain, tables.calls, tables.waiting)
         keepalive = self.options.keepalive
         # Bound once: the hot path calls these without a lookup through another object.
-        self._post_modern = ModernPost(self.runner, self.drain, auth, keepalive).post
+        self._post_modern = ModernPost(self.runner, auth, keepalive).post
         self.legacy = SessionService(
             self.runner,
             sessions=sessions,
@@ -106,7 +110,8 @@ class McpEndpoint:
 
     @property
     def draining(self) -> bool:
-        """Shutdown has begun: new sessions, 2026-07-28 requests and GET streams get 503."""
+        """Shutdown has begun: new sessions and GET streams get 503 (2026-07-28 requests are
+        still served: the closed listener and ``Connection: close`` send the next ones elsewhere)."""
         return self.drain.draining
 
     def cut_off(self) -> int:
@@ -173,6 +178,10 @@ class McpEndpoint:
     def _serve(
         self, scope: dict[str, Any], headers: dict[str, str], receive: Any, send: Send
     ) -> Awaitable[None]:
+        if len(headers) != len(scope["headers"]):  # a name repeats: fine for most, never for some
+            repeated = repeated_single(scope["headers"])
+            if repeated is not None:
+                return refuse(send, InvalidRequest(f"Duplicate {repeated} header"))
         client = scope.get("client")
         peer = client[0] if client else None
         verdict = self.guard.check(
@@ -227,9 +236,11 @@ class McpEndpoint:
     async def _post(
         self, headers: dict[str, str], receive: Any, send: Send, principal: Principal | None, peer: str | None
     ) -> None:
-        problem = unacceptable(headers)
+        limit = self.options.max_body_bytes
+        problem = unacceptable(headers, limit, self._limit_digits)
         if problem is not None:
-            await refuse(send, problem)
+            # A body over the limit is refused before a byte of it is read; the connection ends.
+            await refuse(send, problem, headers=_CLOSE if isinstance(problem, PayloadTooLarge) else None)
             return
         admission: Admission | None = None
         if self._call_limits is not None:
@@ -241,15 +252,15 @@ class McpEndpoint:
                     await CallLimits.refuse_unread(admission, receive, send, self.options.max_body_bytes)
                     return
         try:
-            limit = self.options.max_body_bytes
             first = await receive()
-            body = whole_body(first, limit)
-            if body is None:
-                body = await read_body(receive, limit, first)
-            if body is None:
+            try:
+                body = whole_body(first, limit)
+                if body is None:
+                    body = await read_body(receive, limit, first)
+            except PayloadTooLarge as exc:  # the rest of it stays unread: the connection ends
+                await refuse(send, exc, headers=_CLOSE)
                 return
-            if body == b"" and headers.get("content-length", "1") != "0":
-                await refuse(send, PayloadTooLarge(f"Body larger than {limit} bytes"))
+            if body is None:
                 return
             raw: Any = None
             try:

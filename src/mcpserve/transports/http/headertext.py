@@ -14,11 +14,25 @@ from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["MAX_ENTRIES", "MAX_LENGTH", "SECRET_NAMES", "TextMemo", "decoded"]
+__all__ = [
+    "MAX_ENTRIES",
+    "MAX_LENGTH",
+    "SECRET_NAMES",
+    "SINGLE_NAMES",
+    "TextMemo",
+    "decoded",
+    "repeated_single",
+]
 
 MAX_ENTRIES: Final = 1024
 MAX_LENGTH: Final = 128
 SECRET_NAMES: Final = frozenset({b"authorization", b"cookie", b"proxy-authorization", b"x-api-key"})
+# Headers a request may carry once. Repeated, a check that reads one value (the Host guard, the
+# Origin check, authentication, the session and the era) could be shown another than the one
+# that counts downstream: `Host: evil.example` then `Host: 127.0.0.1` must not pass as either.
+SINGLE_NAMES: Final = frozenset(
+    {b"host", b"origin", b"authorization", b"mcp-session-id", b"mcp-protocol-version"}
+)
 
 
 class TextMemo(dict[bytes, str]):
@@ -41,3 +55,18 @@ def decoded(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
     memo = _MEMO
     secret = SECRET_NAMES
     return {memo[name]: (value.decode("latin-1") if name in secret else memo[value]) for name, value in raw}
+
+
+def repeated_single(raw: list[tuple[bytes, bytes]]) -> str | None:
+    """The first of :data:`SINGLE_NAMES` that ``raw`` repeats, if any.
+
+    Callers run it only when :func:`decoded` came out shorter than ``raw`` (some name repeated),
+    so requests without repeats pay one length comparison.
+    """
+    seen: set[bytes] = set()
+    for name, _ in raw:
+        if name in SINGLE_NAMES:
+            if name in seen:
+                return name.decode("latin-1")
+            seen.add(name)
+    return None

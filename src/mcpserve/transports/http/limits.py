@@ -65,11 +65,11 @@ class CallLimits:
     async def refuse_unread(admission: Admission, receive: Any, send: Send, max_body_bytes: int) -> None:
         """429 for a request limited from its headers; its body is read only to echo its id."""
         assert admission.error is not None
-        body = await read_body(receive, max_body_bytes)
-        if body is None:
-            return
         try:
+            body = await read_body(receive, max_body_bytes)
+            if body is None:
+                return
             request_id = jsonrpc.request_id_of(jsonrpc.decode(body))
-        except ProtocolError:
+        except ProtocolError:  # a body past the limit, or not JSON: no id to echo
             request_id = None
         await refuse(send, admission.error, request_id, headers=admission.headers())

@@ -16,9 +16,8 @@ from mcpserve.protocol import jsonrpc
 from mcpserve.protocol.envelope import CLIENT_CAPABILITIES_KEY, PROTOCOL_VERSION_KEY, read_request_meta
 from mcpserve.server.call import Call
 from mcpserve.transports.http.calls import CallRunner, without_credentials
-from mcpserve.transports.http.drain import Drain
 from mcpserve.transports.http.negotiation import check_modern_headers
-from mcpserve.transports.http.refusals import forbidden, refuse, refuse_access, refuse_while_draining
+from mcpserve.transports.http.refusals import forbidden, refuse, refuse_access
 from mcpserve.transports.http.stream import ResponseStream, Send, json_response
 
 __all__ = ["ModernPost"]
@@ -27,12 +26,11 @@ __all__ = ["ModernPost"]
 class ModernPost:
     """Serves one decoded 2026-07-28 message."""
 
-    __slots__ = ("_auth", "_drain", "_keepalive", "_run", "_server")
+    __slots__ = ("_auth", "_keepalive", "_run", "_server")
 
-    def __init__(self, runner: CallRunner, drain: Drain, auth: AuthGate | None, keepalive: float) -> None:
+    def __init__(self, runner: CallRunner, auth: AuthGate | None, keepalive: float) -> None:
         self._run = runner.run
         self._server = runner.dispatcher.server
-        self._drain = drain
         self._auth = auth
         self._keepalive = keepalive
 
@@ -48,8 +46,8 @@ class ModernPost:
         if not isinstance(message, jsonrpc.Request):
             # Notifications need no answer; responses have nothing to answer in this era.
             return json_response(send, 202, None, [])
-        if self._drain.draining:
-            return refuse_while_draining(send, message.id)
+        # Served while draining too: stateless, so the closed listener and Connection: close
+        # hand the next request to another replica, and no 503 reaches a proxy's client.
         try:
             call = self._call(headers, message, principal)
         except ProtocolError as exc:

@@ -110,7 +110,7 @@ class OpsRoutes:
         )
 
     async def readiness(self) -> tuple[int, dict[str, Any]]:
-        if self.drain.draining:
+        if self.drain.stopping:
             return 503, {"status": "draining"}
         results = await run_checks({"sessions": self.sessions.count, **self.checks})
         report = readiness_report(results, self.noncritical)

@@ -9,6 +9,14 @@ go out as promptly as before; a connection that closes sends what it holds first
 holds 64 KiB sends it at once, so the real transport's flow control still sees large bodies. A
 response that completes while no other request is in flight leaves at once: with nothing to
 batch it with, waiting would only add the request's remaining work to its latency.
+
+The same protocol enforces :class:`~mcpserve.transports.http.connections.ConnectionLimits`, at costs
+the hot path does not notice: the head's bytes are counted only while a head is still
+incomplete after a read (431 past the limit, before httptools buffers more of it); one watchdog
+timer per connection, re-armed lazily, ends a head or a body that takes too long (408); a
+connection past the cap is answered 503 and closed before any of its bytes are read. On
+shutdown (:meth:`CoalescingHttpToolsProtocol.close_after_response`) every response carries
+``Connection: close``, so a proxy sends its next request elsewhere.
 """
 
 from __future__ import annotations
@@ -19,7 +27,9 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-__all__ = ["CoalescingHttpToolsProtocol"]
+from mcpserve.transports.http.connections import ConnectionLimits
+
+__all__ = ["CoalescingHttpToolsProtocol", "limited"]
 
 # The write high-water mark asyncio's and uvloop's transports default to: past it, send now.
 _HOLD_AT_MOST = 64 * 1024
@@ -127,12 +137,62 @@ class _HeldWrites(asyncio.Transport):
         return self._transport.get_protocol()
 
 
+def _refusal(status: bytes, error: bytes) -> bytes:
+    body = b'{"error":"' + error + b'"}'
+    return (
+        b"HTTP/1.1 " + status + b"\r\ncontent-type: application/json\r\n"
+        b"content-length: %d\r\nconnection: close\r\n\r\n" % len(body)
+    ) + body
+
+
+_HEAD_TOO_LARGE = _refusal(b"431 Request Header Fields Too Large", b"request header fields too large")
+_TIMED_OUT = _refusal(b"408 Request Timeout", b"request not received in time")
+_AT_CAPACITY = _refusal(b"503 Service Unavailable", b"server at connection capacity; retry later")
+
+
 class CoalescingHttpToolsProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol on a transport that sends one iteration's writes at once."""
+    """uvicorn's httptools protocol on a transport that sends one iteration's writes at once,
+    enforcing the listener's connection limits."""
+
+    limits = ConnectionLimits()
+    _head_since: float | None
+    _body_since: float | None
+    _watchdog: asyncio.TimerHandle | None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self._held = _HeldWrites(transport, _iteration_for(self.loop))
+        self._closing = False
+        self._head_bytes = 0
+        self._body_since = None
+        self._watchdog = None
+        if len(self.connections) >= self.limits.max_connections:
+            self._refuse_over_capacity(transport)
+            return
         super().connection_made(self._held)
+        self._head_since = now = self.loop.time()  # the first request's head is due from now
+        self._arm(now + self.limits.header_timeout)
+
+    def data_received(self, data: bytes) -> None:
+        cycle = self.cycle
+        super().data_received(data)
+        current = self.cycle
+        if current is not cycle:  # a head completed in this read: the usual case, a few stores
+            self._head_since = None
+            self._head_bytes = 0
+            if self._closing:
+                current.keep_alive = False
+            if current.more_body:  # its body is still to come
+                self._body_started()
+            return
+        if current is not None and current.more_body:
+            return  # more of a body: the watchdog times it
+        self._head_arriving(len(data))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._watchdog is not None:  # a closed connection's protocol is not kept until it fires
+            self._watchdog.cancel()
+            self._watchdog = None
+        super().connection_lost(exc)
 
     def on_response_complete(self) -> None:
         # A finished response with no other request in flight has no batch to wait for: send it
@@ -140,3 +200,100 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
         if len(self.tasks) <= 1:
             self._held.flush()
         super().on_response_complete()
+
+    def close_after_response(self) -> None:
+        """Shutdown: this connection serves no request after the current or next one.
+
+        An idle connection stays open until uvicorn's keep-alive timer or the server's exit
+        closes it: closing it now could cross a request a proxy is sending on it, which the
+        proxy cannot retry. Its next answer says ``Connection: close`` instead.
+        """
+        self._closing = True
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete:
+            cycle.keep_alive = False
+
+    def _unsupported_upgrade_warning(self) -> None:
+        # uvicorn writes two warnings per Upgrade request; MCP has no WebSocket transport and the
+        # request is answered as plain HTTP, so one line per client and window is plenty.
+        self._offence("upgrade", "WebSocket upgrade requested; MCP has none, answered as plain HTTP")
+
+    # -- limits ------------------------------------------------------------------------------------
+    def _head_arriving(self, size: int) -> None:
+        """Part of a request head arrived and the head is not complete yet (the rare path)."""
+        if self._held.is_closing():  # uvicorn already refused the request (400)
+            return
+        self._head_bytes += size
+        if self._head_bytes > self.limits.max_header_bytes:
+            self._offence(
+                "header_size", f"request head over {self.limits.max_header_bytes} bytes: answered 431"
+            )
+            self._end(_HEAD_TOO_LARGE)
+            return
+        if self._head_since is None:
+            self._head_since = now = self.loop.time()
+            self._arm(now + self.limits.header_timeout)
+
+    def _body_started(self) -> None:
+        self._body_since = now = self.loop.time()
+        self._arm(now + self.limits.body_timeout)
+
+    def _arm(self, deadline: float) -> None:
+        """Make sure the watchdog runs by ``deadline``.
+
+        It never sleeps longer than the shorter timeout, so a phase that starts while it is armed
+        is due no earlier than it wakes: an armed watchdog never needs moving forward.
+        """
+        if self._watchdog is None:
+            deadline = min(deadline, self.loop.time() + self.limits.watch_interval)
+            self._watchdog = self.loop.call_at(deadline, self._watch)
+
+    def _watch(self) -> None:
+        self._watchdog = None
+        if self._held.is_closing():
+            return
+        now = self.loop.time()
+        cycle = self.cycle
+        if cycle is not None and cycle.more_body:
+            since, limit, what = self._body_since, self.limits.body_timeout, "body"
+        else:
+            since, limit, what = self._head_since, self.limits.header_timeout, "head"
+        if since is None:
+            return  # nothing is being read: the next partial head or body re-arms
+        if now - since < limit:
+            self._arm(since + limit)
+            return
+        if cycle is None and self._head_bytes == 0:
+            self._end(None)  # connected and never sent a byte (a browser's spare socket): idle
+            return
+        self._offence(f"{what}_timeout", f"request {what} not received within {limit:g} s: closed")
+        started = cycle is not None and cycle.more_body and cycle.response_started
+        self._end(None if started else _TIMED_OUT)
+
+    def _end(self, answer: bytes | None) -> None:
+        if answer is not None:
+            self._held.write(answer)
+        self._held.close()
+
+    def _offence(self, offence: str, message: str) -> None:
+        address = self.client[0] if self.client else "unknown"
+        self.limits.offenders.report(offence, address, self.loop.time(), f"{message} ({address})")
+
+    def _refuse_over_capacity(self, transport: asyncio.Transport) -> None:
+        self.transport = self._held  # uvicorn's connection_lost closes it
+        peer = transport.get_extra_info("peername")
+        address = str(peer[0]) if isinstance(peer, tuple) else "unknown"
+        self.limits.offenders.report(
+            "connection_cap",
+            address,
+            self.loop.time(),
+            f"connection cap of {self.limits.max_connections} reached: refused a connection "
+            f"with 503 ({address})",
+        )
+        self._held.write(_AT_CAPACITY)
+        self._held.close()
+
+
+def limited(limits: ConnectionLimits) -> type[CoalescingHttpToolsProtocol]:
+    """The protocol class of one listener, enforcing ``limits`` (shared by its connections)."""
+    return type("LimitedHttpToolsProtocol", (CoalescingHttpToolsProtocol,), {"limits": limits})

@@ -23,6 +23,7 @@ from mcpserve.protocol.versions import Era
 from mcpserve.server import failures
 from mcpserve.server.app import MCPServer
 from mcpserve.server.call import Call
+from mcpserve.transports.http.body import declares_more_than, too_large
 from mcpserve.transports.http.negotiation import accepts, is_json
 from mcpserve.transports.http.stream import Send, json_response
 from mcpserve.types import RequestId
@@ -75,12 +76,17 @@ async def refuse_while_draining(send: Send, request_id: RequestId | None) -> Non
     await refuse(send, busy, request_id)
 
 
-def unacceptable(headers: dict[str, str]) -> ProtocolError | None:
-    """Why a POST's Accept or Content-Type rules it out, if they do."""
+def unacceptable(headers: dict[str, str], max_body_bytes: int, limit_digits: int) -> ProtocolError | None:
+    """Why a POST's headers rule it out before its body is read, if they do: Accept,
+    Content-Type, or a Content-Length over the limit (``limit_digits``: the limit's digits)."""
     if not accepts(headers.get("accept", ""), "application/json", "text/event-stream"):
         return NotAcceptable("Not Acceptable: Accept must list application/json and text/event-stream")
     if not is_json(headers.get("content-type", "")):
         return UnsupportedMediaType("Content-Type must be application/json")
+    length = headers.get("content-length")
+    # Lengths with fewer digits than the limit (every usual request) skip the parse.
+    if length is not None and len(length) >= limit_digits and declares_more_than(length, max_body_bytes):
+        return too_large(max_body_bytes)
     return None
 
 

@@ -2,16 +2,22 @@
 
 uvicorn's own handling waits for open connections *before* the app hears of shutdown, so an
 open SSE stream would hold the process forever (and uvicorn re-raises the signal afterwards,
-turning a clean stop into death by SIGTERM). Instead, the first SIGTERM/SIGINT starts the drain:
+turning a clean stop into death by SIGTERM). Instead, the first SIGTERM/SIGINT starts the drain,
+built so that a proxy in front never hands a client a 503:
 
-1. readiness answers 503 ``draining``; new sessions, 2026-07-28 requests and GET streams get
-   503 with a JSON-RPC -31000 error and ``Retry-After``; requests on existing sessions still run;
-2. ``subscriptions/listen`` streams end with their final result, GET streams close;
-3. requests in flight get until ``MCPSERVE_DRAIN_TIMEOUT`` seconds to finish; calls still
+1. readiness answers 503 ``draining``; after SIGTERM, requests are still served normally for
+   ``MCPSERVE_DRAIN_DELAY`` seconds while load balancers take the replica out;
+2. the listening socket closes, so a proxy's new connections are refused (and retried on
+   another replica) instead of answered 503; every keep-alive connection answers its current
+   or next request with ``Connection: close``; only what cannot be handed over (a new 2025-era
+   session, a new GET stream) is refused with 503 and -31000, before any tool runs;
+3. ``subscriptions/listen`` streams end with their final result, GET streams close with a
+   ``retry`` hint;
+4. requests in flight get until ``MCPSERVE_DRAIN_TIMEOUT`` seconds to finish; calls still
    running then are cut off, each answering 503 / -31000 (or that error as the last event of
    its SSE stream);
-4. uvicorn stops listening, closes idle connections, runs lifespan shutdown, and the process
-   exits 0, also after a cut-off: the stop was requested and every request got an answer.
+5. uvicorn closes what is still open, runs lifespan shutdown, and the process exits 0, also
+   after a cut-off: the stop was requested and every request got an answer.
 
 A second signal exits at once with status 128 + the signal number.
 
@@ -38,8 +44,9 @@ import uvicorn
 from mcpserve.config import Settings
 from mcpserve.errors import ConfigError, StartupError
 from mcpserve.transports.http.app import HttpApp
+from mcpserve.transports.http.connections import ConnectionLimits, default_max_connections
 from mcpserve.transports.http.ops import OpsApp
-from mcpserve.transports.http.protocol import CoalescingHttpToolsProtocol
+from mcpserve.transports.http.protocol import CoalescingHttpToolsProtocol, limited
 from mcpserve.transports.http.tls import ReloadingTls
 from mcpserve.urls import http_url
 
@@ -71,12 +78,22 @@ class _Server(uvicorn.Server):
             logger.info("listening on %s (Ctrl-C or SIGTERM drains and stops)", where)
 
 
+def connection_limits(settings: Settings) -> ConnectionLimits:
+    return ConnectionLimits(
+        max_header_bytes=settings.max_header_bytes,
+        header_timeout=settings.header_timeout,
+        body_timeout=settings.body_timeout,
+        max_connections=settings.max_connections or default_max_connections(),
+    )
+
+
 def _config(
     app: Callable[..., Any],
     settings: Settings,
     port: int,
     *,
     lifespan: Literal["on", "off"],
+    limits: ConnectionLimits | None = None,
     tls: ReloadingTls | None = None,
 ) -> uvicorn.Config:
     return uvicorn.Config(
@@ -84,7 +101,9 @@ def _config(
         host=settings.host,
         port=port,
         loop="uvloop",
-        http=CoalescingHttpToolsProtocol,  # httptools, a response's head and body in one write
+        # httptools, a response's head and body in one write, the connection limits enforced
+        http=limited(limits or connection_limits(settings)),
+        timeout_keep_alive=settings.keepalive_timeout,  # type: ignore[arg-type]
         # MCP has no WebSocket transport: an Upgrade request is served as the plain HTTP request
         # it also is (the endpoint's own error) rather than a handshake the app never completes (500).
         ws="none",
@@ -131,41 +150,81 @@ def _tls(settings: Settings) -> ReloadingTls | None:
     return ReloadingTls(settings.tls_cert_file, settings.tls_key_file, settings.tls_client_ca_file)
 
 
-def _metrics_listener(app: HttpApp, settings: Settings) -> _Server | None:
+def _metrics_listener(app: HttpApp, settings: Settings, limits: ConnectionLimits) -> _Server | None:
     if settings.metrics_port is None:
         return None
-    return _Server(_config(OpsApp(app.ops.unrestricted()), settings, settings.metrics_port, lifespan="off"))
+    ops = OpsApp(app.ops.unrestricted())
+    return _Server(_config(ops, settings, settings.metrics_port, lifespan="off", limits=limits))
+
+
+def _stop_accepting(server: uvicorn.Server) -> None:
+    """Close the listening sockets (a proxy's next connection is refused, so it tries another
+    replica) and have every open connection end after its current or next response."""
+    for listener in getattr(server, "servers", ()):  # absent only if the signal beat startup
+        listener.close()
+    for connection in list(server.server_state.connections):
+        if isinstance(connection, CoalescingHttpToolsProtocol):
+            connection.close_after_response()
+
+
+async def _wait_drained(app: HttpApp, deadline: float, started: float) -> None:
+    """Wait for in-flight requests; past ``deadline`` seconds, cut the rest off (503) and say so."""
+    if await app.drain.wait_idle(deadline):
+        logger.info("drained in %.3f s", time.monotonic() - started)
+        return
+    in_flight = app.drain.in_flight
+    cut_off = app.endpoint.cut_off()  # each stopped call answers 503 / -31000
+    await app.drain.wait_idle(_CLOSE_GRACE)  # let those answers go out
+    logger.warning(
+        "drain deadline of %g s passed: %d request(s) in flight, %d call(s) cut off "
+        "with 503; stopped after %.3f s",
+        deadline,
+        in_flight,
+        cut_off,
+        time.monotonic() - started,
+    )
+
+
+async def _until_connections_close(server: uvicorn.Server, seconds: float) -> None:
+    """Give idle keep-alive connections until the keep-alive timeout to be closed by their peer.
+
+    Closing one at exit can cross a request a proxy is just sending on it, which the proxy cannot
+    retry (a POST); a proxy whose own keep-alive timeout is shorter closes them first.
+    """
+    tick = 0.05  # nothing signals a closed connection: look again this often
+    for _ in range(max(1, round(seconds / tick))):
+        if not server.server_state.connections:
+            return
+        await asyncio.sleep(tick)
 
 
 async def serve_http(app: HttpApp, settings: Settings, tls: ReloadingTls | None = None) -> bool:
     """Serve until drained after a signal; False if the app failed to start."""
-    main = _Server(_config(app, settings, settings.port, lifespan="on", tls=tls))
+    limits = connection_limits(settings)
+    main = _Server(_config(app, settings, settings.port, lifespan="on", limits=limits, tls=tls))
     servers = [main]
-    extra = _metrics_listener(app, settings)
+    extra = _metrics_listener(app, settings, limits)
     if extra is not None:
         servers.append(extra)
     listening = _listeners(settings.host, settings.port, settings.metrics_port)
     loop = asyncio.get_running_loop()
     drain_task: asyncio.Task[None] | None = None
 
-    async def drain() -> None:
+    async def drain(signum: int) -> None:
+        app.drain.stopping = True  # readiness fails from now on
+        if signum == signal.SIGTERM and settings.drain_delay > 0:
+            logger.info(
+                "readiness failing; serving normally for %g s (MCPSERVE_DRAIN_DELAY)", settings.drain_delay
+            )
+            await asyncio.sleep(settings.drain_delay)  # load balancers take the replica out meanwhile
         started = time.monotonic()
+        _stop_accepting(main)
         logger.info("draining: %d request(s) in flight", app.drain.in_flight)
         app.begin_drain()
-        if await app.drain.wait_idle(settings.drain_timeout):
-            logger.info("drained in %.3f s", time.monotonic() - started)
-        else:
-            in_flight = app.drain.in_flight
-            cut_off = app.endpoint.cut_off()  # each stopped call answers 503 / -31000
-            await app.drain.wait_idle(_CLOSE_GRACE)  # let those answers go out
-            logger.warning(
-                "drain deadline of %g s passed: %d request(s) in flight, %d call(s) cut off "
-                "with 503; stopped after %.3f s",
-                settings.drain_timeout,
-                in_flight,
-                cut_off,
-                time.monotonic() - started,
-            )
+        await _wait_drained(app, settings.drain_timeout, started)
+        # Within the drain budget, so a Kubernetes grace period sized for it still holds.
+        budget = max(0.0, settings.drain_timeout - (time.monotonic() - started))
+        await _until_connections_close(main, min(settings.keepalive_timeout, budget))
         for server in servers:
             server.should_exit = True
 
@@ -175,7 +234,7 @@ async def serve_http(app: HttpApp, settings: Settings, tls: ReloadingTls | None 
             logger.warning("second %s: exiting at once", signal.Signals(signum).name)
             os._exit(128 + signum)
         logger.info("%s received: starting graceful drain", signal.Signals(signum).name)
-        drain_task = loop.create_task(drain())
+        drain_task = loop.create_task(drain(signum))
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, on_signal, signum)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 import anyio
 
@@ -45,6 +45,20 @@ from mcpserve.types import JSONObject
 __all__ = ["SessionService"]
 
 SESSION_HEADER = b"mcp-session-id"
+# The load at a request's start restarts a session's idle clock; a call running longer than this
+# restarts it again when it ends, so the idle time counts from the end of long work.
+_LONG_CALL = 1.0
+_SAVE_ATTEMPTS = 8
+_NOBODY_WAITS = (
+    "No request is waiting for this response: it was answered or ended, or the server that asked stopped"
+)
+
+
+class Loaded(NamedTuple):
+    """A session as read, with the version a compare-and-set write must name."""
+
+    value: LegacySession
+    version: int
 
 
 def _principal_key(principal: Principal | None) -> str | None:
@@ -110,8 +124,10 @@ class SessionService:
             await refuse(send, error, getattr(message, "id", None))
             return
         if isinstance(message, jsonrpc.Response):
-            await self.tables.waiting.answer(session_id, message.id, message.result, message.error)
-            await json_response(send, 202, None, [])
+            if await self.tables.waiting.answer(session_id, message.id, message.result, message.error):
+                await json_response(send, 202, None, [])
+            else:  # refused, not dropped: the client learns its answer reached no one
+                await refuse(send, NotFound(_NOBODY_WAITS))  # id null: it answers no request of the client
         elif isinstance(message, jsonrpc.Notification):
             await self._notification(session_id, session, message)
             await json_response(send, 202, None, [])
@@ -129,14 +145,28 @@ class SessionService:
         else:
             await self._request(session_id, session, message, headers, receive, send, principal)
 
-    async def _load(self, session_id: str, principal: Principal | None) -> LegacySession | None:
+    async def _load(self, session_id: str, principal: Principal | None) -> Loaded | None:
         """The session, if it exists and belongs to this principal: another principal's session
-        is answered exactly like one that does not exist."""
-        record = await self.sessions.get(session_id)
-        if record is None:
+        is answered exactly like one that does not exist. Loading restarts its idle clock."""
+        stored = await self.sessions.load(session_id)
+        if stored is None:
             return None
-        session = LegacySession.from_json(record)
-        return session if session.principal == _principal_key(principal) else None
+        session = LegacySession.from_json(stored.record)
+        return Loaded(session, stored.version) if session.principal == _principal_key(principal) else None
+
+    async def _save(self, session_id: str, loaded: Loaded, after: LegacySession) -> None:
+        """Write a transition with compare-and-set. When another request (on any replica) wrote
+        first, re-read and apply this transition's changes to what it wrote."""
+        before, version = loaded
+        for _ in range(_SAVE_ATTEMPTS):
+            if await self.sessions.update(session_id, after.to_json(), expected_version=version):
+                return
+            stored = await self.sessions.load(session_id)
+            if stored is None:
+                return  # deleted meanwhile: nothing left to change
+            current = LegacySession.from_json(stored.record)
+            after, before, version = after.rebase(before, current), current, stored.version
+        raise ServiceUnavailable("Session is being changed concurrently; retry", retry_after=1)
 
     async def _initialize(self, message: jsonrpc.Request, send: Send, principal: Principal | None) -> None:
         if self._drain.draining:
@@ -158,20 +188,18 @@ class SessionService:
         note_session(session_id)
         await json_response(send, 200, response, [(SESSION_HEADER, session_id.encode())])
 
-    async def _notification(
-        self, session_id: str, session: LegacySession, note: jsonrpc.Notification
-    ) -> None:
+    async def _notification(self, session_id: str, session: Loaded, note: jsonrpc.Notification) -> None:
         if note.method == "notifications/cancelled":
             target = jsonrpc.as_request_id(note.params.get("requestId"))  # may be any JSON: unhashable
             if target is not None:
                 await self.tables.calls.cancel(session_id, target)
-        elif note.method == "notifications/initialized":
-            await self.sessions.put(session_id, session.mark_initialized().to_json())
+        elif note.method == "notifications/initialized" and not session.value.initialized:
+            await self._save(session_id, session, session.value.mark_initialized())
 
     async def _request(
         self,
         session_id: str,
-        session: LegacySession,
+        loaded: Loaded,
         message: jsonrpc.Request,
         headers: dict[str, str],
         receive: Any,
@@ -179,6 +207,7 @@ class SessionService:
         principal: Principal | None,
         admission: Admission | None = None,
     ) -> None:
+        session = loaded.value
         call = Call.legacy(message, session, headers=without_credentials(headers), principal=principal)
         denied = forbidden(self._auth, self.dispatcher.server, call)
         if denied is not None:
@@ -196,33 +225,33 @@ class SessionService:
             await stream.finish(
                 failures.error_response(message.id, error, "legacy"), failures.http_status(error, "legacy")
             )
-            await self.sessions.touch(session_id)
             return
         live = self.tables.live
         live.add(session_id, stream)
+        started = time.monotonic()
         try:
             await self._runner.run(call, stream, receive, session_id=session_id)
         finally:
             live.discard(session_id, stream)
         if call.session is not session and call.session is not None:
-            await self.sessions.put(session_id, call.session.to_json())
-        else:
+            await self._save(session_id, loaded, call.session)
+        elif time.monotonic() - started > _LONG_CALL:
             await self.sessions.touch(session_id)
 
     # -- GET and DELETE -------------------------------------------------------------------------------
     async def _session_for(
         self, headers: dict[str, str], send: Send, principal: Principal | None
-    ) -> tuple[str, LegacySession] | None:
+    ) -> tuple[str, Loaded] | None:
         session_id = headers.get("mcp-session-id", "").strip()
         if not session_id:
             await refuse(send, MethodNotAllowed("Method not allowed without a session"))
             return None
         note_session(session_id)
-        session = await self._load(session_id, principal)
-        if session is None:
+        found = await self._load(session_id, principal)
+        if found is None:
             await refuse(send, NotFound("Session not found"))
             return None
-        return session_id, session
+        return session_id, found
 
     async def get(
         self, headers: dict[str, str], receive: Any, send: Send, principal: Principal | None
@@ -303,14 +332,17 @@ class SessionService:
 
             group.start_soon(stop_when_closing)
             async for event in events:
-                record = await self.sessions.get(session_id)
-                if record is None:
+                stored = await self.sessions.load(session_id)
+                if stored is None:
                     break
-                if not LegacySession.from_json(record).wants(event):
+                if not LegacySession.from_json(stored.record).wants(event):
                     continue
                 await stream.emit(jsonrpc.notification(event["method"], event["params"]))
             group.cancel_scope.cancel()
-        await stream.finish(None, 200)
+        if self.dispatcher.closing.is_set():
+            await stream.end_for_shutdown()  # with a retry hint: resume on another replica
+        else:
+            await stream.finish(None, 200)
 
     async def delete(self, headers: dict[str, str], send: Send, principal: Principal | None) -> None:
         found = await self._session_for(headers, send, principal)

@@ -172,6 +172,14 @@ class ResponseStream:
             self.finished = True
             self._released.set()
 
+    async def end_for_shutdown(self) -> None:
+        """End a stream the server is closing with a ``retry`` hint first, so the client
+        reconnects (to another replica, behind a balancer) promptly with ``Last-Event-ID``."""
+        if self.started and not self.finished:
+            async with self._lock:
+                await self._write(sse.retry(_RETRY_MS))
+        await self.finish(None, 200)
+
     # -- 2025 era: closing the connection mid-request and resuming on another (SEP-1699) -------------
     async def detach(self) -> None:
         """End the HTTP response but not the stream: later events are stored for a resumption.

@@ -9,13 +9,21 @@ that reach other replicas through the store's message bus implement the same pro
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from mcpserve.server.pending import PendingRequests
+from mcpserve.errors import StoreUnavailable
+from mcpserve.server.pending import PendingRequests, outcome
+from mcpserve.server.sweeper import Sweeper
+from mcpserve.store.base import AddressInUse, MessageBus
 from mcpserve.transports.http.stream import ResponseStream
 from mcpserve.types import JSONObject, RequestId
+
+logger = logging.getLogger("mcpserve.http")
 
 __all__ = [
     "Cancellable",
@@ -27,6 +35,9 @@ __all__ = [
     "LocalLiveStreams",
     "LocalWaitingRequests",
     "SessionTables",
+    "SharedCallsInFlight",
+    "SharedGetStreams",
+    "SharedWaitingRequests",
     "WaitingRequests",
 ]
 
@@ -154,6 +165,122 @@ class LocalGetStreams:
         self._open.discard(session_id)
 
 
+# -- across replicas, through the message bus ----------------------------------------------------------
+def _address(kind: str, session_id: str, request_id: RequestId) -> str:
+    return f"{kind}/{session_id}/{request_id}"
+
+
+class SharedWaitingRequests:
+    """The waiting call listens on ``answer/<sid>/<request-id>``; the answer POST, on whichever
+    replica it lands, delivers there. Nobody listening (the call ended, or its replica died): the
+    answer is refused instead of dropped."""
+
+    __slots__ = ("_bus",)
+
+    def __init__(self, bus: MessageBus) -> None:
+        self._bus = bus
+
+    async def wait(
+        self, session_id: str, request_id: str, method: str, send: Callable[[], Awaitable[None]]
+    ) -> JSONObject:
+        async with self._bus.listen(_address("answer", session_id, request_id)) as answers:
+            await send()
+            answer = await anext(answers, None)
+        return outcome(method, answer)
+
+    async def answer(
+        self, session_id: str, request_id: RequestId, result: JSONObject | None, error: JSONObject | None
+    ) -> bool:
+        answer = {"result": result, "error": error}
+        return await self._bus.deliver(_address("answer", session_id, request_id), answer)
+
+
+class SharedCallsInFlight:
+    """Calls are cancelled here when they run here; otherwise ``notifications/cancelled`` is
+    delivered to ``cancel/<sid>/<request-id>``.
+
+    A call listens on that address only once it has run for ``tick`` seconds (one sweeper gives
+    each its listener): most calls end sooner, and a listener costs a round trip to Redis. A
+    cancellation that reaches another replica before then is lost, as one that crosses the
+    call's result is (cancellation is best effort in MCP).
+    """
+
+    __slots__ = ("_bus", "_calls", "_listeners", "_sweeper", "_tick")
+
+    def __init__(self, bus: MessageBus, tick: float = 0.2) -> None:
+        self._bus = bus
+        self._tick = tick
+        self._calls: dict[tuple[str, RequestId], Cancellable] = {}
+        self._listeners: dict[tuple[str, RequestId], asyncio.Task[None]] = {}
+        self._sweeper = Sweeper(self._give_listeners)
+
+    def add(self, session_id: str, request_id: RequestId, call: Cancellable) -> None:
+        self._calls[(session_id, request_id)] = call
+        self._sweeper.ensure(asyncio.get_running_loop())
+
+    def discard(self, session_id: str, request_id: RequestId) -> None:
+        key = (session_id, request_id)
+        self._calls.pop(key, None)
+        listener = self._listeners.pop(key, None)
+        if listener is not None:
+            listener.cancel()
+
+    async def cancel(self, session_id: str, request_id: RequestId) -> None:
+        call = self._calls.get((session_id, request_id))
+        if call is not None:
+            call.cancel()
+        else:
+            await self._bus.deliver(_address("cancel", session_id, request_id), {})
+
+    async def _give_listeners(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._calls:
+            unheard = [key for key in self._calls if key not in self._listeners]
+            await asyncio.sleep(self._tick)
+            for key in unheard:
+                call = self._calls.get(key)
+                if call is not None and key not in self._listeners:
+                    self._listeners[key] = loop.create_task(self._listen(key, call))
+
+    async def _listen(self, key: tuple[str, RequestId], call: Cancellable) -> None:
+        try:
+            async with self._bus.listen(_address("cancel", *key)) as messages:
+                async for _ in messages:
+                    call.cancel()
+                    return
+        except (AddressInUse, StoreUnavailable):
+            logger.warning("a running call could not listen for cancellation from other replicas")
+
+
+class SharedGetStreams:
+    """One GET stream per session cluster-wide: its holder listens on ``session/<sid>``."""
+
+    __slots__ = ("_bus", "_held")
+
+    def __init__(self, bus: MessageBus) -> None:
+        self._bus = bus
+        self._held: dict[str, AsyncExitStack] = {}
+
+    async def claim(self, session_id: str) -> bool:
+        if session_id in self._held:
+            return False
+        stack = AsyncExitStack()
+        self._held[session_id] = stack  # before the await: a second GET here sees it at once
+        try:
+            await stack.enter_async_context(self._bus.listen(f"session/{session_id}"))
+        except BaseException as exc:
+            del self._held[session_id]
+            if isinstance(exc, AddressInUse):
+                return False
+            raise
+        return True
+
+    async def release(self, session_id: str) -> None:
+        stack = self._held.pop(session_id, None)
+        if stack is not None:
+            await stack.aclose()
+
+
 @dataclass(slots=True)
 class SessionTables:
     """Every table of the session service; by default each is kept in this process."""
@@ -162,3 +289,12 @@ class SessionTables:
     waiting: WaitingRequests = field(default_factory=LocalWaitingRequests)
     live: LiveStreams = field(default_factory=LocalLiveStreams)
     get_streams: GetStreams = field(default_factory=LocalGetStreams)
+
+    @classmethod
+    def shared(cls, bus: MessageBus) -> SessionTables:
+        """Tables that reach every replica on ``bus``: answers, cancellations and the one GET
+        stream per session. Live POST streams stay per replica: a resumption elsewhere replays
+        the stored events."""
+        return cls(
+            SharedCallsInFlight(bus), SharedWaitingRequests(bus), LocalLiveStreams(), SharedGetStreams(bus)
+        )

@@ -1,0 +1,146 @@
+"""Three mcpserve replicas on one private Redis behind nginx round-robin, as child processes.
+
+Everything listens on free loopback ports and is stopped by PID.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import signal
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+from tests.store.test_runtime_state import KEY
+from tests.support.processes import child_env, mcpserve_argv
+from tests.support.redis_server import private_redis
+from tests.support.servers import free_port, wait_healthy
+
+APP = Path(__file__).with_name("cluster_app.py")
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"  # installed by scripts/system-packages.sh
+
+# Plain round-robin (what we recommend), or the guides' hash of Mcp-Session-Id, where requests
+# without one (initialize, 2026-07-28) hash the client's address. proxy_next_upstream stays at its
+# default (error timeout): a refused connection (a replica draining or down) goes to the next one.
+BALANCING = {
+    "round-robin": "",
+    "session-hash": "        hash $mcp_affinity consistent;",
+}
+NGINX_CONF = """
+worker_processes 1;
+daemon off;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log info;
+events {{ worker_connections 1024; }}
+http {{
+    access_log {dir}/access.log;
+    client_body_temp_path {dir}/body;  proxy_temp_path {dir}/proxy;
+    fastcgi_temp_path {dir}/fcgi;  uwsgi_temp_path {dir}/uwsgi;  scgi_temp_path {dir}/scgi;
+    map $http_mcp_session_id $mcp_affinity {{
+        "" $remote_addr;
+        default $http_mcp_session_id;
+    }}
+    upstream mcp {{
+{balancing}
+{servers}
+        keepalive 16;
+        keepalive_timeout 4s;  # below the replicas' keep-alive timeout
+    }}
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass http://mcp;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $http_host;
+            proxy_buffering off;
+            proxy_read_timeout 120s;
+            add_header X-Upstream $upstream_addr always;
+        }}
+    }}
+}}
+"""
+
+
+class Replica:
+    def __init__(self, index: int, redis_url: str, prefix: str, log_dir: Path) -> None:
+        self.index, self.port, self.log_dir, self.starts = index, free_port(), log_dir, 0
+        self.redis_url, self.prefix = redis_url, prefix
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/mcp"
+
+    def start(self) -> None:
+        self.starts += 1
+        log = (self.log_dir / f"replica-{self.index}-{self.starts}.log").open("wb")
+        argv = mcpserve_argv("serve", str(APP), "--host", "127.0.0.1", "--port", str(self.port))
+        env = child_env(
+            MCPSERVE_AUTH="none",
+            MCPSERVE_RATE_LIMIT_PER_MINUTE="0",
+            MCPSERVE_RATE_LIMIT_PER_HOUR="0",
+            MCPSERVE_DRAIN_DELAY="0.3",
+            MCPSERVE_REDIS_URL=self.redis_url,
+            MCPSERVE_STATE_PREFIX=self.prefix,
+            MCPSERVE_REQUEST_STATE_KEYS=KEY,
+        )
+        self.process = subprocess.Popen(
+            argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log
+        )
+        log.close()
+        wait_healthy(f"http://127.0.0.1:{self.port}/health", self.process)
+
+    def stop(self) -> int:
+        """SIGTERM: the replica drains and exits."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=30)
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+@contextlib.contextmanager
+def nginx(directory: Path, ports: list[int], balancing: str = "round-robin") -> Iterator[int]:
+    port = free_port()
+    servers = "\n".join(f"        server 127.0.0.1:{p} max_fails=1 fail_timeout=1s;" for p in ports)
+    conf = directory / "nginx.conf"
+    conf.write_text(
+        NGINX_CONF.format(dir=directory, servers=servers, port=port, balancing=BALANCING[balancing])
+    )
+    process = subprocess.Popen(
+        [NGINX, "-c", str(conf), "-p", str(directory)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}/health", process)
+        yield port
+    finally:
+        process.send_signal(signal.SIGQUIT)  # nginx's graceful stop
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextlib.contextmanager
+def cluster(
+    directory: Path, balancing: str = "round-robin", size: int = 3
+) -> Iterator[tuple[list[Replica], str]]:
+    """``size`` replicas and the proxy's MCP URL."""
+    with private_redis() as redis_server:
+        prefix = f"cluster-{uuid.uuid4().hex[:8]}:"
+        replicas = [Replica(index + 1, redis_server.url, prefix, directory) for index in range(size)]
+        try:
+            for replica in replicas:
+                replica.start()
+            with nginx(directory, [replica.port for replica in replicas], balancing) as port:
+                yield replicas, f"http://127.0.0.1:{port}/mcp"
+        finally:
+            for replica in replicas:
+                replica.kill()
