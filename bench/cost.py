@@ -301,9 +301,13 @@ def main(argv: list[str] | None = None) -> int:
                         if mcpserve and mode != "off":
                             label += f" tracing {mode}"
                         env = {ERA_ENV: era, **_mode_env(mode, sink.url)}
-                        spans = sink.spans
+                        spans, exports = sink.spans, sink.exports
                         results[label] = per_request(server, tool, 100, 100 + opts.requests, env)
-                        exported = f"  ({sink.spans - spans} spans exported)" if mode != "off" else ""
+                        exported = (
+                            f"  ({sink.spans - spans} spans in {sink.exports - exports} exports)"
+                            if mode != "off"
+                            else ""
+                        )
                         print(
                             f"{label:40} {results[label] / 1000:8.1f} k instructions / request{exported}",
                             flush=True,

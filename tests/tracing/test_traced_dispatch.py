@@ -324,3 +324,5 @@ def test_early_sampling_is_skipped_when_every_request_is_sampled() -> None:
     assert ids.generate_trace_id() != 7
     nothing = RootSampling(0.0, ids).unsampled()
     assert nothing is not None and not nothing.is_recording() and nothing.get_span_context().is_valid
+    # Built on first read, then the same: a child span and an outgoing request see one context.
+    assert nothing.get_span_context() is nothing.get_span_context()

@@ -78,13 +78,35 @@ class PresetIds(RandomIdGenerator):
         return trace_id
 
 
+class _LeftOut(trace.NonRecordingSpan):
+    """The span of a root request left out of sampling: its context is built only when read.
+
+    The trace id is the one the decision was made on (a downstream ratio sampler reaches the same
+    verdict); the span id and the span context are drawn on first use, by a child span's sampler
+    or an outgoing request's ``traceparent``. Most requests never read them.
+    """
+
+    def __init__(self, trace_id: int) -> None:  # no super().__init__(): there is no context yet
+        self._trace_id = trace_id
+        self._context: trace.SpanContext | None = None  # type: ignore[assignment]
+
+    def get_span_context(self) -> trace.SpanContext:
+        context = self._context
+        if context is None:
+            context = self._context = trace.SpanContext(
+                self._trace_id, getrandbits(64) or 1, False, _UNSAMPLED
+            )
+        return context
+
+
 class RootSampling:
     """The sampling decision for a request that arrived without trace context, made before any span.
 
     Requests left out (most of them at a low ratio) then cost a random number, a comparison and
-    a bare span context (so tool code's spans and outgoing requests still follow the unsampled
-    trace) instead of the SDK's sampler and span start. The rule is the SDK's ratio sampler's,
-    on the same bits of the trace id, so the span the SDK then starts gets the same verdict.
+    a bare span whose context is built only if something reads it (tool code's spans and outgoing
+    requests still follow the unsampled trace) instead of the SDK's sampler and span start. The
+    rule is the SDK's ratio sampler's, on the same bits of the trace id, so the span the SDK then
+    starts gets the same verdict.
     """
 
     def __init__(self, ratio: float, ids: PresetIds) -> None:
@@ -97,8 +119,7 @@ class RootSampling:
         if trace_id & TraceIdRatioBased.TRACE_ID_LIMIT < self._bound:
             self._ids.preset(trace_id)
             return None
-        span_id = getrandbits(64) or 1
-        return trace.NonRecordingSpan(trace.SpanContext(trace_id, span_id, False, _UNSAMPLED))
+        return _LeftOut(trace_id)
 
     def forget(self) -> None:
         """Drop a preset id the SDK did not take (it does whenever it starts a new trace)."""
@@ -120,8 +141,8 @@ def parent_context(meta: Any, headers: Mapping[str, str] | None) -> tuple[Contex
     is the parent only when ``_meta`` has none, and otherwise a link (the transport's context
     and the MCP request's are independent: one request may take several HTTP attempts).
     """
-    from_meta = _carrier(meta) if isinstance(meta, dict) else None
-    from_http = _carrier(headers) if headers is not None else None
+    from_meta = _carrier(meta) if isinstance(meta, dict) and "traceparent" in meta else None
+    from_http = _carrier(headers) if headers is not None and "traceparent" in headers else None
     if from_meta is None:
         return (_PROPAGATOR.extract(from_http) if from_http is not None else None), None
     parent = _PROPAGATOR.extract(from_meta)
