@@ -135,6 +135,9 @@ def test_four_64_mib_heads_cost_under_10_mb_and_get_431_or_a_closed_connection(t
 
 
 HEADER_TIMEOUT = 2.0
+# uvloop's clock is libuv's, cached per loop iteration at millisecond resolution: a timer can end
+# a connection a fraction of a millisecond before the test's own monotonic clock says it is due.
+CLOCK_SLACK = 0.01
 SLOW_CONNECTIONS = 500
 
 
@@ -172,7 +175,7 @@ def test_500_slow_heads_are_closed_within_the_header_timeout_while_requests_succ
             sock.close()
     assert not opened, f"{len(opened)} slow connections still open"
     assert len(closed_after) == SLOW_CONNECTIONS
-    assert min(closed_after) >= HEADER_TIMEOUT  # closed by the timeout, not before
+    assert min(closed_after) >= HEADER_TIMEOUT - CLOCK_SLACK  # closed by the timeout, not before
     assert max(closed_after) < HEADER_TIMEOUT + 3, f"slowest closed after {max(closed_after):.1f} s"
     assert all(answer.startswith(b"HTTP/1.1 408 ") for answer in answers)
     assert served > 0
@@ -186,7 +189,7 @@ def test_a_connection_that_never_sends_is_closed_quietly_at_the_header_timeout(t
             answer = answer_or_closed(sock)
         idle = time.monotonic() - connecting
     assert answer == b""  # an idle socket is no offence: no 408, no warning
-    assert 1 <= idle < 5
+    assert 1 - CLOCK_SLACK <= idle < 5
     assert server.warnings("head_timeout") == []
 
 
