@@ -235,6 +235,10 @@ class Settings(BaseSettings):
         default_factory=list, validation_alias=_env("cors_origins", "CORS_ORIGINS")
     )
 
+    # Operator console (/admin): with metrics_port on that listener, else on the main port; open
+    # to principals holding mcpserve:admin, or to loopback clients when authentication is off.
+    admin_console: bool = Field(True, validation_alias=_env("admin_console"))
+
     # Tracing (OpenTelemetry; docs/tracing.md): off unless MCPSERVE_TRACING is true. The rest
     # are the standard OTEL_* variables, read here like every other setting and passed down.
     tracing: bool = Field(False, validation_alias=_env("tracing"))

@@ -14,12 +14,16 @@ from typing import IO, Any
 import anyio
 
 from mcpserve._version import __version__
+from mcpserve.admin.access import AdminAccess
+from mcpserve.admin.console import Console, ConsoleParts
+from mcpserve.admin.routes import AdminRoutes
 from mcpserve.auth_setup import apply_tool_scopes, auth_methods, build_auth_gate
 from mcpserve.config import Settings, load_settings
 from mcpserve.errors import ConfigError, StoreUnavailable
 from mcpserve.observability.logs import configure_logging as configure_json_logging
 from mcpserve.observability.logs import get_logger
 from mcpserve.observability.metrics import Metrics
+from mcpserve.observability.recent import RecentActivity
 from mcpserve.observability.requests import RequestObserver
 from mcpserve.protocol.sealing import KeyRing
 from mcpserve.ratelimit import MemoryLimiter, RateGate, ToolLimits
@@ -153,6 +157,22 @@ def build_rate_gate(server: MCPServer, settings: Settings) -> RateGate | None:
     )
 
 
+def _host_guard(settings: Settings, *, loopback_names: bool = False) -> HostGuard:
+    """The Host/Origin policy (DNS rebinding). An origin allowed to call from a browser must also
+    pass the Origin check. ``loopback_names`` adds them to configured hosts, for the console: an
+    operator reaches it through a port forward (Host: localhost) even where only public names are
+    allowed, and a rebinding page still names its own host, so this opens nothing to it."""
+    hosts = settings.allowed_hosts
+    if loopback_names and hosts:
+        hosts = [*hosts, "localhost", "127.0.0.1", "[::1]"]
+    return HostGuard(
+        hosts,
+        [*settings.allowed_origins, *settings.cors_origins],
+        settings.trusted_proxies,
+        bind_host=settings.host,
+    )
+
+
 def build_state(server: MCPServer, settings: Settings) -> tuple[SessionStore, EventStore, MessageBus]:
     """Sessions, their events and the message bus: in this process, or in Redis for every replica."""
     if settings.state_backend == "memory":
@@ -206,18 +226,17 @@ def build_http_app(server: MCPServer, settings: Settings) -> HttpApp:
         server.on_shutdown(gate.aclose)
         if gate.readiness is not None:
             server.add_readiness_check("oauth", gate.readiness)
-    # An origin allowed to call from a browser must also pass the DNS-rebinding Origin check.
-    guard = HostGuard(
-        settings.allowed_hosts,
-        [*settings.allowed_origins, *settings.cors_origins],
-        settings.trusted_proxies,
-        bind_host=settings.host,
-    )
+    guard = _host_guard(settings)
     sessions, events, bus = build_state(server, settings)
-    metrics = Metrics()
+    metrics = Metrics(network_transport="tcp")
     for collector in server.metric_collectors:
         metrics.registry.register(collector)
+    metrics.build_info.labels(__version__, server.name).set(1)
+    if isinstance(sessions, MemorySessionStore):  # Redis expires sessions itself, unobserved
+        sessions.on_end = metrics.session_duration.observe
     drain = Drain()
+    recent = RecentActivity()
+    limits = build_rate_gate(server, settings)
     endpoint = McpEndpoint(
         dispatcher,
         sessions=sessions,
@@ -225,9 +244,9 @@ def build_http_app(server: MCPServer, settings: Settings) -> HttpApp:
         guard=guard,
         options=EndpointOptions(max_body_bytes=settings.max_body_bytes),
         auth=gate,
-        limits=build_rate_gate(server, settings),
+        limits=limits,
         drain=drain,
-        observer=RequestObserver(metrics, server),
+        observer=RequestObserver(metrics, server, recent),
         # Shared state: answers, cancellations and the one GET stream reach every replica.
         tables=SessionTables.shared(bus) if settings.state_backend == "redis" else None,
     )
@@ -240,6 +259,7 @@ def build_http_app(server: MCPServer, settings: Settings) -> HttpApp:
 
     metrics.before_scrape(count_sessions)
     metrics.in_flight.set_function(lambda: drain.in_flight)
+    metrics.draining.set_function(lambda: 1 if drain.draining else 0)
     on_main_port = settings.metrics_port is None
     ops = OpsRoutes(
         checks=server.readiness_checks,
@@ -249,7 +269,30 @@ def build_http_app(server: MCPServer, settings: Settings) -> HttpApp:
         metrics=metrics,
         metrics_access=MetricsAccess(settings.metrics_allow, guard) if on_main_port else None,
         serve_metrics=on_main_port,
+        serve_admin=on_main_port,
     )
+
+    async def readiness_gauges() -> None:
+        status, report = await ops.readiness()
+        metrics.readiness(status == 200, report.get("checks", {}))
+
+    metrics.before_scrape(readiness_gauges)
+    if settings.admin_console:
+        # Mounted after the ops routes exist: the console reads them (readiness, drain, sessions).
+        console = Console(
+            ConsoleParts(
+                settings=settings,
+                server=server,
+                metrics=metrics,
+                ops=ops,
+                recent=recent,
+                auth_methods=auth_methods(settings),
+                rate_gate=limits,
+                timeout_for=dispatcher.timeout_for,
+            )
+        )
+        ops.admin = AdminRoutes(console, AdminAccess(gate, _host_guard(settings, loopback_names=True)))
+        ops.serve_admin = on_main_port
     return HttpApp(
         endpoint,
         settings.path,

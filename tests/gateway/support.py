@@ -14,8 +14,10 @@ from mcpserve.auth.keys import hash_key
 from mcpserve.gateway.config import UpstreamSpec
 from mcpserve.gateway.health import upstream_state
 from mcpserve.gateway.upstream import Upstream
+from mcpserve.protocol.sealing import KeyRing
 from mcpserve.server.app import MCPServer
 from mcpserve.server.dispatch import Dispatcher
+from mcpserve.store.base import NotificationBus
 from tests.support.servers import ROOT
 
 UPSTREAM_APP = ROOT / "tests" / "gateway" / "upstream_app.py"
@@ -66,15 +68,19 @@ scopes = []
 
 
 @contextlib.asynccontextmanager
-async def gateway(*upstreams: dict[str, Any]) -> AsyncIterator[tuple[MCPServer, Dispatcher]]:
-    """An in-process gateway over real upstream processes, every upstream settled (or failed)."""
-    server = MCPServer("gateway-under-test")
+async def gateway(
+    *upstreams: dict[str, Any], bus: NotificationBus | None = None, keyring: KeyRing | None = None
+) -> AsyncIterator[tuple[MCPServer, Dispatcher]]:
+    """An in-process gateway over real upstream processes, every upstream settled (or failed).
+
+    Replicas of one gateway: the same ``keyring`` and a bus each on one Redis."""
+    server = MCPServer("gateway-under-test", bus=bus)
     for options in upstreams:
         server.mount(options["name"], Upstream.from_spec(UpstreamSpec(**options)))
     async with server.lifespan():
         mounted = [upstream_of(server, name) for name in server.mounts]
         await eventually(lambda: all(_settled(u) for u in mounted), 30)
-        yield server, Dispatcher(server)
+        yield server, Dispatcher(server, keyring=keyring)
 
 
 def _settled(upstream: Upstream) -> bool:

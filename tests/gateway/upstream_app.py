@@ -57,6 +57,16 @@ async def confirm(ctx: Context, question: str) -> str:
 
 
 @app.tool()
+async def confirm_then_work(ctx: Context, question: str, seconds: float = 0.0) -> str:
+    """Ask a question, then report progress twice and work ``seconds`` before answering."""
+    answer = await ctx.elicit(question, {"type": "object", "properties": {"ok": {"type": "boolean"}}})
+    await ctx.report_progress(1, 2)
+    await anyio.sleep(seconds)
+    await ctx.report_progress(2, 2)
+    return f"worked:{answer.action}"
+
+
+@app.tool()
 def environment(name: str) -> str:
     """One environment variable of this process ('' when unset)."""
     return os.environ.get(name, "")

@@ -46,6 +46,13 @@ class AuthGate:
 
     async def authenticate(self, headers: Mapping[str, str], query_string: bytes) -> Principal:
         """The caller's principal; raises Unauthorized or Forbidden (required scopes missing)."""
+        principal = await self.authenticator.authenticate(self.bearer_token(headers, query_string))
+        self.authorize(principal, frozenset())
+        return principal
+
+    @staticmethod
+    def bearer_token(headers: Mapping[str, str], query_string: bytes) -> str:
+        """The Bearer credential of a request; raises Unauthorized when it has none or a bad one."""
         if query_string and any(
             name.lower() in _QUERY_TOKEN_NAMES for name, _ in parse_qsl(query_string.decode("latin-1"))
         ):
@@ -57,9 +64,7 @@ class AuthGate:
         token = token.strip()
         if not _TOKEN68.match(token):
             raise Unauthorized("Malformed Authorization header: expected 'Bearer <token>'", "invalid_request")
-        principal = await self.authenticator.authenticate(token)
-        self.authorize(principal, frozenset())
-        return principal
+        return token
 
     def authorize(self, principal: Principal, needed: frozenset[str]) -> None:
         """Raise Forbidden naming every scope this operation needs unless the principal has them."""

@@ -12,15 +12,35 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
-from mcpserve.errors import InvalidParams, ProtocolError, ResourceNotFound, ServiceUnavailable, ToolError
+import anyio
+
+from mcpserve.errors import (
+    InvalidParams,
+    ProtocolError,
+    ResourceNotFound,
+    ServiceUnavailable,
+    StoreUnavailable,
+    ToolError,
+)
+from mcpserve.gateway.relay import (
+    Relayed,
+    failure_message,
+    gone,
+    held_address,
+    outcome_message,
+    report,
+    resume_elsewhere,
+)
 from mcpserve.gateway.rpc import Ask, Exchange, UpstreamFailure, UpstreamRpcError
 from mcpserve.gateway.session import Session
+from mcpserve.observability.logs import get_logger
 from mcpserve.observability.tracing import inject_meta
 from mcpserve.server.context import INPUT_CAPABILITIES, Context, InputRequired
+from mcpserve.store.base import AddressInUse, MessageBus
 from mcpserve.types import JSONObject
 
 __all__ = ["Bridge", "TRACE_KEYS", "forwarded_meta"]
@@ -28,6 +48,8 @@ __all__ = ["Bridge", "TRACE_KEYS", "forwarded_meta"]
 # W3C trace context (and baggage) forwarded in ``_meta``; nothing else of the client's goes up.
 TRACE_KEYS: Final = ("traceparent", "tracestate", "baggage")
 _PARKED_KEY: Final = "gateway"
+
+logger = get_logger("mcpserve.gateway")
 
 
 @dataclass(slots=True)
@@ -37,10 +59,35 @@ class _Parked:
     asks: dict[str, Ask]
     principal: str | None
     expires: float
+    hold: asyncio.Task[None] | None = None  # listens for a retry that lands on another replica
+
+    def refusal(self, principal: str | None, responses: Any, upstream: str) -> Exception | None:
+        """Why a retry cannot resume this call (another principal's, or answers missing)."""
+        if principal != self.principal:
+            return gone(upstream)
+        answers = responses if isinstance(responses, dict) else {}
+        missing = [key for key in self.asks if not isinstance(answers.get(key), dict)]
+        if missing:
+            return InvalidParams(f"inputResponses lacks an answer for {', '.join(missing)}")
+        return None
+
+    def answer(self, responses: JSONObject) -> None:
+        for key, ask in self.asks.items():
+            ask.answer.set_result(responses[key])
 
 
-def _principal(ctx: Context) -> str | None:
-    return ctx.principal.key if ctx.principal is not None else None
+Client = Context | Relayed
+
+
+def _principal(client: Client) -> str | None:
+    if isinstance(client, Relayed):
+        return client.principal_key
+    return client.principal.key if client.principal is not None else None
+
+
+def _token(ctx: Context) -> str | None:
+    state = ctx.request_state
+    return str(state[_PARKED_KEY]) if isinstance(state, dict) and _PARKED_KEY in state else None
 
 
 def forwarded_meta(meta: JSONObject | None) -> JSONObject | None:
@@ -52,30 +99,46 @@ def forwarded_meta(meta: JSONObject | None) -> JSONObject | None:
 
 
 class Bridge:
-    """Runs requests for one upstream and holds its calls parked on a 2026-07-28 client's answer."""
+    """Runs requests for one upstream and holds its calls parked on a 2026-07-28 client's answer.
 
-    def __init__(self, upstream: str, park_seconds: float) -> None:
+    With a message bus (``bus()``), a parked call also listens for a retry that lands on another
+    replica (``relay``): the answer comes over the bus, the call resumes here, the outcome goes back.
+    """
+
+    def __init__(
+        self, upstream: str, park_seconds: float, bus: Callable[[], MessageBus | None] = lambda: None
+    ) -> None:
         self.upstream = upstream
         self.park_seconds = park_seconds
+        self._bus = bus
         self._parked: dict[str, _Parked] = {}
+        self._holds: set[asyncio.Task[None]] = set()
 
     async def run(
         self, ctx: Context, acquire: Callable[[], Awaitable[Session]], method: str, params: JSONObject
     ) -> JSONObject | InputRequired:
         """The upstream's result for ``method`` (or the question to put to a 2026-07-28 client)."""
         self._expire()
-        parked = self._resume(ctx)
-        if parked is not None:
+        token = _token(ctx)
+        if token is not None:
+            parked = self._parked.get(token)
+            if parked is None:  # parked on another replica, or gone
+                return await resume_elsewhere(self._bus(), self.upstream, token, ctx)
+            refusal = parked.refusal(_principal(ctx), ctx.input_responses, self.upstream)
+            if refusal is not None:
+                raise refusal
+            self._unpark(token)
             session, exchange = parked.session, parked.exchange
-            for key, ask in parked.asks.items():
-                ask.answer.set_result((ctx.input_responses or {})[key])
+            parked.answer(ctx.input_responses or {})
         else:
             session = await acquire()
             meta = forwarded_meta(ctx.meta)
             exchange = session.start(method, {**params, "_meta": meta} if meta else params)
         return await self._follow(ctx, session, exchange)
 
-    async def _follow(self, ctx: Context, session: Session, exchange: Exchange) -> JSONObject | InputRequired:
+    async def _follow(
+        self, client: Client, session: Session, exchange: Exchange
+    ) -> JSONObject | InputRequired:
         parked = False
         try:
             while True:
@@ -85,14 +148,12 @@ class Bridge:
                 if kind == "error":
                     raise value
                 if kind == "progress":
-                    progress = value.get("progress")
-                    if isinstance(progress, int | float):
-                        await ctx.report_progress(progress, value.get("total"), value.get("message"))
+                    await report(client, value)
                     continue
-                question = await self._ask(ctx, value)
+                question = await self._ask(client, value)
                 if question is not None:
                     parked = True
-                    return self._park(ctx, session, exchange, value, question)
+                    return await self._park(client, session, exchange, value, question)
         except asyncio.CancelledError:
             if not parked:
                 session.cancel(exchange, "The client cancelled the request or it timed out")
@@ -101,56 +162,125 @@ class Bridge:
             if not parked:
                 session.forget(exchange)
 
-    async def _ask(self, ctx: Context, ask: Ask) -> str | None:
+    async def _ask(self, client: Client, ask: Ask) -> str | None:
         """Answer ``ask`` through a 2025-era client now; for 2026-07-28 return the key to park under."""
         capability = INPUT_CAPABILITIES[ask.method]
-        if capability not in ctx.client_capabilities:
+        if capability not in client.client_capabilities:
             ask.answer.set_exception(UpstreamRpcError(-32601, f"The client does not support {ask.method}"))
             return None
-        if ctx.era == "modern":
+        if client.era == "modern":
             return f"{capability}-{secrets.token_hex(4)}"
         try:
-            answer = await ctx.ask(ask.method, ask.params)
+            answer = await client.ask(ask.method, ask.params)
         except (ProtocolError, ToolError) as exc:
             ask.answer.set_exception(UpstreamRpcError(-32603, f"The client could not answer: {exc}"))
         else:
             ask.answer.set_result(answer)
         return None
 
-    def _park(self, ctx: Context, session: Session, exchange: Exchange, ask: Ask, key: str) -> InputRequired:
+    async def _park(
+        self, client: Client, session: Session, exchange: Exchange, ask: Ask, key: str
+    ) -> InputRequired:
         token = secrets.token_urlsafe(16)
         expires = time.monotonic() + self.park_seconds
-        self._parked[token] = _Parked(session, exchange, {key: ask}, _principal(ctx), expires)
+        parked = self._parked[token] = _Parked(session, exchange, {key: ask}, _principal(client), expires)
+        bus = self._bus()
+        if bus is not None:
+            listening = asyncio.get_running_loop().create_future()
+            parked.hold = asyncio.create_task(self._hold(token, parked, bus, listening))
+            self._holds.add(parked.hold)
+            parked.hold.add_done_callback(self._holds.discard)
+            await listening  # the client may retry anywhere as soon as it has the answer
         return InputRequired({key: {"method": ask.method, "params": ask.params}}, {_PARKED_KEY: token})
 
-    def _resume(self, ctx: Context) -> _Parked | None:
-        state = ctx.request_state
-        if not isinstance(state, dict) or _PARKED_KEY not in state:
-            return None
-        parked = self._parked.get(str(state[_PARKED_KEY]))
-        if parked is None or parked.principal != _principal(ctx):
-            raise ToolError(
-                f"Upstream {self.upstream!r}: the call this answer belongs to is gone (expired, or "
-                "started on another replica); call the tool again"
-            )
-        missing = [key for key in parked.asks if not isinstance((ctx.input_responses or {}).get(key), dict)]
-        if missing:
-            raise InvalidParams(f"inputResponses lacks an answer for {', '.join(missing)}")
-        del self._parked[str(state[_PARKED_KEY])]
+    def _unpark(self, token: str) -> _Parked | None:
+        parked = self._parked.pop(token, None)
+        if parked is not None and parked.hold is not None and parked.hold is not asyncio.current_task():
+            parked.hold.cancel()
         return parked
+
+    # -- a retry that landed on another replica --------------------------------------------------------
+    async def _hold(
+        self, token: str, parked: _Parked, bus: MessageBus, listening: asyncio.Future[None]
+    ) -> None:
+        """Wait (until the call expires) for a retry delivered from another replica and serve it."""
+        try:
+            async with bus.listen(held_address(self.upstream, token)) as messages:
+                listening.set_result(None)
+                with anyio.move_on_after(max(0.0, parked.expires - time.monotonic())):
+                    async for message in messages:
+                        reply = message.get("reply")
+                        if not isinstance(reply, str):
+                            continue  # a probe
+                        refusal = parked.refusal(
+                            message.get("principal"), message.get("inputResponses"), self.upstream
+                        )
+                        if refusal is not None:
+                            await bus.deliver(reply, failure_message(refusal))
+                            continue
+                        self._unpark(token)
+                        await self._resume_for(bus, parked, message, messages)
+                        return
+                if self._unpark(token) is not None:
+                    parked.session.cancel(parked.exchange, "The client did not answer in time")
+        except (AddressInUse, StoreUnavailable) as exc:
+            # The call stays parked here: a retry reaching this replica still resumes it.
+            logger.warning(
+                "a parked gateway call cannot be reached from other replicas", reason=type(exc).__name__
+            )
+        finally:
+            if not listening.done():
+                listening.set_result(None)
+
+    async def _resume_for(
+        self, bus: MessageBus, parked: _Parked, request: JSONObject, messages: AsyncIterator[JSONObject]
+    ) -> None:
+        reply = str(request["reply"])
+        capabilities = request.get("capabilities")
+        client = Relayed(bus, reply, parked.principal, capabilities if isinstance(capabilities, dict) else {})
+        parked.answer(request["inputResponses"])
+        async with anyio.create_task_group() as group:
+            group.start_soon(self._watch, bus, messages, group.cancel_scope, reply)
+            await self.serve(client, parked.session, parked.exchange)
+            group.cancel_scope.cancel()
+
+    async def serve(self, client: Relayed, session: Session, exchange: Exchange) -> None:
+        """Follow ``exchange`` for a client on another replica and send it the outcome."""
+        try:
+            with anyio.fail_after(self.park_seconds):
+                outcome = outcome_message(await self._follow(client, session, exchange))
+        except (UpstreamFailure, UpstreamRpcError, TimeoutError) as exc:
+            outcome = failure_message(exc)
+        await client.bus.deliver(client.reply, outcome)
+
+    async def _watch(
+        self, bus: MessageBus, messages: AsyncIterator[JSONObject], scope: anyio.CancelScope, reply: str
+    ) -> None:
+        """While the resumed call runs: a cancellation ends it; a second retry is told it is gone."""
+        async for message in messages:
+            if message.get("cancel") == reply:
+                scope.cancel()
+                return
+            if isinstance(message.get("reply"), str):
+                await bus.deliver(message["reply"], failure_message(gone(self.upstream)))
 
     def _expire(self) -> None:
         if not self._parked:
             return
         now = time.monotonic()
         for token in [t for t, p in self._parked.items() if p.expires < now]:
-            parked = self._parked.pop(token)
-            parked.session.cancel(parked.exchange, "The client did not answer in time")
+            parked = self._unpark(token)
+            if parked is not None:
+                parked.session.cancel(parked.exchange, "The client did not answer in time")
 
     async def close(self) -> None:
         for parked in self._parked.values():
             parked.session.cancel(parked.exchange, "The gateway is stopping")
         self._parked.clear()
+        holds, self._holds = self._holds, set()
+        for hold in holds:
+            hold.cancel()
+        await asyncio.gather(*holds, return_exceptions=True)
 
 
 def tool_failure(upstream: str, exc: Exception) -> ToolError:

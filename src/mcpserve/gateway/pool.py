@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 
 from mcpserve.gateway.config import UpstreamSpec
 from mcpserve.gateway.rpc import UpstreamFailure
@@ -32,8 +33,15 @@ def isolation_key(spec: UpstreamSpec, ctx: Context) -> str:
 
 
 class ChildPool:
-    def __init__(self, spec: UpstreamSpec, opener: Opener, on_ready: OnReady | None) -> None:
+    def __init__(
+        self,
+        spec: UpstreamSpec,
+        opener: Opener,
+        on_ready: OnReady | None,
+        on_stop: Callable[[str], None] | None = None,
+    ) -> None:
         self.spec = spec
+        self._on_stop = on_stop
         self._opener = opener
         self._on_ready = on_ready
         self.children: dict[str, Supervisor] = {}
@@ -75,6 +83,8 @@ class ChildPool:
     async def _stop(self, key: str) -> None:
         supervisor = self.children.pop(key, None)
         if supervisor is not None:
+            if self._on_stop is not None:
+                self._on_stop(key)
             logger.info("upstream child stopped", upstream=self.spec.name, reason="idle or evicted")
             await supervisor.stop()
 

@@ -19,13 +19,17 @@ from mcpserve.gateway.config import UpstreamSpec
 from mcpserve.gateway.forward import Bridge, request_failure, tool_failure
 from mcpserve.gateway.health import register_health
 from mcpserve.gateway.naming import SEPARATOR, served_uri, upstream_uri
+from mcpserve.gateway.owners import SessionOwners
 from mcpserve.gateway.pool import ChildPool, isolation_key
+from mcpserve.gateway.relay import forward
 from mcpserve.gateway.rpc import UpstreamFailure, UpstreamRpcError
 from mcpserve.gateway.session import Session, StdioSession, list_all
 from mcpserve.observability.logs import get_logger
 from mcpserve.principal import Principal
 from mcpserve.server.context import Context, InputRequired
 from mcpserve.server.resources import ResourceContents
+from mcpserve.store.base import MessageBus
+from mcpserve.store.memory import MemoryMessageBus
 from mcpserve.types import JSONObject
 
 if TYPE_CHECKING:
@@ -50,6 +54,7 @@ class Upstream:
         self.server: MCPServer | None = None
         self.pool: ChildPool | None = None
         self.bridge: Bridge | None = None
+        self.owners: SessionOwners | None = None
         self.catalogue = Catalogue()
         self.calls = 0
         self._headers: dict[str, str] = {}
@@ -85,13 +90,20 @@ class Upstream:
         self.server = server
         # Header secrets are read now, so a missing variable or file stops the start (exit 2).
         self._headers = header_values(self.spec) if self.spec.kind == "http" else {}
-        self.bridge = Bridge(name, self.spec.timeout)
-        self.pool = ChildPool(self.spec, self._open, self._ready)
+        self.bridge = Bridge(name, self.spec.timeout, self._message_bus)
+        self.owners = SessionOwners(name, self.bridge, self._child)
+        self.pool = ChildPool(self.spec, self._open, self._ready, self.owners.release)
         server.on_startup(self.start)
         server.on_shutdown(self.stop)
         server.route_completions(name, self.complete)
         server.route_subscriptions(name, self.subscribe)
         register_health(server, self)
+
+    def _message_bus(self) -> MessageBus | None:
+        """The server's bus when it delivers to addresses (Redis: across replicas). Read at each
+        use: the runtime replaces the bus after mounting when the state lives in Redis."""
+        bus = self.server.bus if self.server is not None else None
+        return bus if isinstance(bus, MessageBus) else None
 
     async def start(self) -> None:
         """Open the upstream (in the background: a slow or broken one never holds up the rest)."""
@@ -108,6 +120,8 @@ class Upstream:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._probing
         await self.bridge.close()
+        if self.owners is not None:
+            await self.owners.close()
         await self.pool.stop()
 
     # -- sessions -----------------------------------------------------------------------------------
@@ -183,9 +197,24 @@ class Upstream:
             logger.warning("upstream re-listing failed", upstream=self.spec.name, reason=str(exc)[:200])
 
     async def _session(self, ctx: Context) -> Session:
-        assert self.pool is not None and self.spec is not None
-        supervisor = await self.pool.acquire(isolation_key(self.spec, ctx))
+        assert self.spec is not None
+        return await self._child(isolation_key(self.spec, ctx))
+
+    async def _child(self, key: str) -> Session:
+        assert self.pool is not None
+        supervisor = await self.pool.acquire(key)
         return await supervisor.ready_session()
+
+    async def _run(self, ctx: Context, method: str, params: JSONObject) -> JSONObject | InputRequired:
+        """Run here, or, for a 2025-era session whose child runs on another replica, there."""
+        assert self.bridge is not None and self.spec is not None and self.owners is not None
+        if self.spec.isolation == "per-session" and ctx.session is not None:
+            bus = self._message_bus()
+            if bus is not None and not isinstance(bus, MemoryMessageBus):
+                target = await self.owners.route(bus, isolation_key(self.spec, ctx))
+                if target is not None:
+                    return await forward(bus, target, self.name, ctx, method, params)
+        return await self.bridge.run(ctx, functools.partial(self._session, ctx), method, params)
 
     # -- forwarding ---------------------------------------------------------------------------------
     async def call_tool(self, name: str, arguments: JSONObject, ctx: Context) -> JSONObject | InputRequired:
@@ -193,7 +222,7 @@ class Upstream:
         self.calls += 1
         params: JSONObject = {"name": name, "arguments": arguments}
         try:
-            return await self.bridge.run(ctx, functools.partial(self._session, ctx), "tools/call", params)
+            return await self._run(ctx, "tools/call", params)
         except (UpstreamFailure, UpstreamRpcError, TimeoutError) as exc:
             raise tool_failure(self.name, exc) from None
 
@@ -201,7 +230,7 @@ class Upstream:
         assert self.bridge is not None
         params: JSONObject = {"name": name, "arguments": arguments}
         try:
-            result = await self.bridge.run(ctx, functools.partial(self._session, ctx), "prompts/get", params)
+            result = await self._run(ctx, "prompts/get", params)
         except (UpstreamFailure, UpstreamRpcError, TimeoutError) as exc:
             raise request_failure(self.name, exc) from None
         if isinstance(result, InputRequired):
@@ -252,9 +281,7 @@ class Upstream:
     async def read_resource(self, uri: str, served: str, ctx: Context) -> Any:
         assert self.bridge is not None and self.spec is not None
         try:
-            result = await self.bridge.run(
-                ctx, functools.partial(self._session, ctx), "resources/read", {"uri": uri}
-            )
+            result = await self._run(ctx, "resources/read", {"uri": uri})
         except (UpstreamFailure, UpstreamRpcError, TimeoutError) as exc:
             raise request_failure(self.name, exc, served) from None
         if isinstance(result, InputRequired):

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Final
 
 from mcpserve.observability.logs import write_event
 from mcpserve.observability.metrics import Metrics
+from mcpserve.observability.recent import RecentActivity
 from mcpserve.principal import Principal
 from mcpserve.server.call import Call
 from mcpserve.types import JSONObject
@@ -70,6 +71,7 @@ KNOWN_METHODS: Final = frozenset(
 )
 _REQUEST_ID: Final = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _MAX_LOGGED_NAME = 200
+_TOOL_FAILURE_ID: Final = re.compile(r"\(error id ([0-9a-f]{16})\)$")
 # Request-line fields a client can fill with free text (a credential pasted into a tool name).
 _CLIENT_TEXT: Final = ("method", "tool", "principal", "session_id")
 # Fresh request ids: a random per-process prefix and a counter (unique across replicas, cheap).
@@ -95,6 +97,8 @@ class RequestRecord:
     tool_seconds: float | None = None
     auth_failure: str | None = None
     sse: bool = False
+    error_code: int | None = None  # a JSON-RPC error answer's code
+    error_id: str | None = None  # its data.errorId (an internal error's log line)
     # (trace id, span id) of the request's span when it was recorded (tracing on and sampled).
     trace: tuple[str, str] | None = None
 
@@ -140,11 +144,44 @@ def note_call(call: Call, response: JSONObject | None, seconds: float) -> None:
         return
     if call.principal is not None:
         record.principal = call.principal.name
-    record.outcome = _outcome(response)
+    record.outcome = outcome = _outcome(response)
+    if outcome == "error" and response is not None:
+        _note_error(record, response["error"])
+    elif outcome == "tool_error" and response is not None:
+        _note_tool_failure(record, response["result"])
     if call.method == "tools/call":
         name = call.params.get("name")
         record.tool = name if isinstance(name, str) else ""
         record.tool_seconds = seconds
+
+
+def _note_error(record: RequestRecord, error: object) -> None:
+    if not isinstance(error, dict):
+        return
+    code, data = error.get("code"), error.get("data")
+    record.error_code = code if isinstance(code, int) else None
+    error_id = data.get("errorId") if isinstance(data, dict) else None
+    record.error_id = error_id[:64] if isinstance(error_id, str) else None
+
+
+def _note_tool_failure(record: RequestRecord, result: JSONObject) -> None:
+    """A tool that raised unexpectedly reports its error id in the text (failures.tool_failure_result)."""
+    content = result.get("content")
+    first = content[0] if isinstance(content, list) and content else None
+    text = first.get("text") if isinstance(first, dict) else None
+    found = _TOOL_FAILURE_ID.search(text) if isinstance(text, str) else None
+    if found is not None:
+        record.error_id = found.group(1)
+
+
+def _error_type(record: RequestRecord) -> str:
+    """The ``error_type`` label: the JSON-RPC code for an error answer (as the OpenTelemetry MCP
+    conventions say), else the outcome, else ``http_<status>`` for a refusal before dispatch."""
+    if record.outcome == "error":
+        return str(record.error_code) if record.error_code is not None else "error"
+    if record.outcome is not None:
+        return record.outcome
+    return "http_%d" % record.status  # noqa: UP031 - a closed set of statuses, off the usual path
 
 
 def note_principal(principal: Principal) -> None:
@@ -184,9 +221,10 @@ def note_auth_failure(exc: Exception) -> None:
 class RequestObserver:
     """Turns finished request records into metrics and one JSON log line each."""
 
-    def __init__(self, metrics: Metrics, server: MCPServer) -> None:
+    def __init__(self, metrics: Metrics, server: MCPServer, recent: RecentActivity | None = None) -> None:
         self.metrics = metrics
         self.server = server
+        self.recent = recent if recent is not None else RecentActivity()
         self.sse_open = 0
         metrics.sse_streams.set_function(lambda: self.sse_open)
 
@@ -198,9 +236,11 @@ class RequestObserver:
         # No field holds free text a client chose, so masking could change nothing (see below).
         plain = known and record.principal is None and record.session_id is None
         era = record.era or ("legacy" if record.method in ("GET", "DELETE") else "unknown")
-        self.metrics.request(record.method if known else "other", era, record.status)
+        method = record.method if known else "other"
+        seconds = time.perf_counter() - record.started
         if record.auth_failure is not None:
             self.metrics.auth_failure(record.auth_failure)
+        tool = ""
         if record.tool is not None:
             tool = self._tool_label(record.tool)
             plain = plain and tool == record.tool
@@ -208,6 +248,12 @@ class RequestObserver:
                 self.metrics.tool_call(tool, record.outcome or "error", record.tool_seconds)
             elif record.outcome is not None:  # refused before it ran: counted, but no duration
                 self.metrics.tool_refusal(tool, record.outcome)
+        outcome = record.outcome
+        if outcome == "success" or (outcome is None and record.status < 400) or outcome == "input_required":
+            error_type = ""
+        else:
+            error_type = self._failed(record, method, tool)
+        self.metrics.request(method, era, record.status, tool, error_type, seconds)
         fields = {
             "request_id": record.request_id,
             "era": era,
@@ -218,7 +264,7 @@ class RequestObserver:
             "status": record.status,
             "outcome": record.outcome,
             # Microseconds, as milliseconds: cheaper than round() and exact to the digit shown.
-            "duration_ms": int((time.perf_counter() - record.started) * 1_000_000) / 1000,
+            "duration_ms": int(seconds * 1_000_000) / 1000,
             # Filled in by write_event; listed so the dict is built at its final size.
             "logger": None,
             "event": None,
@@ -231,3 +277,23 @@ class RequestObserver:
         # tool's name (TOOL_NAME's characters) never match its patterns, so the usual line skips
         # the search.
         write_event("info", "mcpserve.request", "request", fields, () if plain else _CLIENT_TEXT)
+
+    def _failed(self, record: RequestRecord, method: str, tool: str) -> str:
+        """The console's memory of a request that did not succeed (off the usual path); returns
+        its ``error_type`` label."""
+        error_type = _error_type(record)
+        if record.outcome == "rate_limited":  # shown with the rate limits, not among the errors
+            self.metrics.rate_limited_call(record.principal, tool)
+            self.recent.limited(record.principal)
+            return error_type
+        self.recent.error(
+            record.request_id,
+            record.principal,
+            method,
+            record.tool,
+            record.status,
+            error_type,
+            record.error_code,
+            record.error_id,
+        )
+        return error_type

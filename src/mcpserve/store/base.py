@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
-from typing import NamedTuple, Protocol
+from typing import NamedTuple, Protocol, runtime_checkable
 
 from mcpserve.types import JSONObject
 
@@ -125,6 +125,7 @@ class NotificationBus(Protocol):
     def subscribe(self) -> AbstractAsyncContextManager[AsyncIterator[JSONObject]]: ...
 
 
+@runtime_checkable
 class MessageBus(NotificationBus, Protocol):
     """Broadcast (above) plus delivery addressed to one listener, wherever it runs.
 

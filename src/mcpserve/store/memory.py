@@ -62,12 +62,15 @@ MemoryNotificationBus = MemoryMessageBus  # the broadcast-only name older code u
 
 
 class _Session:
-    __slots__ = ("events", "expires", "owner", "record", "seq", "version")
+    __slots__ = ("created", "events", "expires", "owner", "record", "seq", "version")
 
-    def __init__(self, record: JSONObject, owner: str | None, expires: float, max_events: int) -> None:
+    def __init__(
+        self, record: JSONObject, owner: str | None, created: float, expires: float, max_events: int
+    ) -> None:
         self.record = record
         self.version = 1
         self.owner = owner
+        self.created = created
         self.expires = expires
         self.seq = 0
         self.events: deque[tuple[int, str, JSONObject]] = deque(maxlen=max_events)
@@ -99,6 +102,8 @@ class MemorySessionStore:
         self._sessions: dict[str, _Session] = {}
         self._owned: dict[str, set[str]] = {}
         self._sweeper = Sweeping(self.sweep, lambda: bool(self._sessions), sweep_interval)
+        # Told each ended session's lifetime in seconds (deleted: until then; expired: until its expiry).
+        self.on_end: Callable[[float], None] | None = None
 
     # -- expiry -------------------------------------------------------------------------------------
     def sweep(self) -> int:
@@ -106,8 +111,13 @@ class MemorySessionStore:
         now = self._clock()
         expired = [sid for sid, entry in self._sessions.items() if entry.expires <= now]
         for sid in expired:
-            self._drop(sid)
+            self._ended(self._drop(sid), None)
         return len(expired)
+
+    def _ended(self, entry: _Session | None, at: float | None) -> None:
+        """Report a session's lifetime: until ``at``, or (None) until it expired."""
+        if entry is not None and self.on_end is not None:
+            self.on_end(max(0.0, (entry.expires if at is None else at) - entry.created))
 
     def _drop(self, session_id: str) -> _Session | None:
         entry = self._sessions.pop(session_id, None)
@@ -123,7 +133,7 @@ class MemorySessionStore:
         """The entry if it exists and has not expired (an expired one is dropped on the way)."""
         entry = self._sessions.get(session_id)
         if entry is not None and entry.expires <= self._clock():
-            self._drop(session_id)
+            self._ended(self._drop(session_id), None)
             return None
         return entry
 
@@ -146,7 +156,8 @@ class MemorySessionStore:
             if self._owner_full(owner):
                 return CreateOutcome.OWNER_FULL
         self._drop(session_id)
-        self._sessions[session_id] = _Session(record, owner, self._clock() + self._idle, self.max_events)
+        now = self._clock()
+        self._sessions[session_id] = _Session(record, owner, now, now + self._idle, self.max_events)
         if owner is not None:
             self._owned.setdefault(owner, set()).add(session_id)
         self._sweeper.ensure()
@@ -163,7 +174,7 @@ class MemorySessionStore:
             return None
         now = self._clock()
         if entry.expires <= now:
-            self._drop(session_id)
+            self._ended(self._drop(session_id), None)
             return None
         entry.expires = now + self._idle
         return entry
@@ -184,7 +195,9 @@ class MemorySessionStore:
         return self._slide(session_id) is not None
 
     async def delete(self, session_id: str) -> bool:
-        return self._drop(session_id) is not None
+        entry = self._drop(session_id)
+        self._ended(entry, self._clock())
+        return entry is not None
 
     async def count(self) -> int:
         self.sweep()

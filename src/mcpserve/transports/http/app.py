@@ -10,7 +10,7 @@ from mcpserve.observability.logs import mask_text
 from mcpserve.transports.http.cors import CorsPolicy
 from mcpserve.transports.http.endpoint import McpEndpoint
 from mcpserve.transports.http.landing import LandingPages, send_page, wants_html
-from mcpserve.transports.http.ops import OPS_PATHS, OpsRoutes
+from mcpserve.transports.http.ops import OPS_PATHS, OpsRoutes, is_admin_path
 from mcpserve.transports.http.stream import Send, json_response
 from mcpserve.types import JSONObject
 
@@ -64,7 +64,7 @@ class HttpApp:
                 await self.endpoint(scope, receive, send)
             else:
                 await self._mcp(scope, receive, send, self.cors)
-        elif path in OPS_PATHS:
+        elif path in OPS_PATHS or is_admin_path(path):
             await self.ops(scope, send)
         elif path == "/" and scope["method"] in {"GET", "HEAD"}:
             await send_page(send, 200, self.pages.root, scope["method"])

@@ -5,7 +5,8 @@ registered readiness check plus the session store and answers 503 with the reaso
 critical one fails (200 ``degraded`` when only non-critical ones do), or at once with
 ``draining`` once shutdown has begun. ``/metrics`` is served either on
 its own port (``MCPSERVE_METRICS_PORT``) or on the main port to clients inside
-``MCPSERVE_METRICS_ALLOW`` only.
+``MCPSERVE_METRICS_ALLOW`` only. The operator console (``/admin``, see mcpserve.admin) is
+served by the same listener as ``/metrics``, with its own access rules.
 """
 
 from __future__ import annotations
@@ -21,9 +22,16 @@ from mcpserve.transports.http.drain import Drain
 from mcpserve.transports.http.hostguard import HostGuard
 from mcpserve.transports.http.stream import Send, json_response
 
-__all__ = ["MetricsAccess", "OpsRoutes", "OpsApp", "OPS_PATHS"]
+__all__ = ["MetricsAccess", "OpsRoutes", "OpsApp", "OPS_PATHS", "is_admin_path"]
 
 OPS_PATHS = frozenset({"/health", "/ready", "/metrics"})
+AdminHandler = Callable[[dict[str, Any], Send], Awaitable[None]]
+
+
+def is_admin_path(path: str) -> bool:
+    return path == "/admin" or path.startswith("/admin/")
+
+
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -76,6 +84,8 @@ class OpsRoutes:
         metrics_access: MetricsAccess | None = None,
         serve_metrics: bool = True,
         noncritical: Collection[str] = frozenset(),
+        admin: AdminHandler | None = None,
+        serve_admin: bool = True,
     ) -> None:
         self.checks = checks  # the server's live dict: checks registered at startup still count
         self.noncritical = noncritical  # likewise live: names whose failure only degrades
@@ -84,6 +94,8 @@ class OpsRoutes:
         self.metrics = metrics
         self.metrics_access = metrics_access
         self.serve_metrics = serve_metrics and metrics is not None
+        self.admin = admin
+        self.serve_admin = serve_admin and admin is not None
 
     def unrestricted(self) -> OpsRoutes:
         """The same routes for a listener of their own (MCPSERVE_METRICS_PORT): the port is the
@@ -94,6 +106,7 @@ class OpsRoutes:
             drain=self.drain,
             metrics=self.metrics,
             noncritical=self.noncritical,
+            admin=self.admin,
         )
 
     async def readiness(self) -> tuple[int, dict[str, Any]]:
@@ -105,7 +118,9 @@ class OpsRoutes:
 
     async def __call__(self, scope: dict[str, Any], send: Send) -> None:
         path = scope["path"]
-        if scope["method"] not in ("GET", "HEAD"):
+        if self.serve_admin and self.admin is not None and is_admin_path(path):
+            await self.admin(scope, send)
+        elif scope["method"] not in ("GET", "HEAD"):
             await json_response(send, 405, {"error": "method not allowed"}, [(b"allow", b"GET, HEAD")])
         elif path == "/health":
             await json_response(send, 200, {"status": "ok"}, [(b"cache-control", b"no-store")])
