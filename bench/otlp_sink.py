@@ -19,6 +19,16 @@ class SinkCounts:
     url: str
     exports: int = 0
     bytes: int = 0
+    spans: int = 0
+
+
+def _span_count(body: bytes) -> int:
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (  # noqa: PLC0415
+        ExportTraceServiceRequest,
+    )
+
+    request = ExportTraceServiceRequest.FromString(body)
+    return sum(len(scoped.spans) for resource in request.resource_spans for scoped in resource.scope_spans)
 
 
 @contextmanager
@@ -31,10 +41,11 @@ def otlp_sink() -> Iterator[SinkCounts]:
 
         def do_POST(self) -> None:
             size = int(self.headers.get("content-length", "0"))
-            self.rfile.read(size)
+            spans = _span_count(self.rfile.read(size))
             with lock:
                 counts.exports += 1
                 counts.bytes += size
+                counts.spans += spans
             # An empty body is a valid (empty) ExportTraceServiceResponse.
             self.send_response(200)
             self.send_header("content-type", "application/x-protobuf")

@@ -113,7 +113,8 @@ def build_dispatcher(server: MCPServer, settings: Settings) -> Dispatcher:
     }
     if settings.tracing_enabled:
         from mcpserve.observability.traced import TracedDispatcher  # noqa: PLC0415 - only when tracing
-        from mcpserve.observability.tracing import root_sampling, tracer  # noqa: PLC0415
+        from mcpserve.observability.tracing import tracer  # noqa: PLC0415
+        from mcpserve.tracing_setup import root_sampling  # noqa: PLC0415
 
         return TracedDispatcher(server, tracer=tracer(), roots=root_sampling(settings), **options)
     return Dispatcher(server, **options)
@@ -327,7 +328,7 @@ def configure_logging(settings: Settings, stream: IO[bytes] | None = None) -> No
 def configure_tracing(settings: Settings) -> None:
     """Install the process's tracer provider when tracing is on (``docs/tracing.md``)."""
     if settings.tracing_enabled:
-        from mcpserve.observability.tracing import configure_tracing as install  # noqa: PLC0415
+        from mcpserve.tracing_setup import configure_tracing as install  # noqa: PLC0415
 
         install(settings)
 

@@ -19,15 +19,7 @@ from mcpserve import MCPServer
 from mcpserve.config import load_settings
 from mcpserve.observability.logs import get_logger
 from mcpserve.observability.traced import TracedDispatcher, TracedLimiter
-from mcpserve.observability.tracing import (
-    PresetIds,
-    RootSampling,
-    build_tracer_provider,
-    inject_meta,
-    operation_span,
-    root_sampling,
-    tracer,
-)
+from mcpserve.observability.tracing import PresetIds, RootSampling, inject_meta, operation_span, tracer
 from mcpserve.protocol import jsonrpc
 from mcpserve.protocol.envelope import read_request_meta
 from mcpserve.ratelimit import RateGate
@@ -35,6 +27,7 @@ from mcpserve.runtime import build_dispatcher, build_http_app, configure_logging
 from mcpserve.server.call import Call
 from mcpserve.server.context import Context
 from mcpserve.server.dispatch import Dispatcher
+from mcpserve.tracing_setup import build_tracer_provider, root_sampling
 from tests.support.asgi import MODERN_HEADERS, request
 from tests.support.logcheck import check_log_lines
 from tests.support.wire import modern_request
@@ -331,3 +324,5 @@ def test_early_sampling_is_skipped_when_every_request_is_sampled() -> None:
     assert ids.generate_trace_id() != 7
     nothing = RootSampling(0.0, ids).unsampled()
     assert nothing is not None and not nothing.is_recording() and nothing.get_span_context().is_valid
+    # Built on first read, then the same: a child span and an outgoing request see one context.
+    assert nothing.get_span_context() is nothing.get_span_context()

@@ -14,7 +14,7 @@ from opentelemetry.sdk.trace.sampling import (
 
 from mcpserve.config import Settings, load_settings
 from mcpserve.errors import ConfigError
-from mcpserve.observability.tracing import build_sampler, build_tracer_provider, configure_tracing
+from mcpserve.tracing_setup import build_sampler, build_tracer_provider, configure_tracing
 from mcpserve.urls import MASK
 from tests.support.logcheck import secret
 from tests.support.otlp import otlp_receiver

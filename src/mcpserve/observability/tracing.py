@@ -1,9 +1,8 @@
-"""OpenTelemetry tracing: the tracer provider built from settings, and trace context across MCP.
+"""OpenTelemetry tracing: spans around operations, early root sampling, trace context across MCP.
 
 Off by default (``MCPSERVE_TRACING``). When it is off nothing here runs: the runtime composes
-the untraced dispatcher and limiter, and logging adds no processor. When it is on,
-:func:`configure_tracing` installs one SDK tracer provider for the process (so tool code that
-uses ``opentelemetry.trace.get_tracer`` joins the same traces), exporting over OTLP/HTTP.
+the untraced dispatcher and limiter, and logging adds no processor. The tracer provider is built
+from settings by the composition root (:mod:`mcpserve.tracing_setup`); nothing here reads them.
 
 Trace context crosses MCP in ``params._meta`` (``traceparent``, ``tracestate``, ``baggage``,
 unprefixed, SEP-414): the only way a trace reaches a stdio server. :func:`parent_context` reads
@@ -13,7 +12,6 @@ it (and the HTTP ``traceparent`` header), :func:`inject_meta` writes it into req
 from __future__ import annotations
 
 import asyncio
-import sys
 import threading
 from collections.abc import Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
@@ -24,37 +22,22 @@ from opentelemetry import trace
 from opentelemetry.baggage.propagation import W3CBaggagePropagator
 from opentelemetry.context import Context
 from opentelemetry.propagators.composite import CompositePropagator
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
 from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
-from opentelemetry.sdk.trace.sampling import (
-    ALWAYS_OFF,
-    ALWAYS_ON,
-    ParentBased,
-    Sampler,
-    TraceIdRatioBased,
-)
+from opentelemetry.sdk.trace.sampling import TraceIdRatioBased
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from mcpserve._version import __version__
-from mcpserve.config import Settings, parse_key_values
-from mcpserve.errors import ConfigError
 
 __all__ = [
     "TRACER_NAME",
     "add_trace_ids",
     "failed",
     "operation_span",
-    "build_sampler",
-    "build_tracer_provider",
-    "configure_tracing",
     "inject_meta",
     "parent_context",
     "PresetIds",
     "RootSampling",
-    "root_sampling",
     "span_ids",
     "tracer",
 ]
@@ -68,55 +51,11 @@ _UNSAMPLED: Final = TraceFlags(TraceFlags.RANDOM_TRACE_ID)
 
 
 def tracer(name: str = TRACER_NAME) -> trace.Tracer:
-    """A tracer of the process-wide provider (a proxy until :func:`configure_tracing` runs)."""
+    """A tracer of the process-wide provider (a proxy until the composition root installs one)."""
     return trace.get_tracer(name, __version__)
 
 
-# -- the provider -----------------------------------------------------------------------------
-def build_sampler(settings: Settings) -> Sampler:
-    """``OTEL_TRACES_SAMPLER`` / ``OTEL_TRACES_SAMPLER_ARG`` as the specification names them."""
-    name = settings.otel_traces_sampler
-    root: Sampler
-    if name.endswith("always_on"):
-        root = ALWAYS_ON
-    elif name.endswith("always_off"):
-        root = ALWAYS_OFF
-    else:
-        root = TraceIdRatioBased(settings.otel_traces_sampler_arg)
-    return ParentBased(root) if name.startswith("parentbased_") else root
-
-
-def _traces_endpoint(settings: Settings) -> str:
-    if settings.otel_exporter_otlp_traces_endpoint is not None:
-        return settings.otel_exporter_otlp_traces_endpoint
-    return settings.otel_exporter_otlp_endpoint.rstrip("/") + "/v1/traces"
-
-
-def _exporter(settings: Settings) -> SpanExporter | None:
-    if settings.otel_traces_exporter == "none":
-        return None
-    if settings.otel_traces_exporter == "console":
-        # stdout as it is now (the SDK's default is the one at its import): for trying tracing out
-        # over HTTP, never with stdio, whose stdout carries the protocol.
-        return ConsoleSpanExporter(out=sys.stdout)
-    try:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # noqa: PLC0415
-            OTLPSpanExporter,
-        )
-    except ImportError:
-        raise ConfigError(
-            "OTEL_TRACES_EXPORTER",
-            "the OTLP exporter is not installed: pip install 'mcpserve[otlp]' "
-            "(or set OTEL_TRACES_EXPORTER=console or none)",
-        ) from None
-    headers = settings.otel_exporter_otlp_headers
-    return OTLPSpanExporter(
-        endpoint=_traces_endpoint(settings),
-        headers=parse_key_values(headers.get_secret_value(), "headers") if headers is not None else {},
-        timeout=settings.otel_exporter_otlp_timeout / 1000,
-    )
-
-
+# -- early sampling for root requests ------------------------------------------------------
 class PresetIds(RandomIdGenerator):
     """Random ids, except that a trace id drawn for a root request beforehand is used for its span.
 
@@ -139,13 +78,35 @@ class PresetIds(RandomIdGenerator):
         return trace_id
 
 
+class _LeftOut(trace.NonRecordingSpan):
+    """The span of a root request left out of sampling: its context is built only when read.
+
+    The trace id is the one the decision was made on (a downstream ratio sampler reaches the same
+    verdict); the span id and the span context are drawn on first use, by a child span's sampler
+    or an outgoing request's ``traceparent``. Most requests never read them.
+    """
+
+    def __init__(self, trace_id: int) -> None:  # no super().__init__(): there is no context yet
+        self._trace_id = trace_id
+        self._context: trace.SpanContext | None = None  # type: ignore[assignment]
+
+    def get_span_context(self) -> trace.SpanContext:
+        context = self._context
+        if context is None:
+            context = self._context = trace.SpanContext(
+                self._trace_id, getrandbits(64) or 1, False, _UNSAMPLED
+            )
+        return context
+
+
 class RootSampling:
     """The sampling decision for a request that arrived without trace context, made before any span.
 
     Requests left out (most of them at a low ratio) then cost a random number, a comparison and
-    a bare span context (so tool code's spans and outgoing requests still follow the unsampled
-    trace) instead of the SDK's sampler and span start. The rule is the SDK's ratio sampler's,
-    on the same bits of the trace id, so the span the SDK then starts gets the same verdict.
+    a bare span whose context is built only if something reads it (tool code's spans and outgoing
+    requests still follow the unsampled trace) instead of the SDK's sampler and span start. The
+    rule is the SDK's ratio sampler's, on the same bits of the trace id, so the span the SDK then
+    starts gets the same verdict.
     """
 
     def __init__(self, ratio: float, ids: PresetIds) -> None:
@@ -158,57 +119,11 @@ class RootSampling:
         if trace_id & TraceIdRatioBased.TRACE_ID_LIMIT < self._bound:
             self._ids.preset(trace_id)
             return None
-        span_id = getrandbits(64) or 1
-        return trace.NonRecordingSpan(trace.SpanContext(trace_id, span_id, False, _UNSAMPLED))
+        return _LeftOut(trace_id)
 
     def forget(self) -> None:
         """Drop a preset id the SDK did not take (it does whenever it starts a new trace)."""
         self._ids.preset(None)
-
-
-def root_sampling(settings: Settings) -> RootSampling | None:
-    """Early decisions for root requests, when the installed provider is ours and samples a ratio."""
-    provider = trace.get_tracer_provider()
-    if not isinstance(provider, TracerProvider) or not isinstance(provider.id_generator, PresetIds):
-        return None
-    name = settings.otel_traces_sampler
-    if name.endswith("always_on"):
-        return None  # every request is sampled: nothing to decide early
-    ratio = 0.0 if name.endswith("always_off") else settings.otel_traces_sampler_arg
-    return RootSampling(ratio, provider.id_generator)
-
-
-def build_tracer_provider(settings: Settings) -> TracerProvider:
-    """The SDK provider ``settings`` describe; every value passed in, none read from the environment."""
-    attributes: dict[str, Any] = dict(settings.otel_resource_attributes)
-    attributes["service.name"] = settings.otel_service_name
-    attributes.setdefault("service.version", __version__)
-    provider = TracerProvider(
-        sampler=build_sampler(settings), resource=Resource(attributes), id_generator=PresetIds()
-    )
-    exporter = _exporter(settings)
-    if exporter is not None:
-        provider.add_span_processor(
-            BatchSpanProcessor(
-                exporter,
-                max_queue_size=settings.otel_bsp_max_queue_size,
-                schedule_delay_millis=settings.otel_bsp_schedule_delay,
-                max_export_batch_size=min(
-                    settings.otel_bsp_max_export_batch_size, settings.otel_bsp_max_queue_size
-                ),
-                export_timeout_millis=settings.otel_bsp_export_timeout,
-            )
-        )
-    return provider
-
-
-def configure_tracing(settings: Settings) -> TracerProvider | None:
-    """Install the process's tracer provider when tracing is on; spans are flushed at exit."""
-    if not settings.tracing_enabled:
-        return None
-    provider = build_tracer_provider(settings)
-    trace.set_tracer_provider(provider)
-    return provider
 
 
 # -- context across MCP -----------------------------------------------------------------------
@@ -226,8 +141,8 @@ def parent_context(meta: Any, headers: Mapping[str, str] | None) -> tuple[Contex
     is the parent only when ``_meta`` has none, and otherwise a link (the transport's context
     and the MCP request's are independent: one request may take several HTTP attempts).
     """
-    from_meta = _carrier(meta) if isinstance(meta, dict) else None
-    from_http = _carrier(headers) if headers is not None else None
+    from_meta = _carrier(meta) if isinstance(meta, dict) and "traceparent" in meta else None
+    from_http = _carrier(headers) if headers is not None and "traceparent" in headers else None
     if from_meta is None:
         return (_PROPAGATOR.extract(from_http) if from_http is not None else None), None
     parent = _PROPAGATOR.extract(from_meta)
