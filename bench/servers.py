@@ -80,6 +80,9 @@ def _baseline(port: int) -> list[str]:
 
 # The benchmark measures serving, not throttling: the default 60 calls/min would refuse it.
 _UNLIMITED = {"MCPSERVE_RATE_LIMIT_PER_MINUTE": "0", "MCPSERVE_RATE_LIMIT_PER_HOUR": "0"}
+# Every session the bench opens comes from one address: the per-caller session cap would refuse
+# the session phase past its default of 1,000. (Not for --baseline: older code has no such setting.)
+_SERVING = {**_UNLIMITED, "MCPSERVE_MAX_SESSIONS_PER_PRINCIPAL": "1000000"}
 
 # The stdio upstream every gateway serves: the echo app on mcpserve's stdio transport.
 STDIO_ECHO = [
@@ -116,7 +119,7 @@ SERVERS: dict[str, list[ServerSpec]] = {
             "mcpserve serve bench/apps/echo.py --transport http (both eras on one endpoint)",
             _mcpserve,
             frozenset({"2026", "2025"}),
-            env=_UNLIMITED,
+            env=_SERVING,
         )
     ],
     # The same server with tracing on, sampling a ratio of requests (--trace-ratio) and exporting
@@ -129,7 +132,7 @@ SERVERS: dict[str, list[ServerSpec]] = {
             _mcpserve,
             frozenset({"2026", "2025"}),
             env={
-                **_UNLIMITED,
+                **_SERVING,
                 "MCPSERVE_TRACING": "true",
                 "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
                 "OTEL_SERVICE_NAME": "mcpserve-bench",
@@ -145,7 +148,7 @@ SERVERS: dict[str, list[ServerSpec]] = {
             _mcpserve,
             frozenset({"2026", "2025"}),
             env={
-                **_UNLIMITED,
+                **_SERVING,
                 "MCPSERVE_STATE": "redis",
                 # A fixed, public key: only for this benchmark's throw-away servers.
                 "MCPSERVE_REQUEST_STATE_KEYS": "YmVuY2gtb25seS1rZXktbm90LWEtc2VjcmV0LTMyYiE",
@@ -201,7 +204,7 @@ SERVERS: dict[str, list[ServerSpec]] = {
             "mcpserve gateway, [[upstreams]] up = the stdio echo (shared child), tool up__echo",
             lambda port: [*_gateway(port), "--port", str(port)],
             frozenset({"2026", "2025"}),
-            env=_UNLIMITED,
+            env=_SERVING,
             tool="up__echo",
             ready_path="/ready",
         )
