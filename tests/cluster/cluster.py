@@ -14,12 +14,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from tests.store.test_runtime_state import KEY
-from tests.support.processes import child_env, mcpserve_argv
 from tests.support.redis_server import private_redis
+from tests.support.replica import Replica
 from tests.support.servers import free_port, wait_healthy
 
 APP = Path(__file__).with_name("cluster_app.py")
-NGINX = shutil.which("nginx") or "/usr/sbin/nginx"  # installed by scripts/system-packages.sh
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"  # installed by scripts/deploy-tools.sh
 
 # Plain round-robin (what we recommend), or the guides' hash of Mcp-Session-Id, where requests
 # without one (initialize, 2026-07-28) hash the client's address. proxy_next_upstream stays at its
@@ -64,47 +64,6 @@ http {{
 """
 
 
-class Replica:
-    def __init__(self, index: int, redis_url: str, prefix: str, log_dir: Path) -> None:
-        self.index, self.port, self.log_dir, self.starts = index, free_port(), log_dir, 0
-        self.redis_url, self.prefix = redis_url, prefix
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/mcp"
-
-    def start(self) -> None:
-        self.starts += 1
-        log = (self.log_dir / f"replica-{self.index}-{self.starts}.log").open("wb")
-        argv = mcpserve_argv("serve", str(APP), "--host", "127.0.0.1", "--port", str(self.port))
-        env = child_env(
-            MCPSERVE_AUTH="none",
-            MCPSERVE_RATE_LIMIT_PER_MINUTE="0",
-            MCPSERVE_RATE_LIMIT_PER_HOUR="0",
-            MCPSERVE_DRAIN_DELAY="0.3",
-            MCPSERVE_REDIS_URL=self.redis_url,
-            MCPSERVE_STATE_PREFIX=self.prefix,
-            MCPSERVE_REQUEST_STATE_KEYS=KEY,
-        )
-        self.process = subprocess.Popen(
-            argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log
-        )
-        log.close()
-        wait_healthy(f"http://127.0.0.1:{self.port}/health", self.process)
-
-    def stop(self) -> int:
-        """SIGTERM: the replica drains and exits."""
-        assert self.process is not None
-        self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=30)
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-
-
 @contextlib.contextmanager
 def nginx(directory: Path, ports: list[int], balancing: str = "round-robin") -> Iterator[int]:
     port = free_port()
@@ -135,7 +94,17 @@ def cluster(
     """``size`` replicas and the proxy's MCP URL."""
     with private_redis() as redis_server:
         prefix = f"cluster-{uuid.uuid4().hex[:8]}:"
-        replicas = [Replica(index + 1, redis_server.url, prefix, directory) for index in range(size)]
+        replicas = [
+            Replica(
+                APP,
+                directory,
+                str(index + 1),
+                MCPSERVE_REDIS_URL=redis_server.url,
+                MCPSERVE_STATE_PREFIX=prefix,
+                MCPSERVE_REQUEST_STATE_KEYS=KEY,
+            )
+            for index in range(size)
+        ]
         try:
             for replica in replicas:
                 replica.start()

@@ -26,8 +26,9 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.types import ElicitResult
 
-from tests.cluster.cluster import Replica, cluster
+from tests.cluster.cluster import cluster
 from tests.support.asgi import META, MODERN_HEADERS
+from tests.support.replica import Replica
 from tests.support.servers import node_tool
 
 pytestmark = pytest.mark.slow

@@ -24,7 +24,7 @@ import pytest
 
 from tests.support.asgi import META, MODERN_HEADERS
 from tests.support.logcheck import check_log_lines
-from tests.support.processes import child_env, mcpserve_argv
+from tests.support.replica import Replica
 from tests.support.servers import free_port, wait_healthy
 
 pytestmark = pytest.mark.slow
@@ -62,41 +62,6 @@ http {{
     }}
 }}
 """
-
-
-class Replica:
-    def __init__(self, port: int, log_dir: Path) -> None:
-        self.port, self.log_dir, self.starts = port, log_dir, 0
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.starts += 1
-        log = (self.log_dir / f"replica-{self.port}-{self.starts}.log").open("wb")
-        argv = mcpserve_argv("serve", str(APP), "--host", "127.0.0.1", "--port", str(self.port))
-        env = child_env(
-            MCPSERVE_AUTH="none",
-            MCPSERVE_RATE_LIMIT_PER_MINUTE="0",
-            MCPSERVE_RATE_LIMIT_PER_HOUR="0",
-            MCPSERVE_DRAIN_DELAY="0.3",
-        )
-        self.process = subprocess.Popen(
-            argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log
-        )
-        log.close()
-        wait_healthy(f"http://127.0.0.1:{self.port}/health", self.process)
-
-    def stop(self) -> int:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=30)
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-
-    def logs(self) -> list[bytes]:
-        return [path.read_bytes() for path in sorted(self.log_dir.glob(f"replica-{self.port}-*.log"))]
 
 
 @contextlib.contextmanager
@@ -189,7 +154,7 @@ class Load:
 
 
 def test_a_rolling_sigterm_of_two_replicas_behind_nginx_fails_no_request(tmp_path: Path) -> None:
-    replicas = [Replica(free_port(), tmp_path), Replica(free_port(), tmp_path)]
+    replicas = [Replica(APP, tmp_path, name) for name in ("a", "b")]
     try:
         for replica in replicas:
             replica.start()
