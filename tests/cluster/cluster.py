@@ -6,20 +6,17 @@ Everything listens on free loopback ports and is stopped by PID.
 from __future__ import annotations
 
 import contextlib
-import shutil
-import signal
-import subprocess
 import uuid
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from tests.store.test_runtime_state import KEY
+from tests.support.edge import nginx_with
 from tests.support.redis_server import private_redis
 from tests.support.replica import Replica
-from tests.support.servers import free_port, wait_healthy
 
 APP = Path(__file__).with_name("cluster_app.py")
-NGINX = shutil.which("nginx") or "/usr/sbin/nginx"  # installed by scripts/deploy-tools.sh
 
 # Plain round-robin (what we recommend), or the guides' hash of Mcp-Session-Id, where requests
 # without one (initialize, 2026-07-28) hash the client's address. proxy_next_upstream stays at its
@@ -64,27 +61,14 @@ http {{
 """
 
 
-@contextlib.contextmanager
-def nginx(directory: Path, ports: list[int], balancing: str = "round-robin") -> Iterator[int]:
-    port = free_port()
+def nginx(directory: Path, ports: list[int], balancing: str = "round-robin") -> AbstractContextManager[int]:
     servers = "\n".join(f"        server 127.0.0.1:{p} max_fails=1 fail_timeout=1s;" for p in ports)
-    conf = directory / "nginx.conf"
-    conf.write_text(
-        NGINX_CONF.format(dir=directory, servers=servers, port=port, balancing=BALANCING[balancing])
+    return nginx_with(
+        directory,
+        lambda port: NGINX_CONF.format(
+            dir=directory, port=port, servers=servers, balancing=BALANCING[balancing]
+        ),
     )
-    process = subprocess.Popen(
-        [NGINX, "-c", str(conf), "-p", str(directory)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    try:
-        wait_healthy(f"http://127.0.0.1:{port}/health", process)
-        yield port
-    finally:
-        process.send_signal(signal.SIGQUIT)  # nginx's graceful stop
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @contextlib.contextmanager

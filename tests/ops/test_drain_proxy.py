@@ -8,29 +8,24 @@ connection gets its last answer with ``Connection: close``. No 503 reaches a cli
 
 from __future__ import annotations
 
-import contextlib
 import http.client
-import shutil
-import signal
-import subprocess
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import orjson
 import pytest
 
 from tests.support.asgi import META, MODERN_HEADERS
+from tests.support.edge import nginx_with
 from tests.support.logcheck import check_log_lines
 from tests.support.replica import Replica
-from tests.support.servers import free_port, wait_healthy
 
 pytestmark = pytest.mark.slow
 
 APP = Path(__file__).with_name("drain_app.py")
-NGINX = shutil.which("nginx") or "/usr/sbin/nginx"  # installed by scripts/deploy-tools.sh
 
 NGINX_CONF = """
 worker_processes 1;
@@ -64,24 +59,8 @@ http {{
 """
 
 
-@contextlib.contextmanager
-def nginx(directory: Path, a: int, b: int) -> Iterator[int]:
-    port = free_port()
-    conf = directory / "nginx.conf"
-    conf.write_text(NGINX_CONF.format(dir=directory, a=a, b=b, port=port))
-    process = subprocess.Popen(
-        [NGINX, "-c", str(conf), "-p", str(directory)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    try:
-        wait_healthy(f"http://127.0.0.1:{port}/health", process)
-        yield port
-    finally:
-        process.send_signal(signal.SIGQUIT)  # nginx's graceful stop
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+def nginx(directory: Path, a: int, b: int) -> AbstractContextManager[int]:
+    return nginx_with(directory, lambda port: NGINX_CONF.format(dir=directory, port=port, a=a, b=b))
 
 
 class Load:

@@ -10,12 +10,13 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from tests.support.processes import ROOT
+from tests.support.processes import ROOT, stop_process
 
 NGINX = ROOT / "deploy" / "nginx"
 CADDY = ROOT / "deploy" / "caddy"
@@ -54,6 +55,26 @@ def caddy_command(policy: str = "round-robin", *, validate: bool = False) -> lis
 
 
 @contextlib.contextmanager
+def nginx_with(directory: Path, render: Callable[[int], str]) -> Iterator[int]:
+    """nginx on a test's own configuration, ``render(port)``, with ``directory`` as its prefix,
+    until the block ends; yields the port once ``/health`` answers 200 through it."""
+    from tests.support.servers import free_port, wait_healthy  # noqa: PLC0415 - servers imports pytest
+
+    port = free_port()
+    path = directory / "nginx.conf"
+    path.write_text(render(port))
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"  # installed by scripts/deploy-tools.sh
+    process = subprocess.Popen(
+        [nginx, "-c", str(path), "-p", str(directory)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}/health", process)
+        yield port
+    finally:
+        stop_process(process, signal.SIGQUIT)  # nginx's graceful stop
+
+
+@contextlib.contextmanager
 def running(
     command: list[str], ready: str, env: dict[str, str] | None = None, log: Path | None = None
 ) -> Iterator[subprocess.Popen[bytes]]:
@@ -74,11 +95,6 @@ def running(
                 time.sleep(0.05)  # polling while the proxy starts, not synchronisation
         yield process
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
         if log is not None and not isinstance(output, int):
             output.close()

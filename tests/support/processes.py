@@ -7,6 +7,8 @@ stdio transport and CLI code they execute still count towards line coverage.
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -57,3 +59,15 @@ def mcpserve_argv(*args: str) -> list[str]:
         "mcpserve",
         *args,
     ]
+
+
+def stop_process(
+    process: subprocess.Popen[bytes], signum: int = signal.SIGTERM, timeout: float = 10.0
+) -> None:
+    """Ask a child to stop with ``signum``; SIGKILL it if it has not exited within ``timeout``."""
+    process.send_signal(signum)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

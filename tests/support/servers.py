@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from tests.support.logcheck import check_log_lines
-from tests.support.processes import child_env, mcpserve_argv
+from tests.support.processes import child_env, mcpserve_argv, stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -84,12 +84,7 @@ def running_server(
             wait_healthy(f"http://127.0.0.1:{port}/health", process)
             yield f"http://127.0.0.1:{port}/mcp"
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_process(process)
         log.seek(0)
         parsed = check_log_lines(log.read())
         if lines is not None:
