@@ -13,6 +13,7 @@ import asyncio
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from mcpserve.auth.gate import AuthGate
@@ -34,6 +35,7 @@ from mcpserve.server.dispatch import Dispatcher
 from mcpserve.store.base import EventStore, SessionStore
 from mcpserve.transports.http.body import read_body, whole_body
 from mcpserve.transports.http.calls import CallRunner
+from mcpserve.transports.http.detached import DETACH_EXTENSION
 from mcpserve.transports.http.drain import Drain
 from mcpserve.transports.http.exchange import Exchange
 from mcpserve.transports.http.headertext import decoded, repeated_single
@@ -48,7 +50,8 @@ from mcpserve.transports.http.refusals import (
     refuse_access,
     unacceptable,
 )
-from mcpserve.transports.http.sessions import SessionService
+from mcpserve.transports.http.sessions import Detach, SessionService
+from mcpserve.transports.http.standalone import StreamSink
 from mcpserve.transports.http.stream import Send, json_response
 from mcpserve.transports.http.tables import SessionTables
 
@@ -166,11 +169,32 @@ class McpEndpoint:
         except Exception:
             await self._fail(exchange, failures.unexpected(f"HTTP {scope.get('method')} endpoint"))
         finally:
-            self.drain.leave()
             current_request.reset(token)
-            exchange.stream_ended()
-            if self.observer is not None:
-                self.observer.finish(record)
+            if not exchange.detached:  # else it ends with its stream (_detacher)
+                self._over(exchange)
+
+    def _over(self, exchange: Exchange) -> None:
+        """The request is over: out of the drain's count, its stream closed, its line logged."""
+        self.drain.leave()
+        exchange.stream_ended()
+        if self.observer is not None:
+            self.observer.finish(exchange.record)
+
+    def _detacher(self, scope: dict[str, Any], exchange: Exchange) -> Detach | None:
+        """How a GET's standalone stream leaves its task, if the ASGI server offers it: the
+        request then stays in flight, counted and unlogged, until the stream ends."""
+        offered = (scope.get("extensions") or {}).get(DETACH_EXTENSION)
+        if offered is None:
+            return None
+        extension = offered["detach"]
+
+        def detach() -> StreamSink | None:
+            stream: StreamSink | None = extension(exchange.server_send, partial(self._over, exchange))
+            if stream is not None:
+                exchange.detach()
+            return stream
+
+        return detach
 
     @staticmethod
     async def _fail(exchange: Exchange, error: ProtocolError) -> None:
@@ -233,7 +257,7 @@ class McpEndpoint:
         if method == "POST":
             return self._post(headers, receive, send, principal, peer)
         if method == "GET":
-            return self.legacy.get(headers, receive, send, principal)
+            return self.legacy.get(headers, receive, send, principal, self._detacher(scope, send))
         if method == "DELETE":
             return self.legacy.delete(headers, send, principal)
         error = MethodNotAllowed("Method not allowed")

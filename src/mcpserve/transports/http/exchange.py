@@ -19,7 +19,7 @@ class Exchange:
     request id), remembers how far the response got, and tells the request's record the status
     and whether the response streams."""
 
-    __slots__ = ("_extra", "_observer", "_send", "ended", "record", "started")
+    __slots__ = ("_extra", "_observer", "detached", "ended", "record", "server_send", "started")
 
     def __init__(
         self,
@@ -28,12 +28,13 @@ class Exchange:
         record: RequestRecord,
         observer: RequestObserver | None,
     ) -> None:
-        self._send = send
+        self.server_send = send
         self._extra = extra
         self.record = record
         self._observer = observer
         self.started = False
         self.ended = False
+        self.detached = False  # the response went on without the request's task (detached.py)
 
     def __call__(self, message: dict[str, Any]) -> Awaitable[None]:
         # A plain function returning the server's own send: no coroutine of ours per message.
@@ -50,7 +51,14 @@ class Exchange:
         elif not message.get("more_body"):
             self.ended = True
             self.stream_ended()
-        return self._send(message)  # type: ignore[no-any-return]
+        return self.server_send(message)  # type: ignore[no-any-return]
+
+    def detach(self) -> None:
+        """The response went on without the request's task (detached.py): let go of the ASGI
+        server's send and of everything of the request but its record."""
+        self.detached = True
+        self.server_send = None
+        self._extra = []
 
     def stream_ended(self) -> None:
         if self.record.sse and self._observer is not None:

@@ -17,17 +17,24 @@ timer per connection, re-armed lazily, ends a head or a body that takes too long
 connection past the cap is answered 503 and closed before any of its bytes are read. On
 shutdown (:meth:`CoalescingHttpToolsProtocol.close_after_response`) every response carries
 ``Connection: close``, so a proxy sends its next request elsewhere.
+
+Every request's scope offers :data:`~mcpserve.transports.http.detached.DETACH_EXTENSION`: an open
+SSE response can leave its task and this protocol for a :class:`~.detached.DetachedStream`
+(see there), which hands the connection back to a fresh protocol of this class when it ends.
 """
 
 from __future__ import annotations
 
 import asyncio
 import weakref
+from collections.abc import Callable
+from types import MappingProxyType
 from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 from mcpserve.transports.http.connections import ConnectionLimits
+from mcpserve.transports.http.detached import DETACH_EXTENSION, DetachedStream
 
 __all__ = ["CoalescingHttpToolsProtocol", "limited"]
 
@@ -150,6 +157,21 @@ _TIMED_OUT = _refusal(b"408 Request Timeout", b"request not received in time")
 _AT_CAPACITY = _refusal(b"503 Service Unavailable", b"server at connection capacity; retry later")
 
 
+def _detach(send: Any, on_end: Callable[[], None]) -> DetachedStream | None:
+    """The scope extension: detach the open response ``send`` (uvicorn's own) belongs to."""
+    cycle = getattr(send, "__self__", None)
+    if not isinstance(cycle, RequestResponseCycle):
+        return None
+    protocol = cycle.transport.get_protocol()  # found, not referenced: no cycle to collect
+    if not isinstance(protocol, CoalescingHttpToolsProtocol):
+        return None
+    return protocol.detach_stream(cycle, on_end)
+
+
+# One read-only mapping for every scope: offering the extension costs a request nothing.
+_EXTENSIONS = MappingProxyType({DETACH_EXTENSION: MappingProxyType({"detach": _detach})})
+
+
 class CoalescingHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol on a transport that sends one iteration's writes at once,
     enforcing the listener's connection limits."""
@@ -188,6 +210,24 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
             return  # more of a body: the watchdog times it
         self._head_arriving(len(data))
 
+    def on_message_begin(self) -> None:
+        # uvicorn's, with the scope's extensions (one key more in the literal, no call more).
+        self.url = b""
+        self.expect_100_continue = False
+        self.headers = []
+        self.scope = {
+            "type": "http",
+            "asgi": {"version": self.asgi_version, "spec_version": "2.3"},
+            "http_version": "1.1",
+            "server": self.server,
+            "client": self.client,
+            "scheme": self.scheme,  # type: ignore[typeddict-item]
+            "root_path": self.root_path,
+            "headers": self.headers,
+            "state": self.app_state.copy(),
+            "extensions": _EXTENSIONS,  # type: ignore[typeddict-item]  # read-only, not a dict
+        }
+
     def connection_lost(self, exc: Exception | None) -> None:
         if self._watchdog is not None:  # a closed connection's protocol is not kept until it fires
             self._watchdog.cancel()
@@ -212,6 +252,61 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
         cycle = self.cycle
         if cycle is not None and not cycle.response_complete:
             cycle.keep_alive = False
+
+    # -- detached SSE streams (detached.py) ---------------------------------------------------------------
+    def detach_stream(self, cycle: RequestResponseCycle, on_end: Callable[[], None]) -> DetachedStream | None:
+        """Hand the connection of ``cycle``'s open, chunked response to a DetachedStream.
+
+        None (nothing changes) unless the response is this connection's current one, started,
+        chunked and not complete, and the connection is neither closing nor holding a
+        pipelined request. uvicorn's task for the request then ends as after a complete
+        response, and this protocol, its parser and the request's scope are freed.
+        """
+        if (
+            cycle is not self.cycle
+            or self.pipeline
+            or not cycle.response_started
+            or cycle.response_complete
+            or not cycle.chunked_encoding
+            or cycle.disconnected
+            or self.flow.read_paused
+            or self._held.is_closing()
+        ):
+            return None
+        self._held.flush()  # the head and first event go out now, in order
+        transport = self._held._transport
+        stream = DetachedStream(
+            transport,
+            self.connections,
+            reopen=_Reopen(self),
+            on_end=on_end,
+            close_after=self._closing or not cycle.keep_alive,
+            write_paused=self.flow.write_paused,
+            max_buffered=self.limits.max_header_bytes,
+        )
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
+        self.connections.discard(self)
+        self.connections.add(stream)  # type: ignore[arg-type]  # still counted against the cap
+        transport.set_protocol(stream)
+        # uvicorn's task sees a complete response and ends quietly; a later send raises.
+        cycle.response_complete = True
+        self.cycle = None  # type: ignore[assignment]
+        self.parser = None  # type: ignore[assignment]  # it refers back to this protocol
+        return stream
+
+    def resume_after_stream(self, transport: asyncio.Transport, buffered: bytes) -> None:
+        """Serve HTTP on a connection whose detached stream ended: idle, as after a response."""
+        self.connection_made(transport)
+        if self._held.is_closing():
+            return  # over the connection cap: refused
+        self._head_since = None  # no head is due: uvicorn's keep-alive timer governs
+        self.timeout_keep_alive_task = self.loop.call_later(
+            self.timeout_keep_alive, self.timeout_keep_alive_handler
+        )
+        if buffered:
+            self.data_received(buffered)
 
     def _unsupported_upgrade_warning(self) -> None:
         # uvicorn writes two warnings per Upgrade request; MCP has no WebSocket transport and the
@@ -292,6 +387,26 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
         )
         self._held.write(_AT_CAPACITY)
         self._held.close()
+
+
+class _Reopen:
+    """Gives a connection back to HTTP: a fresh protocol like the one that detached its stream."""
+
+    __slots__ = ("_app_state", "_cls", "_config", "_loop", "_state")
+
+    def __init__(self, protocol: CoalescingHttpToolsProtocol) -> None:
+        self._cls = type(protocol)
+        self._config = protocol.config
+        self._state = protocol.server_state
+        self._app_state = protocol.app_state
+        self._loop = protocol.loop
+
+    def __call__(self, transport: asyncio.Transport, buffered: bytes) -> None:
+        protocol = self._cls(
+            config=self._config, server_state=self._state, app_state=self._app_state, _loop=self._loop
+        )
+        transport.set_protocol(protocol)
+        protocol.resume_after_stream(transport, buffered)
 
 
 def limited(limits: ConnectionLimits) -> type[CoalescingHttpToolsProtocol]:

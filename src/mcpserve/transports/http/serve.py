@@ -45,6 +45,7 @@ from mcpserve.config import Settings
 from mcpserve.errors import ConfigError, StartupError
 from mcpserve.transports.http.app import HttpApp
 from mcpserve.transports.http.connections import ConnectionLimits, default_max_connections
+from mcpserve.transports.http.detached import DetachedStream
 from mcpserve.transports.http.ops import OpsApp
 from mcpserve.transports.http.protocol import CoalescingHttpToolsProtocol, limited
 from mcpserve.transports.http.tls import ReloadingTls
@@ -163,7 +164,7 @@ def _stop_accepting(server: uvicorn.Server) -> None:
     for listener in getattr(server, "servers", ()):  # absent only if the signal beat startup
         listener.close()
     for connection in list(server.server_state.connections):
-        if isinstance(connection, CoalescingHttpToolsProtocol):
+        if isinstance(connection, CoalescingHttpToolsProtocol | DetachedStream):
             connection.close_after_response()
 
 

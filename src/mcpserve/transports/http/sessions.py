@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import anyio
@@ -41,12 +41,16 @@ from mcpserve.transports.http.hostguard import HostGuard
 from mcpserve.transports.http.limits import CallLimits
 from mcpserve.transports.http.negotiation import accepts
 from mcpserve.transports.http.refusals import forbidden, refuse, refuse_access, refuse_while_draining
+from mcpserve.transports.http.standalone import AsgiSink, StandaloneStream, StandaloneStreams, StreamSink
 from mcpserve.transports.http.stream import ResponseStream, Send, json_response
 from mcpserve.transports.http.tables import SessionTables
 from mcpserve.transports.http.watch import StreamWatch
 from mcpserve.types import JSONObject
 
-__all__ = ["SessionService"]
+__all__ = ["Detach", "SessionService"]
+
+# Moves an opened standalone stream off its request (see detached.py); None when it cannot.
+Detach = Callable[[], StreamSink | None]
 
 SESSION_HEADER = b"mcp-session-id"
 # The load at a request's start restarts a session's idle clock; a call running longer than this
@@ -55,7 +59,6 @@ _LONG_CALL = 1.0
 _SAVE_ATTEMPTS = 8
 # A caller at its cap of live sessions frees a slot with DELETE, or when one expires.
 _OWNER_RETRY = 5
-_NO_MORE: JSONObject = {}  # a closed event stream (compared by identity)
 _NOBODY_WAITS = (
     "No request is waiting for this response: it was answered or ended, or the server that asked stopped"
 )
@@ -101,6 +104,16 @@ class SessionService:
         self._limits = limits
         self._keepalive = keepalive
         self.stream_watch = StreamWatch(sessions, stream_check, self.dispatcher.closing)
+        server = self.dispatcher.server
+        self.standalone = StandaloneStreams(
+            lambda: server.bus,
+            sessions=sessions,
+            events=events,
+            get_streams=tables.get_streams,
+            watch=self.stream_watch,
+            closing=self.dispatcher.closing,
+            keepalive=keepalive,
+        )
         # While draining, a new session or GET stream is refused only if it would die with this
         # replica: with shared state, another replica serves its follow-ups and resumptions.
         self._shared_state = shared_state
@@ -284,8 +297,18 @@ class SessionService:
         return session_id, found
 
     async def get(
-        self, headers: dict[str, str], receive: Any, send: Send, principal: Principal | None
+        self,
+        headers: dict[str, str],
+        receive: Any,
+        send: Send,
+        principal: Principal | None,
+        detach: Detach | None = None,
     ) -> None:
+        """A GET: resume a stream (``Last-Event-ID``) or open the session's standalone stream.
+
+        ``detach`` (from the endpoint, when the ASGI server offers it) moves an opened standalone
+        stream off this request's task; None keeps it on the task (any ASGI server).
+        """
         if not accepts(headers.get("accept", ""), "text/event-stream"):
             await refuse(send, NotAcceptable("Accept must list text/event-stream"))
             return
@@ -301,10 +324,7 @@ class SessionService:
         elif not await self.tables.get_streams.claim(session_id):
             await refuse(send, StreamConflict("A GET stream is already open"))
         else:
-            try:
-                await self._standalone(session_id, self._stream(send, session_id), receive)
-            finally:
-                await self.tables.get_streams.release(session_id)
+            await self._standalone(session_id, send, receive, detach)
 
     def _stream(self, send: Send, session_id: str) -> ResponseStream:
         return ResponseStream(
@@ -351,45 +371,40 @@ class SessionService:
         await live.drop(send)
         return True
 
-    async def _standalone(self, session_id: str, stream: ResponseStream, receive: Any) -> None:
+    async def _standalone(self, session_id: str, send: Send, receive: Any, detach: Detach | None) -> None:
         """Relay notifications until the client leaves, the session is gone or the server closes.
 
-        An open stream costs two tasks: this one (events and keepalives) and one that hears the
-        client disconnect. The stream watch ends it when its session expires or is deleted, and
-        when the server starts closing, with no task of the stream's own.
+        Once its priming event is out, the stream is detached from this request when the server
+        allows (then it costs no task at all), else this task sends its writes and one more hears
+        the client leave. Either way the replica's task relays and keeps it alive, and the stream
+        watch ends it (see standalone.py).
         """
-        async with self.dispatcher.server.bus.subscribe() as events, anyio.create_task_group() as group:
-            group.start_soon(cancel_on_disconnect, receive, group.cancel_scope)
-            await stream.open_sse(keepalives=False)
-            self.stream_watch.watch(session_id, group.cancel_scope)
-            try:
-                await self._relay(session_id, stream, events)
-            finally:
-                self.stream_watch.unwatch(session_id)
-            group.cancel_scope.cancel()
-        if self.dispatcher.closing.is_set():
-            await stream.end_for_shutdown()  # with a retry hint: resume on another replica
-        else:
-            await stream.finish(None, 200)
-
-    async def _relay(
-        self, session_id: str, stream: ResponseStream, events: AsyncIterator[JSONObject]
-    ) -> None:
-        """The notifications this session wants, with a keepalive whenever none came for a while."""
-        while stream.connected:
-            event = None
-            with anyio.move_on_after(self._keepalive):
-                event = await anext(events, _NO_MORE)
-            if event is None:
-                await stream.keepalive()
-                continue
-            if event is _NO_MORE:
-                return
-            stored = await self.sessions.load(session_id)
-            if stored is None:
-                return
-            if LegacySession.from_json(stored.record).wants(event):
-                await stream.emit(jsonrpc.notification(event["method"], event["params"]))
+        streams = self.standalone
+        stream: StandaloneStream | None = None
+        generic: AsgiSink | None = None
+        try:
+            await streams.subscribed()  # before the priming event: nothing published after it is missed
+        except BaseException:
+            await self.tables.get_streams.release(session_id)
+            raise
+        try:
+            opened = self._stream(send, session_id)
+            await opened.open_sse(keepalives=False)
+            sink = detach() if detach is not None else None
+            if sink is None:
+                sink = generic = AsgiSink()
+            stream = StandaloneStream(streams, session_id, opened.stream_id, sink)
+            streams.add(stream)
+            if generic is not None:
+                await generic.run(send, receive)
+        finally:
+            if stream is None:  # failed before it opened: nothing else holds the claim
+                streams.abandon()
+                await self.tables.get_streams.release(session_id)
+            elif generic is not None:
+                stream.lost()  # the request ends here, whatever ended it
+                if stream.closed is not None:
+                    await stream.closed
 
     async def delete(self, headers: dict[str, str], send: Send, principal: Principal | None) -> None:
         found = await self._session_for(headers, send, principal)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Protocol
 
 import anyio
 import anyio.lowlevel
@@ -23,7 +24,11 @@ from mcpserve.store.sweeping import Sweeping
 
 logger = logging.getLogger("mcpserve.http")
 
-__all__ = ["StreamWatch"]
+__all__ = ["StreamWatch", "Stoppable"]
+
+
+class Stoppable(Protocol):
+    def cancel(self) -> object: ...
 
 
 class StreamWatch:
@@ -33,7 +38,7 @@ class StreamWatch:
         self._sessions = sessions
         self._closing = closing
         self._closer: asyncio.Task[None] | None = None
-        self._watched: dict[str, anyio.CancelScope] = {}
+        self._watched: dict[str, Stoppable] = {}
         self._sweeper = Sweeping(self.check, lambda: bool(self._watched), interval)
 
     @property
@@ -41,9 +46,9 @@ class StreamWatch:
         """Open GET streams watched now."""
         return len(self._watched)
 
-    def watch(self, session_id: str, scope: anyio.CancelScope) -> None:
-        """Cancel ``scope`` once the session is found gone (one GET stream per session)."""
-        self._watched[session_id] = scope
+    def watch(self, session_id: str, stream: Stoppable) -> None:
+        """Cancel ``stream`` once the session is found gone (one GET stream per session)."""
+        self._watched[session_id] = stream
         self._sweeper.ensure()
         closer, loop = self._closer, asyncio.get_running_loop()
         if closer is None or closer.done() or closer.get_loop() is not loop:
@@ -56,8 +61,9 @@ class StreamWatch:
             self._watched.popitem()[1].cancel()
             await anyio.lowlevel.checkpoint()
 
-    def unwatch(self, session_id: str) -> None:
-        self._watched.pop(session_id, None)
+    def unwatch(self, session_id: str, stream: Stoppable) -> None:
+        if self._watched.get(session_id) is stream:
+            del self._watched[session_id]
 
     async def check(self) -> None:
         watched = list(self._watched)
