@@ -229,6 +229,26 @@ async def check_addressed_delivery(h: Harness) -> None:
             assert await again.__anext__() == {"n": 3}
 
 
+async def check_held_addresses(h: Harness) -> None:
+    """An address held (a session's one GET stream) is taken for holders and listeners alike,
+    on every replica, until it is released."""
+    here, there = await h.bus(), await h.bus()
+    assert await here.hold("session/s")
+    assert not await there.hold("session/s")
+    assert not await here.hold("session/s")
+    with pytest.raises(AddressInUse):
+        async with there.listen("session/s"):
+            pass
+    assert not await there.deliver("session/s", {"n": 1})  # nobody listens there
+    assert await there.hold("session/t")  # other addresses are free
+    await here.release_hold("session/s")
+    assert await there.hold("session/s")  # free again
+    await there.release_hold("session/s")
+    await there.release_hold("session/t")
+    async with here.listen("session/s"):
+        assert not await there.hold("session/s")
+
+
 ALL: tuple[Check, ...] = (
     check_session_round_trip,
     check_compare_and_set_race,
@@ -242,4 +262,5 @@ ALL: tuple[Check, ...] = (
     check_events_of_unknown_sessions_are_not_kept,
     check_bus_fan_out,
     check_addressed_delivery,
+    check_held_addresses,
 )

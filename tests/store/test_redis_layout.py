@@ -104,6 +104,47 @@ async def test_a_killed_replica_leaves_no_listener_behind(harness: RedisHarness)
         assert await inbox.__anext__() == {"n": 1}
 
 
+_HOLDER = textwrap.dedent(
+    """
+    import sys, anyio
+    from mcpserve.store.redis_bus import RedisMessageBus
+    from mcpserve.store.redis_connection import connect
+
+    async def main():
+        bus = RedisMessageBus(connect(sys.argv[1]), prefix=sys.argv[2], presence_ttl=30)
+        assert await bus.hold("session/s")
+        print("holding", flush=True)
+        await anyio.sleep(60)
+
+    anyio.run(main)
+    """
+)
+
+
+async def test_a_killed_replicas_hold_is_taken_over_at_once(harness: RedisHarness) -> None:
+    """SIGKILL: the address a replica held (a GET stream's session) is free for another replica
+    straight away (not after the presence TTL of 30 s), while a live holder keeps it."""
+    bus = await harness.bus()
+    async with await anyio.open_process(
+        [sys.executable, "-c", _HOLDER, REDIS_URL, harness.prefix], env=child_env()
+    ) as child:
+        try:
+            assert child.stdout is not None
+            with anyio.fail_after(20):
+                line = await BufferedByteReceiveStream(child.stdout).receive_until(b"\n", 100)
+            assert line == b"holding"
+            assert not await bus.hold("session/s")  # its replica is alive: the hold stands
+        finally:
+            child.kill()
+            await child.wait()
+
+    async def taken_over() -> bool:
+        return await bus.hold("session/s")
+
+    await eventually(taken_over, within=5)
+    await bus.release_hold("session/s")
+
+
 async def test_a_listener_whose_address_was_taken_over_is_ended(harness: RedisHarness) -> None:
     """After a hold lapsed (a long outage) another replica may claim the address: the old
     listener's heartbeat finds that and ends its stream, rather than two listeners sharing it."""

@@ -151,3 +151,11 @@ class MessageBus(NotificationBus, Protocol):
         holds it (with Redis, a dead replica's hold lapses after the presence TTL).
         """
         ...
+
+    async def hold(self, address: str) -> bool:
+        """Take ``address`` as :meth:`listen` does, without receiving anything there (an
+        exclusive claim, e.g. a session's one GET stream): False if it is taken. Held until
+        :meth:`release_hold` (with Redis, or until this replica dies and its hold is taken over)."""
+        ...
+
+    async def release_hold(self, address: str) -> None: ...

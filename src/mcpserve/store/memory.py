@@ -26,6 +26,7 @@ class MemoryMessageBus:
     def __init__(self, buffer: int = 256) -> None:
         self._fanout = Fanout(buffer)
         self._addressed: dict[str, MemoryObjectSendStream[JSONObject]] = {}
+        self._held: set[str] = set()
 
     @property
     def dropped(self) -> int:
@@ -44,9 +45,18 @@ class MemoryMessageBus:
         self._fanout.offer(stream, message)
         return True
 
+    async def hold(self, address: str) -> bool:
+        if address in self._addressed or address in self._held:
+            return False
+        self._held.add(address)
+        return True
+
+    async def release_hold(self, address: str) -> None:
+        self._held.discard(address)
+
     @asynccontextmanager
     async def listen(self, address: str) -> AsyncIterator[AsyncIterator[JSONObject]]:
-        if address in self._addressed:
+        if address in self._addressed or address in self._held:
             raise AddressInUse(address)
         send, receive = anyio.create_memory_object_stream[JSONObject](self._fanout.buffer)
         self._addressed[address] = send

@@ -7,9 +7,12 @@ Addressed delivery needs to know whether anyone listens, so a waiting request on
 died is answered with an error instead of a silent 202. A listener holds a presence key
 ``P{<address>}:l`` (its replica's token, a short TTL renewed by a heartbeat) and is subscribed
 to ``P{<address>}:m``. ``deliver`` runs one script: no presence key, or a publish that reached
-no subscriber (the holder's connection is gone: its replica was killed), is False. A presence
-key left by a dead replica is taken over at once by the next listener when a probe publish
-reaches nobody, and otherwise lapses after ``presence_ttl``.
+no subscriber (the holder's connection is gone: its replica was killed), is False. Each
+replica is also subscribed to its own liveness channel ``{bus}:replica:<token>``: a presence key
+left by a dead replica is taken over at once by the next listener when a probe publish there
+reaches nobody, and otherwise lapses after ``presence_ttl``. An address can also be merely held
+(:meth:`RedisMessageBus.hold`, a session's one GET stream): the presence key alone, no
+subscription of its own, so an open stream costs the replica no pub/sub channel.
 
 Pub/sub delivers at most once: a message published while a replica is disconnected from Redis
 is lost for it. Broadcast events are idempotent hints (list changes); addressed messages report
@@ -49,22 +52,24 @@ if redis.call('exists', KEYS[1]) == 0 then return 0 end
 return redis.call('publish', ARGV[1], ARGV[2])
 """
 
-# KEYS: presence. ARGV: token, ttl ms, channel. Returns 1 if the address is now ours.
-_CLAIM: Final = """
-if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
-if redis.call('get', KEYS[1]) == ARGV[1] then return 0 end
-if redis.call('publish', ARGV[3], '') == 0 then
-  redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  return 1
-end
-return 0
-"""
-
 # KEYS: presence. ARGV: token, ttl ms. Renews our hold (or takes it back after Redis lost it);
 # returns 0 when another listener holds the address now.
 _RENEW: Final = """
 local holder = redis.call('get', KEYS[1])
 if holder and holder ~= ARGV[1] then return 0 end
+redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+"""
+
+# KEYS: presence. ARGV: token, ttl ms, the liveness channel of a replica less its token.
+# A taken address is probed through its holder's replica (the presence names it): one
+# subscription per replica, and an address merely held needs none of its own. Returns 1 if the
+# address is now ours.
+_CLAIM: Final = """
+if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+local holder = redis.call('get', KEYS[1])
+if holder == ARGV[1] then return 0 end
+if holder and redis.call('publish', ARGV[3] .. holder, '') > 0 then return 0 end
 redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1
 """
@@ -92,6 +97,10 @@ class RedisMessageBus:
         self._broadcast_key = self._broadcast.encode()
         self._addressed: dict[bytes, MemoryObjectSendStream[JSONObject]] = {}
         self._presence: dict[bytes, str] = {}  # channel -> presence key, for the heartbeat
+        self._held: set[str] = set()  # presence keys of addresses held without listening
+        self._replicas = f"{prefix}{{bus}}:replica:"  # + token: a replica's liveness channel
+        self._alive = False  # subscribed to our own liveness channel
+        self._alive_lock = anyio.Lock()
         self._pubsub: PubSub | None = None
         self._reader: asyncio.Task[None] | None = None
         self._heartbeat: asyncio.Task[None] | None = None
@@ -120,6 +129,8 @@ class RedisMessageBus:
                     await self._pubsub.subscribe(channel)
             except StoreUnavailable:
                 waiting.remove(confirmed)
+                if not waiting:
+                    self._confirmed.pop(channel.encode(), None)
                 raise
             loop = asyncio.get_running_loop()
             if self._reader is None or self._reader.done():
@@ -154,6 +165,8 @@ class RedisMessageBus:
             waiting = self._confirmed.get(channel)
             if waiting:  # none after a reconnect: redis-py subscribed again by itself
                 waiting.popleft().set()
+                if not waiting:  # kept only while a subscription waits: channels come and go
+                    del self._confirmed[channel]
             return
         if message["type"] != "message" or not message["data"]:
             return  # unsubscribe confirmations; the empty probe of a claim
@@ -167,9 +180,9 @@ class RedisMessageBus:
 
     async def _beat(self) -> None:
         """Renew every presence this replica holds, three times per TTL, in pipelined batches."""
-        while self._presence:
+        while self._presence or self._held:
             await anyio.sleep(self._ttl_ms / 3000)
-            held = tuple(self._presence.items())
+            held = (*self._presence.items(), *((None, key) for key in self._held))
             for start in range(0, len(held), _RENEW_BATCH):
                 batch = held[start : start + _RENEW_BATCH]
                 try:
@@ -179,12 +192,15 @@ class RedisMessageBus:
                         kept = await pipe.execute()
                 except OUTAGE_ERRORS:
                     break  # renewed on the next beat; listeners see the outage on their own calls
-                for (channel, _), still_ours in zip(batch, kept, strict=True):
+                for (channel, key), still_ours in zip(batch, kept, strict=True):
                     if not still_ours:
-                        self._lose(channel)
+                        self._lose(channel, key)
 
-    def _lose(self, channel: bytes) -> None:
+    def _lose(self, channel: bytes | None, key: str) -> None:
         logger.warning("a bus address was taken over by another listener")
+        if channel is None:
+            self._held.discard(key)
+            return
         stream = self._addressed.pop(channel, None)
         if stream is not None:
             stream.close()
@@ -215,8 +231,9 @@ class RedisMessageBus:
     @asynccontextmanager
     async def listen(self, address: str) -> AsyncIterator[AsyncIterator[JSONObject]]:
         presence, channel = self._keys(address)
+        await self._ensure_alive()
         with unavailable:
-            claimed = await self._claim(keys=[presence], args=[self._token, self._ttl_ms, channel])
+            claimed = await self._claim(keys=[presence], args=[self._token, self._ttl_ms, self._replicas])
         if not claimed:
             raise AddressInUse(address)
         send, receive = anyio.create_memory_object_stream[JSONObject](self._fanout.buffer)
@@ -238,6 +255,37 @@ class RedisMessageBus:
                 await self._leave(channel)
                 with suppress(*OUTAGE_ERRORS):  # lapses by its TTL otherwise
                     await self._release(keys=[presence], args=[self._token])
+
+    async def hold(self, address: str) -> bool:
+        """Take ``address`` without listening on it (nothing is delivered there): False if a live
+        listener or holder has it. A dead replica's hold is taken over at once."""
+        presence, _ = self._keys(address)
+        await self._ensure_alive()
+        with unavailable:
+            held = await self._claim(keys=[presence], args=[self._token, self._ttl_ms, self._replicas])
+        if not held:
+            return False
+        self._held.add(presence)
+        if self._heartbeat is None or self._heartbeat.done():
+            self._heartbeat = asyncio.get_running_loop().create_task(self._beat())
+        return True
+
+    async def release_hold(self, address: str) -> None:
+        presence, _ = self._keys(address)
+        if presence in self._held:
+            self._held.discard(presence)
+            with suppress(*OUTAGE_ERRORS):  # lapses by its TTL otherwise
+                await self._release(keys=[presence], args=[self._token])
+
+    async def _ensure_alive(self) -> None:
+        """Subscribe to this replica's liveness channel, once: a probe that reaches it proves
+        every address this replica holds is still held."""
+        if self._alive:
+            return
+        async with self._alive_lock:
+            if not self._alive:
+                await self._join(self._replicas + self._token)
+                self._alive = True
 
     async def aclose(self) -> None:
         for task in (self._reader, self._heartbeat):

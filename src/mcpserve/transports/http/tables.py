@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -253,32 +252,32 @@ class SharedCallsInFlight:
 
 
 class SharedGetStreams:
-    """One GET stream per session cluster-wide: its holder listens on ``session/<sid>``."""
+    """One GET stream per session cluster-wide: its replica holds the address ``session/<sid>``
+    (a presence in Redis, nothing delivered there, no subscription of its own)."""
 
     __slots__ = ("_bus", "_held")
 
     def __init__(self, bus: MessageBus) -> None:
         self._bus = bus
-        self._held: dict[str, AsyncExitStack] = {}
+        self._held: set[str] = set()
 
     async def claim(self, session_id: str) -> bool:
         if session_id in self._held:
             return False
-        stack = AsyncExitStack()
-        self._held[session_id] = stack  # before the await: a second GET here sees it at once
+        self._held.add(session_id)  # before the await: a second GET here sees it at once
         try:
-            await stack.enter_async_context(self._bus.listen(f"session/{session_id}"))
-        except BaseException as exc:
-            del self._held[session_id]
-            if isinstance(exc, AddressInUse):
-                return False
+            held = await self._bus.hold(f"session/{session_id}")
+        except BaseException:
+            self._held.discard(session_id)
             raise
-        return True
+        if not held:
+            self._held.discard(session_id)
+        return held
 
     async def release(self, session_id: str) -> None:
-        stack = self._held.pop(session_id, None)
-        if stack is not None:
-            await stack.aclose()
+        if session_id in self._held:
+            self._held.discard(session_id)
+            await self._bus.release_hold(f"session/{session_id}")
 
 
 @dataclass(slots=True)
