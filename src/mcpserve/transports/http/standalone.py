@@ -67,11 +67,11 @@ class StandaloneStreams:
         "_ready",
         "_streams",
         "_task",
-        "_tick",
         "buffer",
         "closing",
         "events",
         "get_streams",
+        "keepalive",
         "sessions",
         "watch",
     )
@@ -95,7 +95,7 @@ class StandaloneStreams:
         self.watch = watch
         self.closing = closing
         self.buffer = buffer  # notifications a stream may fall behind by before it loses some
-        self._tick = keepalive / 2
+        self.keepalive = keepalive  # no stream is silent for longer (seconds)
         self._streams: set[StandaloneStream] = set()
         self._opening = 0  # streams between subscribed() and add() or abandon()
         self._task: asyncio.Task[None] | None = None
@@ -162,7 +162,7 @@ class StandaloneStreams:
         True once none is open (the subscription is no longer needed).
         """
         loop = asyncio.get_running_loop()
-        next_tick = loop.time() + self._tick
+        next_tick = loop.time() + self.keepalive / 2
         while self._streams or self._opening:
             event = None
             with anyio.move_on_after(max(0.0, next_tick - loop.time())):
@@ -173,7 +173,7 @@ class StandaloneStreams:
                 for stream in tuple(self._streams):
                     stream.offer(event)
             if loop.time() >= next_tick:
-                next_tick = loop.time() + self._tick
+                next_tick = loop.time() + self.keepalive / 2
                 for stream in tuple(self._streams):
                     stream.tick()
         self._retire(ready)  # before leaving the subscription, which awaits
