@@ -170,11 +170,15 @@ class McpEndpoint:
             await self._fail(exchange, failures.unexpected(f"HTTP {scope.get('method')} endpoint"))
         finally:
             current_request.reset(token)
-            if not exchange.detached:  # else it ends with its stream (_detacher)
-                self._over(exchange)
+            if not exchange.detached:  # else it ends with its stream (_over, from _detacher)
+                self.drain.leave()
+                exchange.stream_ended()
+                if self.observer is not None:
+                    self.observer.finish(record)
 
     def _over(self, exchange: Exchange) -> None:
-        """The request is over: out of the drain's count, its stream closed, its line logged."""
+        """A detached stream's request is over: out of the drain's count, its stream closed, its
+        line logged (as the end of __call__ does for every other request)."""
         self.drain.leave()
         exchange.stream_ended()
         if self.observer is not None:
