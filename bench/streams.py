@@ -3,8 +3,8 @@
 For each state backend (memory, and Redis with the bench's private redis-server) one server is
 started; the bench opens N sessions, reads the server's RSS, then opens one standalone GET stream
 on each session (each on its own connection, held open after its priming event) and reads the
-RSS again. The difference over N is the cost of one open stream in the replica: the connection,
-its request and the stream's task, what a client's idle GET costs a deployment.
+RSS again. The difference over N is the cost of one open stream in the replica: the connection
+and whatever the stream holds there, what a client's idle GET costs a deployment.
 
     .venv/bin/python -m bench.streams                       # 10,000 streams, memory and redis
     .venv/bin/python -m bench.streams --streams 2000 --states memory

@@ -17,10 +17,11 @@ from mcpserve.config import load_settings
 from mcpserve.errors import ConfigError
 from mcpserve.transports.http.tls import ReloadingTls
 from tests.deploy.certs import TestCA, served_serial
-from tests.deploy.mcp_client import legacy_call, modern_call
+from tests.deploy.mcp_client import ACCEPT, legacy_call, modern_call
 from tests.deploy.serving import serving
 from tests.support.processes import child_env, mcpserve_argv
 from tests.support.servers import free_port
+from tests.support.wire import initialize_request
 
 pytestmark = pytest.mark.slow
 TOOL = ("get_deployment_status", {"service": "checkout-api"})
@@ -54,6 +55,31 @@ def test_a_client_trusting_the_ca_calls_a_tool_in_both_eras(ca: TestCA) -> None:
             modern_call(served.url, *TOOL)  # the system trust store does not know our CA
         with pytest.raises(httpx.TransportError):
             httpx.get(f"http://127.0.0.1:{port}/health", timeout=5)  # plain HTTP is not served
+
+
+def test_a_get_stream_over_tls_is_served_detached_and_ends_with_its_session(ca: TestCA) -> None:
+    """The stream leaves its request for the TLS connection itself (detached.py); when its
+    session is deleted it ends, and that connection serves the next request."""
+    port = free_port()
+    trust = ca.client_context()
+    env = tls_env(ca, port, MCPSERVE_SESSION_SWEEP_INTERVAL="0.2")
+    with (
+        serving(port, scheme="https", probe={"verify": trust}, env=env) as served,
+        httpx.Client(timeout=10, verify=trust) as http,
+    ):
+        opened = http.post(served.url, json=initialize_request(0, "2025-11-25"), headers={"accept": ACCEPT})
+        headers = {"mcp-session-id": opened.headers["mcp-session-id"], "mcp-protocol-version": "2025-11-25"}
+        with http.stream("GET", served.url, headers={**headers, "accept": "text/event-stream"}) as stream:
+            assert stream.status_code == 200
+            lines = stream.iter_lines()
+            assert next(line for line in lines if line.startswith("retry:")) == "retry: 1000"
+            with httpx.Client(timeout=10, verify=trust) as other:
+                assert other.delete(served.url, headers=headers).status_code == 200
+            # The rest of the priming event, then the end of the response: the iteration stops.
+            assert [line for line in lines if line.strip()] == ["data: "]
+        again = http.post(served.url, json=initialize_request(0, "2025-11-25"), headers={"accept": ACCEPT})
+        assert again.status_code == 200
+        assert http.get(f"{served.url.rsplit('/', 1)[0]}/health").status_code == 200
 
 
 def test_mutual_tls_refuses_a_client_without_a_certificate(ca: TestCA) -> None:

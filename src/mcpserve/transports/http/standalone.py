@@ -126,6 +126,8 @@ class StandaloneStreams:
         self._opening -= 1
         self._streams.add(stream)
         self.watch.watch(stream.session_id, stream)
+        if self._task is None:  # the subscription failed after this stream's subscribed()
+            stream.cancel()
 
     def abandon(self) -> None:
         self._opening -= 1
