@@ -29,6 +29,7 @@ from mcpserve.protocol import jsonrpc
 from mcpserve.protocol.session import LegacySession
 from mcpserve.store.base import EventStore, NotificationBus, SessionStore
 from mcpserve.transports.http import sse
+from mcpserve.transports.http.stream import RETRY_MS
 from mcpserve.transports.http.tables import GetStreams
 from mcpserve.transports.http.watch import StreamWatch
 from mcpserve.types import JSONObject
@@ -37,7 +38,6 @@ __all__ = ["AsgiSink", "StandaloneStream", "StandaloneStreams", "StreamSink"]
 
 logger = logging.getLogger("mcpserve.http")
 
-_RETRY_MS = 1000
 _NO_MORE: JSONObject = {}  # the broadcast subscription ended (compared by identity)
 
 
@@ -287,7 +287,7 @@ class StandaloneStream:
         finally:
             if end:
                 if self._hub.closing.is_set():
-                    self._sink.write(sse.retry(_RETRY_MS))
+                    self._sink.write(sse.retry(RETRY_MS))
                 self._sink.end()
 
 

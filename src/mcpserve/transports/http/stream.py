@@ -18,10 +18,10 @@ from mcpserve.store.base import EventStore
 from mcpserve.transports.http import sse
 from mcpserve.types import JSONObject
 
-__all__ = ["ResponseStream", "Send", "json_response"]
+__all__ = ["RETRY_MS", "ResponseStream", "Send", "json_response"]
 
 Send = Any  # the ASGI send callable
-_RETRY_MS = 1000
+RETRY_MS = 1000  # the reconnection delay a resumable stream asks of its client
 
 
 async def json_response(
@@ -111,8 +111,8 @@ class ResponseStream:
             self.connected = False
 
     async def open_sse(self, *, keepalives: bool = True) -> None:
-        """Start the SSE response. ``keepalives=False``: the caller sends them (:meth:`keepalive`)
-        from its own task, which saves an open stream a task of its own."""
+        """Start the SSE response. ``keepalives=False``: something else keeps it alive (a
+        standalone GET stream: the replica's one task for all of them, see standalone.py)."""
         async with self._lock:
             if self.started:
                 return
@@ -129,7 +129,7 @@ class ResponseStream:
             if self._resumable is not None:
                 store, session_id = self._resumable
                 event_id = await store.append(session_id, self.stream_id, {})
-                await self._write(sse.priming(event_id, _RETRY_MS))
+                await self._write(sse.priming(event_id, RETRY_MS))
             if keepalives:
                 self._keepalive_task = asyncio.get_running_loop().create_task(self._keepalives())
 
@@ -179,14 +179,6 @@ class ResponseStream:
             self.finished = True
             self._released.set()
 
-    async def end_for_shutdown(self) -> None:
-        """End a stream the server is closing with a ``retry`` hint first, so the client
-        reconnects (to another replica, behind a balancer) promptly with ``Last-Event-ID``."""
-        if self.started and not self.finished:
-            async with self._lock:
-                await self._write(sse.retry(_RETRY_MS))
-        await self.finish(None, 200)
-
     # -- 2025 era: closing the connection mid-request and resuming on another (SEP-1699) -------------
     async def detach(self) -> None:
         """End the HTTP response but not the stream: later events are stored for a resumption.
@@ -230,7 +222,7 @@ class ResponseStream:
                 )
             except OSError:
                 self.connected = False
-            await self._write(sse.retry(_RETRY_MS))
+            await self._write(sse.retry(RETRY_MS))
             await self._write_events(missed)
             return self._released
 
