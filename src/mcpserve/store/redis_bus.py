@@ -296,4 +296,5 @@ class RedisMessageBus:
         self._reader = self._heartbeat = None
         if self._pubsub is not None:
             pubsub, self._pubsub = self._pubsub, None
+            self._alive = False  # a later listener subscribes the liveness channel again
             await pubsub.aclose()

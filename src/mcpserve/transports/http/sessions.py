@@ -9,6 +9,7 @@ waiting for the client's answer, streams still being written, the one GET stream
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 from collections.abc import Callable
@@ -403,8 +404,8 @@ class SessionService:
                 await self.tables.get_streams.release(session_id)
             elif generic is not None:
                 stream.lost()  # the request ends here, whatever ended it
-                if stream.closed is not None:
-                    await stream.closed
+                if stream.closed is not None:  # not cancelled with this task: it releases the claim
+                    await asyncio.shield(stream.closed)
 
     async def delete(self, headers: dict[str, str], send: Send, principal: Principal | None) -> None:
         found = await self._session_for(headers, send, principal)

@@ -149,6 +149,8 @@ class StandaloneStreams:
             logger.exception("the replica's GET streams lost their broadcast subscription")
         finally:
             self._retire(ready)
+            if not ready.done():  # stopped before subscribing (the loop is closing)
+                ready.cancel()
         if not idle:  # the subscription ended under open streams: they would hear nothing more
             for stream in tuple(self._streams):
                 stream.cancel()
