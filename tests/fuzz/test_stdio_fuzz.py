@@ -61,7 +61,7 @@ async def test_the_reader_yields_every_line_however_the_bytes_arrive(data: bytes
     chunks = [data[start:end] for start, end in itertools.pairwise(bounds)]
     pending = iter(chunks)
 
-    def read(size: int) -> bytes:
+    async def read(size: int) -> bytes:
         return next(pending, b"")
 
     with anyio.fail_after(5):

@@ -4,17 +4,17 @@ The first accepted message fixes the era for the process: ``initialize`` starts 
 session, a request with a 2026-07-28 ``_meta`` envelope makes the process stateless. stdout
 carries protocol messages only; logs go to stderr. On EOF the server answers every request it
 already read, ends listen streams with their result, and returns.
+How the bytes are read and written (on the event loop for pipes): ``stdio_streams``.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, BinaryIO
 
 import anyio
-import anyio.to_thread
-from anyio.abc import TaskGroup
+from anyio.abc import TaskGroup, TaskStatus
 
 from mcpserve.errors import InvalidRequest, ProtocolError, ToolError, UnsupportedProtocolVersion
 from mcpserve.protocol import jsonrpc
@@ -26,6 +26,7 @@ from mcpserve.server.admission import Admission, CallGate, caller_key
 from mcpserve.server.call import Call
 from mcpserve.server.dispatch import Dispatcher
 from mcpserve.server.pending import PendingRequests
+from mcpserve.transports.stdio_streams import open_input, open_output
 from mcpserve.types import JSONObject, RequestId
 
 __all__ = ["StdioConnection", "read_lines", "serve_stdio"]
@@ -34,29 +35,28 @@ logger = logging.getLogger("mcpserve.stdio")
 _CHUNK = 65536
 
 
-async def read_lines(read: Callable[[int], bytes], max_bytes: int) -> AsyncIterator[bytes | None]:
-    """Yield complete lines from a blocking reader; ``None`` stands for a line over ``max_bytes``.
-
-    Reading happens in a worker thread so pipes, files and terminals all work the same.
-    """
+async def read_lines(read: Callable[[int], Awaitable[bytes]], max_bytes: int) -> AsyncIterator[bytes | None]:
+    """Yield complete lines from ``read`` (``b""`` at the end); ``None`` stands for a line over
+    ``max_bytes``, whose bytes are skipped up to its newline."""
     buffer = b""
     discarding = False
     while True:
-        chunk = await anyio.to_thread.run_sync(read, _CHUNK)
+        chunk = await read(_CHUNK)
         if not chunk:
             if buffer.strip() and not discarding:
                 yield buffer
             return
         buffer += chunk
-        while b"\n" in buffer:
-            line, buffer = buffer.split(b"\n", 1)
-            if discarding:
-                discarding = False
-                yield None
-            elif len(line) > max_bytes:
-                yield None
-            elif line.strip():
-                yield line
+        if b"\n" in chunk:
+            *lines, buffer = buffer.split(b"\n")
+            for line in lines:
+                if discarding:
+                    discarding = False
+                    yield None
+                elif len(line) > max_bytes:
+                    yield None
+                elif line.strip():
+                    yield line
         if len(buffer) > max_bytes and not discarding:
             discarding, buffer = True, b""
         elif discarding:
@@ -77,21 +77,26 @@ class StdioOutbound:
 
 
 class StdioConnection:
-    """One client on a pair of byte streams."""
+    """One client on a pair of byte streams.
+
+    ``write`` takes one encoded message on the event loop and must not block; ``drain``, when
+    given, waits while the client is behind on reading.
+    """
 
     def __init__(
         self,
         dispatcher: Dispatcher,
-        write: Callable[[bytes], Any],
+        write: Callable[[bytes], object],
         *,
+        drain: Callable[[], Awaitable[None]] | None = None,
         max_line_bytes: int,
         gate: CallGate | None = None,
     ) -> None:
         self.dispatcher = dispatcher
         self.gate = gate
         self._write = write
+        self._drain = drain
         self._max_line_bytes = max_line_bytes
-        self._lock = anyio.Lock()
         self.era: Era | None = None
         self.session: LegacySession | None = None
         self._inflight: dict[RequestId, anyio.CancelScope] = {}
@@ -100,9 +105,9 @@ class StdioConnection:
         self._closed = False
 
     async def write(self, message: JSONObject) -> None:
-        data = failures.encode(message) + b"\n"
-        async with self._lock:
-            await anyio.to_thread.run_sync(self._write, data)
+        self._write(failures.encode(message) + b"\n")
+        if self._drain is not None:
+            await self._drain()
 
     async def ask(self, method: str, params: JSONObject) -> JSONObject:
         """Send a server→client request and wait for its response."""
@@ -116,7 +121,7 @@ class StdioConnection:
 
     async def run(self, lines: AsyncIterator[bytes | None]) -> None:
         async with anyio.create_task_group() as group:
-            group.start_soon(self._forward_changes)
+            await group.start(self._forward_changes)  # subscribed before the first line is read
             async with anyio.create_task_group() as requests:
                 async for line in lines:
                     try:
@@ -223,9 +228,10 @@ class StdioConnection:
             self.session = call.session
         await self.write(response)
 
-    async def _forward_changes(self) -> None:
+    async def _forward_changes(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """2025 era: list changes always, resource updates for subscribed URIs."""
         async with self.dispatcher.server.bus.subscribe() as events:
+            task_status.started()
             async for event in events:
                 session = self.session
                 if self.era != "legacy" or session is None or not session.initialized:
@@ -246,12 +252,9 @@ async def serve_stdio(
     max_line_bytes: int,
     gate: CallGate | None = None,
 ) -> None:
-    """Serve one client over ``stdin``/``stdout`` until EOF."""
-
-    def write(data: bytes) -> None:
-        stdout.write(data)
-        stdout.flush()
-
-    read = getattr(stdin, "read1", stdin.read)
-    connection = StdioConnection(dispatcher, write, max_line_bytes=max_line_bytes, gate=gate)
-    await connection.run(read_lines(read, max_line_bytes))
+    """Serve one client over ``stdin``/``stdout`` until EOF (every reply written before returning)."""
+    async with open_input(stdin) as read, open_output(stdout) as output:
+        connection = StdioConnection(
+            dispatcher, output.write, drain=output.drain, max_line_bytes=max_line_bytes, gate=gate
+        )
+        await connection.run(read_lines(read, max_line_bytes))
