@@ -142,7 +142,7 @@ class Bridge:
         parked = False
         try:
             while True:
-                kind, value = await exchange.events.get()
+                kind, value = await exchange.next()
                 if kind == "result":
                     return value  # type: ignore[no-any-return]
                 if kind == "error":
