@@ -59,8 +59,8 @@ class Ask:
 class Exchange:
     """One request to the upstream and everything it produces, in order.
 
-    Most exchanges see one event, the result: ``next`` returns what is already there without
-    suspending, and otherwise waits on one future (no queue per request).
+    Most exchanges see one event, the result: ``take`` returns what is already there, and
+    ``arrival`` is the one future to wait on when nothing is (no queue per request).
     """
 
     __slots__ = ("_events", "_waiter", "done", "id", "method")
@@ -80,20 +80,23 @@ class Exchange:
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    async def next(self) -> tuple[EventKind, Any]:
-        """The next event, in the order they came."""
-        while not self._events:
-            self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
-        return self._events.popleft()
+    def take(self) -> tuple[EventKind, Any] | None:
+        """The next event if one has come, in the order they came."""
+        return self._events.popleft() if self._events else None
+
+    def arrival(self) -> asyncio.Future[None]:
+        """A future that completes when the next event comes (await it when ``take`` gave None)."""
+        self._waiter = asyncio.get_running_loop().create_future()
+        return self._waiter
 
     async def outcome(self) -> JSONObject:
         """The result, skipping progress; a question is declined (there is no client to ask)."""
         while True:
-            kind, value = await self.next()
+            event = self.take()
+            if event is None:
+                await self.arrival()
+                continue
+            kind, value = event
             if kind == "result":
                 return value  # type: ignore[no-any-return]
             if kind == "error":
