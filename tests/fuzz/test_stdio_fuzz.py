@@ -136,11 +136,11 @@ async def test_a_fault_while_reading_one_line_is_answered_and_the_connection_goe
     receive = connection._receive
     faults = iter([RuntimeError("reader bug with /srv/path")])
 
-    async def fails_once(line: bytes | None, requests: Any) -> None:
+    async def fails_once(line: bytes | None) -> None:
         fault = next(faults, None)
         if fault is not None:
             raise fault
-        await receive(line, requests)
+        await receive(line)
 
     monkeypatch.setattr(connection, "_receive", fails_once)
 

@@ -9,12 +9,13 @@ How the bytes are read and written (on the event loop for pipes): ``stdio_stream
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, BinaryIO
 
 import anyio
-from anyio.abc import TaskGroup, TaskStatus
+from anyio.abc import TaskStatus
 
 from mcpserve.errors import InvalidRequest, ProtocolError, ToolError, UnsupportedProtocolVersion
 from mcpserve.protocol import jsonrpc
@@ -99,7 +100,10 @@ class StdioConnection:
         self._max_line_bytes = max_line_bytes
         self.era: Era | None = None
         self.session: LegacySession | None = None
-        self._inflight: dict[RequestId, anyio.CancelScope] = {}
+        # Requests running, by id; a client's notifications/cancelled moves one to ``_abandoned``.
+        self._inflight: dict[RequestId, asyncio.Task[None]] = {}
+        self._running: set[asyncio.Task[None]] = set()
+        self._abandoned: set[asyncio.Task[None]] = set()
         self._pending = PendingRequests()
         self._next_id = 0
         self._closed = False
@@ -122,14 +126,19 @@ class StdioConnection:
     async def run(self, lines: AsyncIterator[bytes | None]) -> None:
         async with anyio.create_task_group() as group:
             await group.start(self._forward_changes)  # subscribed before the first line is read
-            async with anyio.create_task_group() as requests:
+            try:
                 async for line in lines:
                     try:
-                        await self._receive(line, requests)
+                        await self._receive(line)
                     except Exception:  # a fault of ours must not end the connection
                         error = failures.unexpected("stdio message")
                         await self.write(failures.error_response(None, error, self.era))
                 self._close()
+                while self._running:  # EOF: every request already read is answered
+                    await asyncio.wait(set(self._running))
+            finally:
+                for task in self._running:  # only when run itself was cancelled
+                    task.cancel()
             group.cancel_scope.cancel()
 
     def _close(self) -> None:
@@ -138,7 +147,7 @@ class StdioConnection:
         self._pending.abandon_all()
         self.dispatcher.closing.set()
 
-    async def _receive(self, line: bytes | None, requests: TaskGroup) -> None:
+    async def _receive(self, line: bytes | None) -> None:
         if line is None:
             error = InvalidRequest(f"Message too large: the limit is {self._max_line_bytes} bytes")
             await self.write(failures.error_response(None, error, self.era))
@@ -155,18 +164,19 @@ class StdioConnection:
         elif isinstance(message, jsonrpc.Notification):
             self._notification(message)
         else:
-            await self._request(message, requests)
+            await self._request(message)
 
     def _notification(self, message: jsonrpc.Notification) -> None:
         if message.method == "notifications/cancelled":
             target = jsonrpc.as_request_id(message.params.get("requestId"))  # may be any JSON: unhashable
-            scope = self._inflight.get(target) if target is not None else None
-            if scope is not None:
-                scope.cancel()
+            task = self._inflight.pop(target, None) if target is not None else None
+            if task is not None:
+                self._abandoned.add(task)
+                task.cancel()
         elif self.era == "legacy" and message.method == "notifications/initialized" and self.session:
             self.session = self.session.mark_initialized()
 
-    async def _request(self, message: jsonrpc.Request, requests: TaskGroup) -> None:
+    async def _request(self, message: jsonrpc.Request) -> None:
         try:
             call = self._call_for(message)
         except ProtocolError as exc:
@@ -174,9 +184,21 @@ class StdioConnection:
             return
         if message.method == "initialize" or (call.era == "legacy" and message.method == "logging/setLevel"):
             # Session transitions run in order, before any later message is read.
-            await self._run(call, anyio.CancelScope())
+            await self._serve(call)
             return
-        requests.start_soon(self._run, call, anyio.CancelScope())
+        # One plain task per request: the client cancels it by id, its deadline is set on it.
+        task = asyncio.get_running_loop().create_task(self._serve(call))
+        call.task = task
+        self._running.add(task)
+        self._inflight[call.id] = task
+        task.add_done_callback(self._ended)
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        self._running.discard(task)
+        self._abandoned.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # Not even its error reply could be written (the client stopped reading, say).
+            logger.error("a stdio request ended without a reply", exc_info=task.exception())
 
     def _call_for(self, message: jsonrpc.Request) -> Call:
         params = message.params
@@ -207,21 +229,29 @@ class StdioConnection:
             caller_key(call.principal, "stdio"), name if isinstance(name, str) else None
         )
 
-    async def _run(self, call: Call, scope: anyio.CancelScope) -> None:
+    async def _serve(self, call: Call) -> None:
+        try:
+            await self._run(call)
+        except asyncio.CancelledError:
+            if asyncio.current_task() in self._abandoned:
+                return  # cancelled by the client: send nothing more about this request
+            raise
+        except Exception:  # a fault of ours must not end the connection
+            await self.write(failures.error_response(call.id, failures.unexpected(call.method), call.era))
+        finally:
+            if call.task is not None and self._inflight.get(call.id) is call.task:
+                del self._inflight[call.id]
+
+    async def _run(self, call: Call) -> None:
         admission = await self._admit(call)
         if admission is not None and admission.error is not None:
             await self.write(failures.error_response(call.id, admission.error, call.era))
             return
-        self._inflight[call.id] = scope
         try:
-            with scope:
-                response = await self.dispatcher.handle(call)
+            response = await self.dispatcher.handle(call)
         finally:
-            self._inflight.pop(call.id, None)
             if admission is not None:
                 admission.release()
-        if scope.cancel_called:
-            return  # cancelled by the client: send nothing more about this request
         if call.era == "legacy" and call.session is not None and call.session is not self.session:
             if call.method == "initialize":
                 self.era = "legacy"
