@@ -377,7 +377,7 @@ def run_stdio(server: MCPServer, settings: Settings) -> None:
                 gate=gate,
             )
 
-    anyio.run(main)
+    anyio.run(main, backend_options={"use_uvloop": True})
 
 
 _YOUNG_THRESHOLD = 7_000

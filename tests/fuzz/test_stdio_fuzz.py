@@ -61,7 +61,7 @@ async def test_the_reader_yields_every_line_however_the_bytes_arrive(data: bytes
     chunks = [data[start:end] for start, end in itertools.pairwise(bounds)]
     pending = iter(chunks)
 
-    def read(size: int) -> bytes:
+    async def read(size: int) -> bytes:
         return next(pending, b"")
 
     with anyio.fail_after(5):
@@ -136,11 +136,11 @@ async def test_a_fault_while_reading_one_line_is_answered_and_the_connection_goe
     receive = connection._receive
     faults = iter([RuntimeError("reader bug with /srv/path")])
 
-    async def fails_once(line: bytes | None, requests: Any) -> None:
+    async def fails_once(line: bytes | None) -> None:
         fault = next(faults, None)
         if fault is not None:
             raise fault
-        await receive(line, requests)
+        await receive(line)
 
     monkeypatch.setattr(connection, "_receive", fails_once)
 

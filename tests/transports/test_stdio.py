@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import io
 import itertools
+import os
 import subprocess
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import anyio
-import anyio.from_thread
 import orjson
 import pytest
 from anyio.abc import Process
@@ -261,16 +261,16 @@ def _dispatcher(**options: Any) -> Dispatcher:
     return Dispatcher(stdio_app.app, keyring=KeyRing([bytes(32)]), **options)
 
 
-def _reader(*chunks: bytes) -> Callable[[int], bytes]:
+def _reader(*chunks: bytes) -> Callable[[int], Awaitable[bytes]]:
     pending = list(chunks)
 
-    def read(size: int) -> bytes:
+    async def read(size: int) -> bytes:
         return pending.pop(0) if pending else b""
 
     return read
 
 
-async def _collect(read: Callable[[int], bytes], max_bytes: int) -> list[bytes | None]:
+async def _collect(read: Callable[[int], Awaitable[bytes]], max_bytes: int) -> list[bytes | None]:
     return [line async for line in read_lines(read, max_bytes)]
 
 
@@ -302,6 +302,37 @@ async def test_serve_stdio_over_byte_streams_answers_in_order_of_completion() ->
     assert sorted(r["id"] for r in replies) == [1, 2]
 
 
+async def test_serve_stdio_over_pipes_answers_everything_and_leaves_the_pipes_blocking() -> None:
+    """Pipes are served on the event loop (non-blocking meanwhile); at EOF every reply is out and
+    the descriptors are as they were, for whoever shares them."""
+    requests = b"".join(
+        orjson.dumps(modern_request(n, "tools/call", {"name": "echo", "arguments": {"text": str(n)}})) + b"\n"
+        for n in range(50)
+    )
+    in_read, in_write = os.pipe()
+    out_read, out_write = os.pipe()
+    os.write(in_write, requests)
+    os.close(in_write)
+    with os.fdopen(in_read, "rb", buffering=0) as stdin, os.fdopen(out_write, "wb", buffering=0) as stdout:
+        with anyio.fail_after(10):
+            await serve_stdio(_dispatcher(), stdin, stdout, max_line_bytes=MAX_LINE)
+        assert os.get_blocking(in_read) and os.get_blocking(out_write)
+    with os.fdopen(out_read, "rb") as replies:
+        texts = {r["id"]: r["result"]["content"][0]["text"] for r in map(orjson.loads, replies)}
+    assert texts == {n: str(n) for n in range(50)}
+
+
+async def test_serve_stdio_to_a_regular_file_writes_every_reply(tmp_path: Path) -> None:
+    """A file cannot be polled: it is written from a worker thread, all of it before returning."""
+    path = tmp_path / "out.jsonl"
+    stdin = io.BytesIO(
+        b"".join(orjson.dumps(modern_request(n, "server/discover")) + b"\n" for n in range(20))
+    )
+    with path.open("wb") as stdout, anyio.fail_after(10):
+        await serve_stdio(_dispatcher(), stdin, stdout, max_line_bytes=MAX_LINE)
+    assert sorted(orjson.loads(line)["id"] for line in path.read_bytes().splitlines()) == list(range(20))
+
+
 @dataclass
 class InProcess:
     """A StdioConnection fed from a memory stream, its writes collected in another."""
@@ -329,7 +360,7 @@ async def in_process(dispatcher: Dispatcher | None = None) -> AsyncIterator[InPr
     def write(data: bytes) -> None:
         assert data.endswith(b"\n") and data.count(b"\n") == 1
         written.append(orjson.loads(data))
-        anyio.from_thread.run_sync(out_send.send_nowait, written[-1])
+        out_send.send_nowait(written[-1])
 
     async def lines() -> AsyncIterator[bytes | None]:
         async with line_receive:

@@ -85,8 +85,8 @@ def _tool(spec: UpstreamSpec, definition: JSONObject, call: Forward) -> Forwarde
         logger.warning("upstream tool skipped: its served name is not a valid tool name", upstream=spec.name)
         return None
 
-    async def forward(arguments: JSONObject, ctx: Context) -> Any:
-        return await call(original, arguments, ctx)
+    def forward(arguments: JSONObject, ctx: Context) -> Awaitable[Any]:
+        return call(original, arguments, ctx)  # the upstream's coroutine, awaited by the dispatcher
 
     served = {**definition, "name": name}
     return ForwardedTool(name, forward, _SIGNATURE, True, None, served, frozenset(), spec.timeout, spec.name)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import anyio
+from opentelemetry import context as otel_context
 
 from mcpserve.errors import (
     InvalidParams,
@@ -94,8 +95,14 @@ def forwarded_meta(meta: JSONObject | None) -> JSONObject | None:
     """The ``_meta`` sent upstream: the client's trace context, replaced by the gateway's own span
     when tracing is on (the upstream's spans then sit under the gateway's call), nothing else."""
     kept: JSONObject = {k: meta[k] for k in TRACE_KEYS if k in meta} if meta else {}
-    inject_meta(kept)
+    if otel_context.get_current():  # an empty context has no span or baggage to write in
+        inject_meta(kept)
     return kept or None
+
+
+def _with_meta(ctx: Context, params: JSONObject) -> JSONObject:
+    meta = forwarded_meta(ctx.meta)
+    return {**params, "_meta": meta} if meta else params
 
 
 class Bridge:
@@ -114,27 +121,49 @@ class Bridge:
         self._parked: dict[str, _Parked] = {}
         self._holds: set[asyncio.Task[None]] = set()
 
-    async def run(
-        self, ctx: Context, acquire: Callable[[], Awaitable[Session]], method: str, params: JSONObject
+    def run(
+        self,
+        ctx: Context,
+        session: Session | None,
+        acquire: Callable[[Context], Awaitable[Session]],
+        method: str,
+        params: JSONObject,
+    ) -> Awaitable[JSONObject | InputRequired]:
+        """The upstream's result for ``method`` (or the question to put to a 2026-07-28 client).
+
+        ``session`` is the ready one when there is (the common case: sent now, one coroutine to
+        await); otherwise ``acquire`` waits for it. A retry carrying answers resumes its parked call.
+        """
+        if self._parked:
+            self._expire()
+        if _token(ctx) is not None:
+            return self._resume(ctx)
+        if session is None:
+            return self._acquired(ctx, acquire, method, params)
+        return self._follow(ctx, session, session.start(method, _with_meta(ctx, params)))
+
+    async def _acquired(
+        self,
+        ctx: Context,
+        acquire: Callable[[Context], Awaitable[Session]],
+        method: str,
+        params: JSONObject,
     ) -> JSONObject | InputRequired:
-        """The upstream's result for ``method`` (or the question to put to a 2026-07-28 client)."""
-        self._expire()
+        session = await acquire(ctx)
+        return await self._follow(ctx, session, session.start(method, _with_meta(ctx, params)))
+
+    async def _resume(self, ctx: Context) -> JSONObject | InputRequired:
         token = _token(ctx)
-        if token is not None:
-            parked = self._parked.get(token)
-            if parked is None:  # parked on another replica, or gone
-                return await resume_elsewhere(self._bus(), self.upstream, token, ctx)
-            refusal = parked.refusal(_principal(ctx), ctx.input_responses, self.upstream)
-            if refusal is not None:
-                raise refusal
-            self._unpark(token)
-            session, exchange = parked.session, parked.exchange
-            parked.answer(ctx.input_responses or {})
-        else:
-            session = await acquire()
-            meta = forwarded_meta(ctx.meta)
-            exchange = session.start(method, {**params, "_meta": meta} if meta else params)
-        return await self._follow(ctx, session, exchange)
+        assert token is not None
+        parked = self._parked.get(token)
+        if parked is None:  # parked on another replica, or gone
+            return await resume_elsewhere(self._bus(), self.upstream, token, ctx)
+        refusal = parked.refusal(_principal(ctx), ctx.input_responses, self.upstream)
+        if refusal is not None:
+            raise refusal
+        self._unpark(token)
+        parked.answer(ctx.input_responses or {})
+        return await self._follow(ctx, parked.session, parked.exchange)
 
     async def _follow(
         self, client: Client, session: Session, exchange: Exchange
@@ -142,7 +171,11 @@ class Bridge:
         parked = False
         try:
             while True:
-                kind, value = await exchange.events.get()
+                event = exchange.take()
+                if event is None:
+                    await exchange.arrival()
+                    continue
+                kind, value = event
                 if kind == "result":
                     return value  # type: ignore[no-any-return]
                 if kind == "error":

@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from mcpserve.gateway.config import UpstreamSpec
 from mcpserve.gateway.rpc import UpstreamFailure
+from mcpserve.gateway.session import Session
 from mcpserve.gateway.supervisor import OnReady, Opener, Supervisor
 from mcpserve.observability.logs import get_logger
 from mcpserve.server.context import Context
@@ -60,6 +61,15 @@ class ChildPool:
         self.children[key] = supervisor
         supervisor.start()
         return supervisor
+
+    def ready(self, key: str) -> Session | None:
+        """The child's session for ``key`` when it is up and ready (the common case), else None:
+        then :meth:`acquire` starts it or waits for it."""
+        supervisor = self.children.get(key)
+        if supervisor is None or supervisor.state != "ready" or supervisor.session is None:
+            return None
+        supervisor.last_used = time.monotonic()
+        return supervisor.session
 
     async def acquire(self, key: str) -> Supervisor:
         supervisor = self.children.get(key)

@@ -1,6 +1,6 @@
 """JSON-RPC with one upstream: requests multiplexed by id, what comes back routed to its exchange.
 
-An :class:`Exchange` is one request in flight. Its events arrive in order on a queue: progress,
+An :class:`Exchange` is one request in flight. Its events arrive in order: progress,
 questions the upstream asks the client (elicitation, sampling, roots) and finally the result or
 an error. When the upstream goes away every exchange ends at once with an error naming it.
 """
@@ -8,6 +8,7 @@ an error. When the upstream goes away every exchange ends at once with an error 
 from __future__ import annotations
 
 import asyncio
+import collections
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -56,25 +57,46 @@ class Ask:
 
 
 class Exchange:
-    """One request to the upstream and everything it produces, in order."""
+    """One request to the upstream and everything it produces, in order.
 
-    __slots__ = ("done", "events", "id", "method")
+    Most exchanges see one event, the result: ``take`` returns what is already there, and
+    ``arrival`` is the one future to wait on when nothing is (no queue per request).
+    """
+
+    __slots__ = ("_events", "_waiter", "done", "id", "method")
 
     def __init__(self, request_id: int, method: str) -> None:
         self.id = request_id
         self.method = method
-        self.events: asyncio.Queue[tuple[EventKind, Any]] = asyncio.Queue()
+        self._events: collections.deque[tuple[EventKind, Any]] = collections.deque()
+        self._waiter: asyncio.Future[None] | None = None
         self.done = False
 
     def put(self, kind: EventKind, value: Any) -> None:
         if kind in ("result", "error"):
             self.done = True
-        self.events.put_nowait((kind, value))
+        self._events.append((kind, value))
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def take(self) -> tuple[EventKind, Any] | None:
+        """The next event if one has come, in the order they came."""
+        return self._events.popleft() if self._events else None
+
+    def arrival(self) -> asyncio.Future[None]:
+        """A future that completes when the next event comes (await it when ``take`` gave None)."""
+        self._waiter = asyncio.get_running_loop().create_future()
+        return self._waiter
 
     async def outcome(self) -> JSONObject:
         """The result, skipping progress; a question is declined (there is no client to ask)."""
         while True:
-            kind, value = await self.events.get()
+            event = self.take()
+            if event is None:
+                await self.arrival()
+                continue
+            kind, value = event
             if kind == "result":
                 return value  # type: ignore[no-any-return]
             if kind == "error":

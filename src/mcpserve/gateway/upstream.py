@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 from mcpserve.config import child_environment, header_values
@@ -196,6 +196,11 @@ class Upstream:
         except Exception as exc:
             logger.warning("upstream re-listing failed", upstream=self.spec.name, reason=str(exc)[:200])
 
+    def _ready_session(self, ctx: Context) -> Session | None:
+        """The call's child session when it is ready now (else ``_session`` waits for it)."""
+        assert self.pool is not None and self.spec is not None
+        return self.pool.ready(isolation_key(self.spec, ctx))
+
     async def _session(self, ctx: Context) -> Session:
         assert self.spec is not None
         return await self._child(isolation_key(self.spec, ctx))
@@ -205,24 +210,29 @@ class Upstream:
         supervisor = await self.pool.acquire(key)
         return await supervisor.ready_session()
 
-    async def _run(self, ctx: Context, method: str, params: JSONObject) -> JSONObject | InputRequired:
+    def _run(self, ctx: Context, method: str, params: JSONObject) -> Awaitable[JSONObject | InputRequired]:
         """Run here, or, for a 2025-era session whose child runs on another replica, there."""
-        assert self.bridge is not None and self.spec is not None and self.owners is not None
+        assert self.bridge is not None and self.spec is not None
         if self.spec.isolation == "per-session" and ctx.session is not None:
             bus = self._message_bus()
             if bus is not None and not isinstance(bus, MemoryMessageBus):
-                target = await self.owners.route(bus, isolation_key(self.spec, ctx))
-                if target is not None:
-                    return await forward(bus, target, self.name, ctx, method, params)
-        return await self.bridge.run(ctx, functools.partial(self._session, ctx), method, params)
+                return self._run_routed(bus, ctx, method, params)
+        return self.bridge.run(ctx, self._ready_session(ctx), self._session, method, params)
+
+    async def _run_routed(
+        self, bus: MessageBus, ctx: Context, method: str, params: JSONObject
+    ) -> JSONObject | InputRequired:
+        assert self.bridge is not None and self.spec is not None and self.owners is not None
+        target = await self.owners.route(bus, isolation_key(self.spec, ctx))
+        if target is not None:
+            return await forward(bus, target, self.name, ctx, method, params)
+        return await self.bridge.run(ctx, self._ready_session(ctx), self._session, method, params)
 
     # -- forwarding ---------------------------------------------------------------------------------
     async def call_tool(self, name: str, arguments: JSONObject, ctx: Context) -> JSONObject | InputRequired:
-        assert self.bridge is not None
         self.calls += 1
-        params: JSONObject = {"name": name, "arguments": arguments}
         try:
-            return await self._run(ctx, "tools/call", params)
+            return await self._run(ctx, "tools/call", {"name": name, "arguments": arguments})
         except (UpstreamFailure, UpstreamRpcError, TimeoutError) as exc:
             raise tool_failure(self.name, exc) from None
 
