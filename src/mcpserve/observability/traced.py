@@ -19,7 +19,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
 from mcpserve.observability.requests import current_request
-from mcpserve.observability.tracing import RootSampling, failed, parent_context, span_ids
+from mcpserve.observability.tracing import SdkServerSpans, ServerSpans, failed, parent_context, span_ids
 from mcpserve.ratelimit.base import Budget, Decision, Limiter
 from mcpserve.server.call import Call
 from mcpserve.server.dispatch import Dispatcher
@@ -101,16 +101,17 @@ class TracedDispatcher(Dispatcher):
 
     A ``tools/call`` span is also the tool call's span (``gen_ai.operation.name`` is
     ``execute_tool``, as the conventions have it): what the tool does (queries, upstream calls,
-    its own spans) are its children. ``roots`` decides requests without trace context before any
-    span exists (see :class:`~mcpserve.observability.tracing.RootSampling`).
+    its own spans) are its children. ``spans`` decides each request's sampling before any span
+    exists and makes the span (see :class:`~mcpserve.observability.tracing.ServerSpans`);
+    ``tracer`` makes the Redis check's child span.
     """
 
     def __init__(
-        self, server: MCPServer, *, tracer: trace.Tracer, roots: RootSampling | None = None, **options: Any
+        self, server: MCPServer, *, tracer: trace.Tracer, spans: ServerSpans | SdkServerSpans, **options: Any
     ) -> None:
         super().__init__(server, **options)
         self.tracer = tracer
-        self.roots = roots
+        self.spans = spans
 
     async def handle(self, call: Call) -> JSONObject:
         span = self._start(call)
@@ -126,36 +127,22 @@ class TracedDispatcher(Dispatcher):
             otel_context.detach(token)
         if span.is_recording():
             _record_outcome(span, response)
-        span.end()
+            span.end()
         return response
 
     def _start(self, call: Call) -> trace.Span:
-        """The request's span: a bare context when it is left out, else the SDK's span."""
+        """The request's span: a bare context when it is left out, else a recorded one."""
         headers = call.headers
         parent, links = parent_context(call.params.get("_meta"), headers)
         admitted = _admission.get()
         if admitted is not None:
             _admission.set(None)
-        attributes = None
-        roots = self.roots if parent is None else None
-        if roots is not None:
-            unsampled = roots.unsampled()
-            if unsampled is not None:
-                return unsampled
-            attributes = request_attributes(call, headers)  # sampled: given at the start, in one go
-        span = self.tracer.start_span(
-            _span_name(call, self.server),
-            context=parent,
-            kind=SpanKind.SERVER,
-            attributes=attributes,
-            links=links,
-            start_time=admitted.start if admitted is not None else None,
-        )
-        if roots is not None:
-            roots.forget()  # the preset id was this span's; never another's
+
+        def describe() -> tuple[str, dict[str, Any]]:  # only for a sampled request
+            return _span_name(call, self.server), request_attributes(call, headers)
+
+        span = self.spans.start(parent, describe, links, admitted.start if admitted is not None else None)
         if span.is_recording():
-            if attributes is None:
-                span.set_attributes(request_attributes(call, headers))
             record = current_request.get()
             if record is not None:
                 record.trace = span_ids(span)

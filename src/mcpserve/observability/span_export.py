@@ -1,0 +1,213 @@
+"""Finished spans leave the process in batches, off the requests' path.
+
+:class:`BufferedSpanProcessor` replaces the SDK's ``BatchSpanProcessor``: a request hands its
+finished span over with one append under a lock (the SDK's processor takes a condition
+variable and a deque per span), and a background thread exports what has gathered every
+``delay`` seconds, or as soon as a batch is full. The buffer is bounded: beyond it the newest
+spans are dropped and counted (``mcp_trace_spans_dropped_total``), so a slow or absent
+collector never slows or fails a request. :class:`OtlpHttpExporter` posts the batches,
+encoded by :mod:`mcpserve.observability.otlp`, to an OTLP/HTTP endpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Final
+
+import httpx
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from mcpserve.observability.otlp import encode_spans
+
+__all__ = ["BufferedSpanProcessor", "ExportCounts", "OtlpHttpExporter", "SpanExportCollector"]
+
+_log = logging.getLogger(__name__)
+
+Export = Callable[[Sequence[ReadableSpan]], bool]
+# Statuses a collector answers when it may take the batch later (OTLP/HTTP specification).
+_RETRYABLE: Final = frozenset({429, 502, 503, 504})
+
+
+class ExportCounts:
+    """What happened to finished spans: exported, dropped at a full buffer, lost in failed exports."""
+
+    def __init__(self) -> None:
+        self.exported = 0
+        self.dropped = 0
+        self.failed = 0
+
+
+class BufferedSpanProcessor(SpanProcessor):
+    """Sampled spans into a bounded buffer; a thread exports it in batches on a timer or when full."""
+
+    def __init__(
+        self,
+        export: Export,
+        *,
+        max_queue_size: int = 2048,
+        max_export_batch_size: int = 512,
+        delay_seconds: float = 5.0,
+        on_shutdown: Callable[[], None] | None = None,
+    ) -> None:
+        self._export = export
+        self._limit = max_queue_size
+        self._batch = min(max_export_batch_size, max_queue_size)
+        self._delay = delay_seconds
+        self._on_shutdown = on_shutdown
+        self.counts = ExportCounts()
+        self._spans: list[ReadableSpan] = []
+        self._lock = threading.Lock()
+        self._wake = threading.Event()  # a full batch, a flush or shutdown: export now
+        self._rounds = threading.Condition()
+        self._started = self._ended = 0  # export rounds, for force_flush to wait on
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="mcpserve-span-export", daemon=True)
+        self._thread.start()
+
+    # -- the requests' side ---------------------------------------------------------------
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        return None
+
+    def on_end(self, span: ReadableSpan) -> None:
+        context = span.context
+        if context is None or not context.trace_flags.sampled:
+            return
+        with self._lock:
+            if len(self._spans) >= self._limit:
+                self.counts.dropped += 1
+                return
+            self._spans.append(span)
+            full = len(self._spans) == self._batch
+        if full:
+            self._wake.set()
+
+    # -- the export thread ----------------------------------------------------------------
+    def _take(self) -> list[ReadableSpan]:
+        with self._rounds:
+            self._started += 1
+        with self._lock:
+            spans, self._spans = self._spans, []
+        return spans
+
+    def _send(self, spans: list[ReadableSpan]) -> None:
+        for start in range(0, len(spans), self._batch):
+            batch = spans[start : start + self._batch]
+            try:
+                sent = self._export(batch)
+            except Exception:  # an exporter bug must not end the thread: the next batch may go
+                _log.exception("span export failed")
+                sent = False
+            if sent:
+                self.counts.exported += len(batch)
+            else:
+                self.counts.failed += len(batch)
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(self._delay)
+            self._wake.clear()
+            stopping = self._stopping
+            self._send(self._take())
+            with self._rounds:
+                self._ended += 1
+                self._rounds.notify_all()
+            if stopping:
+                return
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        """Export what is buffered now; False if that did not finish within the timeout."""
+        if not self._thread.is_alive():
+            return False
+        with self._rounds:
+            # The next round to start takes every span ended before this call; it starts at
+            # once (a round under way now clears the wake-up before counting itself started).
+            target = self._started + 1
+            self._wake.set()
+            return self._rounds.wait_for(lambda: self._ended >= target, timeout_millis / 1000)
+
+    def shutdown(self) -> None:
+        """Export what is left, then stop the thread (at exit: the provider calls this)."""
+        if self._thread.is_alive():
+            self._stopping = True
+            self._wake.set()
+            self._thread.join()
+        if self._on_shutdown is not None:
+            self._on_shutdown()
+
+
+class OtlpHttpExporter:
+    """POSTs batches of spans as OTLP protobuf to a collector's ``/v1/traces``.
+
+    A failed export is retried, with growing pauses, while the collector says it may take the
+    batch later (429, 502, 503, 504) or cannot be reached, within ``timeout`` seconds; then the
+    batch is given up and logged. Headers (often an API key) are never logged.
+    """
+
+    def __init__(self, endpoint: str, headers: Mapping[str, str], timeout: float) -> None:
+        self._endpoint = endpoint
+        self._timeout = timeout
+        self._client = httpx.Client(
+            headers={**headers, "content-type": "application/x-protobuf"}, timeout=timeout
+        )
+        self._closed = threading.Event()
+
+    def __call__(self, spans: Sequence[ReadableSpan]) -> bool:
+        body = encode_spans(spans)
+        deadline = time.monotonic() + self._timeout
+        pause = 0.5
+        while True:
+            problem = self._post(body, deadline)
+            if problem is None:
+                return True
+            retry, reason = problem
+            if not retry or time.monotonic() + pause > deadline or self._closed.is_set():
+                _log.warning("%d spans not exported to %s: %s", len(spans), self._endpoint, reason)
+                return False
+            self._closed.wait(pause)  # returns early at shutdown
+            pause *= 2
+
+    def _post(self, body: bytes, deadline: float) -> tuple[bool, str] | None:
+        """None when the collector took the batch; else (worth retrying, what went wrong)."""
+        try:
+            answer = self._client.post(
+                self._endpoint, content=body, timeout=max(deadline - time.monotonic(), 0.1)
+            )
+        except httpx.HTTPError as exc:
+            return True, type(exc).__name__
+        if answer.is_success:
+            return None
+        return answer.status_code in _RETRYABLE, f"HTTP {answer.status_code}"
+
+    def close(self) -> None:
+        self._closed.set()
+        self._client.close()
+
+
+class SpanExportCollector(Collector):
+    """The processor's counts as Prometheus counters, in the app's registry."""
+
+    def __init__(self, counts: ExportCounts) -> None:
+        self._counts = counts
+
+    def collect(self) -> Iterator[Metric]:
+        counts = self._counts
+        for name, help_text, value in (
+            ("mcp_trace_spans_exported", "Sampled spans sent to the trace collector.", counts.exported),
+            (
+                "mcp_trace_spans_dropped",
+                "Sampled spans dropped because the export buffer was full (OTEL_BSP_MAX_QUEUE_SIZE).",
+                counts.dropped,
+            ),
+            (
+                "mcp_trace_spans_failed",
+                "Sampled spans lost because the collector refused them or could not be reached.",
+                counts.failed,
+            ),
+        ):
+            yield CounterMetricFamily(name, help_text, value=value)
