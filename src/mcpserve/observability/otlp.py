@@ -20,7 +20,7 @@ from typing import Any, Final
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from opentelemetry.trace import SpanContext
+from opentelemetry.trace import SpanContext, SpanKind, StatusCode
 
 __all__ = ["encode_spans"]
 
@@ -36,6 +36,14 @@ _IS_REMOTE: Final = 0x200  # ... and it is remote
 # Encoded attribute keys (a KeyValue's field 1), kept while there are few: keys repeat, values less.
 _KEYS: dict[str, bytes] = {}
 _MAX_KEYS: Final = 1024
+# Encoded span attributes with a text value, by (key, value): most repeat from span to span (the
+# method, the tool, the transport, the version). Emptied when full, so values that never repeat
+# (request and session ids) cannot crowd out those that do for long.
+_TEXT_ATTRIBUTES: dict[tuple[str, str], bytes] = {}
+_MAX_TEXT_ATTRIBUTES: Final = 4096
+_NONE: Final[Mapping[str, Any]] = {}
+_UNSET_STATUS: Final = b"\x7a\x00"
+_KINDS: Final = {kind: b"\x30" + bytes((kind.value + 1,)) for kind in SpanKind}  # the proto counts from 1
 
 
 def _varint(value: int) -> bytes:
@@ -147,31 +155,51 @@ def _links(span: ReadableSpan) -> list[bytes]:
 
 def _status(span: ReadableSpan) -> bytes:
     status = span.status
+    code = status.status_code
+    if code is StatusCode.UNSET and not status.description:
+        return _UNSET_STATUS
     body = b"" if not status.description else _text(b"\x12", status.description)
-    code = status.status_code.value
-    return _field(b"\x7a", body + b"\x18" + _SMALL[code] if code else body)
+    return _field(b"\x7a", body + b"\x18" + _SMALL[code.value] if code.value else body)
+
+
+def _text_attribute(key: str, value: str) -> bytes:
+    """A span's attribute field (9) with a text value, kept for the next span that has it."""
+    field = _field(b"\x4a", _key(key) + _field(b"\x12", _text(b"\x0a", value)))
+    if len(_TEXT_ATTRIBUTES) >= _MAX_TEXT_ATTRIBUTES:
+        _TEXT_ATTRIBUTES.clear()
+    _TEXT_ATTRIBUTES[key, value] = field
+    return field
 
 
 def _span(span: ReadableSpan) -> bytes:
+    """A Span message. Written for the common span (a few text attributes, no events) in few calls."""
     context = span.context
     assert context is not None  # a finished span always has one
     fields = [
-        b"\x0a\x10" + context.trace_id.to_bytes(16, "big"),
-        b"\x12\x08" + context.span_id.to_bytes(8, "big"),
+        b"\x0a\x10",
+        context.trace_id.to_bytes(16, "big"),
+        b"\x12\x08",
+        context.span_id.to_bytes(8, "big"),
     ]
     if context.trace_state:
         fields.append(_text(b"\x1a", ",".join(f"{k}={v}" for k, v in context.trace_state.items())))
     parent = span.parent
     if parent is not None:
-        fields.append(b"\x22\x08" + parent.span_id.to_bytes(8, "big"))
-    if span.name:
-        fields.append(_text(b"\x2a", span.name))
-    fields.append(b"\x30" + _SMALL[span.kind.value + 1])  # the proto's kinds count from UNSPECIFIED
-    if span.start_time:
-        fields.append(b"\x39" + _FIXED64(span.start_time))
-    if span.end_time:
-        fields.append(b"\x41" + _FIXED64(span.end_time))
-    fields += _attributes(b"\x4a", span.attributes)
+        fields += (b"\x22\x08", parent.span_id.to_bytes(8, "big"))
+    name = span.name
+    if name:
+        fields.append(_text(b"\x2a", name))
+    fields.append(_KINDS[span.kind])
+    start, end = span.start_time, span.end_time
+    if start:
+        fields += (b"\x39", _FIXED64(start))
+    if end:
+        fields += (b"\x41", _FIXED64(end))
+    for key, value in (span.attributes or _NONE).items():
+        if type(value) is str:
+            fields.append(_TEXT_ATTRIBUTES.get((key, value)) or _text_attribute(key, value))
+        else:
+            fields += _attributes(b"\x4a", {key: value})
     fields += _count(b"\x50", span.dropped_attributes)
     if span.events:
         fields += _events(span)
@@ -179,8 +207,7 @@ def _span(span: ReadableSpan) -> bytes:
     if span.links:
         fields += _links(span)
         fields += _count(b"\x70", span.dropped_links)
-    fields.append(_status(span))
-    fields.append(b"\x85\x01" + _flags(parent))  # field 16, fixed32
+    fields += (_status(span), b"\x85\x01", _flags(parent))  # flags: field 16, fixed32
     return b"".join(fields)
 
 
