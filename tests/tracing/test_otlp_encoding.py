@@ -102,7 +102,8 @@ def _server_span(parent: SpanContext | None) -> ReadableSpan:
     )
     span = spans.start(
         parent,
-        lambda: ("tools/call echo", {"mcp.method.name": "tools/call", "jsonrpc.request.id": "1"}),
+        lambda name: (name, {"mcp.method.name": "tools/call", "jsonrpc.request.id": "1"}),
+        "tools/call echo",
         [Link(_remote(), {"transport": True})],
         start_time=1_000,
     )

@@ -21,6 +21,7 @@ from opentelemetry.trace import SpanContext, SpanKind, StatusCode, TraceFlags, T
 
 from mcpserve import MCPServer
 from mcpserve.config import load_settings
+from mcpserve.observability import tracing as tracing_module
 from mcpserve.observability.logs import get_logger
 from mcpserve.observability.traced import TracedDispatcher, TracedLimiter
 from mcpserve.observability.tracing import (
@@ -30,7 +31,9 @@ from mcpserve.observability.tracing import (
     ServerSpans,
     inject_meta,
     operation_span,
+    stop_using,
     tracer,
+    use_span,
 )
 from mcpserve.protocol import jsonrpc
 from mcpserve.protocol.envelope import read_request_meta
@@ -358,20 +361,20 @@ def test_the_early_decision_is_the_sdk_samplers_verdict(name: str) -> None:
 
 
 def test_a_request_left_out_costs_a_bare_span_whose_context_is_built_once() -> None:
-    def never() -> tuple[str, dict[str, Any]]:
+    def never(_: object) -> tuple[str, dict[str, Any]]:
         raise AssertionError("a request left out has no name or attributes to compute")
 
     processor = SimpleSpanProcessor(InMemorySpanExporter())
     nothing = ServerSpans(
         Sampling(0.0, parent_based=True), processor, Resource({}), InstrumentationScope("t")
     )
-    left = nothing.start(None, never)
+    left = nothing.start(None, never, None)
     assert isinstance(left, LeftOut) and not left.is_recording() and left.get_span_context().is_valid
     # Built on first read, then the same: a child span and an outgoing request see one context.
     assert left.get_span_context() is left.get_span_context()
     assert not left.get_span_context().trace_flags.sampled
     caller = SpanContext(secrets.randbits(128) or 1, 5, True, TraceFlags(0), TraceState([("vendor", "x")]))
-    followed = nothing.start(caller, never).get_span_context()  # an unsampled caller, followed
+    followed = nothing.start(caller, never, None).get_span_context()  # an unsampled caller, followed
     assert (followed.trace_id, followed.trace_state, followed.is_remote) == (
         caller.trace_id,
         caller.trace_state,
@@ -394,3 +397,17 @@ async def test_a_provider_installed_before_mcpserves_takes_the_request_spans() -
     assert server.kind is SpanKind.SERVER and _hex(server.context.trace_id, 32) == trace_id
     assert server.parent is not None and _hex(server.parent.span_id, 16) == parent
     assert (server.attributes or {})["gen_ai.tool.name"] == "sync_chatty"
+
+
+def test_a_request_span_is_made_current_through_opentelemetrys_own_context(spans: Recorded) -> None:
+    assert tracing_module._CURRENT is not None  # the default runtime context: the two-call path
+    span = trace.NonRecordingSpan(SpanContext(1, 2, False, TraceFlags(TraceFlags.SAMPLED)))
+    with tracer("tests").start_as_current_span("outer") as outer:
+        token = use_span(span)
+        assert trace.get_current_span() is span
+        with tracer("tests").start_as_current_span("child"):  # the SDK nests its spans under it
+            pass
+        stop_using(token)
+        assert trace.get_current_span() is outer
+    child = spans.named("child")
+    assert child.parent is not None and (child.parent.trace_id, child.parent.span_id) == (1, 2)

@@ -14,12 +14,19 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
 from urllib.parse import urlsplit
 
-from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
 from mcpserve.observability.requests import current_request
-from mcpserve.observability.tracing import SdkServerSpans, ServerSpans, failed, parent_context, span_ids
+from mcpserve.observability.tracing import (
+    SdkServerSpans,
+    ServerSpans,
+    failed,
+    parent_context,
+    span_ids,
+    stop_using,
+    use_span,
+)
 from mcpserve.ratelimit.base import Budget, Decision, Limiter
 from mcpserve.server.call import Call
 from mcpserve.server.dispatch import Dispatcher
@@ -115,16 +122,16 @@ class TracedDispatcher(Dispatcher):
 
     async def handle(self, call: Call) -> JSONObject:
         span = self._start(call)
-        token = otel_context.attach(trace.set_span_in_context(span))
+        token = use_span(span)
         try:
             response = await super().handle(call)
         except asyncio.CancelledError:
             if span.is_recording():
                 failed(span, "cancelled")
-            span.end()
+                span.end()
             raise
         finally:
-            otel_context.detach(token)
+            stop_using(token)
         if span.is_recording():
             _record_outcome(span, response)
             span.end()
@@ -132,16 +139,11 @@ class TracedDispatcher(Dispatcher):
 
     def _start(self, call: Call) -> trace.Span:
         """The request's span: a bare context when it is left out, else a recorded one."""
-        headers = call.headers
-        parent, links = parent_context(call.params.get("_meta"), headers)
+        parent, links = parent_context(call.params.get("_meta"), call.headers)
         admitted = _admission.get()
         if admitted is not None:
             _admission.set(None)
-
-        def describe() -> tuple[str, dict[str, Any]]:  # only for a sampled request
-            return _span_name(call, self.server), request_attributes(call, headers)
-
-        span = self.spans.start(parent, describe, links, admitted.start if admitted is not None else None)
+        span = self.spans.start(parent, self._describe, call, links, admitted.start if admitted else None)
         if span.is_recording():
             record = current_request.get()
             if record is not None:
@@ -149,6 +151,10 @@ class TracedDispatcher(Dispatcher):
             if admitted is not None:
                 self._admission_span(span, admitted)
         return span
+
+    def _describe(self, call: Call) -> tuple[str, dict[str, Any]]:
+        """A sampled request's span name and attributes (a request left out never computes them)."""
+        return _span_name(call, self.server), request_attributes(call, call.headers)
 
     def _admission_span(self, parent: trace.Span, timed: _Timed) -> None:
         child = self.tracer.start_span(

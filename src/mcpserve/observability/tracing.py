@@ -16,12 +16,16 @@ import logging
 import traceback
 from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar, Token
 from random import getrandbits
 from time import time_ns
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.baggage.propagation import W3CBaggagePropagator
+from opentelemetry.context import Context
+from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
 from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan, SpanProcessor
@@ -46,6 +50,8 @@ __all__ = [
     "ServerSpans",
     "SdkServerSpans",
     "span_ids",
+    "stop_using",
+    "use_span",
     "tracer",
 ]
 
@@ -58,6 +64,7 @@ _ROOT_UNSAMPLED: Final = TraceFlags(TraceFlags.RANDOM_TRACE_ID)
 _ROOT_SAMPLED: Final = TraceFlags(TraceFlags.SAMPLED | TraceFlags.RANDOM_TRACE_ID)
 _UNSET: Final = Status(StatusCode.UNSET)
 _log = logging.getLogger(__name__)
+_Subject = TypeVar("_Subject")  # what a request span describes (the dispatcher's call)
 
 
 def tracer(name: str = TRACER_NAME) -> trace.Tracer:
@@ -285,15 +292,16 @@ class ServerSpans:
     def start(
         self,
         parent: trace.SpanContext | None,
-        describe: Callable[[], tuple[str, dict[str, Any]]],
+        describe: Callable[[_Subject], tuple[str, dict[str, Any]]],
+        subject: _Subject,
         links: Sequence[Link] = (),
         start_time: int | None = None,
     ) -> trace.Span:
-        """The span of a request under ``parent``; ``describe`` gives its name and attributes."""
+        """The span of a request under ``parent``; ``describe(subject)`` gives its name and attributes."""
         trace_id = parent.trace_id if parent is not None else getrandbits(128) or 1
         if not self.sampling.sampled(trace_id, parent):
             return LeftOut(trace_id, parent)
-        name, attributes = describe()
+        name, attributes = describe(subject)
         context = trace.SpanContext(
             trace_id,
             getrandbits(64) or 1,
@@ -322,11 +330,12 @@ class SdkServerSpans:
     def start(
         self,
         parent: trace.SpanContext | None,
-        describe: Callable[[], tuple[str, dict[str, Any]]],
+        describe: Callable[[_Subject], tuple[str, dict[str, Any]]],
+        subject: _Subject,
         links: Sequence[Link] = (),
         start_time: int | None = None,
     ) -> trace.Span:
-        name, attributes = describe()
+        name, attributes = describe(subject)
         return self._tracer.start_span(
             name,
             context=trace.set_span_in_context(trace.NonRecordingSpan(parent)) if parent is not None else None,
@@ -335,6 +344,37 @@ class SdkServerSpans:
             links=links,
             start_time=start_time,
         )
+
+
+# -- the request's span as the current span ----------------------------------------------------
+def _context_variable() -> ContextVar[Context] | None:
+    """The context variable behind OpenTelemetry's current context, when it is the default one.
+
+    ``attach``/``detach`` reach it through seven Python calls; a request's span is made current
+    with two. With another runtime context (``OTEL_PYTHON_CONTEXT``) the public calls are used.
+    """
+    runtime = getattr(otel_context, "_RUNTIME_CONTEXT", None)
+    variable = getattr(runtime, "_current_context", None)
+    if isinstance(runtime, ContextVarsRuntimeContext) and isinstance(variable, ContextVar):
+        return variable
+    return None
+
+
+_CURRENT: Final = _context_variable()
+
+
+def use_span(span: trace.Span) -> Token[Context] | object:
+    """Make ``span`` the current span (for this task or thread); :func:`stop_using` undoes it."""
+    if _CURRENT is None:
+        return otel_context.attach(trace.set_span_in_context(span))
+    return _CURRENT.set(trace.set_span_in_context(span, _CURRENT.get()))
+
+
+def stop_using(token: Token[Context] | object) -> None:
+    if _CURRENT is None:
+        otel_context.detach(token)  # type: ignore[arg-type]
+    else:
+        _CURRENT.reset(token)  # type: ignore[arg-type]
 
 
 # -- context across MCP -----------------------------------------------------------------------
@@ -352,7 +392,7 @@ def _span_context(carrier: dict[str, str]) -> trace.SpanContext | None:
 
 def parent_context(
     meta: Any, headers: Mapping[str, str] | None
-) -> tuple[trace.SpanContext | None, list[Link]]:
+) -> tuple[trace.SpanContext | None, Sequence[Link]]:
     """The parent of a request's span, and links to any other context that arrived with it.
 
     ``_meta`` wins (both eras; on stdio it is the only carrier); the HTTP ``traceparent`` header
@@ -363,10 +403,10 @@ def parent_context(
     from_meta = _carrier(meta) if isinstance(meta, dict) and "traceparent" in meta else None
     from_http = _carrier(headers) if headers is not None and "traceparent" in headers else None
     if from_meta is None:
-        return (_span_context(from_http) if from_http is not None else None), []
+        return (_span_context(from_http) if from_http is not None else None), ()
     parent = _span_context(from_meta)
     transport = _span_context(from_http) if from_http is not None else None
-    return parent, ([Link(transport)] if transport is not None else [])
+    return parent, ((Link(transport),) if transport is not None else ())
 
 
 def inject_meta(meta: MutableMapping[str, Any] | None = None) -> MutableMapping[str, Any]:
