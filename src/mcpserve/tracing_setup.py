@@ -114,8 +114,11 @@ def _exporting_processor(settings: Settings) -> BufferedSpanProcessor | None:
         _traces_endpoint(settings),
         parse_key_values(headers.get_secret_value(), "headers") if headers is not None else {},
         timeout=settings.otel_exporter_otlp_timeout / 1000,
+        budget=settings.otel_bsp_export_timeout / 1000,
     )
-    return BufferedSpanProcessor(exporter, on_shutdown=exporter.close, **options)
+    return BufferedSpanProcessor(
+        exporter, before_last=exporter.last_attempts, after_last=exporter.close, **options
+    )
 
 
 def build_tracer_provider(settings: Settings) -> Provider:

@@ -53,13 +53,14 @@ class BufferedSpanProcessor(SpanProcessor):
         max_queue_size: int = 2048,
         max_export_batch_size: int = 512,
         delay_seconds: float = 5.0,
-        on_shutdown: Callable[[], None] | None = None,
+        before_last: Callable[[], None] | None = None,
+        after_last: Callable[[], None] | None = None,
     ) -> None:
         self._export = export
         self._limit = max_queue_size
         self._batch = min(max_export_batch_size, max_queue_size)
         self._delay = delay_seconds
-        self._on_shutdown = on_shutdown
+        self._before_last, self._after_last = before_last, after_last  # the exporter's, at shutdown
         self.counts = ExportCounts()
         self._spans: list[ReadableSpan] = []
         self._lock = threading.Lock()
@@ -134,58 +135,62 @@ class BufferedSpanProcessor(SpanProcessor):
     def shutdown(self) -> None:
         """Export what is left, then stop the thread (at exit: the provider calls this)."""
         if self._thread.is_alive():
+            if self._before_last is not None:
+                self._before_last()
             self._stopping = True
             self._wake.set()
             self._thread.join()
-        if self._on_shutdown is not None:
-            self._on_shutdown()
+        if self._after_last is not None:
+            self._after_last()
 
 
 class OtlpHttpExporter:
     """POSTs batches of spans as OTLP protobuf to a collector's ``/v1/traces``.
 
-    A failed export is retried, with growing pauses, while the collector says it may take the
-    batch later (429, 502, 503, 504) or cannot be reached, within ``timeout`` seconds; then the
-    batch is given up and logged. Headers (often an API key) are never logged.
+    Each POST waits ``timeout`` seconds at most. A failed export is retried, with growing pauses,
+    while the collector says it may take the batch later (429, 502, 503, 504) or cannot be
+    reached, for ``budget`` seconds in all; then the batch is given up and logged. At shutdown
+    (:meth:`last_attempts`) a batch gets one POST, so a collector that does not answer delays
+    the exit by ``timeout`` at most. Headers (often an API key) are never logged.
     """
 
-    def __init__(self, endpoint: str, headers: Mapping[str, str], timeout: float) -> None:
+    def __init__(self, endpoint: str, headers: Mapping[str, str], timeout: float, budget: float) -> None:
         self._endpoint = endpoint
         self._timeout = timeout
-        self._client = httpx.Client(
-            headers={**headers, "content-type": "application/x-protobuf"}, timeout=timeout
-        )
-        self._closed = threading.Event()
+        self._budget = budget
+        self._client = httpx.Client(headers={**headers, "content-type": "application/x-protobuf"})
+        self._last = threading.Event()
 
     def __call__(self, spans: Sequence[ReadableSpan]) -> bool:
         body = encode_spans(spans)
-        deadline = time.monotonic() + self._timeout
+        deadline = time.monotonic() + self._budget
         pause = 0.5
         while True:
-            problem = self._post(body, deadline)
+            problem = self._post(body, min(self._timeout, max(deadline - time.monotonic(), 0.001)))
             if problem is None:
                 return True
             retry, reason = problem
-            if not retry or time.monotonic() + pause > deadline or self._closed.is_set():
+            if not retry or time.monotonic() + pause >= deadline or self._last.is_set():
                 _log.warning("%d spans not exported to %s: %s", len(spans), self._endpoint, reason)
                 return False
-            self._closed.wait(pause)  # returns early at shutdown
+            self._last.wait(pause)  # returns early at shutdown
             pause *= 2
 
-    def _post(self, body: bytes, deadline: float) -> tuple[bool, str] | None:
+    def _post(self, body: bytes, timeout: float) -> tuple[bool, str] | None:
         """None when the collector took the batch; else (worth retrying, what went wrong)."""
         try:
-            answer = self._client.post(
-                self._endpoint, content=body, timeout=max(deadline - time.monotonic(), 0.1)
-            )
+            answer = self._client.post(self._endpoint, content=body, timeout=timeout)
         except httpx.HTTPError as exc:
             return True, type(exc).__name__
         if answer.is_success:
             return None
         return answer.status_code in _RETRYABLE, f"HTTP {answer.status_code}"
 
+    def last_attempts(self) -> None:
+        """From now on one POST per batch: the process is exiting."""
+        self._last.set()
+
     def close(self) -> None:
-        self._closed.set()
         self._client.close()
 
 
