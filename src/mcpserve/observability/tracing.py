@@ -39,6 +39,9 @@ from mcpserve._version import __version__
 
 __all__ = [
     "TRACER_NAME",
+    "CURRENT_CONTEXT",
+    "LOW_64",
+    "SPAN_KEY",
     "add_trace_ids",
     "failed",
     "operation_span",
@@ -60,6 +63,7 @@ TRACER_NAME: Final = "mcpserve"
 _CONTEXT_KEYS: Final = ("traceparent", "tracestate", "baggage")
 _PROPAGATOR: Final = CompositePropagator([TraceContextTextMapPropagator(), W3CBaggagePropagator()])
 # A new trace's flags: its id is random (W3C Trace Context level 2), as the SDK's are.
+LOW_64: Final = TraceIdRatioBased.TRACE_ID_LIMIT  # the trace id bits a ratio decides on
 _ROOT_UNSAMPLED: Final = TraceFlags(TraceFlags.RANDOM_TRACE_ID)
 _ROOT_SAMPLED: Final = TraceFlags(TraceFlags.SAMPLED | TraceFlags.RANDOM_TRACE_ID)
 _UNSET: Final = Status(StatusCode.UNSET)
@@ -83,13 +87,14 @@ class Sampling:
     """
 
     def __init__(self, ratio: float, parent_based: bool) -> None:
-        self._bound = TraceIdRatioBased.get_bound_for_rate(ratio)
+        # A new trace is sampled when the low 64 bits of its id are below this.
+        self.root_bound = TraceIdRatioBased.get_bound_for_rate(ratio)
         self._parent_based = parent_based
 
     def sampled(self, trace_id: int, parent: trace.SpanContext | None) -> bool:
         if parent is not None and self._parent_based:
             return parent.trace_flags.sampled
-        return trace_id & TraceIdRatioBased.TRACE_ID_LIMIT < self._bound
+        return trace_id & LOW_64 < self.root_bound
 
 
 class LeftOut(trace.NonRecordingSpan):
@@ -100,7 +105,9 @@ class LeftOut(trace.NonRecordingSpan):
     or an outgoing request's ``traceparent``. Most requests never read them.
     """
 
-    def __init__(self, trace_id: int, parent: trace.SpanContext | None) -> None:  # no super().__init__()
+    def __init__(
+        self, trace_id: int, parent: trace.SpanContext | None = None
+    ) -> None:  # no super().__init__()
         self._trace_id = trace_id
         self._parent = parent
         self._context: trace.SpanContext | None = None  # type: ignore[assignment]
@@ -296,9 +303,16 @@ class ServerSpans:
         subject: _Subject,
         links: Sequence[Link] = (),
         start_time: int | None = None,
+        trace_id: int | None = None,
     ) -> trace.Span:
-        """The span of a request under ``parent``; ``describe(subject)`` gives its name and attributes."""
-        trace_id = parent.trace_id if parent is not None else getrandbits(128) or 1
+        """The span of a request under ``parent``; ``describe(subject)`` gives its name and attributes.
+
+        ``trace_id`` is a new trace's id when the caller drew it already (and found it sampled).
+        """
+        if parent is not None:
+            trace_id = parent.trace_id
+        elif trace_id is None:
+            trace_id = getrandbits(128) or 1
         if not self.sampling.sampled(trace_id, parent):
             return LeftOut(trace_id, parent)
         name, attributes = describe(subject)
@@ -361,6 +375,9 @@ def _context_variable() -> ContextVar[Context] | None:
 
 
 _CURRENT: Final = _context_variable()
+CURRENT_CONTEXT: Final = _CURRENT
+# The key OpenTelemetry keeps the current span under in a context: read from one it builds.
+SPAN_KEY: Final = next(iter(trace.set_span_in_context(trace.INVALID_SPAN, Context())))
 
 
 def use_span(span: trace.Span) -> Token[Context] | object:
