@@ -154,10 +154,22 @@ def test_a_server_span_decodes_with_its_parent_link_events_and_status() -> None:
 
 
 def test_values_the_wire_cannot_carry_are_left_out_not_fatal() -> None:
-    span = _server_span(None)
-    span._attributes = {"too large": 2**64, "kept": "yes"}  # as a processor could find it
-    (decoded,) = _decoded([span]).resource_spans[0].scope_spans[0].spans
-    assert [kv.key for kv in decoded.attributes] == ["kept"]
+    plain = ReadableSpan(
+        "plain", _remote(), attributes={"too large": 2**64, "kept": "yes"}, resource=Resource({})
+    )
+    spans = ServerSpans(
+        Sampling(1.0, parent_based=True),
+        SimpleSpanProcessor(InMemorySpanExporter()),
+        Resource({}),
+        InstrumentationScope("t"),
+    )
+    server = spans.start(None, lambda name: (name, {"kept": "yes"}), "server")
+    server.set_attribute("too large", 2**64)  # a valid Python attribute, beyond int64
+    server.end()
+    for span in (plain, server):
+        assert isinstance(span, ReadableSpan)
+        (decoded,) = _decoded([span]).resource_spans[0].scope_spans[0].spans
+        assert [kv.key for kv in decoded.attributes] == ["kept"]
 
 
 def test_no_spans_is_an_empty_request() -> None:

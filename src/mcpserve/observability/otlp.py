@@ -22,6 +22,8 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind, StatusCode
 
+from mcpserve.observability.tracing import UNSET, ServerSpan
+
 __all__ = ["encode_spans"]
 
 _log = logging.getLogger(__name__)
@@ -40,6 +42,7 @@ _MAX_KEYS: Final = 1024
 # method, the tool, the transport, the version). Emptied when full, so values that never repeat
 # (request and session ids) cannot crowd out those that do for long.
 _TEXT_ATTRIBUTES: dict[tuple[str, str], bytes] = {}
+_NAMES: dict[str, bytes] = {}
 _MAX_TEXT_ATTRIBUTES: Final = 4096
 _NONE: Final[Mapping[str, Any]] = {}
 _UNSET_STATUS: Final = b"\x7a\x00"
@@ -171,35 +174,50 @@ def _text_attribute(key: str, value: str) -> bytes:
     return field
 
 
-def _span(span: ReadableSpan) -> bytes:
-    """A Span message. Written for the common span (a few text attributes, no events) in few calls."""
-    context = span.context
-    assert context is not None  # a finished span always has one
-    fields = [
+def _name(name: str) -> bytes:
+    """A span's name field (5), kept for the next span of that name (names come from few)."""
+    field = _text(b"\x2a", name)
+    if len(_NAMES) >= _MAX_TEXT_ATTRIBUTES:
+        _NAMES.clear()
+    _NAMES[name] = field
+    return field
+
+
+def _fields(
+    fields: list[bytes],
+    context: SpanContext,
+    parent: SpanContext | None,
+    name: str,
+    start: int | None,
+    end: int | None,
+    attributes: Mapping[str, Any],
+) -> None:
+    """The fields every span has, in the order of ``trace.proto`` (the kind is the caller's)."""
+    fields += (
         b"\x0a\x10",
         context.trace_id.to_bytes(16, "big"),
         b"\x12\x08",
         context.span_id.to_bytes(8, "big"),
-    ]
+    )
     if context.trace_state:
         fields.append(_text(b"\x1a", ",".join(f"{k}={v}" for k, v in context.trace_state.items())))
-    parent = span.parent
     if parent is not None:
         fields += (b"\x22\x08", parent.span_id.to_bytes(8, "big"))
-    name = span.name
     if name:
-        fields.append(_text(b"\x2a", name))
-    fields.append(_KINDS[span.kind])
-    start, end = span.start_time, span.end_time
+        fields.append(_NAMES.get(name) or _name(name))
     if start:
         fields += (b"\x39", _FIXED64(start))
     if end:
         fields += (b"\x41", _FIXED64(end))
-    for key, value in (span.attributes or _NONE).items():
+    for key, value in attributes.items():
         if type(value) is str:
             fields.append(_TEXT_ATTRIBUTES.get((key, value)) or _text_attribute(key, value))
         else:
             fields += _attributes(b"\x4a", {key: value})
+
+
+def _rest(fields: list[bytes], span: ReadableSpan) -> None:
+    """What few spans have: dropped counts, events, links."""
     fields += _count(b"\x50", span.dropped_attributes)
     if span.events:
         fields += _events(span)
@@ -207,6 +225,33 @@ def _span(span: ReadableSpan) -> bytes:
     if span.links:
         fields += _links(span)
         fields += _count(b"\x70", span.dropped_links)
+
+
+def _server_span(span: ServerSpan) -> bytes:
+    """A request's span, read from the fields it sets itself (no property calls)."""
+    parent = span._parent
+    fields: list[bytes] = [b"\x30\x02"]  # SPAN_KIND_SERVER
+    _fields(fields, span._own_context, parent, span._name, span._start_time, span._end_time, span._values)
+    if span._events or span._links or span._dropped[0]:
+        _rest(fields, span)
+    fields += (
+        _UNSET_STATUS if span._status is UNSET else _status(span),
+        b"\x85\x01",
+        _FIXED32(_HAS_IS_REMOTE | _IS_REMOTE if parent is not None and parent.is_remote else _HAS_IS_REMOTE),
+    )
+    return b"".join(fields)
+
+
+def _span(span: ReadableSpan) -> bytes:
+    """A Span message, read through ``ReadableSpan``'s properties."""
+    if type(span) is ServerSpan:
+        return _server_span(span)
+    context = span.context
+    assert context is not None  # a finished span always has one
+    parent = span.parent
+    fields = [_KINDS[span.kind]]
+    _fields(fields, context, parent, span.name, span.start_time, span.end_time, span.attributes or _NONE)
+    _rest(fields, span)
     fields += (_status(span), b"\x85\x01", _flags(parent))  # flags: field 16, fixed32
     return b"".join(fields)
 
@@ -238,16 +283,20 @@ def encode_spans(spans: Sequence[ReadableSpan]) -> bytes:
     """
     encoded: dict[int, bytes] = {}  # id of a resource or scope object -> its fields
     groups: dict[bytes, dict[bytes, list[bytes]]] = {}
+    last: tuple[Resource | None, InstrumentationScope | None, list[bytes]] = (None, None, [])
     for span in spans:
-        resource = span.resource
-        resource_key = encoded.get(id(resource))
-        if resource_key is None:
-            resource_key = encoded[id(resource)] = _resource(resource)
-        scope = span.instrumentation_scope
-        scope_key = encoded.get(id(scope))
-        if scope_key is None:
-            scope_key = encoded[id(scope)] = _scope(scope)
-        groups.setdefault(resource_key, {}).setdefault(scope_key, []).append(_field(b"\x12", _span(span)))
+        resource, scope = span.resource, span.instrumentation_scope
+        if resource is not last[0] or scope is not last[1]:  # spans of one provider share both
+            resource_key = encoded.get(id(resource))
+            if resource_key is None:
+                resource_key = encoded[id(resource)] = _resource(resource)
+            scope_key = encoded.get(id(scope))
+            if scope_key is None:
+                scope_key = encoded[id(scope)] = _scope(scope)
+            last = (resource, scope, groups.setdefault(resource_key, {}).setdefault(scope_key, []))
+        body = _span(span)
+        size = len(body)
+        last[2].append(b"\x12" + (_SMALL[size] if size < 128 else _varint(size)) + body)
     return b"".join(
         _field(
             b"\x0a",

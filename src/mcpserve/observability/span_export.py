@@ -1,8 +1,8 @@
 """Finished spans leave the process in batches, off the requests' path.
 
 :class:`BufferedSpanProcessor` replaces the SDK's ``BatchSpanProcessor``: a request hands its
-finished span over with one append under a lock (the SDK's processor takes a condition
-variable and a deque per span), and a background thread exports what has gathered every
+finished span over with one append to a deque (the SDK's processor takes a lock and checks
+its state for each span), and a background thread exports what has gathered every
 ``delay`` seconds, or as soon as a batch is full. The buffer is bounded: beyond it the newest
 spans are dropped and counted (``mcp_trace_spans_dropped_total``), so a slow or absent
 collector never slows or fails a request. :class:`OtlpHttpExporter` posts the batches,
@@ -14,12 +14,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Final
 
 import httpx
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+from opentelemetry.trace import TraceFlags
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -62,8 +64,7 @@ class BufferedSpanProcessor(SpanProcessor):
         self._delay = delay_seconds
         self._before_last, self._after_last = before_last, after_last  # the exporter's, at shutdown
         self.counts = ExportCounts()
-        self._spans: list[ReadableSpan] = []
-        self._lock = threading.Lock()
+        self._spans: deque[ReadableSpan] = deque()
         self._wake = threading.Event()  # a full batch, a flush or shutdown: export now
         self._rounds = threading.Condition()
         self._started = self._ended = 0  # export rounds, for force_flush to wait on
@@ -77,24 +78,22 @@ class BufferedSpanProcessor(SpanProcessor):
 
     def on_end(self, span: ReadableSpan) -> None:
         context = span.context
-        if context is None or not context.trace_flags.sampled:
+        if context is None or not context.trace_flags & TraceFlags.SAMPLED:
             return
-        with self._lock:
-            if len(self._spans) >= self._limit:
-                self.counts.dropped += 1
-                return
-            self._spans.append(span)
-            full = len(self._spans) == self._batch
-        if full:
+        spans = self._spans
+        if len(spans) >= self._limit:  # a few more under a race between threads: still bounded
+            self.counts.dropped += 1
+            return
+        spans.append(span)  # a deque: appends and the export thread's pops need no lock
+        if len(spans) == self._batch:
             self._wake.set()
 
     # -- the export thread ----------------------------------------------------------------
     def _take(self) -> list[ReadableSpan]:
         with self._rounds:
             self._started += 1
-        with self._lock:
-            spans, self._spans = self._spans, []
-        return spans
+        buffered, pop = self._spans, self._spans.popleft
+        return [pop() for _ in range(len(buffered))]
 
     def _send(self, spans: list[ReadableSpan]) -> None:
         for start in range(0, len(spans), self._batch):

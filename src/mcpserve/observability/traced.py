@@ -61,30 +61,37 @@ class _Timed(NamedTuple):
 _admission: ContextVar[_Timed | None] = ContextVar("mcpserve_traced_admission", default=None)
 
 
+_HTTP: Final = {"network.transport": "tcp", "network.protocol.name": "http"}
+_PIPE: Final = {"network.transport": "pipe"}
+
+
 def request_attributes(call: Call, headers: dict[str, str] | None) -> dict[str, Any]:
     """The MCP semantic-convention attributes of a server span for ``call``."""
-    session_id = headers.get("mcp-session-id") if headers is not None else None
-    attributes: dict[str, Any] = {"mcp.method.name": call.method}
+    method = call.method
+    attributes: dict[str, Any] = {"mcp.method.name": method}
     if call.id is not None:
         attributes["jsonrpc.request.id"] = str(call.id)
     if call.protocol_version:
         attributes["mcp.protocol.version"] = call.protocol_version
     if headers is not None:  # HTTP; stdio calls carry no headers
-        attributes["network.transport"] = "tcp"
-        attributes["network.protocol.name"] = "http"
+        attributes.update(_HTTP)
+        session_id = headers.get("mcp-session-id")
+        if session_id:
+            attributes["mcp.session.id"] = session_id
     else:
-        attributes["network.transport"] = "pipe"
-    if session_id:
-        attributes["mcp.session.id"] = session_id
-    key = _TARGETED.get(call.method)
-    name = call.params.get("name")
-    if key is not None and isinstance(name, str):
-        attributes[key] = name[:_MAX_NAME]
-        if call.method == "tools/call":
-            attributes["gen_ai.operation.name"] = "execute_tool"
-    uri = call.params.get("uri")
-    if call.method in _RESOURCE_METHODS and isinstance(uri, str):
-        attributes["mcp.resource.uri"] = uri[:_MAX_NAME]
+        attributes.update(_PIPE)
+    params = call.params
+    key = _TARGETED.get(method)
+    if key is not None:
+        name = params.get("name")
+        if isinstance(name, str):
+            attributes[key] = name[:_MAX_NAME]
+            if method == "tools/call":
+                attributes["gen_ai.operation.name"] = "execute_tool"
+    elif method in _RESOURCE_METHODS:
+        uri = params.get("uri")
+        if isinstance(uri, str):
+            attributes["mcp.resource.uri"] = uri[:_MAX_NAME]
     return attributes
 
 

@@ -39,6 +39,7 @@ from mcpserve._version import __version__
 
 __all__ = [
     "TRACER_NAME",
+    "UNSET",
     "CURRENT_CONTEXT",
     "LOW_64",
     "SPAN_KEY",
@@ -66,7 +67,7 @@ _PROPAGATOR: Final = CompositePropagator([TraceContextTextMapPropagator(), W3CBa
 LOW_64: Final = TraceIdRatioBased.TRACE_ID_LIMIT  # the trace id bits a ratio decides on
 _ROOT_UNSAMPLED: Final = TraceFlags(TraceFlags.RANDOM_TRACE_ID)
 _ROOT_SAMPLED: Final = TraceFlags(TraceFlags.SAMPLED | TraceFlags.RANDOM_TRACE_ID)
-_UNSET: Final = Status(StatusCode.UNSET)
+UNSET: Final = Status(StatusCode.UNSET)  # a request span's status until something sets one
 _log = logging.getLogger(__name__)
 _Subject = TypeVar("_Subject")  # what a request span describes (the dispatcher's call)
 
@@ -181,18 +182,20 @@ class ServerSpan(trace.Span, ReadableSpan):
         self._name = name
         self._context = self._own_context = context
         self._parent = parent
-        self._kind = SpanKind.SERVER
         self._attributes = self._values = attributes
-        self._events: list[Event] = []
         self._links = links
         self._start_time = start_time
-        self._end_time: int | None = None
-        self._status = _UNSET
         self._resource = spans.resource
         self._instrumentation_scope = spans.scope
-        self._instrumentation_info = None
         self._processor = spans.processor
-        self._dropped = [0, 0, 0]  # attributes, events, links over the limits
+
+    # The rest of ReadableSpan's fields start the same in every request span; set when they change.
+    _kind = SpanKind.SERVER
+    _events: Sequence[Event] = ()
+    _end_time: int | None = None
+    _status = UNSET
+    _instrumentation_info = None
+    _dropped = (0, 0, 0)  # attributes, events, links over the limits
 
     def get_span_context(self) -> trace.SpanContext:
         return self._own_context
@@ -220,7 +223,7 @@ class ServerSpan(trace.Span, ReadableSpan):
             return
         attributes = self._values
         if key not in attributes and len(attributes) >= _LIMIT:
-            self._dropped[0] += 1
+            self._count_dropped(0)
             return
         attributes[key] = cleaned
 
@@ -232,17 +235,22 @@ class ServerSpan(trace.Span, ReadableSpan):
         if self._end_time is not None:
             return
         if len(self._events) >= _LIMIT:
-            self._dropped[1] += 1
+            self._count_dropped(1)
             return
-        self._events.append(Event(name, attributes, time_ns() if timestamp is None else timestamp))
+        self._events = [*self._events, Event(name, attributes, time_ns() if timestamp is None else timestamp)]
 
     def add_link(self, context: trace.SpanContext, attributes: types.Attributes = None) -> None:
         if self._end_time is not None or (not context.is_valid and not attributes):
             return
         if len(self._links) >= _LIMIT:
-            self._dropped[2] += 1
+            self._count_dropped(2)
             return
         self._links = [*self._links, Link(context, attributes)]
+
+    def _count_dropped(self, which: int) -> None:
+        dropped = list(self._dropped)
+        dropped[which] += 1
+        self._dropped = (dropped[0], dropped[1], dropped[2])
 
     def update_name(self, name: str) -> None:
         if self._end_time is None:
@@ -365,7 +373,7 @@ def _context_variable() -> ContextVar[Context] | None:
     """The context variable behind OpenTelemetry's current context, when it is the default one.
 
     ``attach``/``detach`` reach it through seven Python calls; a request's span is made current
-    with two. With another runtime context (``OTEL_PYTHON_CONTEXT``) the public calls are used.
+    with none. With another runtime context (``OTEL_PYTHON_CONTEXT``) the public calls are used.
     """
     runtime = getattr(otel_context, "_RUNTIME_CONTEXT", None)
     variable = getattr(runtime, "_current_context", None)
@@ -384,7 +392,7 @@ def use_span(span: trace.Span) -> Token[Context] | object:
     """Make ``span`` the current span (for this task or thread); :func:`stop_using` undoes it."""
     if _CURRENT is None:
         return otel_context.attach(trace.set_span_in_context(span))
-    return _CURRENT.set(trace.set_span_in_context(span, _CURRENT.get()))
+    return _CURRENT.set(Context({**_CURRENT.get(), SPAN_KEY: span}))
 
 
 def stop_using(token: Token[Context] | object) -> None:
