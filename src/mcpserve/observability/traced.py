@@ -139,15 +139,26 @@ class TracedDispatcher(Dispatcher):
             self._fast = (CURRENT_CONTEXT, spans.sampling.root_bound)
 
     async def handle(self, call: Call) -> JSONObject:
-        trace_id = self._new_trace(call)
-        if trace_id is not None and self._fast is not None:
-            current, bound = self._fast
-            if trace_id & LOW_64 >= bound:  # left out
-                token = current.set(Context({**current.get(), SPAN_KEY: LeftOut(trace_id)}))
-                try:
-                    return await super().handle(call)
-                finally:
-                    current.reset(token)
+        fast = self._fast
+        if fast is not None and _admission.get() is None:  # no Redis check's span to make
+            meta = call.params.get("_meta")
+            headers = call.headers
+            if (type(meta) is not dict or "traceparent" not in meta) and (
+                headers is None or "traceparent" not in headers
+            ):  # a new trace
+                trace_id = getrandbits(128) or 1
+                current, bound = fast
+                if trace_id & LOW_64 >= bound:  # left out
+                    token = current.set(Context({**current.get(), SPAN_KEY: LeftOut(trace_id)}))
+                    try:
+                        return await super().handle(call)
+                    finally:
+                        current.reset(token)
+                return await self._traced(call, trace_id)
+        return await self._traced(call, None)
+
+    async def _traced(self, call: Call, trace_id: int | None) -> JSONObject:
+        """``call`` under its span: sampled, or with trace context the SDK's rules decide on."""
         span = self._start(call, trace_id)
         entered = use_span(span)
         try:
@@ -163,19 +174,6 @@ class TracedDispatcher(Dispatcher):
             _record_outcome(span, response)
             span.end()
         return response
-
-    def _new_trace(self, call: Call) -> int | None:
-        """A new trace's id for a request that carries no trace context (and no Redis check's
-        timing to make a span of); None for the others, whose span the SDK's rules start."""
-        if self._fast is None or _admission.get() is not None:
-            return None
-        meta = call.params.get("_meta")
-        if type(meta) is dict and "traceparent" in meta:
-            return None
-        headers = call.headers
-        if headers is not None and "traceparent" in headers:
-            return None
-        return getrandbits(128) or 1
 
     def _start(self, call: Call, trace_id: int | None) -> trace.Span:
         """The request's span: a bare context when it is left out, else a recorded one."""
