@@ -63,7 +63,11 @@ def _varint(value: int) -> bytes:
 def _field(tag: bytes, payload: bytes) -> bytes:
     """A length-delimited field: its tag byte(s), the payload's length and the payload."""
     size = len(payload)
-    return tag + (_SMALL[size] if size < 128 else _varint(size)) + payload
+    if size < 128:
+        return tag + _SMALL[size] + payload
+    if size < 16384:
+        return tag + bytes(((size & 0x7F) | 0x80, size >> 7)) + payload
+    return tag + _varint(size) + payload
 
 
 def _text(tag: bytes, value: str) -> bytes:
@@ -294,9 +298,7 @@ def encode_spans(spans: Sequence[ReadableSpan]) -> bytes:
             if scope_key is None:
                 scope_key = encoded[id(scope)] = _scope(scope)
             last = (resource, scope, groups.setdefault(resource_key, {}).setdefault(scope_key, []))
-        body = _span(span)
-        size = len(body)
-        last[2].append(b"\x12" + (_SMALL[size] if size < 128 else _varint(size)) + body)
+        last[2].append(_field(b"\x12", _span(span)))
     return b"".join(
         _field(
             b"\x0a",

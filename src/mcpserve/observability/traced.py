@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import Link, SpanKind
 
 from mcpserve.observability.requests import current_request
 from mcpserve.observability.tracing import (
@@ -63,35 +63,47 @@ _admission: ContextVar[_Timed | None] = ContextVar("mcpserve_traced_admission", 
 
 _HTTP: Final = {"network.transport": "tcp", "network.protocol.name": "http"}
 _PIPE: Final = {"network.transport": "pipe"}
+# The attributes requests share, by (method, target, protocol version, over HTTP): most sampled
+# spans copy them instead of building them. Emptied when full (targets are the client's choice).
+_SHARED: dict[tuple[str, str | None, str | None, bool], dict[str, Any]] = {}
+_MAX_SHARED: Final = 1024
+
+
+def _shared_attributes(method: str, target: str | None, version: str | None, http: bool) -> dict[str, Any]:
+    attributes: dict[str, Any] = {"mcp.method.name": method}
+    if version:
+        attributes["mcp.protocol.version"] = version
+    attributes.update(_HTTP if http else _PIPE)
+    if target is not None:
+        key = _TARGETED.get(method)
+        if key is not None:
+            attributes[key] = target[:_MAX_NAME]
+            if method == "tools/call":
+                attributes["gen_ai.operation.name"] = "execute_tool"
+        else:
+            attributes["mcp.resource.uri"] = target[:_MAX_NAME]
+    if len(_SHARED) >= _MAX_SHARED:
+        _SHARED.clear()
+    _SHARED[method, target, version, http] = attributes
+    return attributes
 
 
 def request_attributes(call: Call, headers: dict[str, str] | None) -> dict[str, Any]:
     """The MCP semantic-convention attributes of a server span for ``call``."""
     method = call.method
-    attributes: dict[str, Any] = {"mcp.method.name": method}
+    target = call.params.get("name" if method in _TARGETED else "uri" if method in _RESOURCE_METHODS else "")
+    if not isinstance(target, str):
+        target = None
+    version = call.protocol_version or None
+    http = headers is not None  # stdio calls carry no headers
+    shared = _SHARED.get((method, target, version, http)) or _shared_attributes(method, target, version, http)
+    attributes = dict(shared)
     if call.id is not None:
         attributes["jsonrpc.request.id"] = str(call.id)
-    if call.protocol_version:
-        attributes["mcp.protocol.version"] = call.protocol_version
-    if headers is not None:  # HTTP; stdio calls carry no headers
-        attributes.update(_HTTP)
-        session_id = headers.get("mcp-session-id")
+    if http:
+        session_id = headers.get("mcp-session-id")  # type: ignore[union-attr]
         if session_id:
             attributes["mcp.session.id"] = session_id
-    else:
-        attributes.update(_PIPE)
-    params = call.params
-    key = _TARGETED.get(method)
-    if key is not None:
-        name = params.get("name")
-        if isinstance(name, str):
-            attributes[key] = name[:_MAX_NAME]
-            if method == "tools/call":
-                attributes["gen_ai.operation.name"] = "execute_tool"
-    elif method in _RESOURCE_METHODS:
-        uri = params.get("uri")
-        if isinstance(uri, str):
-            attributes["mcp.resource.uri"] = uri[:_MAX_NAME]
     return attributes
 
 
@@ -177,7 +189,10 @@ class TracedDispatcher(Dispatcher):
 
     def _start(self, call: Call, trace_id: int | None) -> trace.Span:
         """The request's span: a bare context when it is left out, else a recorded one."""
-        parent, links = parent_context(call.params.get("_meta"), call.headers)
+        parent: trace.SpanContext | None = None
+        links: Sequence[Link] = ()
+        if trace_id is None:  # else a new trace: no context came with the call
+            parent, links = parent_context(call.params.get("_meta"), call.headers)
         admitted = _admission.get()
         if admitted is not None:
             _admission.set(None)
