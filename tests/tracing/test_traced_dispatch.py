@@ -319,8 +319,9 @@ async def test_requests_without_trace_context_are_sampled_early_with_the_sdks_ve
     recorded = {_hex(span.context.trace_id, 32) for span in exporter.get_finished_spans()}
     assert 40 <= len(recorded) <= 160  # about half, as the ratio says
     for _, trace_id, _, flags in sent:
-        # Outgoing requests carry every request's trace, flagged sampled exactly when it was recorded.
-        assert bool(int(flags, 16) & 1) == (trace_id in recorded)
+        # Outgoing requests carry every request's trace, flagged sampled exactly when it was recorded,
+        # on an id a ratio sampler downstream (the same ratio, the id's low 64 bits) agrees with.
+        assert bool(int(flags, 16) & 1) == (trace_id in recorded) == (int(trace_id[16:], 16) < 2**63)
     assert len({trace_id for _, trace_id, _, _ in sent}) == 200
     assert spans.all() == []  # nothing reached the process's provider
     provider.shutdown()

@@ -22,9 +22,8 @@ from opentelemetry.trace import Link, SpanKind
 from mcpserve.observability.requests import current_request
 from mcpserve.observability.tracing import (
     CURRENT_CONTEXT,
-    LOW_64,
     SPAN_KEY,
-    LeftOut,
+    LeftOutRoot,
     SdkServerSpans,
     ServerSpans,
     failed,
@@ -43,6 +42,7 @@ if TYPE_CHECKING:
 
 __all__ = ["TracedDispatcher", "TracedLimiter", "request_attributes"]
 
+_set_item: Final = dict.__setitem__  # builds a new Context in place, as with_span does
 _MAX_NAME = 200  # a client-chosen name kept in an attribute is cut here
 _TARGETED: Final = {"tools/call": "gen_ai.tool.name", "prompts/get": "gen_ai.prompt.name"}
 _RESOURCE_METHODS: Final = frozenset({"resources/read", "resources/subscribe", "resources/unsubscribe"})
@@ -158,15 +158,17 @@ class TracedDispatcher(Dispatcher):
             if (type(meta) is not dict or "traceparent" not in meta) and (
                 headers is None or "traceparent" not in headers
             ):  # a new trace
-                trace_id = getrandbits(128) or 1
+                low = getrandbits(64)  # the bits of a new trace id the decision reads
                 current, bound = fast
-                if trace_id & LOW_64 >= bound:  # left out
-                    token = current.set(Context({**current.get(), SPAN_KEY: LeftOut(trace_id)}))
+                if low >= bound:  # left out
+                    context = Context(current.get())
+                    _set_item(context, SPAN_KEY, LeftOutRoot(low))  # as with_span does, inline
+                    token = current.set(context)
                     try:
                         return await super().handle(call)
                     finally:
                         current.reset(token)
-                return await self._traced(call, trace_id)
+                return await self._traced(call, getrandbits(64) << 64 | low)
         return await self._traced(call, None)
 
     async def _traced(self, call: Call, trace_id: int | None) -> JSONObject:

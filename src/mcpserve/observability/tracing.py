@@ -49,6 +49,8 @@ __all__ = [
     "inject_meta",
     "parent_context",
     "LeftOut",
+    "LeftOutRoot",
+    "with_span",
     "Sampling",
     "ServerSpan",
     "ServerSpans",
@@ -106,12 +108,13 @@ class LeftOut(trace.NonRecordingSpan):
     or an outgoing request's ``traceparent``. Most requests never read them.
     """
 
-    def __init__(
-        self, trace_id: int, parent: trace.SpanContext | None = None
-    ) -> None:  # no super().__init__()
+    _parent: trace.SpanContext | None = None
+    _context: trace.SpanContext | None = None  # type: ignore[assignment]
+
+    def __init__(self, trace_id: int, parent: trace.SpanContext | None = None) -> None:  # no super()
         self._trace_id = trace_id
-        self._parent = parent
-        self._context: trace.SpanContext | None = None  # type: ignore[assignment]
+        if parent is not None:
+            self._parent = parent
 
     def get_span_context(self) -> trace.SpanContext:
         context = self._context
@@ -123,6 +126,19 @@ class LeftOut(trace.NonRecordingSpan):
                 self._trace_id, getrandbits(64) or 1, False, flags, state
             )
         return context
+
+
+class LeftOutRoot(LeftOut):
+    """A new trace left out: the decision read only the low 64 bits of its id, drawn first; the
+    high half is drawn with the rest of the context, if anything reads it."""
+
+    def __init__(self, low: int) -> None:  # no super().__init__()
+        self._trace_id = low
+
+    def get_span_context(self) -> trace.SpanContext:
+        if self._context is None:
+            self._trace_id = (getrandbits(64) << 64 | self._trace_id) or 1
+        return super().get_span_context()
 
 
 def _unsampled_flags(parent: trace.SpanContext) -> TraceFlags:
@@ -384,15 +400,23 @@ def _context_variable() -> ContextVar[Context] | None:
 
 _CURRENT: Final = _context_variable()
 CURRENT_CONTEXT: Final = _CURRENT
+_set_item: Final = dict.__setitem__
 # The key OpenTelemetry keeps the current span under in a context: read from one it builds.
 SPAN_KEY: Final = next(iter(trace.set_span_in_context(trace.INVALID_SPAN, Context())))
+
+
+def with_span(context: Context, span: trace.Span) -> Context:
+    """A copy of ``context`` with ``span`` as its current span (``set_span_in_context`` in no calls)."""
+    new = Context(context)
+    _set_item(new, SPAN_KEY, span)  # not yet anyone's: Context forbids this once it is shared
+    return new
 
 
 def use_span(span: trace.Span) -> Token[Context] | object:
     """Make ``span`` the current span (for this task or thread); :func:`stop_using` undoes it."""
     if _CURRENT is None:
         return otel_context.attach(trace.set_span_in_context(span))
-    return _CURRENT.set(Context({**_CURRENT.get(), SPAN_KEY: span}))
+    return _CURRENT.set(with_span(_CURRENT.get(), span))
 
 
 def stop_using(token: Token[Context] | object) -> None:
