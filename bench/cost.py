@@ -224,7 +224,7 @@ async def _measure(server: str, requests: int) -> None:
     if TRACE_RATIO_ENV in os.environ:
         from opentelemetry import trace  # noqa: PLC0415 - only when traced
 
-        # Flush what the batch processor still holds, inside the counted process.
+        # Export what the span processor still holds, inside the counted process.
         trace.get_tracer_provider().shutdown()  # type: ignore[attr-defined]
 
 

@@ -1,6 +1,8 @@
-"""OpenTelemetry tracing: spans around operations, early root sampling, trace context across MCP.
+"""OpenTelemetry tracing: request spans, spans around operations, trace context across MCP.
 
-Off by default (``MCPSERVE_TRACING``). When it is off nothing here runs: the runtime composes
+A request's span is decided before it exists (:class:`Sampling`) and, when sampled, recorded
+without the SDK's tracer (:class:`ServerSpan`); the spans under it are the SDK's. Off by default
+(``MCPSERVE_TRACING``). When it is off nothing here runs: the runtime composes
 the untraced dispatcher and limiter, and logging adds no processor. The tracer provider is built
 from settings by the composition root (:mod:`mcpserve.tracing_setup`); nothing here reads them.
 
