@@ -88,11 +88,15 @@ def _trace_overrides() -> dict[str, Any]:
     if ratio is None:
         return {}
     # As bench's --tracing runs mcpserve-traced: roots sampled at the ratio, OTLP/HTTP to the sink.
+    # Under valgrind a request takes ~50 times as long, so the 5 s export timer would fire every
+    # hundred requests or so, a different number of times from run to run, where a server under
+    # load exports full batches of 512: exports here happen when a batch is full, or at the end.
     return {
         "tracing": True,
         "otel_traces_sampler": "parentbased_traceidratio",
         "otel_traces_sampler_arg": float(ratio),
         "otel_exporter_otlp_endpoint": os.environ[SINK_ENV],
+        "otel_bsp_schedule_delay": 3_600_000,
     }
 
 
@@ -220,7 +224,7 @@ async def _measure(server: str, requests: int) -> None:
     if TRACE_RATIO_ENV in os.environ:
         from opentelemetry import trace  # noqa: PLC0415 - only when traced
 
-        # Flush what the batch processor still holds, inside the counted process.
+        # Export what the span processor still holds, inside the counted process.
         trace.get_tracer_provider().shutdown()  # type: ignore[attr-defined]
 
 

@@ -114,9 +114,9 @@ def build_dispatcher(server: MCPServer, settings: Settings) -> Dispatcher:
     if settings.tracing_enabled:
         from mcpserve.observability.traced import TracedDispatcher  # noqa: PLC0415 - only when tracing
         from mcpserve.observability.tracing import tracer  # noqa: PLC0415
-        from mcpserve.tracing_setup import root_sampling  # noqa: PLC0415
+        from mcpserve.tracing_setup import server_spans  # noqa: PLC0415
 
-        return TracedDispatcher(server, tracer=tracer(), roots=root_sampling(settings), **options)
+        return TracedDispatcher(server, tracer=tracer(), spans=server_spans(), **options)
     return Dispatcher(server, **options)
 
 
@@ -232,6 +232,12 @@ def build_http_app(server: MCPServer, settings: Settings) -> HttpApp:
     metrics = Metrics(network_transport="tcp")
     for collector in server.metric_collectors:
         metrics.registry.register(collector)
+    if settings.tracing_enabled:
+        from mcpserve.tracing_setup import export_collector  # noqa: PLC0415 - only when tracing
+
+        exported = export_collector()
+        if exported is not None:
+            metrics.registry.register(exported)
     metrics.build_info.labels(__version__, server.name).set(1)
     if isinstance(sessions, MemorySessionStore):  # Redis expires sessions itself, unobserved
         sessions.on_end = metrics.session_duration.observe

@@ -1,7 +1,9 @@
-"""One SDK tracer provider for in-process tracing tests, installed as the process's provider.
+"""One tracer provider for in-process tracing tests, installed as the process's provider.
 
 The OpenTelemetry API takes a global provider once per process, as a server process does at
-start; tests read what it recorded from an in-memory exporter, emptied before each test.
+start. It is the provider mcpserve builds (request spans made by its own code, not the SDK's
+tracer), exporting nowhere; tests read what it recorded from an in-memory exporter, emptied
+before each test.
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from mcpserve.config import load_settings
+from mcpserve.tracing_setup import build_tracer_provider
+
 _EXPORTER = InMemorySpanExporter()
 
 
@@ -25,7 +30,7 @@ def _install() -> None:
         return
     provider = trace.get_tracer_provider()
     if not isinstance(provider, TracerProvider):  # the usual case: nothing installed one yet
-        provider = TracerProvider()
+        provider = build_tracer_provider(load_settings({"auth": "none", "otel_traces_exporter": "none"}))
         trace.set_tracer_provider(provider)
     provider.add_span_processor(SimpleSpanProcessor(_EXPORTER))
     _INSTALLED.append(provider)

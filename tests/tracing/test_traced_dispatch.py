@@ -5,21 +5,36 @@ from __future__ import annotations
 import io
 import logging
 import secrets
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import orjson
 import pytest
 from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry.sdk.trace.sampling import Decision
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import SpanContext, SpanKind, StatusCode, TraceFlags, TraceState
 
 from mcpserve import MCPServer
 from mcpserve.config import load_settings
+from mcpserve.observability import tracing as tracing_module
 from mcpserve.observability.logs import get_logger
 from mcpserve.observability.traced import TracedDispatcher, TracedLimiter
-from mcpserve.observability.tracing import PresetIds, RootSampling, inject_meta, operation_span, tracer
+from mcpserve.observability.tracing import (
+    LeftOut,
+    Sampling,
+    SdkServerSpans,
+    ServerSpans,
+    inject_meta,
+    operation_span,
+    stop_using,
+    tracer,
+    use_span,
+)
 from mcpserve.protocol import jsonrpc
 from mcpserve.protocol.envelope import read_request_meta
 from mcpserve.ratelimit import RateGate
@@ -27,7 +42,7 @@ from mcpserve.runtime import build_dispatcher, build_http_app, configure_logging
 from mcpserve.server.call import Call
 from mcpserve.server.context import Context
 from mcpserve.server.dispatch import Dispatcher
-from mcpserve.tracing_setup import build_tracer_provider, root_sampling
+from mcpserve.tracing_setup import build_sampler, build_sampling, build_tracer_provider, server_spans
 from tests.support.asgi import MODERN_HEADERS, request
 from tests.support.logcheck import check_log_lines
 from tests.support.wire import modern_request
@@ -285,11 +300,10 @@ async def test_requests_without_trace_context_are_sampled_early_with_the_sdks_ve
 ) -> None:
     ratio = {**TRACED, "otel_traces_sampler": "parentbased_traceidratio", "otel_traces_sampler_arg": 0.5}
     settings = load_settings({**ratio, "otel_traces_exporter": "none"})
-    assert root_sampling(settings) is None  # the installed provider (the tests') is not one of ours
+    assert server_spans() is cast(Any, trace.get_tracer_provider()).server_spans  # the process's: ours
     provider = build_tracer_provider(settings)
     exporter = InMemorySpanExporter()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    assert isinstance(provider.id_generator, PresetIds)
     app = MCPServer("early")
 
     @app.tool()
@@ -297,9 +311,7 @@ async def test_requests_without_trace_context_are_sampled_early_with_the_sdks_ve
         """What a request this tool sent upstream would carry."""
         return str(inject_meta()["traceparent"])
 
-    dispatcher = TracedDispatcher(
-        app, tracer=provider.get_tracer("tests"), roots=RootSampling(0.5, provider.id_generator)
-    )
+    dispatcher = TracedDispatcher(app, tracer=provider.get_tracer("tests"), spans=provider.server_spans)
     sent = []
     for _ in range(200):
         response = await dispatcher.handle(_modern("tools/call", {"name": "outgoing"}))
@@ -307,22 +319,96 @@ async def test_requests_without_trace_context_are_sampled_early_with_the_sdks_ve
     recorded = {_hex(span.context.trace_id, 32) for span in exporter.get_finished_spans()}
     assert 40 <= len(recorded) <= 160  # about half, as the ratio says
     for _, trace_id, _, flags in sent:
-        # Outgoing requests carry every request's trace, flagged sampled exactly when it was recorded.
-        assert bool(int(flags, 16) & 1) == (trace_id in recorded)
+        # Outgoing requests carry every request's trace, flagged sampled exactly when it was recorded,
+        # on an id a ratio sampler downstream (the same ratio, the id's low 64 bits) agrees with.
+        assert bool(int(flags, 16) & 1) == (trace_id in recorded) == (int(trace_id[16:], 16) < 2**63)
     assert len({trace_id for _, trace_id, _, _ in sent}) == 200
     assert spans.all() == []  # nothing reached the process's provider
     provider.shutdown()
 
 
-def test_early_sampling_is_skipped_when_every_request_is_sampled() -> None:
-    ids = PresetIds()
-    everything = RootSampling(1.0, ids)
-    assert everything.unsampled() is None
-    assert ids.generate_trace_id() != ids.generate_trace_id()  # the preset is used once
-    ids.preset(7)
-    everything.forget()  # a preset the SDK did not take never reaches another span
-    assert ids.generate_trace_id() != 7
-    nothing = RootSampling(0.0, ids).unsampled()
-    assert nothing is not None and not nothing.is_recording() and nothing.get_span_context().is_valid
+SAMPLERS = [
+    "always_on",
+    "always_off",
+    "traceidratio",
+    "parentbased_always_on",
+    "parentbased_always_off",
+    "parentbased_traceidratio",
+]
+
+
+@pytest.mark.parametrize("name", SAMPLERS)
+def test_the_early_decision_is_the_sdk_samplers_verdict(name: str) -> None:
+    settings = load_settings(
+        {
+            **TRACED,
+            "otel_traces_sampler": name,
+            "otel_traces_sampler_arg": 0.3,
+            "otel_traces_exporter": "none",
+        }
+    )
+    sampler, early = build_sampler(settings), build_sampling(settings)
+    for flags in (None, TraceFlags.SAMPLED, TraceFlags.DEFAULT):
+        for _ in range(300):
+            trace_id = secrets.randbits(128) or 1
+            parent = None
+            context = None
+            if flags is not None:
+                parent = SpanContext(trace_id, secrets.randbits(64) or 1, True, TraceFlags(flags))
+                context = trace.set_span_in_context(trace.NonRecordingSpan(parent))
+            decision = sampler.should_sample(context, trace_id, "tools/call").decision
+            verdict = decision is Decision.RECORD_AND_SAMPLE
+            assert early.sampled(trace_id, parent) == verdict, (name, flags, trace_id)
+
+
+def test_a_request_left_out_costs_a_bare_span_whose_context_is_built_once() -> None:
+    def never(_: object) -> tuple[str, dict[str, Any]]:
+        raise AssertionError("a request left out has no name or attributes to compute")
+
+    processor = SimpleSpanProcessor(InMemorySpanExporter())
+    nothing = ServerSpans(
+        Sampling(0.0, parent_based=True), processor, Resource({}), InstrumentationScope("t")
+    )
+    left = nothing.start(None, never, None)
+    assert isinstance(left, LeftOut) and not left.is_recording() and left.get_span_context().is_valid
     # Built on first read, then the same: a child span and an outgoing request see one context.
-    assert nothing.get_span_context() is nothing.get_span_context()
+    assert left.get_span_context() is left.get_span_context()
+    assert not left.get_span_context().trace_flags.sampled
+    caller = SpanContext(secrets.randbits(128) or 1, 5, True, TraceFlags(0), TraceState([("vendor", "x")]))
+    followed = nothing.start(caller, never, None).get_span_context()  # an unsampled caller, followed
+    assert (followed.trace_id, followed.trace_state, followed.is_remote) == (
+        caller.trace_id,
+        caller.trace_state,
+        False,
+    )
+    assert followed.span_id != caller.span_id
+
+
+async def test_a_provider_installed_before_mcpserves_takes_the_request_spans() -> None:
+    """Another provider (an auto-instrumentation wrapper's) gets request spans through its tracer."""
+    exporter = InMemorySpanExporter()
+    theirs = TracerProvider()
+    theirs.add_span_processor(SimpleSpanProcessor(exporter))
+    dispatcher = TracedDispatcher(
+        _app(), tracer=theirs.get_tracer("t"), spans=SdkServerSpans(theirs.get_tracer("t"))
+    )
+    trace_id, parent, traceparent = _traceparent()
+    await dispatcher.handle(_modern("tools/call", {"name": "sync_chatty"}, traceparent=traceparent))
+    (server,) = [span for span in exporter.get_finished_spans() if span.name == "tools/call sync_chatty"]
+    assert server.kind is SpanKind.SERVER and _hex(server.context.trace_id, 32) == trace_id
+    assert server.parent is not None and _hex(server.parent.span_id, 16) == parent
+    assert (server.attributes or {})["gen_ai.tool.name"] == "sync_chatty"
+
+
+def test_a_request_span_is_made_current_through_opentelemetrys_own_context(spans: Recorded) -> None:
+    assert tracing_module._CURRENT is not None  # the default runtime context: the two-call path
+    span = trace.NonRecordingSpan(SpanContext(1, 2, False, TraceFlags(TraceFlags.SAMPLED)))
+    with tracer("tests").start_as_current_span("outer") as outer:
+        token = use_span(span)
+        assert trace.get_current_span() is span
+        with tracer("tests").start_as_current_span("child"):  # the SDK nests its spans under it
+            pass
+        stop_using(token)
+        assert trace.get_current_span() is outer
+    child = spans.named("child")
+    assert child.parent is not None and (child.parent.trace_id, child.parent.span_id) == (1, 2)

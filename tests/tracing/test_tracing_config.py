@@ -119,12 +119,19 @@ def test_other_exporters(monkeypatch: pytest.MonkeyPatch, capsys: pytest.Capture
     assert '"name": "printed"' in capsys.readouterr().out
 
 
-def test_a_missing_otlp_exporter_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "opentelemetry.exporter.otlp.proto.http.trace_exporter", None)
-    with pytest.raises(ConfigError) as raised:
-        build_tracer_provider(load_settings({"auth": "none", "tracing": True}))
-    assert raised.value.variable == "OTEL_TRACES_EXPORTER"
-    assert "mcpserve[otlp]" in str(raised.value)
+def test_otlp_export_needs_no_exporter_package(monkeypatch: pytest.MonkeyPatch) -> None:
+    """mcpserve encodes and posts spans itself: the SDK's OTLP exporter need not be installed."""
+    for module in ("opentelemetry.exporter.otlp.proto.http", "opentelemetry.exporter.otlp.proto.common"):
+        monkeypatch.setitem(sys.modules, module, None)
+    with otlp_receiver() as receiver:
+        provider = build_tracer_provider(
+            _settings(monkeypatch, MCPSERVE_TRACING="true", OTEL_EXPORTER_OTLP_ENDPOINT=receiver.url)
+        )
+        with provider.get_tracer("tests").start_as_current_span("without the extra"):
+            pass
+        assert provider.force_flush(10_000)
+        assert receiver.wait_for(lambda s: s.name == "without the extra")
+        provider.shutdown()
 
 
 def test_the_console_exporter_is_refused_on_stdio(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -11,15 +11,27 @@ import asyncio
 import time
 from collections.abc import Sequence
 from contextvars import ContextVar
+from random import getrandbits
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
 from urllib.parse import urlsplit
 
-from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import SpanKind
+from opentelemetry.context import Context
+from opentelemetry.trace import Link, SpanKind
 
 from mcpserve.observability.requests import current_request
-from mcpserve.observability.tracing import RootSampling, failed, parent_context, span_ids
+from mcpserve.observability.tracing import (
+    CURRENT_CONTEXT,
+    SPAN_KEY,
+    LeftOutRoot,
+    SdkServerSpans,
+    ServerSpans,
+    failed,
+    parent_context,
+    span_ids,
+    stop_using,
+    use_span,
+)
 from mcpserve.ratelimit.base import Budget, Decision, Limiter
 from mcpserve.server.call import Call
 from mcpserve.server.dispatch import Dispatcher
@@ -30,6 +42,7 @@ if TYPE_CHECKING:
 
 __all__ = ["TracedDispatcher", "TracedLimiter", "request_attributes"]
 
+_set_item: Final = dict.__setitem__  # builds a new Context in place, as with_span does
 _MAX_NAME = 200  # a client-chosen name kept in an attribute is cut here
 _TARGETED: Final = {"tools/call": "gen_ai.tool.name", "prompts/get": "gen_ai.prompt.name"}
 _RESOURCE_METHODS: Final = frozenset({"resources/read", "resources/subscribe", "resources/unsubscribe"})
@@ -48,30 +61,49 @@ class _Timed(NamedTuple):
 _admission: ContextVar[_Timed | None] = ContextVar("mcpserve_traced_admission", default=None)
 
 
+_HTTP: Final = {"network.transport": "tcp", "network.protocol.name": "http"}
+_PIPE: Final = {"network.transport": "pipe"}
+# The attributes requests share, by (method, target, protocol version, over HTTP): most sampled
+# spans copy them instead of building them. Emptied when full (targets are the client's choice).
+_SHARED: dict[tuple[str, str | None, str | None, bool], dict[str, Any]] = {}
+_MAX_SHARED: Final = 1024
+
+
+def _shared_attributes(method: str, target: str | None, version: str | None, http: bool) -> dict[str, Any]:
+    attributes: dict[str, Any] = {"mcp.method.name": method}
+    if version:
+        attributes["mcp.protocol.version"] = version
+    attributes.update(_HTTP if http else _PIPE)
+    if target is not None:
+        key = _TARGETED.get(method)
+        if key is not None:
+            attributes[key] = target[:_MAX_NAME]
+            if method == "tools/call":
+                attributes["gen_ai.operation.name"] = "execute_tool"
+        else:
+            attributes["mcp.resource.uri"] = target[:_MAX_NAME]
+    if len(_SHARED) >= _MAX_SHARED:
+        _SHARED.clear()
+    _SHARED[method, target, version, http] = attributes
+    return attributes
+
+
 def request_attributes(call: Call, headers: dict[str, str] | None) -> dict[str, Any]:
     """The MCP semantic-convention attributes of a server span for ``call``."""
-    session_id = headers.get("mcp-session-id") if headers is not None else None
-    attributes: dict[str, Any] = {"mcp.method.name": call.method}
+    method = call.method
+    target = call.params.get("name" if method in _TARGETED else "uri" if method in _RESOURCE_METHODS else "")
+    if not isinstance(target, str):
+        target = None
+    version = call.protocol_version or None
+    http = headers is not None  # stdio calls carry no headers
+    shared = _SHARED.get((method, target, version, http)) or _shared_attributes(method, target, version, http)
+    attributes = dict(shared)
     if call.id is not None:
         attributes["jsonrpc.request.id"] = str(call.id)
-    if call.protocol_version:
-        attributes["mcp.protocol.version"] = call.protocol_version
-    if headers is not None:  # HTTP; stdio calls carry no headers
-        attributes["network.transport"] = "tcp"
-        attributes["network.protocol.name"] = "http"
-    else:
-        attributes["network.transport"] = "pipe"
-    if session_id:
-        attributes["mcp.session.id"] = session_id
-    key = _TARGETED.get(call.method)
-    name = call.params.get("name")
-    if key is not None and isinstance(name, str):
-        attributes[key] = name[:_MAX_NAME]
-        if call.method == "tools/call":
-            attributes["gen_ai.operation.name"] = "execute_tool"
-    uri = call.params.get("uri")
-    if call.method in _RESOURCE_METHODS and isinstance(uri, str):
-        attributes["mcp.resource.uri"] = uri[:_MAX_NAME]
+    if http:
+        session_id = headers.get("mcp-session-id")  # type: ignore[union-attr]
+        if session_id:
+            attributes["mcp.session.id"] = session_id
     return attributes
 
 
@@ -101,67 +133,87 @@ class TracedDispatcher(Dispatcher):
 
     A ``tools/call`` span is also the tool call's span (``gen_ai.operation.name`` is
     ``execute_tool``, as the conventions have it): what the tool does (queries, upstream calls,
-    its own spans) are its children. ``roots`` decides requests without trace context before any
-    span exists (see :class:`~mcpserve.observability.tracing.RootSampling`).
+    its own spans) are its children. ``spans`` decides each request's sampling before any span
+    exists and makes the span (see :class:`~mcpserve.observability.tracing.ServerSpans`);
+    ``tracer`` makes the Redis check's child span.
     """
 
     def __init__(
-        self, server: MCPServer, *, tracer: trace.Tracer, roots: RootSampling | None = None, **options: Any
+        self, server: MCPServer, *, tracer: trace.Tracer, spans: ServerSpans | SdkServerSpans, **options: Any
     ) -> None:
         super().__init__(server, **options)
         self.tracer = tracer
-        self.roots = roots
+        self.spans = spans
+        # The short way for a request without trace context that the ratio leaves out: most
+        # requests at a low ratio. Ours: the decision and a bare span made current, in one frame.
+        self._fast: tuple[ContextVar[Context], int] | None = None
+        if isinstance(spans, ServerSpans) and CURRENT_CONTEXT is not None:
+            self._fast = (CURRENT_CONTEXT, spans.sampling.root_bound)
 
     async def handle(self, call: Call) -> JSONObject:
-        span = self._start(call)
-        token = otel_context.attach(trace.set_span_in_context(span))
+        fast = self._fast
+        if fast is not None and _admission.get() is None:  # no Redis check's span to make
+            meta = call.params.get("_meta")
+            headers = call.headers
+            if (type(meta) is not dict or "traceparent" not in meta) and (
+                headers is None or "traceparent" not in headers
+            ):  # a new trace
+                low = getrandbits(64)  # the bits of a new trace id the decision reads
+                current, bound = fast
+                if low >= bound:  # left out
+                    context = Context(current.get())
+                    _set_item(context, SPAN_KEY, LeftOutRoot(low))  # as with_span does, inline
+                    token = current.set(context)
+                    try:
+                        return await super().handle(call)
+                    finally:
+                        current.reset(token)
+                return await self._traced(call, getrandbits(64) << 64 | low)
+        return await self._traced(call, None)
+
+    async def _traced(self, call: Call, trace_id: int | None) -> JSONObject:
+        """``call`` under its span: sampled, or with trace context the SDK's rules decide on."""
+        span = self._start(call, trace_id)
+        entered = use_span(span)
         try:
             response = await super().handle(call)
         except asyncio.CancelledError:
             if span.is_recording():
                 failed(span, "cancelled")
-            span.end()
+                span.end()
             raise
         finally:
-            otel_context.detach(token)
+            stop_using(entered)
         if span.is_recording():
             _record_outcome(span, response)
-        span.end()
+            span.end()
         return response
 
-    def _start(self, call: Call) -> trace.Span:
-        """The request's span: a bare context when it is left out, else the SDK's span."""
-        headers = call.headers
-        parent, links = parent_context(call.params.get("_meta"), headers)
+    def _start(self, call: Call, trace_id: int | None) -> trace.Span:
+        """The request's span: a bare context when it is left out, else a recorded one."""
+        parent: trace.SpanContext | None = None
+        links: Sequence[Link] = ()
+        if trace_id is None:  # else a new trace: no context came with the call
+            parent, links = parent_context(call.params.get("_meta"), call.headers)
         admitted = _admission.get()
         if admitted is not None:
             _admission.set(None)
-        attributes = None
-        roots = self.roots if parent is None else None
-        if roots is not None:
-            unsampled = roots.unsampled()
-            if unsampled is not None:
-                return unsampled
-            attributes = request_attributes(call, headers)  # sampled: given at the start, in one go
-        span = self.tracer.start_span(
-            _span_name(call, self.server),
-            context=parent,
-            kind=SpanKind.SERVER,
-            attributes=attributes,
-            links=links,
-            start_time=admitted.start if admitted is not None else None,
-        )
-        if roots is not None:
-            roots.forget()  # the preset id was this span's; never another's
+        start_time = admitted.start if admitted else None
+        if isinstance(self.spans, ServerSpans):
+            span = self.spans.start(parent, self._describe, call, links, start_time, trace_id)
+        else:
+            span = self.spans.start(parent, self._describe, call, links, start_time)
         if span.is_recording():
-            if attributes is None:
-                span.set_attributes(request_attributes(call, headers))
             record = current_request.get()
             if record is not None:
                 record.trace = span_ids(span)
             if admitted is not None:
                 self._admission_span(span, admitted)
         return span
+
+    def _describe(self, call: Call) -> tuple[str, dict[str, Any]]:
+        """A sampled request's span name and attributes (a request left out never computes them)."""
+        return _span_name(call, self.server), request_attributes(call, call.headers)
 
     def _admission_span(self, parent: trace.Span, timed: _Timed) -> None:
         child = self.tracer.start_span(

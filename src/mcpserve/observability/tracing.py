@@ -1,6 +1,8 @@
-"""OpenTelemetry tracing: spans around operations, early root sampling, trace context across MCP.
+"""OpenTelemetry tracing: request spans, spans around operations, trace context across MCP.
 
-Off by default (``MCPSERVE_TRACING``). When it is off nothing here runs: the runtime composes
+A request's span is decided before it exists (:class:`Sampling`) and, when sampled, recorded
+without the SDK's tracer (:class:`ServerSpan`); the spans under it are the SDK's. Off by default
+(``MCPSERVE_TRACING``). When it is off nothing here runs: the runtime composes
 the untraced dispatcher and limiter, and logging adds no processor. The tracer provider is built
 from settings by the composition root (:mod:`mcpserve.tracing_setup`); nothing here reads them.
 
@@ -12,33 +14,52 @@ it (and the HTTP ``traceparent`` header), :func:`inject_meta` writes it into req
 from __future__ import annotations
 
 import asyncio
-import threading
-from collections.abc import Iterator, Mapping, MutableMapping
+import logging
+import traceback
+from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar, Token
 from random import getrandbits
-from typing import Any, Final
+from time import time_ns
+from typing import Any, Final, TypeVar
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.baggage.propagation import W3CBaggagePropagator
 from opentelemetry.context import Context
+from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
 from opentelemetry.propagators.composite import CompositePropagator
-from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import Event, ReadableSpan, SpanProcessor
 from opentelemetry.sdk.trace.sampling import TraceIdRatioBased
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from opentelemetry.util import types
 
 from mcpserve._version import __version__
 
 __all__ = [
     "TRACER_NAME",
+    "UNSET",
+    "CURRENT_CONTEXT",
+    "LOW_64",
+    "SPAN_KEY",
     "add_trace_ids",
     "failed",
     "operation_span",
     "inject_meta",
     "parent_context",
-    "PresetIds",
-    "RootSampling",
+    "LeftOut",
+    "LeftOutRoot",
+    "with_span",
+    "Sampling",
+    "ServerSpan",
+    "ServerSpans",
+    "SdkServerSpans",
     "span_ids",
+    "stop_using",
+    "use_span",
     "tracer",
 ]
 
@@ -46,8 +67,13 @@ TRACER_NAME: Final = "mcpserve"
 # The keys SEP-414 reserves in _meta (and the W3C header names): written unprefixed.
 _CONTEXT_KEYS: Final = ("traceparent", "tracestate", "baggage")
 _PROPAGATOR: Final = CompositePropagator([TraceContextTextMapPropagator(), W3CBaggagePropagator()])
-# Not sampled; the trace id is random (W3C Trace Context level 2), as the SDK's are.
-_UNSAMPLED: Final = TraceFlags(TraceFlags.RANDOM_TRACE_ID)
+# A new trace's flags: its id is random (W3C Trace Context level 2), as the SDK's are.
+LOW_64: Final = TraceIdRatioBased.TRACE_ID_LIMIT  # the trace id bits a ratio decides on
+_ROOT_UNSAMPLED: Final = TraceFlags(TraceFlags.RANDOM_TRACE_ID)
+_ROOT_SAMPLED: Final = TraceFlags(TraceFlags.SAMPLED | TraceFlags.RANDOM_TRACE_ID)
+UNSET: Final = Status(StatusCode.UNSET)  # a request span's status until something sets one
+_log = logging.getLogger(__name__)
+_Subject = TypeVar("_Subject")  # what a request span describes (the dispatcher's call)
 
 
 def tracer(name: str = TRACER_NAME) -> trace.Tracer:
@@ -55,75 +81,351 @@ def tracer(name: str = TRACER_NAME) -> trace.Tracer:
     return trace.get_tracer(name, __version__)
 
 
-# -- early sampling for root requests ------------------------------------------------------
-class PresetIds(RandomIdGenerator):
-    """Random ids, except that a trace id drawn for a root request beforehand is used for its span.
+# -- the request's span: decided first, recorded without the SDK's tracer ---------------------
+class Sampling:
+    """The sampler's verdict for a request's span, before any span exists.
 
-    :class:`RootSampling` decides a root request's sampling from a trace id it draws itself; the
-    SDK then builds the sampled span on that same id (and its sampler reaches the same verdict).
-    Per thread: the id is handed over within one synchronous call, never across threads.
+    The rule is the SDK's (``ParentBased`` over ``TraceIdRatioBased``, ``ALWAYS_ON`` or
+    ``ALWAYS_OFF``, as :func:`mcpserve.tracing_setup.build_sampler` builds it), on the same bits
+    of the trace id, so the spans tool code starts under the request's span get the same verdict
+    from the SDK. ``ALWAYS_ON`` and ``ALWAYS_OFF`` are the ratios 1 and 0.
     """
 
-    def __init__(self) -> None:
-        self._preset = threading.local()
+    def __init__(self, ratio: float, parent_based: bool) -> None:
+        # A new trace is sampled when the low 64 bits of its id are below this.
+        self.root_bound = TraceIdRatioBased.get_bound_for_rate(ratio)
+        self._parent_based = parent_based
 
-    def preset(self, trace_id: int | None) -> None:
-        self._preset.trace_id = trace_id
-
-    def generate_trace_id(self) -> int:
-        trace_id: int | None = getattr(self._preset, "trace_id", None)
-        if trace_id is None:
-            return super().generate_trace_id()
-        self._preset.trace_id = None
-        return trace_id
+    def sampled(self, trace_id: int, parent: trace.SpanContext | None) -> bool:
+        if parent is not None and self._parent_based:
+            return parent.trace_flags.sampled
+        return trace_id & LOW_64 < self.root_bound
 
 
-class _LeftOut(trace.NonRecordingSpan):
-    """The span of a root request left out of sampling: its context is built only when read.
+class LeftOut(trace.NonRecordingSpan):
+    """The span of a request left out of sampling: its context is built only when read.
 
     The trace id is the one the decision was made on (a downstream ratio sampler reaches the same
     verdict); the span id and the span context are drawn on first use, by a child span's sampler
     or an outgoing request's ``traceparent``. Most requests never read them.
     """
 
-    def __init__(self, trace_id: int) -> None:  # no super().__init__(): there is no context yet
+    _parent: trace.SpanContext | None = None
+    _context: trace.SpanContext | None = None  # type: ignore[assignment]
+
+    def __init__(self, trace_id: int, parent: trace.SpanContext | None = None) -> None:  # no super()
         self._trace_id = trace_id
-        self._context: trace.SpanContext | None = None  # type: ignore[assignment]
+        if parent is not None:
+            self._parent = parent
 
     def get_span_context(self) -> trace.SpanContext:
         context = self._context
         if context is None:
+            parent = self._parent
+            flags = _ROOT_UNSAMPLED if parent is None else _unsampled_flags(parent)
+            state = parent.trace_state if parent is not None else None
             context = self._context = trace.SpanContext(
-                self._trace_id, getrandbits(64) or 1, False, _UNSAMPLED
+                self._trace_id, getrandbits(64) or 1, False, flags, state
             )
         return context
 
 
-class RootSampling:
-    """The sampling decision for a request that arrived without trace context, made before any span.
+class LeftOutRoot(LeftOut):
+    """A new trace left out: the decision read only the low 64 bits of its id, drawn first; the
+    high half is drawn with the rest of the context, if anything reads it."""
 
-    Requests left out (most of them at a low ratio) then cost a random number, a comparison and
-    a bare span whose context is built only if something reads it (tool code's spans and outgoing
-    requests still follow the unsampled trace) instead of the SDK's sampler and span start. The
-    rule is the SDK's ratio sampler's, on the same bits of the trace id, so the span the SDK then
-    starts gets the same verdict.
+    def __init__(self, low: int) -> None:  # no super().__init__()
+        self._trace_id = low
+
+    def get_span_context(self) -> trace.SpanContext:
+        if self._context is None:
+            self._trace_id = (getrandbits(64) << 64 | self._trace_id) or 1
+        return super().get_span_context()
+
+
+def _unsampled_flags(parent: trace.SpanContext) -> TraceFlags:
+    return TraceFlags(parent.trace_flags & TraceFlags.RANDOM_TRACE_ID)
+
+
+def _sampled_flags(parent: trace.SpanContext | None) -> TraceFlags:
+    if parent is None:
+        return _ROOT_SAMPLED
+    return TraceFlags(TraceFlags.SAMPLED | (parent.trace_flags & TraceFlags.RANDOM_TRACE_ID))
+
+
+# The SDK's attribute value rules: a primitive, or a sequence of one primitive type (None allowed).
+_PRIMITIVES: Final = (bool, str, int, float)
+_LIMIT: Final = 128  # attributes, events and links per span: the SDK's default limits
+
+
+def _clean(key: str, value: Any) -> Any:
+    """``value`` as an attribute may hold it, or None (and a warning) when it may not."""
+    if isinstance(value, _PRIMITIVES):
+        return value
+    if isinstance(value, bytes):
+        try:
+            return value.decode()
+        except UnicodeDecodeError:
+            pass
+    elif isinstance(value, Sequence) and not isinstance(value, str):
+        kinds = {type(item) for item in value if item is not None}
+        if len(kinds) <= 1 and kinds <= set(_PRIMITIVES):
+            return tuple(value)
+    _log.warning("invalid type %s for attribute %r: left out", type(value).__name__, key)
+    return None
+
+
+class ServerSpan(trace.Span, ReadableSpan):
+    """A request's recorded span, made without the SDK's tracer.
+
+    The SDK's span start runs its sampler again, validates every attribute under a lock and
+    builds bounded containers: about 200k CPU instructions per span. This one takes the
+    attributes mcpserve computed (valid by construction), checks only what tool code sets on it,
+    and hands itself to the provider's span processors when it ends. It is a real OpenTelemetry
+    span: current while the request runs, so spans that tool code, SQL, Redis and gateway calls
+    start through the SDK are its children; and a ``ReadableSpan`` to every processor and
+    exporter. Limits are the SDK's defaults (128 attributes, events, links).
     """
 
-    def __init__(self, ratio: float, ids: PresetIds) -> None:
-        self._bound = TraceIdRatioBased.get_bound_for_rate(ratio)
-        self._ids = ids
+    def __init__(
+        self,
+        name: str,
+        context: trace.SpanContext,
+        parent: trace.SpanContext | None,
+        attributes: dict[str, Any],
+        links: Sequence[Link],
+        start_time: int,
+        spans: ServerSpans,
+    ) -> None:  # ReadableSpan's fields, set here: its __init__ would build a default resource first
+        self._name = name
+        self._context = self._own_context = context
+        self._parent = parent
+        self._attributes = self._values = attributes
+        self._links = links
+        self._start_time = start_time
+        self._resource = spans.resource
+        self._instrumentation_scope = spans.scope
+        self._processor = spans.processor
 
-    def unsampled(self) -> trace.Span | None:
-        """A non-recording span when the new trace is left out; None (and the id preset) otherwise."""
-        trace_id = getrandbits(128) or 1
-        if trace_id & TraceIdRatioBased.TRACE_ID_LIMIT < self._bound:
-            self._ids.preset(trace_id)
-            return None
-        return _LeftOut(trace_id)
+    # The rest of ReadableSpan's fields start the same in every request span; set when they change.
+    _kind = SpanKind.SERVER
+    _events: Sequence[Event] = ()
+    _end_time: int | None = None
+    _status = UNSET
+    _instrumentation_info = None
+    _dropped = (0, 0, 0)  # attributes, events, links over the limits
 
-    def forget(self) -> None:
-        """Drop a preset id the SDK did not take (it does whenever it starts a new trace)."""
-        self._ids.preset(None)
+    def get_span_context(self) -> trace.SpanContext:
+        return self._own_context
+
+    def is_recording(self) -> bool:
+        return self._end_time is None
+
+    @property
+    def dropped_attributes(self) -> int:
+        return self._dropped[0]
+
+    @property
+    def dropped_events(self) -> int:
+        return self._dropped[1]
+
+    @property
+    def dropped_links(self) -> int:
+        return self._dropped[2]
+
+    def set_attribute(self, key: str, value: types.AttributeValue) -> None:
+        if self._end_time is not None:
+            return
+        cleaned = _clean(key, value)
+        if cleaned is None:
+            return
+        attributes = self._values
+        if key not in attributes and len(attributes) >= _LIMIT:
+            self._count_dropped(0)
+            return
+        attributes[key] = cleaned
+
+    def set_attributes(self, attributes: Mapping[str, types.AttributeValue]) -> None:
+        for key, value in attributes.items():
+            self.set_attribute(key, value)
+
+    def add_event(self, name: str, attributes: types.Attributes = None, timestamp: int | None = None) -> None:
+        if self._end_time is not None:
+            return
+        if len(self._events) >= _LIMIT:
+            self._count_dropped(1)
+            return
+        self._events = [*self._events, Event(name, attributes, time_ns() if timestamp is None else timestamp)]
+
+    def add_link(self, context: trace.SpanContext, attributes: types.Attributes = None) -> None:
+        if self._end_time is not None or (not context.is_valid and not attributes):
+            return
+        if len(self._links) >= _LIMIT:
+            self._count_dropped(2)
+            return
+        self._links = [*self._links, Link(context, attributes)]
+
+    def _count_dropped(self, which: int) -> None:
+        dropped = list(self._dropped)
+        dropped[which] += 1
+        self._dropped = (dropped[0], dropped[1], dropped[2])
+
+    def update_name(self, name: str) -> None:
+        if self._end_time is None:
+            self._name = name
+
+    def set_status(self, status: Status | StatusCode, description: str | None = None) -> None:
+        if self._end_time is not None or self._status.status_code is StatusCode.OK:
+            return  # OK is final, as the specification says
+        self._status = status if isinstance(status, Status) else Status(status, description)
+
+    def record_exception(
+        self,
+        exception: BaseException,
+        attributes: types.Attributes = None,
+        timestamp: int | None = None,
+        escaped: bool = False,
+    ) -> None:
+        recorded: dict[str, Any] = {
+            "exception.type": type(exception).__qualname__,
+            "exception.message": str(exception),
+            "exception.stacktrace": "".join(traceback.format_exception(exception)),
+            "exception.escaped": str(escaped),
+        }
+        recorded.update(attributes or {})
+        self.add_event("exception", recorded, timestamp)
+
+    def end(self, end_time: int | None = None) -> None:
+        if self._end_time is not None:
+            return
+        self._end_time = time_ns() if end_time is None else end_time
+        self._processor.on_end(self)
+
+    def __repr__(self) -> str:
+        return f"ServerSpan(name={self._name!r}, context={self._context})"
+
+
+class ServerSpans:
+    """Starts each request's span: the sampling decision first, then a bare or a recorded span.
+
+    A request left out (most of them at a low ratio) costs a random number, a comparison and a
+    :class:`LeftOut` span; one sampled costs a :class:`ServerSpan`, its attributes computed only
+    then. ``processor`` is the provider's (every span processor it has, the exporter's among
+    them), ``resource`` and ``scope`` what the SDK's own spans carry.
+    """
+
+    def __init__(
+        self, sampling: Sampling, processor: SpanProcessor, resource: Resource, scope: InstrumentationScope
+    ) -> None:
+        self.sampling = sampling
+        self.processor = processor
+        self.resource = resource
+        self.scope = scope
+
+    def start(
+        self,
+        parent: trace.SpanContext | None,
+        describe: Callable[[_Subject], tuple[str, dict[str, Any]]],
+        subject: _Subject,
+        links: Sequence[Link] = (),
+        start_time: int | None = None,
+        trace_id: int | None = None,
+    ) -> trace.Span:
+        """The span of a request under ``parent``; ``describe(subject)`` gives its name and attributes.
+
+        ``trace_id`` is a new trace's id when the caller drew it already (and found it sampled).
+        """
+        if parent is not None:
+            trace_id = parent.trace_id
+        elif trace_id is None:
+            trace_id = getrandbits(128) or 1
+        if not self.sampling.sampled(trace_id, parent):
+            return LeftOut(trace_id, parent)
+        name, attributes = describe(subject)
+        context = trace.SpanContext(
+            trace_id,
+            getrandbits(64) or 1,
+            False,
+            _sampled_flags(parent),
+            parent.trace_state if parent is not None else None,
+        )
+        span = ServerSpan(
+            name, context, parent, attributes, links, time_ns() if start_time is None else start_time, self
+        )
+        self.processor.on_start(span)  # type: ignore[arg-type]  # a span, not the SDK's class
+        return span
+
+
+class SdkServerSpans:
+    """Request spans started by the SDK's tracer: for a tracer provider mcpserve did not build.
+
+    When another provider was installed first (an auto-instrumentation wrapper's, an embedding
+    application's), request spans go through it like any other span: its sampler decides after
+    the span's name and attributes are computed, and its processors take the span.
+    """
+
+    def __init__(self, tracer: trace.Tracer) -> None:
+        self._tracer = tracer
+
+    def start(
+        self,
+        parent: trace.SpanContext | None,
+        describe: Callable[[_Subject], tuple[str, dict[str, Any]]],
+        subject: _Subject,
+        links: Sequence[Link] = (),
+        start_time: int | None = None,
+    ) -> trace.Span:
+        name, attributes = describe(subject)
+        return self._tracer.start_span(
+            name,
+            context=trace.set_span_in_context(trace.NonRecordingSpan(parent)) if parent is not None else None,
+            kind=SpanKind.SERVER,
+            attributes=attributes,
+            links=links,
+            start_time=start_time,
+        )
+
+
+# -- the request's span as the current span ----------------------------------------------------
+def _context_variable() -> ContextVar[Context] | None:
+    """The context variable behind OpenTelemetry's current context, when it is the default one.
+
+    ``attach``/``detach`` reach it through seven Python calls; a request's span is made current
+    with none. With another runtime context (``OTEL_PYTHON_CONTEXT``) the public calls are used.
+    """
+    runtime = getattr(otel_context, "_RUNTIME_CONTEXT", None)
+    variable = getattr(runtime, "_current_context", None)
+    if isinstance(runtime, ContextVarsRuntimeContext) and isinstance(variable, ContextVar):
+        return variable
+    return None
+
+
+_CURRENT: Final = _context_variable()
+CURRENT_CONTEXT: Final = _CURRENT
+_set_item: Final = dict.__setitem__
+# The key OpenTelemetry keeps the current span under in a context: read from one it builds.
+SPAN_KEY: Final = next(iter(trace.set_span_in_context(trace.INVALID_SPAN, Context())))
+
+
+def with_span(context: Context, span: trace.Span) -> Context:
+    """A copy of ``context`` with ``span`` as its current span (``set_span_in_context`` in no calls)."""
+    new = Context(context)
+    _set_item(new, SPAN_KEY, span)  # not yet anyone's: Context forbids this once it is shared
+    return new
+
+
+def use_span(span: trace.Span) -> Token[Context] | object:
+    """Make ``span`` the current span (for this task or thread); :func:`stop_using` undoes it."""
+    if _CURRENT is None:
+        return otel_context.attach(trace.set_span_in_context(span))
+    return _CURRENT.set(with_span(_CURRENT.get(), span))
+
+
+def stop_using(token: Token[Context] | object) -> None:
+    if _CURRENT is None:
+        otel_context.detach(token)  # type: ignore[arg-type]
+    else:
+        _CURRENT.reset(token)  # type: ignore[arg-type]
 
 
 # -- context across MCP -----------------------------------------------------------------------
@@ -134,22 +436,28 @@ def _carrier(source: Mapping[str, Any]) -> dict[str, str] | None:
     return {key: value for key in _CONTEXT_KEYS if isinstance(value := source.get(key), str)}
 
 
-def parent_context(meta: Any, headers: Mapping[str, str] | None) -> tuple[Context | None, list[Link] | None]:
+def _span_context(carrier: dict[str, str]) -> trace.SpanContext | None:
+    context = trace.get_current_span(_PROPAGATOR.extract(carrier)).get_span_context()
+    return context if context.is_valid else None
+
+
+def parent_context(
+    meta: Any, headers: Mapping[str, str] | None
+) -> tuple[trace.SpanContext | None, Sequence[Link]]:
     """The parent of a request's span, and links to any other context that arrived with it.
 
     ``_meta`` wins (both eras; on stdio it is the only carrier); the HTTP ``traceparent`` header
     is the parent only when ``_meta`` has none, and otherwise a link (the transport's context
-    and the MCP request's are independent: one request may take several HTTP attempts).
+    and the MCP request's are independent: one request may take several HTTP attempts). A
+    malformed ``traceparent`` is no parent: the request starts a new trace.
     """
     from_meta = _carrier(meta) if isinstance(meta, dict) and "traceparent" in meta else None
     from_http = _carrier(headers) if headers is not None and "traceparent" in headers else None
     if from_meta is None:
-        return (_PROPAGATOR.extract(from_http) if from_http is not None else None), None
-    parent = _PROPAGATOR.extract(from_meta)
-    if from_http is None:
-        return parent, None
-    transport = trace.get_current_span(_PROPAGATOR.extract(from_http)).get_span_context()
-    return parent, ([Link(transport)] if transport.is_valid else None)
+        return (_span_context(from_http) if from_http is not None else None), ()
+    parent = _span_context(from_meta)
+    transport = _span_context(from_http) if from_http is not None else None
+    return parent, ((Link(transport),) if transport is not None else ())
 
 
 def inject_meta(meta: MutableMapping[str, Any] | None = None) -> MutableMapping[str, Any]:
