@@ -97,7 +97,7 @@ class McpEndpoint:
         self._limit_digits = len(str(self.options.max_body_bytes))
         tables = tables or SessionTables()
         self._call_limits = CallLimits(limits, guard) if limits is not None else None
-        self.runner = CallRunner(dispatcher, self.drain, tables.calls, tables.waiting)
+        self.runner = CallRunner(dispatcher, self.drain, tables)
         keepalive = self.options.keepalive
         # Bound once: the hot path calls these without a lookup through another object.
         self._post_modern = ModernPost(self.runner, auth, keepalive).post

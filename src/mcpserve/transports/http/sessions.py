@@ -256,13 +256,8 @@ class SessionService:
                 failures.error_response(message.id, error, "legacy"), failures.http_status(error, "legacy")
             )
             return
-        live = self.tables.live
-        live.add(session_id, stream)
         started = time.monotonic()
-        try:
-            await self._runner.run(call, stream, receive, session_id=session_id)
-        finally:
-            live.discard(session_id, stream)
+        await self._runner.run(call, stream, receive, session_id=session_id)
         if call.session is not session and call.session is not None:
             await self._save(session_id, loaded, call.session)
         elif time.monotonic() - started > _LONG_CALL:
