@@ -12,7 +12,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import AsyncIterator
-from typing import Any, NamedTuple
+from typing import Any
 
 import anyio
 
@@ -61,15 +61,9 @@ _NOBODY_WAITS = (
 )
 
 
-class Loaded(NamedTuple):
-    """A session as read, with the version a compare-and-set write must name."""
-
-    value: LegacySession
-    version: int
-
-
-def _principal_key(principal: Principal | None) -> str | None:
-    return principal.key if principal is not None else None
+# A session as read, with the version a compare-and-set write must name. A plain pair, not a
+# NamedTuple: building one of those runs a Python-level __new__, and every request builds one.
+Loaded = tuple[LegacySession, int]
 
 
 class SessionService:
@@ -167,7 +161,8 @@ class SessionService:
         if stored is None:
             return None
         session = LegacySession.from_json(stored.record)
-        return Loaded(session, stored.version) if session.principal == _principal_key(principal) else None
+        owner = principal.key if principal is not None else None  # as initialize recorded it
+        return (session, stored.version) if session.principal == owner else None
 
     async def _save(self, session_id: str, loaded: Loaded, after: LegacySession) -> None:
         """Write a transition with compare-and-set. When another request (on any replica) wrote
@@ -223,8 +218,8 @@ class SessionService:
             target = jsonrpc.as_request_id(note.params.get("requestId"))  # may be any JSON: unhashable
             if target is not None:
                 await self.tables.calls.cancel(session_id, target)
-        elif note.method == "notifications/initialized" and not session.value.initialized:
-            await self._save(session_id, session, session.value.mark_initialized())
+        elif note.method == "notifications/initialized" and not session[0].initialized:
+            await self._save(session_id, session, session[0].mark_initialized())
 
     async def _request(
         self,
@@ -237,7 +232,7 @@ class SessionService:
         principal: Principal | None,
         admission: Admission | None = None,
     ) -> None:
-        session = loaded.value
+        session = loaded[0]
         call = Call.legacy(message, session, headers=without_credentials(headers), principal=principal)
         denied = forbidden(self._auth, self.dispatcher.server, call)
         if denied is not None:
