@@ -91,6 +91,8 @@ class RequestRecord:
     era: str | None = None
     status: int = 0
     session_id: str | None = None
+    # session_id names a session this server created: its own token, no text a client chose.
+    session_issued: bool = False
     principal: str | None = None
     tool: str | None = None
     outcome: str | None = None
@@ -117,11 +119,13 @@ def note_message(method: str, era: str) -> None:
         record.era = era
 
 
-def note_session(session_id: str) -> None:
+def note_session(session_id: str) -> RequestRecord | None:
+    """The request names this session (known or not); returns the record, to note more."""
     record = current_request.get()
     if record is not None:
         record.session_id = session_id
         record.era = "legacy"
+    return record
 
 
 def _outcome(response: JSONObject | None) -> str:
@@ -234,7 +238,7 @@ class RequestObserver:
     def finish(self, record: RequestRecord) -> None:
         known = record.method in KNOWN_METHODS
         # No field holds free text a client chose, so masking could change nothing (see below).
-        plain = known and record.principal is None and record.session_id is None
+        plain = known and record.principal is None and (record.session_id is None or record.session_issued)
         era = record.era or ("legacy" if record.method in ("GET", "DELETE") else "unknown")
         method = record.method if known else "other"
         seconds = time.perf_counter() - record.started

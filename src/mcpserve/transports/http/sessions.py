@@ -126,12 +126,14 @@ class SessionService:
             error = InvalidRequest("Bad Request: missing Mcp-Session-Id header (send initialize first)")
             await refuse(send, error, getattr(message, "id", None))
             return
-        note_session(session_id)
+        record = note_session(session_id)
         session = await self._load(session_id, principal)
         if session is None:
             error = NotFound("Session not found: initialize a new session")
             await refuse(send, error, getattr(message, "id", None))
             return
+        if record is not None:  # it exists, so this server made the id: the log line need not mask it
+            record.session_issued = True
         if isinstance(message, jsonrpc.Response):
             if await self.tables.waiting.answer(session_id, message.id, message.result, message.error):
                 await json_response(send, 202, None, [])
