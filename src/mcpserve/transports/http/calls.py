@@ -26,7 +26,7 @@ from mcpserve.server.sweeper import Sweeper
 from mcpserve.transports.http.drain import Drain
 from mcpserve.transports.http.refusals import cut_off_error
 from mcpserve.transports.http.stream import ResponseStream
-from mcpserve.transports.http.tables import LiveStreams, SessionTables, WaitingRequests
+from mcpserve.transports.http.tables import SessionTables
 from mcpserve.types import JSONObject
 
 __all__ = ["CallRunner", "RunningCall", "cancel_on_disconnect", "without_credentials"]
@@ -54,10 +54,9 @@ class RunningCall:
     """
 
     __slots__ = (
-        "_live",
         "_session_id",
         "_stream",
-        "_waiting",
+        "_tables",
         "done",
         "listed",
         "receive",
@@ -69,15 +68,13 @@ class RunningCall:
 
     def __init__(
         self,
-        waiting: WaitingRequests,
-        live: LiveStreams,
+        tables: SessionTables,
         task: asyncio.Task[Any],
         stream: ResponseStream,
         session_id: str | None,
         receive: Any,
     ) -> None:
-        self._waiting = waiting
-        self._live = live
+        self._tables = tables
         self.task = task
         self._stream = stream
         self._session_id = session_id
@@ -101,12 +98,12 @@ class RunningCall:
         """The stream, about to carry an event: from now on a resumption may name it."""
         if not self.listed and self._session_id is not None:
             self.listed = True
-            self._live.add(self._session_id, self._stream)
+            self._tables.live.add(self._session_id, self._stream)
         return self._stream
 
     def unlist(self) -> None:
         if self._session_id is not None:
-            self._live.discard(self._session_id, self._stream)
+            self._tables.live.discard(self._session_id, self._stream)
 
     async def notify(self, method: str, params: JSONObject) -> None:
         await self._streaming().emit(jsonrpc.notification(method, params))
@@ -117,7 +114,7 @@ class RunningCall:
             raise ToolError("2026-07-28 requests cannot carry server-to-client requests")
         request_id = f"mcpserve-{secrets.token_hex(6)}"
         stream = self._streaming()
-        return await self._waiting.wait(
+        return await self._tables.waiting.wait(
             self._session_id,
             request_id,
             method,
@@ -133,14 +130,13 @@ class RunningCall:
 class CallRunner:
     """Runs calls of both eras and keeps every one still running, for the drain deadline."""
 
-    __slots__ = ("_calls", "_disconnect_sweeper", "_drain", "_live", "_running", "_waiting", "dispatcher")
+    __slots__ = ("_calls", "_disconnect_sweeper", "_drain", "_running", "_tables", "dispatcher")
 
     def __init__(self, dispatcher: Dispatcher, drain: Drain, tables: SessionTables) -> None:
         self.dispatcher = dispatcher
         self._drain = drain
+        self._tables = tables
         self._calls = tables.calls
-        self._waiting = tables.waiting
-        self._live = tables.live
         # Every call running in the dispatcher, so the drain deadline can stop each with an answer.
         self._running: set[RunningCall] = set()
         self._disconnect_sweeper = Sweeper(self._watch_disconnects)
@@ -164,9 +160,7 @@ class CallRunner:
         response stream cancels the call; a 2025-era stream may close and be resumed."""
         task = asyncio.current_task()
         assert task is not None
-        running = RunningCall(
-            self._waiting, self._live, task, stream, session_id, receive if session_id is None else None
-        )
+        running = RunningCall(self._tables, task, stream, session_id, receive if session_id is None else None)
         call.task = task
         call.outbound = running
         if session_id is None:
