@@ -168,7 +168,8 @@ class McpEndpoint:
         finally:
             self.drain.leave()
             current_request.reset(token)
-            exchange.stream_ended()
+            if record.sse:  # a stream the response did not end (the client left, a failure)
+                exchange.stream_ended()
             if self.observer is not None:
                 self.observer.finish(record)
 

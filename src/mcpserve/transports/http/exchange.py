@@ -49,7 +49,8 @@ class Exchange:
             message["headers"] = headers + self._extra
         elif not message.get("more_body"):
             self.ended = True
-            self.stream_ended()
+            if self.record.sse:  # tested here: a call per response only for the rare stream
+                self.stream_ended()
         return self._send(message)  # type: ignore[no-any-return]
 
     def stream_ended(self) -> None:
