@@ -236,10 +236,11 @@ class SessionService:
     ) -> None:
         session = loaded[0]
         call = Call.legacy(message, session, headers=without_credentials(headers), principal=principal)
-        denied = forbidden(self._auth, self.dispatcher.server, call)
-        if denied is not None:
-            await refuse_access(self._auth, send, denied, message.id)
-            return
+        if self._auth is not None:  # as ModernPost: no scopes to check without authentication
+            denied = forbidden(self._auth, self.dispatcher.server, call)
+            if denied is not None:
+                await refuse_access(self._auth, send, denied, message.id)
+                return
         header = [(SESSION_HEADER, session_id.encode())]
         if admission is not None:
             header += admission.headers()
