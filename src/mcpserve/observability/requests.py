@@ -235,7 +235,10 @@ class RequestObserver:
 
     def finish(self, record: RequestRecord) -> None:
         seconds = time.perf_counter() - record.started
-        logged, name, outcome, status = record.method, record.tool, record.outcome, record.status
+        logged = record.method
+        name = record.tool
+        outcome = record.outcome
+        status = record.status
         known = logged in KNOWN_METHODS
         # No field holds free text a client chose, so masking could change nothing (see below).
         plain = known and record.principal is None and (record.session_id is None or record.session_issued)
