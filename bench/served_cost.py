@@ -7,7 +7,8 @@ process sends the wrk scripts' requests one at a time on one keep-alive connecti
 `tools/call`, or one on an initialized 2025-11-25 session. Two runs per server and era, after
 the same warm-up, differ only in the number of calls; the difference per call is the figure.
 With `--baseline DIR` another checkout (its own .venv) is counted the same way, as `bench
---baseline` runs it, so a change is compared against the code before it.
+--baseline` runs it, each of its runs beside the same run of mcpserve (see `per_call`), so a
+change is compared against the code before it.
 
     .venv/bin/python -m bench.served_cost --baseline ../baseline            # both eras, ~10 min
     .venv/bin/python -m bench.served_cost --eras 2025 --calls 1000
@@ -28,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from bench.servers import _SERVING, _UNLIMITED, HOST, PATH, ROOT, free_port
@@ -149,8 +151,24 @@ def _instructions(checkout: Path, era: str, calls: int, env: dict[str, str]) -> 
     return int(found.group(1))
 
 
-def per_call(checkout: Path, era: str, calls: int, env: dict[str, str]) -> float:
-    return (_instructions(checkout, era, 100 + calls, env) - _instructions(checkout, era, 100, env)) / calls
+def per_call(servers: dict[str, tuple[Path, dict[str, str]]], era: str, calls: int) -> dict[str, float]:
+    """Instructions per call of each server; each run of one server beside the same run of the others.
+
+    The count is not quite independent of time: timers (uvicorn's tick, the sweepers) fire per
+    second of wall clock, and under valgrind a loaded machine stretches a run. Run side by side,
+    the servers see the same load, so the comparison holds even when the absolute figures drift
+    (by up to 2-3 % on a busy 2-core machine).
+    """
+    counts: dict[str, list[int]] = {name: [] for name in servers}
+    with ThreadPoolExecutor(len(servers)) as pool:
+        for n in (100, 100 + calls):
+            runs = {
+                name: pool.submit(_instructions, checkout, era, n, env)
+                for name, (checkout, env) in servers.items()
+            }
+            for name, run in runs.items():
+                counts[name].append(run.result())
+    return {name: (high - low) / calls for name, (low, high) in counts.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -169,10 +187,9 @@ def main(argv: list[str] | None = None) -> int:
         servers["baseline"] = (opts.baseline.resolve(), _UNLIMITED)
     results: dict[str, float] = {}
     for era in opts.eras.split(","):
-        for name, (checkout, env) in servers.items():
-            label = f"{name} {era}"
-            results[label] = per_call(checkout, era, opts.calls, env)
-            print(f"{label:20} {results[label] / 1000:8.1f} k instructions / call", flush=True)
+        for name, count in per_call(servers, era, opts.calls).items():
+            results[f"{name} {era}"] = count
+            print(f"{name + ' ' + era:20} {count / 1000:8.1f} k instructions / call", flush=True)
         if opts.baseline is not None:
             ratio = results[f"mcpserve {era}"] / results[f"baseline {era}"]
             print(f"{'':20} {ratio:8.3f} x baseline ({era})", flush=True)
