@@ -91,6 +91,8 @@ class RequestRecord:
     era: str | None = None
     status: int = 0
     session_id: str | None = None
+    # session_id names a session this server created: its own token, no text a client chose.
+    session_issued: bool = False
     principal: str | None = None
     tool: str | None = None
     outcome: str | None = None
@@ -117,11 +119,13 @@ def note_message(method: str, era: str) -> None:
         record.era = era
 
 
-def note_session(session_id: str) -> None:
+def note_session(session_id: str) -> RequestRecord | None:
+    """The request names this session (known or not); returns the record, to note more."""
     record = current_request.get()
     if record is not None:
         record.session_id = session_id
         record.era = "legacy"
+    return record
 
 
 def _outcome(response: JSONObject | None) -> str:
@@ -145,10 +149,11 @@ def note_call(call: Call, response: JSONObject | None, seconds: float) -> None:
     if call.principal is not None:
         record.principal = call.principal.name
     record.outcome = outcome = _outcome(response)
-    if outcome == "error" and response is not None:
-        _note_error(record, response["error"])
-    elif outcome == "tool_error" and response is not None:
-        _note_tool_failure(record, response["result"])
+    if outcome != "success" and response is not None:  # the usual answer has nothing more to note
+        if outcome == "error":
+            _note_error(record, response["error"])
+        elif outcome == "tool_error":
+            _note_tool_failure(record, response["result"])
     if call.method == "tools/call":
         name = call.params.get("name")
         record.tool = name if isinstance(name, str) else ""
@@ -228,41 +233,42 @@ class RequestObserver:
         self.sse_open = 0
         metrics.sse_streams.set_function(lambda: self.sse_open)
 
-    def _tool_label(self, name: str) -> str:
-        return name if self.server.registered_tool(name) is not None else "unknown"
-
     def finish(self, record: RequestRecord) -> None:
-        known = record.method in KNOWN_METHODS
-        # No field holds free text a client chose, so masking could change nothing (see below).
-        plain = known and record.principal is None and record.session_id is None
-        era = record.era or ("legacy" if record.method in ("GET", "DELETE") else "unknown")
-        method = record.method if known else "other"
         seconds = time.perf_counter() - record.started
+        logged = record.method
+        name = record.tool
+        outcome = record.outcome
+        status = record.status
+        known = logged in KNOWN_METHODS
+        # No field holds free text a client chose, so masking could change nothing (see below).
+        plain = known and record.principal is None and (record.session_id is None or record.session_issued)
+        era = record.era or ("legacy" if logged in ("GET", "DELETE") else "unknown")
+        method = logged if known else "other"
         if record.auth_failure is not None:
             self.metrics.auth_failure(record.auth_failure)
         tool = ""
-        if record.tool is not None:
-            tool = self._tool_label(record.tool)
-            plain = plain and tool == record.tool
+        if name is not None:
+            # The metrics label: a registered tool's name, else "unknown" (bounded series).
+            tool = name if self.server.registered_tool(name) is not None else "unknown"
+            plain = plain and tool == name
             if record.tool_seconds is not None:
-                self.metrics.tool_call(tool, record.outcome or "error", record.tool_seconds)
-            elif record.outcome is not None:  # refused before it ran: counted, but no duration
-                self.metrics.tool_refusal(tool, record.outcome)
-        outcome = record.outcome
-        if outcome == "success" or (outcome is None and record.status < 400) or outcome == "input_required":
+                self.metrics.tool_call(tool, outcome or "error", record.tool_seconds)
+            elif outcome is not None:  # refused before it ran: counted, but no duration
+                self.metrics.tool_refusal(tool, outcome)
+        if outcome == "success" or (outcome is None and status < 400) or outcome == "input_required":
             error_type = ""
         else:
             error_type = self._failed(record, method, tool)
-        self.metrics.request(method, era, record.status, tool, error_type, seconds)
+        self.metrics.request(method, era, status, tool, error_type, seconds)
         fields = {
             "request_id": record.request_id,
             "era": era,
             "session_id": record.session_id,
             "principal": record.principal,
-            "method": record.method[:_MAX_LOGGED_NAME],
-            "tool": record.tool[:_MAX_LOGGED_NAME] if record.tool is not None else None,
-            "status": record.status,
-            "outcome": record.outcome,
+            "method": logged[:_MAX_LOGGED_NAME],
+            "tool": name[:_MAX_LOGGED_NAME] if name is not None else None,
+            "status": status,
+            "outcome": outcome,
             # Microseconds, as milliseconds: cheaper than round() and exact to the digit shown.
             "duration_ms": int(seconds * 1_000_000) / 1000,
             # Filled in by write_event; listed so the dict is built at its final size.

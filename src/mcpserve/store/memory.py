@@ -73,13 +73,14 @@ MemoryNotificationBus = MemoryMessageBus  # the broadcast-only name older code u
 
 
 class _Session:
-    __slots__ = ("created", "events", "expires", "owner", "record", "seq", "version")
+    __slots__ = ("created", "events", "expires", "owner", "seq", "stored")
 
     def __init__(
         self, record: JSONObject, owner: str | None, created: float, expires: float, max_events: int
     ) -> None:
-        self.record = record
-        self.version = 1
+        # The record and its version as one value, replaced on every write: a load (one per
+        # request) hands it out as it is, with nothing to build.
+        self.stored = StoredSession(record, 1)
         self.owner = owner
         self.created = created
         self.expires = expires
@@ -194,13 +195,13 @@ class MemorySessionStore:
 
     async def load(self, session_id: str) -> StoredSession | None:
         entry = self._slide(session_id)
-        return None if entry is None else StoredSession(entry.record, entry.version)
+        return None if entry is None else entry.stored
 
     async def update(self, session_id: str, record: JSONObject, *, expected_version: int) -> bool:
         entry = self.live(session_id)
-        if entry is None or entry.version != expected_version:
+        if entry is None or entry.stored.version != expected_version:
             return False
-        entry.record, entry.version = record, expected_version + 1
+        entry.stored = StoredSession(record, expected_version + 1)
         entry.expires = self._clock() + self._idle
         return True
 
@@ -221,12 +222,12 @@ class MemorySessionStore:
 
     async def get(self, session_id: str) -> JSONObject | None:
         entry = self._slide(session_id)
-        return None if entry is None else entry.record
+        return None if entry is None else entry.stored.record
 
     async def put(self, session_id: str, record: JSONObject) -> None:
         entry = self.live(session_id)
         if entry is not None:
-            entry.record, entry.version = record, entry.version + 1
+            entry.stored = StoredSession(record, entry.stored.version + 1)
             entry.expires = self._clock() + self._idle
 
 

@@ -168,3 +168,21 @@ async def test_modern_requests_ignore_close_sse_stream() -> None:
     assert reply.status == 200
     assert reply.headers["content-type"] == "application/json"
     assert reply.json()["result"]["content"][0]["text"] == "quick"
+
+
+async def test_a_call_stream_is_live_from_its_first_event_until_its_last() -> None:
+    """Listed for a resumption while it streams, and gone once its answer is out."""
+    release = anyio.Event()
+    app = make_app(release)
+    session = await initialize(app)
+    live = app.endpoint.legacy.tables.live
+    session_id = session["mcp-session-id"]
+    async with open_request(app, "POST", headers=session, body=call("keep_open", 3)) as post:
+        await wait_for(lambda: len(post.events()) == 1)  # its progress went out
+        stream_id = event_ids(post)[0].rpartition("/")[0]
+        assert live.get(session_id, stream_id) is not None
+        release.set()
+        with anyio.fail_after(5):
+            await post.done.wait()
+    assert post.events()[-1]["result"]["content"][0]["text"] == "finished"
+    assert live.get(session_id, stream_id) is None

@@ -26,7 +26,7 @@ from mcpserve.server.sweeper import Sweeper
 from mcpserve.transports.http.drain import Drain
 from mcpserve.transports.http.refusals import cut_off_error
 from mcpserve.transports.http.stream import ResponseStream
-from mcpserve.transports.http.tables import CallsInFlight, WaitingRequests
+from mcpserve.transports.http.tables import SessionTables
 from mcpserve.types import JSONObject
 
 __all__ = ["CallRunner", "RunningCall", "cancel_on_disconnect", "without_credentials"]
@@ -48,14 +48,17 @@ class RunningCall:
     the request (2026-07-28); ``watcher`` is the task watching for that, once there is one.
 
     It is also the call's outbound: events go on the request's own response stream. One object
-    for both, as both live exactly as long as the call.
+    for both, as both live exactly as long as the call. A 2025-era stream is listed among its
+    session's live streams (``listed``) just before its first event: only then can a GET with
+    ``Last-Event-ID`` name it, and a call answered with plain JSON, the usual one, is never listed.
     """
 
     __slots__ = (
         "_session_id",
         "_stream",
-        "_waiting",
+        "_tables",
         "done",
+        "listed",
         "receive",
         "requested",
         "shutdown",
@@ -65,13 +68,13 @@ class RunningCall:
 
     def __init__(
         self,
-        waiting: WaitingRequests,
+        tables: SessionTables,
         task: asyncio.Task[Any],
         stream: ResponseStream,
         session_id: str | None,
         receive: Any,
     ) -> None:
-        self._waiting = waiting
+        self._tables = tables
         self.task = task
         self._stream = stream
         self._session_id = session_id
@@ -80,6 +83,7 @@ class RunningCall:
         self.requested = False
         self.shutdown = False
         self.done = False
+        self.listed = False
 
     def cancel(self, *, shutdown: bool = False) -> bool:
         """Request the cancellation; False if the request already ended or was cancelled."""
@@ -90,16 +94,27 @@ class RunningCall:
         self.task.cancel()
         return True
 
+    def _streaming(self) -> ResponseStream:
+        """The stream, about to carry an event: from now on a resumption may name it."""
+        if not self.listed and self._session_id is not None:
+            self.listed = True
+            self._tables.live.add(self._session_id, self._stream)
+        return self._stream
+
+    def unlist(self) -> None:
+        if self._session_id is not None:
+            self._tables.live.discard(self._session_id, self._stream)
+
     async def notify(self, method: str, params: JSONObject) -> None:
-        await self._stream.emit(jsonrpc.notification(method, params))
+        await self._streaming().emit(jsonrpc.notification(method, params))
 
     async def request(self, method: str, params: JSONObject) -> JSONObject:
         """Send a server→client request on this call's stream and wait for the client's answer."""
         if self._session_id is None:
             raise ToolError("2026-07-28 requests cannot carry server-to-client requests")
         request_id = f"mcpserve-{secrets.token_hex(6)}"
-        stream = self._stream
-        return await self._waiting.wait(
+        stream = self._streaming()
+        return await self._tables.waiting.wait(
             self._session_id,
             request_id,
             method,
@@ -109,21 +124,19 @@ class RunningCall:
     async def close_stream(self) -> None:
         # 2026-07-28: closing a response stream means cancellation and nothing is resumable.
         if self._session_id is not None:
-            await self._stream.detach()
+            await self._streaming().detach()
 
 
 class CallRunner:
     """Runs calls of both eras and keeps every one still running, for the drain deadline."""
 
-    __slots__ = ("_calls", "_disconnect_sweeper", "_drain", "_running", "_waiting", "dispatcher")
+    __slots__ = ("_calls", "_disconnect_sweeper", "_drain", "_running", "_tables", "dispatcher")
 
-    def __init__(
-        self, dispatcher: Dispatcher, drain: Drain, calls: CallsInFlight, waiting: WaitingRequests
-    ) -> None:
+    def __init__(self, dispatcher: Dispatcher, drain: Drain, tables: SessionTables) -> None:
         self.dispatcher = dispatcher
         self._drain = drain
-        self._calls = calls
-        self._waiting = waiting
+        self._tables = tables
+        self._calls = tables.calls
         # Every call running in the dispatcher, so the drain deadline can stop each with an answer.
         self._running: set[RunningCall] = set()
         self._disconnect_sweeper = Sweeper(self._watch_disconnects)
@@ -147,9 +160,7 @@ class CallRunner:
         response stream cancels the call; a 2025-era stream may close and be resumed."""
         task = asyncio.current_task()
         assert task is not None
-        running = RunningCall(
-            self._waiting, task, stream, session_id, receive if session_id is None else None
-        )
+        running = RunningCall(self._tables, task, stream, session_id, receive if session_id is None else None)
         call.task = task
         call.outbound = running
         if session_id is None:
@@ -161,30 +172,34 @@ class CallRunner:
         extra: list[tuple[bytes, bytes]] = []
         started = time.perf_counter()
         try:
-            response = await self.dispatcher.handle(call)
-        except asyncio.CancelledError:
-            # Not requested by us: while draining, the ASGI server stopping what still runs.
-            shutdown = running.shutdown or (not running.requested and self._drain.draining)
-            if not running.requested and not shutdown:
-                raise
-            task.uncancel()
-            if shutdown:
-                error = cut_off_error()
-                response = failures.error_response(call.id, error, call.era)
-                extra = failures.response_headers(error)
+            try:
+                response = await self.dispatcher.handle(call)
+            except asyncio.CancelledError:
+                # Not requested by us: while draining, the ASGI server stopping what still runs.
+                shutdown = running.shutdown or (not running.requested and self._drain.draining)
+                if not running.requested and not shutdown:
+                    raise
+                task.uncancel()
+                if shutdown:
+                    error = cut_off_error()
+                    response = failures.error_response(call.id, error, call.era)
+                    extra = failures.response_headers(error)
+            finally:
+                running.done = True
+                self._running.discard(running)
+                if running.watcher is not None:
+                    running.watcher.cancel()
+                if session_id is not None:
+                    self._calls.discard(session_id, call.id)
+            note_call(call, response, time.perf_counter() - started)
+            if response is not None:
+                await stream.finish(response, failures.response_status(response, call.era), extra)
+            else:
+                # Cancelled: end the stream (or, before anything was sent, answer 202) with no result.
+                await stream.finish(None, 202)
         finally:
-            running.done = True
-            self._running.discard(running)
-            if running.watcher is not None:
-                running.watcher.cancel()
-            if session_id is not None:
-                self._calls.discard(session_id, call.id)
-        note_call(call, response, time.perf_counter() - started)
-        if response is not None:
-            await stream.finish(response, failures.response_status(response, call.era), extra)
-        else:
-            # Cancelled: end the stream (or, before anything was sent, answer 202) with no result.
-            await stream.finish(None, 202)
+            if running.listed:  # its last event is out, or never will be: nothing to resume live
+                running.unlist()
         return response
 
     async def _watch_disconnects(self, tick: float = 0.1) -> None:

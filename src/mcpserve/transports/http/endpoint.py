@@ -100,7 +100,7 @@ class McpEndpoint:
         self._limit_digits = len(str(self.options.max_body_bytes))
         tables = tables or SessionTables()
         self._call_limits = CallLimits(limits, guard) if limits is not None else None
-        self.runner = CallRunner(dispatcher, self.drain, tables.calls, tables.waiting)
+        self.runner = CallRunner(dispatcher, self.drain, tables)
         keepalive = self.options.keepalive
         # Bound once: the hot path calls these without a lookup through another object.
         self._post_modern = ModernPost(self.runner, auth, keepalive).post
@@ -172,7 +172,8 @@ class McpEndpoint:
             current_request.reset(token)
             if not exchange.detached:  # else it ends with its stream (_over, from _detacher)
                 self.drain.leave()
-                exchange.stream_ended()
+                if record.sse:  # a stream the response did not end (the client left, a failure)
+                    exchange.stream_ended()
                 if self.observer is not None:
                     self.observer.finish(record)
 

@@ -50,7 +50,8 @@ class Exchange:
             message["headers"] = headers + self._extra
         elif not message.get("more_body"):
             self.ended = True
-            self.stream_ended()
+            if self.record.sse:  # tested here: a call per response only for the rare stream
+                self.stream_ended()
         return self.server_send(message)  # type: ignore[no-any-return]
 
     def detach(self) -> None:

@@ -152,6 +152,10 @@ def _refusal(status: bytes, error: bytes) -> bytes:
     ) + body
 
 
+# uvicorn's data_received, called directly: this runs for every read, and super() builds an
+# object and walks the MRO each time.
+_parse = HttpToolsProtocol.data_received
+
 _HEAD_TOO_LARGE = _refusal(b"431 Request Header Fields Too Large", b"request header fields too large")
 _TIMED_OUT = _refusal(b"408 Request Timeout", b"request not received in time")
 _AT_CAPACITY = _refusal(b"503 Service Unavailable", b"server at connection capacity; retry later")
@@ -196,7 +200,7 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         cycle = self.cycle
-        super().data_received(data)
+        _parse(self, data)
         current = self.cycle
         if current is not cycle:  # a head completed in this read: the usual case, a few stores
             self._head_since = None

@@ -83,9 +83,10 @@ def unacceptable(headers: dict[str, str], max_body_bytes: int, limit_digits: int
         return NotAcceptable("Not Acceptable: Accept must list application/json and text/event-stream")
     if not is_json(headers.get("content-type", "")):
         return UnsupportedMediaType("Content-Type must be application/json")
-    length = headers.get("content-length")
     # Lengths with fewer digits than the limit (every usual request) skip the parse.
-    if length is not None and len(length) >= limit_digits and declares_more_than(length, max_body_bytes):
+    if len(headers.get("content-length", "")) >= limit_digits and declares_more_than(
+        headers["content-length"], max_body_bytes
+    ):
         return too_large(max_body_bytes)
     return None
 

@@ -13,7 +13,7 @@ import asyncio
 import secrets
 import time
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any
 
 import anyio
 
@@ -65,15 +65,9 @@ _NOBODY_WAITS = (
 )
 
 
-class Loaded(NamedTuple):
-    """A session as read, with the version a compare-and-set write must name."""
-
-    value: LegacySession
-    version: int
-
-
-def _principal_key(principal: Principal | None) -> str | None:
-    return principal.key if principal is not None else None
+# A session as read, with the version a compare-and-set write must name. A plain pair, not a
+# NamedTuple: building one of those runs a Python-level __new__, and every request builds one.
+Loaded = tuple[LegacySession, int]
 
 
 class SessionService:
@@ -146,12 +140,14 @@ class SessionService:
             error = InvalidRequest("Bad Request: missing Mcp-Session-Id header (send initialize first)")
             await refuse(send, error, getattr(message, "id", None))
             return
-        note_session(session_id)
+        record = note_session(session_id)
         session = await self._load(session_id, principal)
         if session is None:
             error = NotFound("Session not found: initialize a new session")
             await refuse(send, error, getattr(message, "id", None))
             return
+        if record is not None:  # it exists, so this server made the id: the log line need not mask it
+            record.session_issued = True
         if isinstance(message, jsonrpc.Response):
             if await self.tables.waiting.answer(session_id, message.id, message.result, message.error):
                 await json_response(send, 202, None, [])
@@ -181,7 +177,8 @@ class SessionService:
         if stored is None:
             return None
         session = LegacySession.from_json(stored.record)
-        return Loaded(session, stored.version) if session.principal == _principal_key(principal) else None
+        owner = principal.key if principal is not None else None  # as initialize recorded it
+        return (session, stored.version) if session.principal == owner else None
 
     async def _save(self, session_id: str, loaded: Loaded, after: LegacySession) -> None:
         """Write a transition with compare-and-set. When another request (on any replica) wrote
@@ -237,8 +234,8 @@ class SessionService:
             target = jsonrpc.as_request_id(note.params.get("requestId"))  # may be any JSON: unhashable
             if target is not None:
                 await self.tables.calls.cancel(session_id, target)
-        elif note.method == "notifications/initialized" and not session.value.initialized:
-            await self._save(session_id, session, session.value.mark_initialized())
+        elif note.method == "notifications/initialized" and not session[0].initialized:
+            await self._save(session_id, session, session[0].mark_initialized())
 
     async def _request(
         self,
@@ -251,12 +248,13 @@ class SessionService:
         principal: Principal | None,
         admission: Admission | None = None,
     ) -> None:
-        session = loaded.value
+        session = loaded[0]
         call = Call.legacy(message, session, headers=without_credentials(headers), principal=principal)
-        denied = forbidden(self._auth, self.dispatcher.server, call)
-        if denied is not None:
-            await refuse_access(self._auth, send, denied, message.id)
-            return
+        if self._auth is not None:  # as ModernPost: no scopes to check without authentication
+            denied = forbidden(self._auth, self.dispatcher.server, call)
+            if denied is not None:
+                await refuse_access(self._auth, send, denied, message.id)
+                return
         header = [(SESSION_HEADER, session_id.encode())]
         if admission is not None:
             header += admission.headers()
@@ -270,13 +268,8 @@ class SessionService:
                 failures.error_response(message.id, error, "legacy"), failures.http_status(error, "legacy")
             )
             return
-        live = self.tables.live
-        live.add(session_id, stream)
         started = time.monotonic()
-        try:
-            await self._runner.run(call, stream, receive, session_id=session_id)
-        finally:
-            live.discard(session_id, stream)
+        await self._runner.run(call, stream, receive, session_id=session_id)
         if call.session is not session and call.session is not None:
             await self._save(session_id, loaded, call.session)
         elif time.monotonic() - started > _LONG_CALL:
