@@ -33,7 +33,12 @@ def app(issuer: LocalIssuer, tmp_path: Path, calls: list[str]) -> HttpApp:
 
 
 Case = Callable[[LocalIssuer], dict[str, Any]]
-NOW = int(time.time())
+
+
+def _now() -> int:
+    """Read when a case builds its token, not at import: a long run reaches it minutes later."""
+    return int(time.time())
+
 
 # name -> (request options built from the issuer, the challenge's error, its description)
 UNAUTHENTICATED: dict[str, tuple[Case, str | None, str]] = {
@@ -74,8 +79,12 @@ UNAUTHENTICATED: dict[str, tuple[Case, str | None, str]] = {
         "invalid_token",
         "Token signing algorithm not allowed",
     ),
-    "expired": (lambda i: bearer(i.mint(iat=NOW - 900, exp=NOW - 120)), "invalid_token", "Token has expired"),
-    "not yet valid": (lambda i: bearer(i.mint(nbf=NOW + 120)), "invalid_token", "Token is not valid yet"),
+    "expired": (
+        lambda i: bearer(i.mint(iat=_now() - 900, exp=_now() - 120)),
+        "invalid_token",
+        "Token has expired",
+    ),
+    "not yet valid": (lambda i: bearer(i.mint(nbf=_now() + 120)), "invalid_token", "Token is not valid yet"),
     "wrong issuer": (
         lambda i: bearer(i.mint(iss="https://elsewhere.example")),
         "invalid_token",
