@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from contextvars import ContextVar
 from random import getrandbits
-from typing import TYPE_CHECKING, Any, Final, NamedTuple
+from typing import TYPE_CHECKING, Any, ClassVar, Final, NamedTuple
 from urllib.parse import urlsplit
 
 from opentelemetry import trace
@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 __all__ = ["TracedDispatcher", "TracedLimiter", "request_attributes"]
 
 _set_item: Final = dict.__setitem__  # builds a new Context in place, as with_span does
+_untraced: Final = Dispatcher.handle  # the coroutine a left-out request runs as (no super() to build)
 _MAX_NAME = 200  # a client-chosen name kept in an attribute is cut here
 _TARGETED: Final = {"tools/call": "gen_ai.tool.name", "prompts/get": "gen_ai.prompt.name"}
 _RESOURCE_METHODS: Final = frozenset({"resources/read", "resources/subscribe", "resources/unsubscribe"})
@@ -150,9 +151,17 @@ class TracedDispatcher(Dispatcher):
         if isinstance(spans, ServerSpans) and CURRENT_CONTEXT is not None:
             self._fast = (CURRENT_CONTEXT, spans.sampling.root_bound)
 
-    async def handle(self, call: Call) -> JSONObject:
+    def handle(self, call: Call) -> Coroutine[Any, Any, JSONObject]:
+        """The response to ``call``, awaited in the request's own task (as every transport does).
+
+        A request left out runs as the untraced dispatcher's coroutine itself, with its bare span
+        made current here and left current: the request's task ends with the request (stdio and
+        both HTTP eras run each request in a task of its own), so there is nothing to reset and
+        no frame of ours in the way of each resumption.
+        """
         fast = self._fast
-        if fast is not None and _admission.get() is None:  # no Redis check's span to make
+        # No Redis check's span to make (none can be, unless a traced limiter exists).
+        if fast is not None and (not TracedLimiter.made or _admission.get() is None):
             meta = call.params.get("_meta")
             headers = call.headers
             if (type(meta) is not dict or "traceparent" not in meta) and (
@@ -161,15 +170,13 @@ class TracedDispatcher(Dispatcher):
                 low = getrandbits(64)  # the bits of a new trace id the decision reads
                 current, bound = fast
                 if low >= bound:  # left out
-                    context = Context(current.get())
+                    outer = current.get()
+                    context = Context(outer) if outer else Context()  # an empty one is cheaper new
                     _set_item(context, SPAN_KEY, LeftOutRoot(low))  # as with_span does, inline
-                    token = current.set(context)
-                    try:
-                        return await super().handle(call)
-                    finally:
-                        current.reset(token)
-                return await self._traced(call, getrandbits(64) << 64 | low)
-        return await self._traced(call, None)
+                    current.set(context)
+                    return _untraced(self, call)
+                return self._traced(call, getrandbits(64) << 64 | low)
+        return self._traced(call, None)
 
     async def _traced(self, call: Call, trace_id: int | None) -> JSONObject:
         """``call`` under its span: sampled, or with trace context the SDK's rules decide on."""
@@ -248,7 +255,11 @@ class TracedLimiter:
     span is made by the request's own span (which then starts at the admission).
     """
 
+    # Set once one exists: until then the dispatcher has no admission to look for.
+    made: ClassVar[bool] = False
+
     def __init__(self, limiter: Limiter, url: str) -> None:
+        TracedLimiter.made = True
         self._limiter = limiter
         self._attributes = _redis_attributes(url)
 
