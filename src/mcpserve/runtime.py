@@ -334,9 +334,13 @@ def configure_logging(settings: Settings, stream: IO[bytes] | None = None) -> No
 def configure_tracing(settings: Settings) -> None:
     """Install the process's tracer provider when tracing is on (``docs/tracing.md``)."""
     if settings.tracing_enabled:
+        from mcpserve.observability.tracing import install_request_context  # noqa: PLC0415
         from mcpserve.tracing_setup import configure_tracing as install  # noqa: PLC0415
 
         install(settings)
+        # Before the server starts, in the thread that runs it: its requests start in this
+        # context, so one left out of sampling makes no span current (see RequestContext).
+        install_request_context()
 
 
 def check(server: MCPServer, settings: Settings) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from typing import Any, cast
 import anyio
 import orjson
 import pytest
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -23,6 +24,7 @@ from mcpserve import MCPServer
 from mcpserve.config import load_settings
 from mcpserve.observability import tracing as tracing_module
 from mcpserve.observability.logs import get_logger
+from mcpserve.observability.requests import RequestRecord, current_request
 from mcpserve.observability.traced import TracedDispatcher, TracedLimiter
 from mcpserve.observability.tracing import (
     LeftOut,
@@ -412,3 +414,82 @@ def test_a_request_span_is_made_current_through_opentelemetrys_own_context(spans
         assert trace.get_current_span() is outer
     child = spans.named("child")
     assert child.parent is not None and (child.parent.trace_id, child.parent.span_id) == (1, 2)
+
+
+async def test_under_http_a_request_left_out_makes_its_span_only_when_something_reads_it(
+    spans: Recorded,
+) -> None:
+    """The HTTP transport's requests start in a RequestContext: a request left out notes its trace
+    on its record, and its span (the same one for every reader) exists only once read."""
+    ratio = {**TRACED, "otel_traces_sampler": "parentbased_traceidratio", "otel_traces_sampler_arg": 0.5}
+    provider = build_tracer_provider(load_settings({**ratio, "otel_traces_exporter": "none"}))
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    app = MCPServer("on-demand")
+
+    @app.tool()
+    async def outgoing() -> str:
+        """A child span, then what a request sent upstream would carry (read twice)."""
+        with provider.get_tracer("tests").start_as_current_span("child") as child:
+            child_trace = child.get_span_context().trace_id
+        first, second = inject_meta()["traceparent"], inject_meta()["traceparent"]
+        assert first == second  # one span, however often it is read
+        assert _hex(child_trace, 32) == first.split("-")[1]  # the child is on the request's trace
+        return str(first)
+
+    @app.tool()
+    def from_a_thread() -> str:
+        return _hex(trace.get_current_span().get_span_context().trace_id, 32)
+
+    dispatcher = TracedDispatcher(app, tracer=provider.get_tracer("tests"), spans=provider.server_spans)
+    assert tracing_module._CURRENT is not None
+    installed = tracing_module._CURRENT.set(tracing_module.RequestContext())
+    try:
+        request_context = tracing_module._CURRENT.get()
+        assert trace.get_current_span() is trace.INVALID_SPAN  # outside a request: an empty context
+        sent, unread = [], 0
+        for n in range(200):
+            record = RequestRecord(f"r{n}", 0.0, "POST")
+            token = current_request.set(record)
+            try:
+                tool = "from_a_thread" if n % 4 == 0 else "outgoing"
+                response = await dispatcher.handle(_modern("tools/call", {"name": tool}))
+                assert tracing_module._CURRENT.get() is request_context  # nothing made current here
+            finally:
+                current_request.reset(token)
+            text = response["result"]["content"][0]["text"]
+            if tool == "outgoing":
+                sent.append(text.split("-"))
+            elif record.left_out is not None:  # the worker thread read the request's own span
+                left = cast(LeftOut, record.left_out)
+                assert _hex(left.get_span_context().trace_id, 32) == text
+            unread += isinstance(record.left_out, int)
+        assert unread == 0  # every tool read its span: each left-out record holds one
+        recorded = {_hex(span.context.trace_id, 32) for span in exporter.get_finished_spans()}
+        assert 30 <= len([trace_id for _, trace_id, _, _ in sent if trace_id in recorded]) <= 120  # ~1/2
+        for _, trace_id, _, flags in sent:
+            assert bool(int(flags, 16) & 1) == (trace_id in recorded) == (int(trace_id[16:], 16) < 2**63)
+        assert len({trace_id for _, trace_id, _, _ in sent}) == len(sent)
+    finally:
+        tracing_module._CURRENT.reset(installed)
+    assert spans.all() == []
+    provider.shutdown()
+
+
+def test_a_request_context_keeps_a_left_out_span_in_the_contexts_built_from_it() -> None:
+    request_context = tracing_module.RequestContext()
+    record = RequestRecord("r", 0.0, "POST", left_out=12345)
+    token = current_request.set(record)
+    try:
+        span = trace.get_current_span(request_context)
+        assert isinstance(span, LeftOut) and record.left_out is span
+        assert tracing_module.SPAN_KEY in request_context and request_context[tracing_module.SPAN_KEY] is span
+        derived = otel_context.set_value("other", 1, request_context)  # as instrumentations do
+        assert trace.get_current_span(derived) is span and derived["other"] == 1
+        assert span.get_span_context().trace_id & (2**64 - 1) == 12345  # the decision's bits
+    finally:
+        current_request.reset(token)
+    assert trace.get_current_span(request_context) is trace.INVALID_SPAN
+    assert tracing_module.SPAN_KEY not in request_context
+    with pytest.raises(KeyError):
+        request_context[tracing_module.SPAN_KEY]

@@ -24,6 +24,7 @@ from mcpserve.observability.tracing import (
     CURRENT_CONTEXT,
     SPAN_KEY,
     LeftOutRoot,
+    RequestContext,
     SdkServerSpans,
     ServerSpans,
     failed,
@@ -157,7 +158,9 @@ class TracedDispatcher(Dispatcher):
         A request left out runs as the untraced dispatcher's coroutine itself, with its bare span
         made current here and left current: the request's task ends with the request (stdio and
         both HTTP eras run each request in a task of its own), so there is nothing to reset and
-        no frame of ours in the way of each resumption.
+        no frame of ours in the way of each resumption. Under the HTTP transport, whose requests
+        start in a :class:`RequestContext`, not even that: the request's record notes the trace
+        id's low bits, and the span is built only if something reads the current span.
         """
         fast = self._fast
         # No Redis check's span to make (none can be, unless a traced limiter exists).
@@ -171,6 +174,11 @@ class TracedDispatcher(Dispatcher):
                 current, bound = fast
                 if low >= bound:  # left out
                     outer = current.get()
+                    if type(outer) is RequestContext:  # the HTTP transport: noted, read on demand
+                        record = current_request.get()
+                        if record is not None:
+                            record.left_out = low
+                            return _untraced(self, call)
                     context = Context(outer) if outer else Context()  # an empty one is cheaper new
                     _set_item(context, SPAN_KEY, LeftOutRoot(low))  # as with_span does, inline
                     current.set(context)
