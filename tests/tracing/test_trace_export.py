@@ -28,9 +28,11 @@ from tests.support.otlp import ReceivedSpan, Receiver, otlp_receiver
 from tests.support.processes import child_env, mcpserve_argv
 from tests.support.servers import running_server
 from tests.support.wire import initialize_request, modern_request
+from tests.transports.http.test_connection_limits import serving
 
 pytestmark = pytest.mark.slow
 
+CHILD_APP = Path(__file__).with_name("child_span_app.py")
 SQL = "SELECT name, tier FROM services ORDER BY name LIMIT 3"
 MODERN_HEADERS = {
     "accept": "application/json, text/event-stream",
@@ -205,6 +207,32 @@ def test_sampling_is_configured_by_the_standard_variables() -> None:
         assert receiver.spans == []
         assert [line for line in lines if line.get("event") == "request"]
         assert all("trace_id" not in line for line in lines)
+
+
+def test_a_child_of_a_request_left_out_of_sampling_is_left_out_with_it(tmp_path: Path) -> None:
+    """Over HTTP a left-out request makes its span only when read: a child span's sampler reads it
+    as the parent and follows it, and an outgoing request carries its trace, flagged unsampled."""
+    with otlp_receiver() as receiver:
+        sampler = {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.5"}
+        env = {k: v for k, v in _env(receiver, **sampler).items() if not k.startswith("MCPSERVE_RATE")}
+        with serving(tmp_path, CHILD_APP, **env) as server:
+            sent = []
+            for request_id in range(1, 41):
+                body = modern_request(request_id, "tools/call", {"name": "child", "arguments": {}})
+                headers = {**MODERN_HEADERS, "mcp-name": "child"}
+                url = f"http://127.0.0.1:{server.port}/mcp"
+                answer = httpx.post(url, headers=headers, content=orjson.dumps(body), timeout=10)
+                assert answer.status_code == 200, answer.text
+                sent.append(answer.json()["result"]["content"][0]["text"].split("-"))
+        requests = {span.trace_id: span.span_id for span in receiver.spans if span.kind == "SERVER"}
+        children = [span for span in receiver.spans if span.name == "child"]
+        assert 0 < len(requests) < 40  # about half, by the ratio (all or none: 2 in 10^12)
+        assert sorted((child.trace_id, child.parent_span_id) for child in children) == sorted(
+            requests.items()
+        )
+        for _, trace_id, _, flags in sent:  # each request's own trace, sampled exactly when exported
+            assert bool(int(flags, 16) & 1) == (trace_id in requests)
+        assert len({trace_id for _, trace_id, _, _ in sent}) == 40
 
 
 @pytest.mark.anyio
