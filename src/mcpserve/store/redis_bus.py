@@ -242,8 +242,7 @@ class RedisMessageBus:
         self._presence[key] = presence
         try:
             await self._join(channel)
-            if self._heartbeat is None or self._heartbeat.done():
-                self._heartbeat = asyncio.get_running_loop().create_task(self._beat())
+            self._keep_beating()
             async with receive:
                 yield receive
         finally:
@@ -266,8 +265,7 @@ class RedisMessageBus:
         if not held:
             return False
         self._held.add(presence)
-        if self._heartbeat is None or self._heartbeat.done():
-            self._heartbeat = asyncio.get_running_loop().create_task(self._beat())
+        self._keep_beating()
         return True
 
     async def release_hold(self, address: str) -> None:
@@ -276,6 +274,11 @@ class RedisMessageBus:
             self._held.discard(presence)
             with suppress(*OUTAGE_ERRORS):  # lapses by its TTL otherwise
                 await self._release(keys=[presence], args=[self._token])
+
+    def _keep_beating(self) -> None:
+        """Start the heartbeat that renews this replica's presence keys, unless it runs."""
+        if self._heartbeat is None or self._heartbeat.done():
+            self._heartbeat = asyncio.get_running_loop().create_task(self._beat())
 
     async def _ensure_alive(self) -> None:
         """Subscribe to this replica's liveness channel, once: a probe that reaches it proves

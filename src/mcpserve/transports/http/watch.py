@@ -74,6 +74,6 @@ class StreamWatch:
             return
         for session_id in watched:
             if session_id not in live:
-                scope = self._watched.pop(session_id, None)
-                if scope is not None:
-                    scope.cancel()
+                stream = self._watched.pop(session_id, None)
+                if stream is not None:
+                    stream.cancel()
