@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 import textwrap
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, asynccontextmanager
 
 import anyio
 import pytest
@@ -61,6 +61,24 @@ def test_a_prefix_cannot_carry_a_hash_tag() -> None:
         check_prefix("app{1}:")
 
 
+@asynccontextmanager
+async def killed_after(script: str, harness: RedisHarness, *, says: bytes) -> AsyncIterator[None]:
+    """Another replica running ``script`` on the harness's prefix: the block runs once it prints
+    ``says`` (its address is taken), and the replica is SIGKILLed when the block ends."""
+    async with await anyio.open_process(
+        [sys.executable, "-c", script, REDIS_URL, harness.prefix], env=child_env()
+    ) as child:
+        try:
+            assert child.stdout is not None
+            with anyio.fail_after(20):
+                line = await BufferedByteReceiveStream(child.stdout).receive_until(b"\n", 100)
+            assert line == says
+            yield
+        finally:
+            child.kill()
+            await child.wait()
+
+
 _LISTENER = textwrap.dedent(
     """
     import sys, anyio
@@ -82,18 +100,8 @@ async def test_a_killed_replica_leaves_no_listener_behind(harness: RedisHarness)
     """SIGKILL: the waiting request is gone; a deliver says so at once (not after the presence
     TTL of 30 s), and another replica can listen on the address straight away."""
     bus = await harness.bus()
-    async with await anyio.open_process(
-        [sys.executable, "-c", _LISTENER, REDIS_URL, harness.prefix], env=child_env()
-    ) as child:
-        try:
-            assert child.stdout is not None
-            with anyio.fail_after(20):
-                line = await BufferedByteReceiveStream(child.stdout).receive_until(b"\n", 100)
-            assert line == b"listening"
-            assert await bus.deliver("answer/s/1", {"result": {}})
-        finally:
-            child.kill()
-            await child.wait()
+    async with killed_after(_LISTENER, harness, says=b"listening"):
+        assert await bus.deliver("answer/s/1", {"result": {}})
 
     async def not_delivered() -> bool:
         return not await bus.deliver("answer/s/1", {"result": {}})
@@ -125,18 +133,8 @@ async def test_a_killed_replicas_hold_is_taken_over_at_once(harness: RedisHarnes
     """SIGKILL: the address a replica held (a GET stream's session) is free for another replica
     straight away (not after the presence TTL of 30 s), while a live holder keeps it."""
     bus = await harness.bus()
-    async with await anyio.open_process(
-        [sys.executable, "-c", _HOLDER, REDIS_URL, harness.prefix], env=child_env()
-    ) as child:
-        try:
-            assert child.stdout is not None
-            with anyio.fail_after(20):
-                line = await BufferedByteReceiveStream(child.stdout).receive_until(b"\n", 100)
-            assert line == b"holding"
-            assert not await bus.hold("session/s")  # its replica is alive: the hold stands
-        finally:
-            child.kill()
-            await child.wait()
+    async with killed_after(_HOLDER, harness, says=b"holding"):
+        assert not await bus.hold("session/s")  # its replica is alive: the hold stands
 
     async def taken_over() -> bool:
         return await bus.hold("session/s")
