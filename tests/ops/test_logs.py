@@ -83,6 +83,20 @@ def test_standard_library_lines_are_json_with_level_logger_and_exception() -> No
     assert parsed[2]["detail"] == 1
 
 
+def test_httpx_request_lines_only_at_debug() -> None:
+    """httpx logs every request it sends at info: one line per span export or upstream call."""
+    stream = io.BytesIO()
+    configure_logging("info", stream)
+    httpx_log = logging.getLogger("httpx")
+    httpx_log.info('HTTP Request: POST http://collector/v1/traces "HTTP/1.1 200 OK"')
+    httpx_log.warning("kept")
+    assert [line["event"] for line in lines(stream)] == ["kept"]
+    stream = io.BytesIO()
+    configure_logging("debug", stream)
+    httpx_log.info("request line")
+    assert [line["event"] for line in lines(stream)] == ["request line"]
+
+
 def test_a_one_line_summary_comes_first_and_the_configuration_only_at_debug() -> None:
     stream = io.BytesIO()
     configure_runtime_logging(load_settings({"auth": "none", "port": 8123}), stream)

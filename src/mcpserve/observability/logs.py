@@ -263,6 +263,12 @@ def configure_logging(
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).propagate = True
+    # httpx writes an info line for every request it sends: each span export, upstream call and
+    # token check. mcpserve reports their failures itself (a warning for an export or a token
+    # check, an upstream's health); the lines come back at debug.
+    logging.getLogger("httpx").setLevel(
+        numeric if numeric <= logging.DEBUG else max(numeric, logging.WARNING)
+    )
     _generation += 1
 
 
