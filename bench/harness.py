@@ -28,6 +28,7 @@ from typing import Any
 
 from bench import httpclient
 from bench.otlp_sink import otlp_sink
+from bench.paired import paired_ratio
 from bench.redis_server import BenchRedis, start_redis
 from bench.servers import (
     BENCH_DIR,
@@ -51,6 +52,7 @@ SERVER_ORDER = [
     "mcpserve",
     "baseline",
     "mcpserve-traced",
+    "mcpserve-twin",
     "mcpserve-redis",
     "sdk",
     "bare",
@@ -59,10 +61,12 @@ SERVER_ORDER = [
     "supergateway",
     "mcp-proxy",
 ]
-# bare-held, baseline, mcpserve-traced, mcpserve-redis and the gateways on request: see bench/README.md
+# On request (see bench/README.md): bare-held, baseline, mcpserve-traced, mcpserve-twin,
+# mcpserve-redis and the gateways.
 DEFAULT_SERVERS = ["mcpserve", "sdk", "bare"]
 BASELINE, CEILING = "sdk", "bare"
 UNTRACED, TRACED = "mcpserve", "mcpserve-traced"
+TWIN = "mcpserve-twin"  # mcpserve again: its ratio to mcpserve is the noise floor of traced/untraced
 # The Redis-backed mcpserve is compared with the in-memory one (the scale-out's cost on one replica).
 MEMORY, REDIS = "mcpserve", "mcpserve-redis"
 
@@ -75,6 +79,7 @@ class Options:
     duration: float
     warmup: float
     reps: int
+    fresh_every: int
     sessions: int
     session_concurrency: int
     session_timeout: float
@@ -128,6 +133,14 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     add("--duration", type=float, default=5.0, help="seconds per wrk point (default: 5)")
     add("--warmup", type=float, default=1.0, help="seconds of wrk warm-up per server, era and rep (0: none)")
     add("--reps", type=int, default=3, help="interleaved repetitions (default: 3)")
+    add(
+        "--fresh-every",
+        type=int,
+        default=0,
+        help="start each server's process again every N reps (0: one process per server for the run);"
+        " two processes of the same code differ by up to 8%% in req/s, so a ratio of two servers"
+        " is only as good as the number of processes behind it",
+    )
     add("--sessions", type=int, default=1000, help="2025-era sessions to create per rep (default: 1000)")
     add("--session-concurrency", type=int, default=16, help="concurrent session-creating connections (16)")
     add("--session-timeout", type=float, default=120.0, help="bound on one session-creation run (s)")
@@ -160,6 +173,8 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     add("--results-dir", type=Path, default=BENCH_DIR / "results")
     add("--output", type=Path, default=None, help="JSON path (default: <results-dir>/<timestamp>.json)")
     ns = parser.parse_args(argv)
+    if ns.fresh_every < 0:
+        parser.error("--fresh-every must be >= 0")
     if ns.reps < 1 or ns.duration < 1 or ns.sessions < 1 or ns.session_concurrency < 1:
         parser.error("--reps, --duration, --sessions and --session-concurrency must be >= 1")
     if any(c < 1 for c in ns.connections):
@@ -266,9 +281,10 @@ def _probe(server: RunningServer, era: str, text: str) -> str | None:
     return result
 
 
-def throughput_phase(
+def _start_targets(
     opts: Options, pool: ServerPool, availability: dict[str, dict[str, Any]]
-) -> dict[str, Any]:
+) -> dict[tuple[str, str], RunningServer]:
+    """Each server started (one process for all its eras) and probed: the ones that answer, by era."""
     targets: dict[tuple[str, str], RunningServer] = {}
     for spec in _specs(opts):
         eras = [e for e in opts.eras if e in spec.eras]
@@ -289,7 +305,13 @@ def throughput_phase(
                 continue
             availability[spec.name][era] = {"available": True, "config": spec.config, "reason": None}
             targets[(spec.name, era)] = server
+    return targets
 
+
+def throughput_phase(
+    opts: Options, pool: ServerPool, availability: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    targets = _start_targets(opts, pool, availability)
     runs: list[dict[str, Any]] = []
     points = opts.reps * sum(len([n for n in opts.servers if (n, e) in targets]) for e in opts.eras)
     _say(
@@ -297,6 +319,10 @@ def throughput_phase(
         f" (+ {opts.warmup:.0f} s warm-up per server/era/rep)"
     )
     for rep in range(opts.reps):
+        if opts.fresh_every and rep and rep % opts.fresh_every == 0:
+            pool.stop_all()
+            _say(f"  rep {rep + 1}: every server started again")
+            targets = _start_targets(opts, pool, availability)
         for era in opts.eras:
             order = [n for n in _rotated(opts.servers, rep) if (n, era) in targets]
             sessions: dict[str, str | None] = {}
@@ -369,7 +395,26 @@ def throughput_phase(
                         f"  {_fmt(cpu_us, '.1f')} us CPU/req{flag}"
                     )
     pool.stop_all()
-    return {"runs": runs, "medians": _throughput_medians(opts, runs)}
+    phase: dict[str, Any] = {"runs": runs, "medians": _throughput_medians(opts, runs)}
+    if UNTRACED in opts.servers and {TRACED, TWIN} & set(opts.servers):
+        phase["paired"] = _paired_with_untraced(opts, runs)
+    return phase
+
+
+def _paired_with_untraced(opts: Options, runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Traced (and twin) over untraced, rep by rep (each rep runs them one after the other):
+    req/s, and the untraced server's CPU per request over theirs (the req/s ratio of a server
+    held to its CPU)."""
+    out = []
+    for era in opts.eras:
+        for conns in opts.connections:
+            for server in (TRACED, TWIN):
+                rps = paired_ratio(runs, era, conns, server, UNTRACED, "rps")
+                cpu = paired_ratio(runs, era, conns, UNTRACED, server, "cpu_us")
+                if rps.values:
+                    point = {"era": era, "connections": conns, "server": server}
+                    out.append({**point, "rps": vars(rps), "cpu": vars(cpu)})
+    return out
 
 
 def _cpu_us_per_request(cpu_seconds: float, requests: int) -> float | None:
@@ -565,6 +610,25 @@ def _tracing_lines(report: dict[str, Any], opts: Options) -> list[str]:
     return lines
 
 
+def _paired_lines(paired: list[dict[str, Any]]) -> list[str]:
+    lines = [
+        "",
+        f"paired, rep by rep (each server in the same rep as {UNTRACED}): its req/s over {UNTRACED}'s,"
+        f" and {UNTRACED}'s CPU us/req over its;",
+        f"median [95% interval of the median]; {TWIN}, if run, is the same code in another process",
+    ]
+    for point in paired:
+        rps, cpu = point["rps"], point["cpu"]
+        lines.append(
+            f"  {point['server']:<15} {point['era']} c={point['connections']:<3}"
+            f" req/s {_fmt(rps['median'], '.3f')}"
+            f" [{_fmt(rps['low'], '.3f')}, {_fmt(rps['high'], '.3f')}]"
+            f"  CPU {_fmt(cpu['median'], '.3f')} [{_fmt(cpu['low'], '.3f')}, {_fmt(cpu['high'], '.3f')}]"
+            f"  ({len(rps['values'])} pairs)"
+        )
+    return lines
+
+
 def render(report: dict[str, Any], opts: Options) -> str:
     lines: list[str] = []
     avail = report["servers"]
@@ -608,6 +672,8 @@ def render(report: dict[str, Any], opts: Options) -> str:
                 )
     if "throughput" in report and opts.tracing:
         lines += _tracing_lines(report, opts)
+    if report.get("throughput", {}).get("paired"):
+        lines += _paired_lines(report["throughput"]["paired"])
     if "sessions" in report:
         sess = report["sessions"]
         lines += [

@@ -122,6 +122,17 @@ SERVERS: dict[str, list[ServerSpec]] = {
             env=_SERVING,
         )
     ],
+    # The same server again, in a process of its own: what two processes of the same code differ
+    # by (memory layout, hash seed), the noise floor of any ratio between two servers.
+    "mcpserve-twin": [
+        ServerSpec(
+            "mcpserve-twin",
+            "mcpserve as above, a second process",
+            _mcpserve,
+            frozenset({"2026", "2025"}),
+            env=_SERVING,
+        )
+    ],
     # The same server with tracing on, sampling a ratio of requests (--trace-ratio) and exporting
     # them over OTLP/HTTP to the harness's sink; the harness sets the sampler argument and the
     # endpoint in the environment it starts servers with (see harness.main).
