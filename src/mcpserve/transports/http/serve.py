@@ -56,6 +56,7 @@ __all__ = ["run_http", "serve_http"]
 logger = logging.getLogger("mcpserve.http")
 # After the drain, uvicorn still closes connections and runs lifespan shutdown; allow that this long.
 _CLOSE_GRACE = 1
+_HANDSHAKE = 10  # seconds a connection taken from the backlog at shutdown has for its TLS handshake
 
 
 class _Server(uvicorn.Server):
@@ -158,14 +159,57 @@ def _metrics_listener(app: HttpApp, settings: Settings, limits: ConnectionLimits
     return _Server(_config(ops, settings, settings.metrics_port, lifespan="off", limits=limits))
 
 
-def _stop_accepting(server: uvicorn.Server) -> None:
+async def _stop_accepting(server: uvicorn.Server, listener: socket.socket) -> None:
     """Close the listening sockets (a proxy's next connection is refused, so it tries another
-    replica) and have every open connection end after its current or next response."""
-    for listener in getattr(server, "servers", ()):  # absent only if the signal beat startup
-        listener.close()
+    replica) and have every open connection end after its current or next response.
+
+    Connections the kernel has completed but the server has not accepted yet (the listener's
+    backlog) are taken first and served: closing a listener resets them, and a proxy that has
+    already sent a POST on one cannot retry it (nginx answers 502).
+    """
+    servers = getattr(server, "servers", ())  # absent only if the signal beat startup
+    waiting = _backlog(listener) if servers else []
+    for listening in servers:
+        listening.close()
+    if waiting:
+        await _serve_accepted(server, waiting)
     for connection in list(server.server_state.connections):
         if isinstance(connection, CoalescingHttpToolsProtocol | DetachedStream):
             connection.close_after_response()
+
+
+def _backlog(listener: socket.socket) -> list[socket.socket]:
+    """Every connection waiting in ``listener``'s accept queue."""
+    listener.setblocking(False)  # as the event loop has it already: an accept here never waits
+    waiting: list[socket.socket] = []
+    while True:
+        try:
+            connection, _ = listener.accept()
+        except OSError:  # none left; or out of descriptors, and what is left is reset as before
+            return waiting
+        waiting.append(connection)
+
+
+async def _serve_accepted(server: uvicorn.Server, connections: list[socket.socket]) -> None:
+    """Serve connections taken from the backlog as the listener would have."""
+    config = server.config
+    loop = asyncio.get_running_loop()
+
+    def protocol() -> asyncio.Protocol:  # what uvicorn's own listener builds per connection
+        return config.http_protocol_class(  # type: ignore[call-arg]
+            config=config, server_state=server.server_state, app_state=server.lifespan.state, _loop=loop
+        )
+
+    async def serve(connection: socket.socket) -> None:
+        connection.setblocking(False)
+        try:  # with TLS this waits for the handshake, as the listener would, within its timeout
+            await loop.connect_accepted_socket(
+                protocol, connection, ssl=config.ssl, ssl_handshake_timeout=_HANDSHAKE if config.ssl else None
+            )
+        except (OSError, TimeoutError):  # the client left meanwhile, or its handshake failed
+            connection.close()
+
+    await asyncio.gather(*(serve(connection) for connection in connections))
 
 
 async def _wait_drained(app: HttpApp, deadline: float, started: float) -> None:
@@ -219,7 +263,7 @@ async def serve_http(app: HttpApp, settings: Settings, tls: ReloadingTls | None 
             )
             await asyncio.sleep(settings.drain_delay)  # load balancers take the replica out meanwhile
         started = time.monotonic()
-        _stop_accepting(main)
+        await _stop_accepting(main, listening[0])
         logger.info("draining: %d request(s) in flight", app.drain.in_flight)
         app.begin_drain()
         await _wait_drained(app, settings.drain_timeout, started)
