@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
-import time
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from mcpserve.config import load_settings
 from mcpserve.transports.http.serve import _config, _Server, _stop_accepting
 from mcpserve.transports.http.tls import ReloadingTls
 from tests.deploy.certs import TestCA
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.anyio
 CLIENTS = 8
@@ -46,11 +46,6 @@ def read_answer(connection: socket.socket) -> bytes:
     return received
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def request_over_tls(connection: socket.socket, context: ssl.SSLContext) -> bytes:
     """Handshake (the server takes its side once the drain accepts the connection), ask, read."""
     connection.settimeout(10)
@@ -71,10 +66,7 @@ async def test_connections_waiting_in_the_backlog_are_answered_not_reset(tls: bo
     config = _config(hello, load_settings({"auth": "none"}), address[1], lifespan="off", tls=reloading)
     server = _Server(config)
     serving = asyncio.create_task(server.serve(sockets=[listener]))
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "the server did not start"
-        await asyncio.sleep(0.01)
+    await eventually(lambda: server.started, within=10)
 
     loop = asyncio.get_running_loop()
     clients = []
