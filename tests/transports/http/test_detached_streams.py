@@ -32,11 +32,27 @@ INIT = {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"nam
 SWEEP = 0.2
 
 
+OPEN: list[set[Any]] = []  # the server's set of open connections (streams included), once known
+
+
+class _Noting(CoalescingHttpToolsProtocol):
+    """Notes the server's set of open connections, as the drain sees them."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        OPEN[:] = [self.connections]
+        super().connection_made(transport)
+
+
 class Served:
     def __init__(self, app: HttpApp, port: int) -> None:
         self.app = app
         self.port = port
         self.url = f"http://127.0.0.1:{port}/mcp"
+
+    def close_after_response(self) -> None:
+        """What the drain does to every open connection when the listener closes."""
+        for connection in list(OPEN[0]):
+            connection.close_after_response()
 
     async def new_session(self) -> str:
         async with httpx.AsyncClient() as client:
@@ -94,7 +110,7 @@ async def served(request: pytest.FixtureRequest) -> AsyncIterator[Served]:
     app = build_http_app(MCPServer("detached"), load_settings(values))
     async with AsyncExitStack() as stack:
         await stack.enter_async_context(app.endpoint.dispatcher.server.lifespan())
-        async for port in serve_in_process(app, CoalescingHttpToolsProtocol):
+        async for port in serve_in_process(app, _Noting):
             yield Served(app, port)
 
 
@@ -189,6 +205,23 @@ async def test_the_drain_ends_streams_with_a_retry_hint(served: Served) -> None:
     assert await app.drain.wait_idle(5)
     for stream in streams:
         stream.close()
+
+
+async def test_a_drained_stream_gives_its_connection_back_for_one_answer_that_says_close(
+    served: Served,
+) -> None:
+    # The stream's head promised keep-alive: a proxy takes the connection back after the last
+    # chunk and may send its next request on it at once, so it is answered, saying close.
+    stream = await served.open_stream(await served.new_session())
+    served.close_after_response()
+    served.app.begin_drain()
+    await stream.ended()
+    stream.writer.write(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    with anyio.fail_after(5):
+        answer = await stream.reader.read()  # to EOF: closed after this answer
+    stream.close()
+    assert answer.startswith(b"HTTP/1.1 200"), answer
+    assert b"connection: close" in answer.lower()
 
 
 async def test_a_server_that_exits_ends_open_streams_and_closes_their_connections() -> None:

@@ -13,11 +13,13 @@ import pytest
 
 from mcpserve.transports.http.protocol import CoalescingHttpToolsProtocol
 from tests.support.inprocess import serve_in_process
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.anyio
 
 App = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 WRITES: list[list[bytes]] = []  # what reached the real transport, one entry per write call
+MADE: list[CoalescingHttpToolsProtocol] = []  # every connection's protocol, in order
 
 
 class _Recorded(asyncio.Transport):
@@ -50,11 +52,13 @@ class _Recorded(asyncio.Transport):
 
 class _RecordingProtocol(CoalescingHttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        MADE.append(self)
         super().connection_made(_Recorded(transport))
 
 
 async def _serve(app: App) -> AsyncIterator[int]:
     WRITES.clear()
+    MADE.clear()
     async for port in serve_in_process(app, _RecordingProtocol):
         yield port
 
@@ -137,6 +141,60 @@ async def test_closing_the_connection_sends_what_is_held_first() -> None:
         writer.close()
         assert everything.startswith(b"HTTP/1.1 200")
         assert everything.endswith(b"\r\n\r\ndone")
+
+
+def _drain_all() -> None:
+    """What the drain does to every open connection when the listener closes."""
+    for protocol in MADE:
+        protocol.close_after_response()
+
+
+def _gated_app(head: asyncio.Event, sent: asyncio.Event, body: asyncio.Event) -> App:
+    """Writes its head once ``head`` is set, sets ``sent``, and its body once ``body`` is set."""
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await head.wait()
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"4")]})
+        sent.set()
+        await body.wait()
+        await send({"type": "http.response.body", "body": b"done"})
+
+    return app
+
+
+async def test_a_drain_during_a_response_keeps_the_connection_for_an_answer_that_says_close() -> None:
+    # The head went out promising keep-alive: a proxy takes the connection back after the body
+    # and may send its next request on it at once. Closing after the body would reset that
+    # request, which the proxy cannot retry (a POST); it is answered, saying close.
+    head, sent, body = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    head.set()
+    async for port in _serve(_gated_app(head, sent, body)):
+        reader, writer = await _request(port)
+        await asyncio.wait_for(sent.wait(), 10)
+        _drain_all()
+        body.set()
+        first = await asyncio.wait_for(reader.readuntil(b"done"), 10)
+        writer.write(b"GET / HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n")
+        second = await asyncio.wait_for(reader.read(), 10)  # to EOF: closed after this answer
+        writer.close()
+        assert b"connection: close" not in first.lower()
+        assert second.startswith(b"HTTP/1.1 200")
+        assert b"connection: close" in second.lower()
+
+
+async def test_a_drain_before_the_head_is_written_makes_it_say_close() -> None:
+    head, sent, body = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    body.set()
+    async for port in _serve(_gated_app(head, sent, body)):
+        reader, writer = await _request(port)
+        await eventually(lambda: bool(MADE and MADE[0].cycle), within=10)  # the app is running
+        _drain_all()
+        head.set()
+        answer = await asyncio.wait_for(reader.read(), 10)  # to EOF: closed after this answer
+        writer.close()
+        assert answer.startswith(b"HTTP/1.1 200")
+        assert b"connection: close" in answer.lower()
+        assert answer.endswith(b"done")
 
 
 async def _connected() -> tuple[

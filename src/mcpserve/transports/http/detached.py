@@ -10,8 +10,10 @@ client leave in ``connection_lost`` and tells its owner; the request's task then
 response were complete, and uvicorn's objects are freed.
 
 When the stream ends while the client stays, the connection goes back to HTTP (a fresh protocol
-of the listener's class, idle as after any response), unless it must close: HTTP/1.0, or the
-server is shutting down.
+of the listener's class, idle as after any response), unless it must close: its head said
+``Connection: close`` (HTTP/1.0), or the server is exiting. A server that is draining gives it
+back too, with the next answer saying close: the stream's head promised keep-alive, and a
+connection closed after its last chunk could cross a proxy's next request on it.
 """
 
 from __future__ import annotations
@@ -41,16 +43,23 @@ class StreamOwner(Protocol):
         ...
 
 
+class Reopen(Protocol):
+    """Gives a connection whose stream ended back to HTTP, with what the client already sent."""
+
+    def __call__(self, transport: asyncio.Transport, buffered: bytes, *, closing: bool) -> None: ...
+
+
 class DetachedStream(asyncio.Protocol):
     """The protocol of a connection whose response is an open SSE stream with no task behind it.
 
-    ``reopen(transport, buffered)`` gives the connection back to HTTP after :meth:`end`;
+    ``reopen(transport, buffered, closing=...)`` gives the connection back to HTTP after :meth:`end`;
     ``on_end`` runs once, when the stream ends or its connection is lost, whichever is first.
     """
 
     __slots__ = (
         "_buffered",
         "_close_after",
+        "_closing",
         "_connections",
         "_max_buffered",
         "_on_end",
@@ -65,9 +74,10 @@ class DetachedStream(asyncio.Protocol):
         transport: asyncio.Transport,
         connections: set[Any],
         *,
-        reopen: Callable[[asyncio.Transport, bytes], None],
+        reopen: Reopen,
         on_end: Callable[[], None],
         close_after: bool,
+        closing: bool,
         write_paused: bool,
         max_buffered: int,
     ) -> None:
@@ -75,7 +85,8 @@ class DetachedStream(asyncio.Protocol):
         self._connections = connections
         self._reopen = reopen
         self._on_end: Callable[[], None] | None = on_end
-        self._close_after = close_after
+        self._close_after = close_after  # close when the stream ends
+        self._closing = closing  # the server is draining: the next answer says close
         self._max_buffered = max_buffered
         self._buffered = b""  # a request the client sent before the stream ended (pipelining)
         # Set while the transport's buffer is below its high-water mark; awaited by writers.
@@ -120,11 +131,11 @@ class DetachedStream(asyncio.Protocol):
         if self._close_after:
             transport.close()
         else:
-            self._reopen(transport, self._buffered)
+            self._reopen(transport, self._buffered, closing=self._closing)
 
     def close_after_response(self) -> None:
-        """Shutdown: once the stream ends, close the connection instead of serving more."""
-        self._close_after = True
+        """Shutdown: once the stream ends, the connection's next answer says ``Connection: close``."""
+        self._closing = True
 
     # -- asyncio.Protocol ----------------------------------------------------------------------------
     def data_received(self, data: bytes) -> None:

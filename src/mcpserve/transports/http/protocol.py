@@ -246,15 +246,17 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
         super().on_response_complete()
 
     def close_after_response(self) -> None:
-        """Shutdown: this connection serves no request after the current or next one.
+        """Shutdown: the next response this connection writes says ``Connection: close``.
 
-        An idle connection stays open until uvicorn's keep-alive timer or the server's exit
-        closes it: closing it now could cross a request a proxy is sending on it, which the
-        proxy cannot retry. Its next answer says ``Connection: close`` instead.
+        Only a head still to be written can say so. A response already under way has promised
+        keep-alive: closing after it would cross the next request a proxy sends on the connection
+        it just got back, which the proxy cannot retry (a POST), so the connection stays open and
+        its next answer says close. An idle connection stays open likewise, until uvicorn's
+        keep-alive timer or the server's exit closes it.
         """
         self._closing = True
         cycle = self.cycle
-        if cycle is not None and not cycle.response_complete:
+        if cycle is not None and not cycle.response_started:
             cycle.keep_alive = False
 
     # -- detached SSE streams (detached.py) ---------------------------------------------------------------
@@ -284,7 +286,8 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
             self.connections,
             reopen=_Reopen(self),
             on_end=on_end,
-            close_after=self._closing or not cycle.keep_alive,
+            close_after=not cycle.keep_alive,  # what its head said
+            closing=self._closing,
             write_paused=self.flow.write_paused,
             max_buffered=self.limits.max_header_bytes,
         )
@@ -300,11 +303,15 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
         self.parser = None  # type: ignore[assignment]  # it refers back to this protocol
         return stream
 
-    def resume_after_stream(self, transport: asyncio.Transport, buffered: bytes) -> None:
-        """Serve HTTP on a connection whose detached stream ended: idle, as after a response."""
+    def resume_after_stream(self, transport: asyncio.Transport, buffered: bytes, *, closing: bool) -> None:
+        """Serve HTTP on a connection whose detached stream ended: idle, as after a response.
+
+        ``closing``: the server is shutting down, so the next answer says ``Connection: close``.
+        """
         self.connection_made(transport)
         if self._held.is_closing():
             return  # over the connection cap: refused
+        self._closing = closing
         self._head_since = None  # no head is due: uvicorn's keep-alive timer governs
         self.timeout_keep_alive_task = self.loop.call_later(
             self.timeout_keep_alive, self.timeout_keep_alive_handler
@@ -405,12 +412,12 @@ class _Reopen:
         self._app_state = protocol.app_state
         self._loop = protocol.loop
 
-    def __call__(self, transport: asyncio.Transport, buffered: bytes) -> None:
+    def __call__(self, transport: asyncio.Transport, buffered: bytes, *, closing: bool) -> None:
         protocol = self._cls(
             config=self._config, server_state=self._state, app_state=self._app_state, _loop=self._loop
         )
         transport.set_protocol(protocol)
-        protocol.resume_after_stream(transport, buffered)
+        protocol.resume_after_stream(transport, buffered, closing=closing)
 
 
 def limited(limits: ConnectionLimits) -> type[CoalescingHttpToolsProtocol]:

@@ -8,8 +8,9 @@ built so that a proxy in front never hands a client a 503:
 1. readiness answers 503 ``draining``; after SIGTERM, requests are still served normally for
    ``MCPSERVE_DRAIN_DELAY`` seconds while load balancers take the replica out;
 2. the listening socket closes, so a proxy's new connections are refused (and retried on
-   another replica) instead of answered 503; every keep-alive connection answers its current
-   or next request with ``Connection: close``; only what cannot be handed over (a new 2025-era
+   another replica) instead of answered 503; every keep-alive connection's next response head
+   says ``Connection: close`` (one whose head is already out stays open for one more answer,
+   see ``close_after_response``); only what cannot be handed over (a new 2025-era
    session, a new GET stream) is refused with 503 and -31000, before any tool runs;
 3. ``subscriptions/listen`` streams end with their final result, GET streams close with a
    ``retry`` hint;
@@ -161,7 +162,7 @@ def _metrics_listener(app: HttpApp, settings: Settings, limits: ConnectionLimits
 
 async def _stop_accepting(server: uvicorn.Server, listener: socket.socket) -> None:
     """Close the listening sockets (a proxy's next connection is refused, so it tries another
-    replica) and have every open connection end after its current or next response.
+    replica) and have every open connection's next response head say ``Connection: close``.
 
     Connections the kernel has completed but the server has not accepted yet (the listener's
     backlog) are taken first and served: closing a listener resets them, and a proxy that has
