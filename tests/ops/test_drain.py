@@ -137,6 +137,23 @@ async def test_wait_idle_reports_requests_still_running_at_the_deadline() -> Non
         assert held.json()["result"]["structuredContent"] == {"result": "released"}
 
 
+async def test_wait_idle_waits_for_a_request_that_started_as_the_last_one_ended() -> None:
+    # While draining, a keep-alive connection's next request is still served: it can start after
+    # the count reached zero and before the waiter wakes. It is waited for, not cut off.
+    drain = make_app(make_server(Gate())).drain
+    drain.enter()
+    waiting = asyncio.get_running_loop().create_task(drain.wait_idle(5))
+    await asyncio.sleep(0)  # the waiter is waiting
+    drain.leave()
+    drain.enter()  # in the same loop iteration: the waiter has not run yet
+    for _ in range(5):
+        await asyncio.sleep(0)  # let the woken waiter run
+    assert not waiting.done()
+    drain.leave()
+    with anyio.fail_after(5):
+        assert await waiting is True
+
+
 class _Exchange:
     """One request driven by hand, so the test can cancel its task like an ASGI server does."""
 

@@ -37,10 +37,14 @@ class Drain:
             self._idle.set()
 
     async def wait_idle(self, seconds: float) -> bool:
-        """Wait until no request is in flight; False if ``seconds`` passed first."""
-        if self.in_flight == 0:
-            return True
-        self._idle = asyncio.Event()
+        """Wait until no request is in flight; False if ``seconds`` passed first.
+
+        Requests still arrive while draining (on keep-alive connections, each answered with
+        ``Connection: close``): one can start after the count reached zero and before this
+        wakes, so the count is checked again rather than the wake-up taken as idle.
+        """
         with anyio.move_on_after(seconds):
-            await self._idle.wait()
+            while self.in_flight:
+                self._idle = asyncio.Event()
+                await self._idle.wait()
         return self.in_flight == 0
