@@ -52,6 +52,7 @@ SERVER_ORDER = [
     "mcpserve",
     "baseline",
     "mcpserve-traced",
+    "mcpserve-traced-unexported",
     "mcpserve-twin",
     "mcpserve-redis",
     "sdk",
@@ -61,12 +62,14 @@ SERVER_ORDER = [
     "supergateway",
     "mcp-proxy",
 ]
-# On request (see bench/README.md): bare-held, baseline, mcpserve-traced, mcpserve-twin,
-# mcpserve-redis and the gateways.
+# On request (see bench/README.md): bare-held, baseline, mcpserve-traced(-unexported),
+# mcpserve-twin, mcpserve-redis and the gateways.
 DEFAULT_SERVERS = ["mcpserve", "sdk", "bare"]
 BASELINE, CEILING = "sdk", "bare"
 UNTRACED, TRACED = "mcpserve", "mcpserve-traced"
 TWIN = "mcpserve-twin"  # mcpserve again: its ratio to mcpserve is the noise floor of traced/untraced
+UNEXPORTED = "mcpserve-traced-unexported"  # traced, nothing exported: recording's share of the cost
+PAIRED = (TRACED, UNEXPORTED, TWIN)  # each taken rep by rep over mcpserve when both run
 # The Redis-backed mcpserve is compared with the in-memory one (the scale-out's cost on one replica).
 MEMORY, REDIS = "mcpserve", "mcpserve-redis"
 
@@ -396,19 +399,19 @@ def throughput_phase(
                     )
     pool.stop_all()
     phase: dict[str, Any] = {"runs": runs, "medians": _throughput_medians(opts, runs)}
-    if UNTRACED in opts.servers and {TRACED, TWIN} & set(opts.servers):
+    if UNTRACED in opts.servers and set(PAIRED) & set(opts.servers):
         phase["paired"] = _paired_with_untraced(opts, runs)
     return phase
 
 
 def _paired_with_untraced(opts: Options, runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Traced (and twin) over untraced, rep by rep (each rep runs them one after the other):
+    """Traced (unexported, twin) over untraced, rep by rep (each rep runs them one after the other):
     req/s, and the untraced server's CPU per request over theirs (the req/s ratio of a server
     held to its CPU)."""
     out = []
     for era in opts.eras:
         for conns in opts.connections:
-            for server in (TRACED, TWIN):
+            for server in PAIRED:
                 rps = paired_ratio(runs, era, conns, server, UNTRACED, "rps")
                 cpu = paired_ratio(runs, era, conns, UNTRACED, server, "cpu_us")
                 if rps.values:
@@ -620,7 +623,7 @@ def _paired_lines(paired: list[dict[str, Any]]) -> list[str]:
     for point in paired:
         rps, cpu = point["rps"], point["cpu"]
         lines.append(
-            f"  {point['server']:<15} {point['era']} c={point['connections']:<3}"
+            f"  {point['server']:<26} {point['era']} c={point['connections']:<3}"
             f" req/s {_fmt(rps['median'], '.3f')}"
             f" [{_fmt(rps['low'], '.3f')}, {_fmt(rps['high'], '.3f')}]"
             f"  CPU {_fmt(cpu['median'], '.3f')} [{_fmt(cpu['low'], '.3f')}, {_fmt(cpu['high'], '.3f')}]"

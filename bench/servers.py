@@ -150,6 +150,23 @@ SERVERS: dict[str, list[ServerSpec]] = {
             },
         )
     ],
+    # Tracing on with nothing exported (OTEL_TRACES_EXPORTER=none): sampled spans are recorded and
+    # dropped, so beside mcpserve-traced it splits tracing's cost into recording and exporting.
+    "mcpserve-traced-unexported": [
+        ServerSpec(
+            "mcpserve-traced-unexported",
+            "mcpserve-traced without an exporter (OTEL_TRACES_EXPORTER=none)",
+            _mcpserve,
+            frozenset({"2026", "2025"}),
+            env={
+                **_SERVING,
+                "MCPSERVE_TRACING": "true",
+                "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+                "OTEL_SERVICE_NAME": "mcpserve-bench",
+                "OTEL_TRACES_EXPORTER": "none",
+            },
+        )
+    ],
     # The same server with 2025-era sessions, their events and the bus in Redis (MCPSERVE_STATE=redis),
     # as every replica of a scaled-out deployment runs; Redis is the bench's own (bench/redis_server.py).
     "mcpserve-redis": [
