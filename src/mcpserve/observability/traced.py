@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.trace import Link, SpanKind
+from opentelemetry.trace import SpanKind
 
 from mcpserve.observability.requests import current_request
 from mcpserve.observability.tracing import (
@@ -28,6 +28,7 @@ from mcpserve.observability.tracing import (
     SdkServerSpans,
     ServerSpans,
     failed,
+    hex_ids,
     parent_context,
     span_ids,
     stop_using,
@@ -187,9 +188,28 @@ class TracedDispatcher(Dispatcher):
         return self._traced(call, None)
 
     async def _traced(self, call: Call, trace_id: int | None) -> JSONObject:
-        """``call`` under its span: sampled, or with trace context the SDK's rules decide on."""
-        span = self._start(call, trace_id)
-        entered = use_span(span)
+        """``call`` under its span: sampled, or with trace context the SDK's rules decide on.
+
+        ``trace_id`` comes only from :meth:`handle`'s short way: a new trace the ratio sampled,
+        with mcpserve's spans on the default context variable and no parent, links or admission
+        span. Its span is started, its ids noted and made current here, in the fewest calls.
+        """
+        if trace_id is not None:
+            span_id = getrandbits(64) or 1
+            spans: ServerSpans = self.spans  # type: ignore[assignment]  # the short way's (__init__)
+            span: trace.Span = spans.root(
+                trace_id, span_id, _span_name(call, self.server), request_attributes(call, call.headers)
+            )
+            record = current_request.get()
+            if record is not None:
+                record.trace = hex_ids(trace_id, span_id)
+            current: ContextVar[Context] = CURRENT_CONTEXT  # type: ignore[assignment]  # likewise
+            context = Context(current.get())
+            _set_item(context, SPAN_KEY, span)  # as with_span does, inline
+            entered: object = current.set(context)
+        else:
+            span = self._start(call)
+            entered = use_span(span)
         try:
             response = await super().handle(call)
         except asyncio.CancelledError:
@@ -204,20 +224,14 @@ class TracedDispatcher(Dispatcher):
             span.end()
         return response
 
-    def _start(self, call: Call, trace_id: int | None) -> trace.Span:
+    def _start(self, call: Call) -> trace.Span:
         """The request's span: a bare context when it is left out, else a recorded one."""
-        parent: trace.SpanContext | None = None
-        links: Sequence[Link] = ()
-        if trace_id is None:  # else a new trace: no context came with the call
-            parent, links = parent_context(call.params.get("_meta"), call.headers)
+        parent, links = parent_context(call.params.get("_meta"), call.headers)
         admitted = _admission.get()
         if admitted is not None:
             _admission.set(None)
         start_time = admitted.start if admitted else None
-        if isinstance(self.spans, ServerSpans):
-            span = self.spans.start(parent, self._describe, call, links, start_time, trace_id)
-        else:
-            span = self.spans.start(parent, self._describe, call, links, start_time)
+        span = self.spans.start(parent, self._describe, call, links, start_time)
         if span.is_recording():
             record = current_request.get()
             if record is not None:
