@@ -84,6 +84,14 @@ _UNLIMITED = {"MCPSERVE_RATE_LIMIT_PER_MINUTE": "0", "MCPSERVE_RATE_LIMIT_PER_HO
 # the session phase past its default of 1,000. (Not for --baseline: older code has no such setting.)
 _SERVING = {**_UNLIMITED, "MCPSERVE_MAX_SESSIONS_PER_PRINCIPAL": "1000000"}
 
+# Tracing on, roots sampled at the ratio the harness sets (OTEL_TRACES_SAMPLER_ARG).
+_TRACED = {
+    **_SERVING,
+    "MCPSERVE_TRACING": "true",
+    "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+    "OTEL_SERVICE_NAME": "mcpserve-bench",
+}
+
 # The stdio upstream every gateway serves: the echo app on mcpserve's stdio transport.
 STDIO_ECHO = [
     "env",
@@ -142,12 +150,7 @@ SERVERS: dict[str, list[ServerSpec]] = {
             "mcpserve as above, MCPSERVE_TRACING=true, parentbased_traceidratio, OTLP/HTTP to a local sink",
             _mcpserve,
             frozenset({"2026", "2025"}),
-            env={
-                **_SERVING,
-                "MCPSERVE_TRACING": "true",
-                "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
-                "OTEL_SERVICE_NAME": "mcpserve-bench",
-            },
+            env=_TRACED,
         )
     ],
     # Tracing on with nothing exported (OTEL_TRACES_EXPORTER=none): sampled spans are recorded and
@@ -158,13 +161,7 @@ SERVERS: dict[str, list[ServerSpec]] = {
             "mcpserve-traced without an exporter (OTEL_TRACES_EXPORTER=none)",
             _mcpserve,
             frozenset({"2026", "2025"}),
-            env={
-                **_SERVING,
-                "MCPSERVE_TRACING": "true",
-                "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
-                "OTEL_SERVICE_NAME": "mcpserve-bench",
-                "OTEL_TRACES_EXPORTER": "none",
-            },
+            env={**_TRACED, "OTEL_TRACES_EXPORTER": "none"},
         )
     ],
     # The same server with 2025-era sessions, their events and the bus in Redis (MCPSERVE_STATE=redis),
