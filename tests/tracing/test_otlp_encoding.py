@@ -14,7 +14,7 @@ from typing import Any
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans as sdk_encode_spans
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, SynchronousMultiSpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
@@ -31,7 +31,7 @@ from opentelemetry.trace import (
 )
 
 from mcpserve.observability.otlp import encode_spans
-from mcpserve.observability.tracing import Sampling, ServerSpans
+from mcpserve.observability.tracing import Sampling, ServerSpan, ServerSpans, SharedAttributes
 
 EVERY_TYPE: dict[str, Any] = {
     "text": "héllo ✓",
@@ -151,6 +151,53 @@ def test_a_server_span_decodes_with_its_parent_link_events_and_status() -> None:
     assert (server.status.code, server.status.message) == (2, "-32602")
     assert [event.name for event in server.events] == ["thought", "exception"]
     assert server.links[0].attributes[0].value.bool_value is True
+
+
+def _request_span(
+    spans: ServerSpans, shared: SharedAttributes, request_id: object, session: str | None
+) -> ServerSpan:
+    """A request's span as the dispatcher makes a sampled new trace's: its fields, no attribute dict."""
+    span = spans.root(
+        secrets.randbits(128) or 1, secrets.randbits(64) or 1, "tools/call echo", shared, request_id, session
+    )
+    span.end()
+    return span
+
+
+def test_request_spans_as_the_dispatcher_makes_them_decode_as_the_sdks_encoder_writes_them() -> None:
+    """Written from their fields in one formatting: request ids of every length, with a session or not."""
+    spans = ServerSpans(
+        Sampling(1.0, parent_based=True),
+        SynchronousMultiSpanProcessor(),  # type: ignore[no-untyped-call]
+        Resource({"service.name": "encoded"}),
+        InstrumentationScope("mcpserve", "9"),
+    )
+    shared = SharedAttributes(
+        {"mcp.method.name": "tools/call", "gen_ai.tool.name": "echo", "network.transport": "tcp"}
+    )
+    ids: list[object] = [
+        7,
+        2**40,
+        "9" * 103,
+        "9" * 104,
+        "x" * 200,
+        "é",
+        None,
+    ]  # 103: the longest one-byte length
+    made = [
+        _request_span(spans, shared, request_id, f"s{n}" if n % 2 else None)
+        for n, request_id in enumerate(ids)
+    ]
+    ours = ExportTraceServiceRequest.FromString(
+        encode_spans(made)
+    )  # before the SDK's encoder builds their dicts
+    assert ours == sdk_encode_spans(made)
+    decoded = ours.resource_spans[0].scope_spans[0].spans
+    for span, request_id, n in zip(decoded, ids, range(len(ids)), strict=True):
+        values = {kv.key: kv.value.string_value for kv in span.attributes}
+        assert values.get("jsonrpc.request.id") == (None if request_id is None else str(request_id))
+        assert values.get("mcp.session.id") == (f"s{n}" if n % 2 else None)
+        assert values["gen_ai.tool.name"] == "echo" and span.name == "tools/call echo"
 
 
 def test_values_the_wire_cannot_carry_are_left_out_not_fatal() -> None:

@@ -13,7 +13,7 @@ import pytest
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, SynchronousMultiSpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import Decision
@@ -31,6 +31,7 @@ from mcpserve.observability.tracing import (
     Sampling,
     SdkServerSpans,
     ServerSpans,
+    SharedAttributes,
     inject_meta,
     operation_span,
     stop_using,
@@ -386,6 +387,39 @@ def test_a_request_left_out_costs_a_bare_span_whose_context_is_built_once() -> N
     assert followed.span_id != caller.span_id
 
 
+def test_request_spans_reach_the_processors_the_provider_has_at_each_span() -> None:
+    """Request spans call the processors directly; one added later is called from the next span on."""
+
+    class Noting(SpanProcessor):
+        def __init__(self) -> None:
+            self.started: list[object] = []
+            self.ended: list[object] = []
+
+        def on_start(self, span: Any, parent_context: Any = None) -> None:
+            self.started.append(span)
+
+        def on_end(self, span: Any) -> None:
+            self.ended.append(span)
+
+    processors = SynchronousMultiSpanProcessor()  # type: ignore[no-untyped-call]
+    spans = ServerSpans(Sampling(1.0, parent_based=True), processors, Resource({}), InstrumentationScope("t"))
+
+    def one() -> trace.Span:
+        span = spans.root(1, 2, "tools/call", SharedAttributes({}), 1, None)
+        span.end()
+        return span
+
+    one()  # no processor yet: nothing to call
+    noting, exporter = Noting(), InMemorySpanExporter()
+    processors.add_span_processor(noting)
+    first = one()
+    assert noting.started == noting.ended == [first]
+    processors.add_span_processor(SimpleSpanProcessor(exporter))  # its on_start does nothing
+    second = one()
+    assert noting.started == noting.ended == [first, second]
+    assert list(exporter.get_finished_spans()) == [cast(ReadableSpan, second)]
+
+
 async def test_a_provider_installed_before_mcpserves_takes_the_request_spans() -> None:
     """Another provider (an auto-instrumentation wrapper's) gets request spans through its tracer."""
     exporter = InMemorySpanExporter()
@@ -460,10 +494,10 @@ async def test_under_http_a_request_left_out_makes_its_span_only_when_something_
             text = response["result"]["content"][0]["text"]
             if tool == "outgoing":
                 sent.append(text.split("-"))
-            elif record.left_out is not None:  # the worker thread read the request's own span
-                left = cast(LeftOut, record.left_out)
+            elif record.span is not None:  # the worker thread read the request's own span
+                left = cast(LeftOut, record.span)
                 assert _hex(left.get_span_context().trace_id, 32) == text
-            unread += isinstance(record.left_out, int)
+            unread += isinstance(record.span, int)
         assert unread == 0  # every tool read its span: each left-out record holds one
         recorded = {_hex(span.context.trace_id, 32) for span in exporter.get_finished_spans()}
         assert 30 <= len([trace_id for _, trace_id, _, _ in sent if trace_id in recorded]) <= 120  # ~1/2
@@ -476,13 +510,49 @@ async def test_under_http_a_request_left_out_makes_its_span_only_when_something_
     provider.shutdown()
 
 
+async def test_under_http_a_sampled_request_is_current_through_its_record() -> None:
+    """A sampled new trace under a RequestContext: no context is set; readers find the request's
+    span through its record, so a child span is its child, and the record names its ids."""
+    provider = build_tracer_provider(load_settings({**TRACED, "otel_traces_exporter": "none"}))
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    app = MCPServer("sampled")
+
+    @app.tool()
+    async def nested() -> str:
+        with provider.get_tracer("tests").start_as_current_span("child") as child:
+            assert isinstance(child, ReadableSpan) and child.parent is not None
+            return f"{_hex(child.parent.trace_id, 32)}-{_hex(child.parent.span_id, 16)}"
+
+    dispatcher = TracedDispatcher(app, tracer=provider.get_tracer("tests"), spans=provider.server_spans)
+    assert tracing_module._CURRENT is not None
+    installed = tracing_module._CURRENT.set(tracing_module.RequestContext())
+    try:
+        request_context = tracing_module._CURRENT.get()
+        record = RequestRecord("r", 0.0, "POST")
+        token = current_request.set(record)
+        try:
+            response = await dispatcher.handle(_modern("tools/call", {"name": "nested"}))
+            assert tracing_module._CURRENT.get() is request_context  # nothing was made current
+        finally:
+            current_request.reset(token)
+    finally:
+        tracing_module._CURRENT.reset(installed)
+    server = next(span for span in exporter.get_finished_spans() if span.kind is SpanKind.SERVER)
+    assert record.span is server and record.trace is not None
+    assert response["result"]["content"][0]["text"] == "-".join(record.trace)  # the child's parent
+    assert (_hex(server.context.trace_id, 32), _hex(server.context.span_id, 16)) == record.trace
+    assert server.name == "tools/call nested" and (server.attributes or {})["jsonrpc.request.id"] == "1"
+    provider.shutdown()
+
+
 def test_a_request_context_keeps_a_left_out_span_in_the_contexts_built_from_it() -> None:
     request_context = tracing_module.RequestContext()
-    record = RequestRecord("r", 0.0, "POST", left_out=12345)
+    record = RequestRecord("r", 0.0, "POST", span=12345)
     token = current_request.set(record)
     try:
         span = trace.get_current_span(request_context)
-        assert isinstance(span, LeftOut) and record.left_out is span
+        assert isinstance(span, LeftOut) and record.span is span
         assert tracing_module.SPAN_KEY in request_context and request_context[tracing_module.SPAN_KEY] is span
         derived = otel_context.set_value("other", 1, request_context)  # as instrumentations do
         assert trace.get_current_span(derived) is span and derived["other"] == 1

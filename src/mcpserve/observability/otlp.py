@@ -22,7 +22,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind, StatusCode
 
-from mcpserve.observability.tracing import UNSET, ServerSpan
+from mcpserve.observability.tracing import REQUEST_ID, SESSION_ID, UNSET, ServerSpan, SharedAttributes
 
 __all__ = ["encode_spans"]
 
@@ -46,6 +46,14 @@ _NAMES: dict[str, bytes] = {}
 _MAX_TEXT_ATTRIBUTES: Final = 4096
 _NONE: Final[Mapping[str, Any]] = {}
 _UNSET_STATUS: Final = b"\x7a\x00"
+_REQUEST_ID_KEY: Final = b"\x0a" + bytes((len(REQUEST_ID),)) + REQUEST_ID.encode()  # KeyValue.key
+# The request id's attribute field (9): lengths of the KeyValue, AnyValue and string, then the id.
+_SHORT_ID: Final = b"\x4a%c" + _REQUEST_ID_KEY + b"\x12%c\x0a%c%b"
+_MAX_SHORT_ID: Final = 128 - len(_REQUEST_ID_KEY) - 4  # the KeyValue's length still one varint byte
+_TIMES: Final = struct.Struct("<BQBQ").pack  # start and end (fields 7, 8, fixed64) with their tags
+# A request span with no parent, events, links or status, and its attributes as made: SERVER,
+# trace id, span id, then name, times and attributes as encoded, UNSET status, flags (not remote).
+_PLAIN: Final = b"\x30\x02\x0a\x10%b\x12\x08%b%b%b%b%b%b\x7a\x00\x85\x01" + struct.pack("<I", _HAS_IS_REMOTE)
 _KINDS: Final = {kind: b"\x30" + bytes((kind.value + 1,)) for kind in SpanKind}  # the proto counts from 1
 
 
@@ -213,6 +221,11 @@ def _fields(
         fields += (b"\x39", _FIXED64(start))
     if end:
         fields += (b"\x41", _FIXED64(end))
+    _span_attributes(fields, attributes)
+
+
+def _span_attributes(fields: list[bytes], attributes: Mapping[str, Any]) -> None:
+    """A span's attribute fields (9), in the mapping's order."""
     for key, value in attributes.items():
         if type(value) is str:
             fields.append(_TEXT_ATTRIBUTES.get((key, value)) or _text_attribute(key, value))
@@ -231,11 +244,88 @@ def _rest(fields: list[bytes], span: ReadableSpan) -> None:
         fields += _count(b"\x70", span.dropped_links)
 
 
+def _shared_block(shared: SharedAttributes) -> bytes:
+    """The attribute fields of attributes many spans share, encoded once and kept with them."""
+    block: list[bytes] = []
+    _span_attributes(block, shared.values)
+    encoded = shared.encoded = b"".join(block)
+    return encoded
+
+
+def _request_id_field(request_id: object) -> bytes:
+    """The ``jsonrpc.request.id`` attribute field: unique to its request, so not kept."""
+    value = str(request_id).encode("utf-8", "surrogatepass")
+    size = len(value)
+    if size < _MAX_SHORT_ID:  # every length below fits one varint byte
+        return _SHORT_ID % (size + len(_REQUEST_ID_KEY) + 4, size + 2, size, value)
+    return _field(b"\x4a", _REQUEST_ID_KEY + _field(b"\x12", _field(b"\x0a", value)))
+
+
+def _session_field(session: str) -> bytes:
+    """The ``mcp.session.id`` attribute field: kept while its session goes on (2025-era calls)."""
+    return _TEXT_ATTRIBUTES.get((SESSION_ID, session)) or _text_attribute(SESSION_ID, session)
+
+
 def _server_span(span: ServerSpan) -> bytes:
-    """A request's span, read from the fields it sets itself (no property calls)."""
+    """A request's span, read from the fields it keeps (no property calls, no span context).
+
+    Its attributes, until something read or set them, are the shared ones, encoded once per
+    kind of request and kept with them, and the request's own ids. Most request spans have
+    nothing else (no parent, events, links or status): those are written in one formatting.
+    """
+    values = span._values
     parent = span._parent
-    fields: list[bytes] = [b"\x30\x02"]  # SPAN_KIND_SERVER
-    _fields(fields, span._own_context, parent, span._name, span._start_time, span._end_time, span._values)
+    name = span._name
+    if (
+        values is None
+        and parent is None
+        and span._status is UNSET
+        and not span._events
+        and not span._links
+        and name
+        and span._end_time
+    ):
+        shared = span._shared
+        request_id = span._request_id
+        session = span._session_id
+        return _PLAIN % (
+            span._trace_id.to_bytes(16, "big"),
+            span._span_id.to_bytes(8, "big"),
+            _NAMES.get(name) or _name(name),
+            _TIMES(0x39, span._start_time, 0x41, span._end_time),
+            shared.encoded or _shared_block(shared),
+            b"" if request_id is None else _request_id_field(request_id),
+            b""
+            if not session
+            else _TEXT_ATTRIBUTES.get((SESSION_ID, session)) or _text_attribute(SESSION_ID, session),
+        )
+    fields: list[bytes] = [  # SPAN_KIND_SERVER, the trace and span ids
+        b"\x30\x02\x0a\x10",
+        span._trace_id.to_bytes(16, "big"),
+        b"\x12\x08",
+        span._span_id.to_bytes(8, "big"),
+    ]
+    trace_state = span._trace_state
+    if trace_state:
+        fields.append(_text(b"\x1a", ",".join(f"{k}={v}" for k, v in trace_state.items())))
+    if parent is not None:
+        fields += (b"\x22\x08", parent.span_id.to_bytes(8, "big"))
+    if name:
+        fields.append(_NAMES.get(name) or _name(name))
+    fields += (b"\x39", _FIXED64(span._start_time))
+    end = span._end_time
+    if end:
+        fields += (b"\x41", _FIXED64(end))
+    if values is None:
+        shared = span._shared
+        fields.append(shared.encoded or _shared_block(shared))
+        if span._request_id is not None:
+            fields.append(_request_id_field(span._request_id))
+        session = span._session_id
+        if session:
+            fields.append(_session_field(session))
+    else:
+        _span_attributes(fields, values)
     if span._events or span._links or span._dropped[0]:
         _rest(fields, span)
     fields += (
@@ -248,8 +338,6 @@ def _server_span(span: ServerSpan) -> bytes:
 
 def _span(span: ReadableSpan) -> bytes:
     """A Span message, read through ``ReadableSpan``'s properties."""
-    if type(span) is ServerSpan:
-        return _server_span(span)
     context = span.context
     assert context is not None  # a finished span always has one
     parent = span.parent
@@ -288,8 +376,13 @@ def encode_spans(spans: Sequence[ReadableSpan]) -> bytes:
     encoded: dict[int, bytes] = {}  # id of a resource or scope object -> its fields
     groups: dict[bytes, dict[bytes, list[bytes]]] = {}
     last: tuple[Resource | None, InstrumentationScope | None, list[bytes]] = (None, None, [])
+    scope: InstrumentationScope | None
     for span in spans:
-        resource, scope = span.resource, span.instrumentation_scope
+        if type(span) is ServerSpan:  # its fields, read directly
+            owner = span._spans
+            resource, scope, body = owner.resource, owner.scope, _server_span(span)
+        else:
+            resource, scope, body = span.resource, span.instrumentation_scope, _span(span)
         if resource is not last[0] or scope is not last[1]:  # spans of one provider share both
             resource_key = encoded.get(id(resource))
             if resource_key is None:
@@ -298,7 +391,7 @@ def encode_spans(spans: Sequence[ReadableSpan]) -> bytes:
             if scope_key is None:
                 scope_key = encoded[id(scope)] = _scope(scope)
             last = (resource, scope, groups.setdefault(resource_key, {}).setdefault(scope_key, []))
-        last[2].append(_field(b"\x12", _span(span)))
+        last[2].append(_field(b"\x12", body))
     return b"".join(
         _field(
             b"\x0a",

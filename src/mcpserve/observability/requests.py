@@ -103,9 +103,9 @@ class RequestRecord:
     error_id: str | None = None  # its data.errorId (an internal error's log line)
     # (trace id, span id) of the request's span when it was recorded (tracing on and sampled).
     trace: tuple[str, str] | None = None
-    # Tracing on and the request left out of sampling: the low bits of its trace id, then its
-    # span once something reads it (see observability.tracing.RequestContext).
-    left_out: object = None
+    # Tracing on, under the HTTP transport: the request's span; or, left out of sampling, the low
+    # bits of its trace id until something reads the span (see observability.tracing.RequestContext).
+    span: object = None
 
 
 def request_id_for(header: str | None) -> str:

@@ -19,13 +19,13 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Final
 
 import httpx
-from opentelemetry.context import Context
-from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.trace import TraceFlags
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from mcpserve.observability.otlp import encode_spans
+from mcpserve.observability.tracing import ServerSpan
 
 __all__ = ["BufferedSpanProcessor", "ExportCounts", "OtlpHttpExporter", "SpanExportCollector"]
 
@@ -72,14 +72,12 @@ class BufferedSpanProcessor(SpanProcessor):
         self._thread = threading.Thread(target=self._run, name="mcpserve-span-export", daemon=True)
         self._thread.start()
 
-    # -- the requests' side ---------------------------------------------------------------
-    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        return None
-
+    # -- the requests' side (on_start is the base class's: nothing, and request spans skip it) ----
     def on_end(self, span: ReadableSpan) -> None:
-        context = span.context
-        if context is None or not context.trace_flags & TraceFlags.SAMPLED:
-            return
+        if type(span) is not ServerSpan:  # a request's recorded span is sampled by construction
+            context = span.context
+            if context is None or not context.trace_flags & TraceFlags.SAMPLED:
+                return
         spans = self._spans
         if len(spans) >= self._limit:  # a few more under a race between threads: still bounded
             self.counts.dropped += 1

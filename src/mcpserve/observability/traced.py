@@ -27,9 +27,11 @@ from mcpserve.observability.tracing import (
     RequestContext,
     SdkServerSpans,
     ServerSpans,
+    SharedAttributes,
     failed,
     hex_ids,
     parent_context,
+    span_attributes,
     span_ids,
     stop_using,
     use_span,
@@ -66,48 +68,63 @@ _admission: ContextVar[_Timed | None] = ContextVar("mcpserve_traced_admission", 
 
 _HTTP: Final = {"network.transport": "tcp", "network.protocol.name": "http"}
 _PIPE: Final = {"network.transport": "pipe"}
-# The attributes requests share, by (method, target, protocol version, over HTTP): most sampled
-# spans copy them instead of building them. Emptied when full (targets are the client's choice).
-_SHARED: dict[tuple[str, str | None, str | None, bool], dict[str, Any]] = {}
+
+
+class _Described(NamedTuple):
+    """What requests of one kind share: their attributes, and a tool call's tool and span name."""
+
+    shared: SharedAttributes
+    tool: str | None  # tools/call: the tool named (its span is named after it when registered)
+    named: str | None  # tools/call: "tools/call {tool}"
+
+
+# By (method, target, protocol version, over HTTP): a sampled span takes them from here instead
+# of building them. Emptied when full (targets are the client's choice).
+_SHARED: dict[tuple[str, str | None, str | None, bool], _Described] = {}
 _MAX_SHARED: Final = 1024
 
 
-def _shared_attributes(method: str, target: str | None, version: str | None, http: bool) -> dict[str, Any]:
+def _describe_new(method: str, target: str | None, version: str | None, http: bool) -> _Described:
     attributes: dict[str, Any] = {"mcp.method.name": method}
     if version:
         attributes["mcp.protocol.version"] = version
     attributes.update(_HTTP if http else _PIPE)
+    tool = None
     if target is not None:
         key = _TARGETED.get(method)
         if key is not None:
             attributes[key] = target[:_MAX_NAME]
             if method == "tools/call":
                 attributes["gen_ai.operation.name"] = "execute_tool"
+                tool = target
         else:
             attributes["mcp.resource.uri"] = target[:_MAX_NAME]
+    named = f"tools/call {tool}" if tool is not None else None
+    described = _Described(SharedAttributes(attributes), tool, named)
     if len(_SHARED) >= _MAX_SHARED:
         _SHARED.clear()
-    _SHARED[method, target, version, http] = attributes
-    return attributes
+    _SHARED[method, target, version, http] = described
+    return described
 
 
-def request_attributes(call: Call, headers: dict[str, str] | None) -> dict[str, Any]:
-    """The MCP semantic-convention attributes of a server span for ``call``."""
+def _described(call: Call) -> _Described:
     method = call.method
     target = call.params.get("name" if method in _TARGETED else "uri" if method in _RESOURCE_METHODS else "")
     if not isinstance(target, str):
         target = None
     version = call.protocol_version or None
-    http = headers is not None  # stdio calls carry no headers
-    shared = _SHARED.get((method, target, version, http)) or _shared_attributes(method, target, version, http)
-    attributes = dict(shared)
-    if call.id is not None:
-        attributes["jsonrpc.request.id"] = str(call.id)
-    if http:
-        session_id = headers.get("mcp-session-id")  # type: ignore[union-attr]
-        if session_id:
-            attributes["mcp.session.id"] = session_id
-    return attributes
+    http = call.headers is not None  # stdio calls carry no headers
+    return _SHARED.get((method, target, version, http)) or _describe_new(method, target, version, http)
+
+
+def _session_id(call: Call) -> str | None:
+    headers = call.headers
+    return headers.get("mcp-session-id") if headers is not None else None
+
+
+def request_attributes(call: Call) -> dict[str, Any]:
+    """The MCP semantic-convention attributes of a server span for ``call``."""
+    return span_attributes(_described(call).shared, call.id, _session_id(call))
 
 
 def _span_name(call: Call, server: MCPServer) -> str:
@@ -178,7 +195,7 @@ class TracedDispatcher(Dispatcher):
                     if type(outer) is RequestContext:  # the HTTP transport: noted, read on demand
                         record = current_request.get()
                         if record is not None:
-                            record.left_out = low
+                            record.span = low
                             return _untraced(self, call)
                     context = Context(outer) if outer else Context()  # an empty one is cheaper new
                     _set_item(context, SPAN_KEY, LeftOutRoot(low))  # as with_span does, inline
@@ -192,35 +209,52 @@ class TracedDispatcher(Dispatcher):
 
         ``trace_id`` comes only from :meth:`handle`'s short way: a new trace the ratio sampled,
         with mcpserve's spans on the default context variable and no parent, links or admission
-        span. Its span is started, its ids noted and made current here, in the fewest calls.
+        span. Its span is started and its ids noted here, in the fewest calls, and made current
+        through the request's record when the request runs in a :class:`RequestContext`.
         """
+        entered: object = None  # a context variable's token to reset, when one was set
         if trace_id is not None:
             span_id = getrandbits(64) or 1
-            spans: ServerSpans = self.spans  # type: ignore[assignment]  # the short way's (__init__)
-            span: trace.Span = spans.root(
-                trace_id, span_id, _span_name(call, self.server), request_attributes(call, call.headers)
+            described = _described(call)
+            tool = described.tool
+            known = tool is not None and self.server.registered_tool(tool) is not None
+            headers = call.headers
+            span: trace.Span = self.spans.root(  # type: ignore[union-attr]  # the short way's (__init__)
+                trace_id,
+                span_id,
+                described.named if known else call.method,  # type: ignore[arg-type]  # known: named
+                described.shared,
+                call.id,
+                headers.get("mcp-session-id") if headers is not None else None,
             )
+            current: ContextVar[Context] = CURRENT_CONTEXT  # type: ignore[assignment]  # likewise
+            outer = current.get()
             record = current_request.get()
             if record is not None:
                 record.trace = hex_ids(trace_id, span_id)
-            current: ContextVar[Context] = CURRENT_CONTEXT  # type: ignore[assignment]  # likewise
-            context = Context(current.get())
-            _set_item(context, SPAN_KEY, span)  # as with_span does, inline
-            entered: object = current.set(context)
+            if record is not None and type(outer) is RequestContext:
+                record.span = span  # current through the record (see RequestContext)
+            else:
+                context = Context(outer)
+                _set_item(context, SPAN_KEY, span)  # as with_span does, inline
+                entered = current.set(context)
         else:
             span = self._start(call)
             entered = use_span(span)
         try:
-            response = await super().handle(call)
+            response = await _untraced(self, call)
         except asyncio.CancelledError:
             if span.is_recording():
                 failed(span, "cancelled")
                 span.end()
             raise
         finally:
-            stop_using(entered)
+            if entered is not None:
+                stop_using(entered)
         if span.is_recording():
-            _record_outcome(span, response)
+            result = response.get("result")
+            if type(result) is not dict or result.get("isError"):  # an error answer or a tool's error
+                _record_outcome(span, response)
             span.end()
         return response
 
@@ -242,7 +276,7 @@ class TracedDispatcher(Dispatcher):
 
     def _describe(self, call: Call) -> tuple[str, dict[str, Any]]:
         """A sampled request's span name and attributes (a request left out never computes them)."""
-        return _span_name(call, self.server), request_attributes(call, call.headers)
+        return _span_name(call, self.server), request_attributes(call)
 
     def _admission_span(self, parent: trace.Span, timed: _Timed) -> None:
         child = self.tracer.start_span(

@@ -57,8 +57,12 @@ __all__ = [
     "install_request_context",
     "with_span",
     "Sampling",
+    "REQUEST_ID",
+    "SESSION_ID",
     "ServerSpan",
     "ServerSpans",
+    "SharedAttributes",
+    "span_attributes",
     "SdkServerSpans",
     "span_ids",
     "hex_ids",
@@ -179,39 +183,66 @@ def _clean(key: str, value: Any) -> Any:
     return None
 
 
+REQUEST_ID: Final = "jsonrpc.request.id"  # a request span's own attributes, kept as plain fields
+SESSION_ID: Final = "mcp.session.id"
+
+
+class SharedAttributes:
+    """Attributes that many request spans have in common (the method, the tool, the transport),
+    made once and shared; the exporter keeps their OTLP encoding here once it has written it."""
+
+    __slots__ = ("encoded", "values")
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.values = values
+        self.encoded: bytes | None = None
+
+
+_NO_ATTRIBUTES: Final = SharedAttributes({})
+
+
+def span_attributes(shared: SharedAttributes, request_id: object, session_id: str | None) -> dict[str, Any]:
+    """A request span's attributes as a dict: the shared ones, then its request and session ids."""
+    attributes = dict(shared.values)
+    if request_id is not None:
+        attributes[REQUEST_ID] = str(request_id)
+    if session_id:
+        attributes[SESSION_ID] = session_id
+    return attributes
+
+
 class ServerSpan(trace.Span, ReadableSpan):
     """A request's recorded span, made without the SDK's tracer.
 
     The SDK's span start runs its sampler again, validates every attribute under a lock and
-    builds bounded containers: about 200k CPU instructions per span. This one takes the
-    attributes mcpserve computed (valid by construction), checks only what tool code sets on it,
-    and hands itself to the provider's span processors when it ends. It is a real OpenTelemetry
-    span: current while the request runs, so spans that tool code, SQL, Redis and gateway calls
-    start through the SDK are its children; and a ``ReadableSpan`` to every processor and
-    exporter. Limits are the SDK's defaults (128 attributes, events, links).
+    builds bounded containers: about 200k CPU instructions per span. This one keeps what the
+    request gives it as plain fields (the ids, the shared attributes, the request and session
+    ids) and builds the span context and the attribute dict only when something reads them
+    (a child span, a processor other than mcpserve's exporter), which in most requests nothing
+    does; the exporter writes the fields straight to OTLP. It checks only what tool code sets.
+    It is a real OpenTelemetry span: current while the request runs, so spans that tool code,
+    SQL, Redis and gateway calls start through the SDK are its children; and a ``ReadableSpan``
+    to every processor and exporter. Limits are the SDK's defaults (128 attributes, events, links).
     """
 
-    def __init__(
-        self,
-        name: str,
-        context: trace.SpanContext,
-        parent: trace.SpanContext | None,
-        attributes: dict[str, Any],
-        links: Sequence[Link],
-        start_time: int,
-        spans: ServerSpans,
-    ) -> None:  # ReadableSpan's fields, set here: its __init__ would build a default resource first
+    def __init__(self, name: str, trace_id: int, span_id: int, start_time: int, spans: ServerSpans) -> None:
+        # ReadableSpan's __init__ is not called: it would build a default resource first.
         self._name = name
-        self._context = self._own_context = context
-        self._parent = parent
-        self._attributes = self._values = attributes
-        self._links = links
+        self._trace_id = trace_id
+        self._span_id = span_id
         self._start_time = start_time
-        self._resource = spans.resource
-        self._instrumentation_scope = spans.scope
-        self._processor = spans.processor
+        self._spans = spans
 
-    # The rest of ReadableSpan's fields start the same in every request span; set when they change.
+    # The rest start the same in most request spans; set when they differ or change.
+    _shared = _NO_ATTRIBUTES
+    _request_id: object = None
+    _session_id: str | None = None
+    _values: dict[str, Any] | None = None  # the attributes once read or set (then the only copy)
+    _parent: trace.SpanContext | None = None
+    _links: Sequence[Link] = ()
+    _flags = _ROOT_SAMPLED
+    _trace_state: trace.TraceState | None = None
+    _built: trace.SpanContext | None = None
     _kind = SpanKind.SERVER
     _events: Sequence[Event] = ()
     _end_time: int | None = None
@@ -219,8 +250,37 @@ class ServerSpan(trace.Span, ReadableSpan):
     _instrumentation_info = None
     _dropped = (0, 0, 0)  # attributes, events, links over the limits
 
+    # ReadableSpan's properties read these fields: each is made from the span's own on demand.
+    @property
+    def _context(self) -> trace.SpanContext:  # type: ignore[override]
+        return self.get_span_context()
+
+    @property
+    def _attributes(self) -> dict[str, Any]:  # type: ignore[override]
+        return self.attribute_values()
+
+    @property
+    def _resource(self) -> Resource:  # type: ignore[override]
+        return self._spans.resource
+
+    @property
+    def _instrumentation_scope(self) -> InstrumentationScope:  # type: ignore[override]
+        return self._spans.scope
+
     def get_span_context(self) -> trace.SpanContext:
-        return self._own_context
+        context = self._built
+        if context is None:
+            context = self._built = trace.SpanContext(
+                self._trace_id, self._span_id, False, self._flags, self._trace_state
+            )
+        return context
+
+    def attribute_values(self) -> dict[str, Any]:
+        """The span's attributes, the dict that holds them from now on."""
+        values = self._values
+        if values is None:
+            values = self._values = span_attributes(self._shared, self._request_id, self._session_id)
+        return values
 
     def is_recording(self) -> bool:
         return self._end_time is None
@@ -243,7 +303,7 @@ class ServerSpan(trace.Span, ReadableSpan):
         cleaned = _clean(key, value)
         if cleaned is None:
             return
-        attributes = self._values
+        attributes = self.attribute_values()
         if key not in attributes and len(attributes) >= _LIMIT:
             self._count_dropped(0)
             return
@@ -303,10 +363,16 @@ class ServerSpan(trace.Span, ReadableSpan):
         if self._end_time is not None:
             return
         self._end_time = time_ns() if end_time is None else end_time
-        self._processor.on_end(self)
+        ending = self._spans.ending()
+        if ending is not None:
+            ending(self)
 
     def __repr__(self) -> str:
-        return f"ServerSpan(name={self._name!r}, context={self._context})"
+        ids = f"trace_id={self._trace_id:032x}, span_id={self._span_id:016x}"
+        return f"ServerSpan(name={self._name!r}, {ids})"
+
+
+_no_start: Final = SpanProcessor.on_start  # what a processor that does nothing at a span's start has
 
 
 class ServerSpans:
@@ -325,6 +391,35 @@ class ServerSpans:
         self.processor = processor
         self.resource = resource
         self.scope = scope
+        # Which processors a span goes to, worked out again when the provider's list changes.
+        self._seen: object = None
+        self._starting: Callable[[ServerSpan], None] | None = None
+        self._ending: Callable[[ServerSpan], None] | None = None
+
+    def _route(self) -> None:
+        """Call the processors directly: none, or the one there is, skipping those whose
+        ``on_start`` does nothing (the exporter's). ``SynchronousMultiSpanProcessor`` calls
+        each in turn, through two calls per span, even when it holds only the exporter."""
+        listed = getattr(self.processor, "_span_processors", None)
+        self._seen = listed
+        if not isinstance(listed, tuple):  # some other processor: through it, as it is
+            starting: Callable[..., None] | None = self.processor.on_start
+            ending: Callable[..., None] | None = self.processor.on_end
+        else:
+            starts = [p for p in listed if type(p).on_start is not _no_start]
+            starting = starts[0].on_start if len(starts) == 1 else self.processor.on_start if starts else None
+            ending = listed[0].on_end if len(listed) == 1 else self.processor.on_end if listed else None
+        self._starting, self._ending = starting, ending
+
+    def starting(self) -> Callable[[ServerSpan], None] | None:
+        if getattr(self.processor, "_span_processors", None) is not self._seen:
+            self._route()
+        return self._starting
+
+    def ending(self) -> Callable[[ServerSpan], None] | None:
+        if getattr(self.processor, "_span_processors", None) is not self._seen:
+            self._route()
+        return self._ending
 
     def start(
         self,
@@ -339,19 +434,19 @@ class ServerSpans:
         if not self.sampling.sampled(trace_id, parent):
             return LeftOut(trace_id, parent)
         name, attributes = describe(subject)
-        if parent is None and not links:
-            return self.root(trace_id, getrandbits(64) or 1, name, attributes, start_time)
-        context = trace.SpanContext(
-            trace_id,
-            getrandbits(64) or 1,
-            False,
-            _sampled_flags(parent),
-            parent.trace_state if parent is not None else None,
-        )
         span = ServerSpan(
-            name, context, parent, attributes, links, time_ns() if start_time is None else start_time, self
+            name, trace_id, getrandbits(64) or 1, time_ns() if start_time is None else start_time, self
         )
-        self.processor.on_start(span)  # type: ignore[arg-type]  # a span, not the SDK's class
+        span._values = attributes
+        if parent is not None:
+            span._parent = parent
+            span._flags = _sampled_flags(parent)
+            span._trace_state = parent.trace_state
+        if links:
+            span._links = links
+        starting = self.starting()
+        if starting is not None:
+            starting(span)
         return span
 
     def root(
@@ -359,15 +454,19 @@ class ServerSpans:
         trace_id: int,
         span_id: int,
         name: str,
-        attributes: dict[str, Any],
-        start_time: int | None = None,
+        shared: SharedAttributes,
+        request_id: object,
+        session_id: str | None,
     ) -> ServerSpan:
         """The recorded span of a new trace the ratio sampled: no parent, no links, no decision."""
-        context = trace.SpanContext(trace_id, span_id, False, _ROOT_SAMPLED)
-        span = ServerSpan(
-            name, context, None, attributes, (), time_ns() if start_time is None else start_time, self
-        )
-        self.processor.on_start(span)  # type: ignore[arg-type]  # a span, not the SDK's class
+        span = ServerSpan(name, trace_id, span_id, time_ns(), self)
+        span._shared = shared
+        span._request_id = request_id
+        if session_id:
+            span._session_id = session_id
+        starting = self.starting()
+        if starting is not None:
+            starting(span)
         return span
 
 
@@ -423,55 +522,55 @@ SPAN_KEY: Final = next(iter(trace.set_span_in_context(trace.INVALID_SPAN, Contex
 
 
 class RequestContext(Context):
-    """The OpenTelemetry context a server's requests start in: a left-out request's span on demand.
+    """The OpenTelemetry context a server's requests start in: the request's span, from its record.
 
-    Making a span current costs a context variable set per request; with the context and the
-    span it carries, that was about 8k of the 12.6k CPU instructions a request left out of
-    sampling added. Under the HTTP transport, requests start in this context instead (installed
-    once before the server starts; every connection's tasks inherit it), and a request left out
-    only notes the low bits of its trace id on its request record (``left_out``). Reads of the
-    current span find the request's span here: built on the first read (a child span's sampler,
-    an outgoing request's ``traceparent``), the same object for every later read in that
-    request, from its task or a worker thread. Outside a request, and in a sampled one (whose
-    span is current in a context of its own), it is an empty context.
+    Making a span current costs a context variable set per request, and its reset; with the
+    context that carries the span, that was about 8k of the 12.6k CPU instructions a request
+    left out of sampling added. Under the HTTP transport, requests start in this context instead
+    (installed once before the server starts; every connection's tasks inherit it), and a
+    request notes its span on its request record (``span``): a sampled one its recorded span, one
+    left out only the low bits of its trace id. Reads of the current span find the request's
+    span here; a left-out one is built on the first read (a child span's sampler, an outgoing
+    request's ``traceparent``), the same object for every later read in that request, from its
+    task or a worker thread. Outside a request it is an empty context.
     """
 
     __slots__ = ()
 
     def get(self, key: str, default: object = None) -> object:
         if key == SPAN_KEY:
-            span = _left_out_span()
+            span = _request_span()
             if span is not None:
                 return span
         return dict.get(self, key, default)
 
     def __getitem__(self, key: str) -> object:
         if key == SPAN_KEY:
-            span = _left_out_span()
+            span = _request_span()
             if span is not None:
                 return span
         return dict.__getitem__(self, key)
 
     def __contains__(self, key: object) -> bool:
-        return (key == SPAN_KEY and _left_out_span() is not None) or dict.__contains__(self, key)
+        return (key == SPAN_KEY and _request_span() is not None) or dict.__contains__(self, key)
 
     def copy(self) -> dict[str, object]:
-        """What ``set_value`` builds a new context from: the left-out span included."""
+        """What ``set_value`` builds a new context from: the request's span included."""
         values = dict(self)
-        span = _left_out_span()
+        span = _request_span()
         if span is not None:
             values[SPAN_KEY] = span
         return values
 
 
-def _left_out_span() -> LeftOut | None:
+def _request_span() -> trace.Span | None:
     record = current_request.get()
     if record is None:
         return None
-    left = record.left_out
-    if type(left) is int:  # the first read: the span, kept for the rest of the request
-        left = record.left_out = LeftOutRoot(left)
-    return left if isinstance(left, LeftOut) else None
+    span = record.span
+    if type(span) is int:  # left out, and the first read: the span, kept for the rest of the request
+        span = record.span = LeftOutRoot(span)
+    return span if isinstance(span, trace.Span) else None
 
 
 def install_request_context() -> None:
