@@ -418,6 +418,11 @@ def test_request_spans_reach_the_processors_the_provider_has_at_each_span() -> N
     second = one()
     assert noting.started == noting.ended == [first, second]
     assert list(exporter.get_finished_spans()) == [cast(ReadableSpan, second)]
+    alone = Noting()  # a provider's processor that is not the SDK's fan-out: called as it is
+    direct = ServerSpans(Sampling(1.0, parent_based=True), alone, Resource({}), InstrumentationScope("t"))
+    third = direct.root(1, 3, "tools/call", SharedAttributes({}), 2, None)
+    third.end()
+    assert alone.started == alone.ended == [third]
 
 
 async def test_a_provider_installed_before_mcpserves_takes_the_request_spans() -> None:

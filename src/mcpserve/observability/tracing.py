@@ -373,6 +373,7 @@ class ServerSpan(trace.Span, ReadableSpan):
 
 
 _no_start: Final = SpanProcessor.on_start  # what a processor that does nothing at a span's start has
+_UNROUTED: Final = object()  # no span has been routed yet
 
 
 class ServerSpans:
@@ -391,8 +392,9 @@ class ServerSpans:
         self.processor = processor
         self.resource = resource
         self.scope = scope
-        # Which processors a span goes to, worked out again when the provider's list changes.
-        self._seen: object = None
+        # Which processors a span goes to, worked out at the first span and again whenever the
+        # provider's list of processors has changed (a new tuple: see _route).
+        self._seen: object = _UNROUTED
         self._starting: Callable[[ServerSpan], None] | None = None
         self._ending: Callable[[ServerSpan], None] | None = None
 
