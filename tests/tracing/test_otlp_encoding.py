@@ -200,6 +200,29 @@ def test_request_spans_as_the_dispatcher_makes_them_decode_as_the_sdks_encoder_w
         assert values["gen_ai.tool.name"] == "echo" and span.name == "tools/call echo"
 
 
+def test_a_failed_request_span_from_its_fields_decodes_as_the_sdks_encoder_writes_it() -> None:
+    """A request span with a status is written field by field, its attributes from its own fields."""
+    spans = ServerSpans(
+        Sampling(1.0, parent_based=True),
+        SynchronousMultiSpanProcessor(),  # type: ignore[no-untyped-call]
+        Resource({"service.name": "encoded"}),
+        InstrumentationScope("mcpserve", "9"),
+    )
+    shared = SharedAttributes({"mcp.method.name": "tools/call", "network.transport": "tcp"})
+    span = spans.root(secrets.randbits(128) or 1, 5, "tools/call", shared, 3, "session")
+    span.set_status(Status(StatusCode.ERROR, "tool_error"))
+    span.end()
+    (decoded,) = _decoded([span]).resource_spans[0].scope_spans[0].spans
+    assert _decoded([span]) == sdk_encode_spans([span])
+    assert [kv.key for kv in decoded.attributes] == [
+        "mcp.method.name",
+        "network.transport",
+        "jsonrpc.request.id",
+        "mcp.session.id",
+    ]
+    assert (decoded.status.code, decoded.status.message) == (2, "tool_error")
+
+
 def test_values_the_wire_cannot_carry_are_left_out_not_fatal() -> None:
     plain = ReadableSpan(
         "plain", _remote(), attributes={"too large": 2**64, "kept": "yes"}, resource=Resource({})

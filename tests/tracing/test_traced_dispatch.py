@@ -5,6 +5,9 @@ from __future__ import annotations
 import io
 import logging
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, cast
 
 import anyio
@@ -45,7 +48,13 @@ from mcpserve.runtime import build_dispatcher, build_http_app, configure_logging
 from mcpserve.server.call import Call
 from mcpserve.server.context import Context
 from mcpserve.server.dispatch import Dispatcher
-from mcpserve.tracing_setup import build_sampler, build_sampling, build_tracer_provider, server_spans
+from mcpserve.tracing_setup import (
+    Provider,
+    build_sampler,
+    build_sampling,
+    build_tracer_provider,
+    server_spans,
+)
 from tests.support.asgi import MODERN_HEADERS, request
 from tests.support.logcheck import check_log_lines
 from tests.support.wire import modern_request
@@ -455,15 +464,34 @@ def test_a_request_span_is_made_current_through_opentelemetrys_own_context(spans
     assert child.parent is not None and (child.parent.trace_id, child.parent.span_id) == (1, 2)
 
 
+def _recording(settings: dict[str, Any]) -> tuple[Provider, InMemorySpanExporter]:
+    """mcpserve's provider for ``settings``, exporting nowhere, and what it records."""
+    provider = build_tracer_provider(load_settings({**settings, "otel_traces_exporter": "none"}))
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return provider, exporter
+
+
+@contextmanager
+def _request_context() -> Iterator[ContextVar[otel_context.Context]]:
+    """Requests run as under the HTTP transport: in a RequestContext, installed for the block on
+    the context variable it yields."""
+    current = tracing_module._CURRENT
+    assert current is not None
+    installed = current.set(tracing_module.RequestContext())
+    try:
+        yield current
+    finally:
+        current.reset(installed)
+
+
 async def test_under_http_a_request_left_out_makes_its_span_only_when_something_reads_it(
     spans: Recorded,
 ) -> None:
     """The HTTP transport's requests start in a RequestContext: a request left out notes its trace
     on its record, and its span (the same one for every reader) exists only once read."""
     ratio = {**TRACED, "otel_traces_sampler": "parentbased_traceidratio", "otel_traces_sampler_arg": 0.5}
-    provider = build_tracer_provider(load_settings({**ratio, "otel_traces_exporter": "none"}))
-    exporter = InMemorySpanExporter()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    provider, exporter = _recording(ratio)
     app = MCPServer("on-demand")
 
     @app.tool()
@@ -481,10 +509,8 @@ async def test_under_http_a_request_left_out_makes_its_span_only_when_something_
         return _hex(trace.get_current_span().get_span_context().trace_id, 32)
 
     dispatcher = TracedDispatcher(app, tracer=provider.get_tracer("tests"), spans=provider.server_spans)
-    assert tracing_module._CURRENT is not None
-    installed = tracing_module._CURRENT.set(tracing_module.RequestContext())
-    try:
-        request_context = tracing_module._CURRENT.get()
+    with _request_context() as current:
+        request_context = current.get()
         assert trace.get_current_span() is trace.INVALID_SPAN  # outside a request: an empty context
         sent, unread = [], 0
         for n in range(200):
@@ -493,7 +519,7 @@ async def test_under_http_a_request_left_out_makes_its_span_only_when_something_
             try:
                 tool = "from_a_thread" if n % 4 == 0 else "outgoing"
                 response = await dispatcher.handle(_modern("tools/call", {"name": tool}))
-                assert tracing_module._CURRENT.get() is request_context  # nothing made current here
+                assert current.get() is request_context  # nothing made current here
             finally:
                 current_request.reset(token)
             text = response["result"]["content"][0]["text"]
@@ -509,8 +535,6 @@ async def test_under_http_a_request_left_out_makes_its_span_only_when_something_
         for _, trace_id, _, flags in sent:
             assert bool(int(flags, 16) & 1) == (trace_id in recorded) == (int(trace_id[16:], 16) < 2**63)
         assert len({trace_id for _, trace_id, _, _ in sent}) == len(sent)
-    finally:
-        tracing_module._CURRENT.reset(installed)
     assert spans.all() == []
     provider.shutdown()
 
@@ -518,9 +542,7 @@ async def test_under_http_a_request_left_out_makes_its_span_only_when_something_
 async def test_under_http_a_sampled_request_is_current_through_its_record() -> None:
     """A sampled new trace under a RequestContext: no context is set; readers find the request's
     span through its record, so a child span is its child, and the record names its ids."""
-    provider = build_tracer_provider(load_settings({**TRACED, "otel_traces_exporter": "none"}))
-    exporter = InMemorySpanExporter()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    provider, exporter = _recording(TRACED)
     app = MCPServer("sampled")
 
     @app.tool()
@@ -530,19 +552,15 @@ async def test_under_http_a_sampled_request_is_current_through_its_record() -> N
             return f"{_hex(child.parent.trace_id, 32)}-{_hex(child.parent.span_id, 16)}"
 
     dispatcher = TracedDispatcher(app, tracer=provider.get_tracer("tests"), spans=provider.server_spans)
-    assert tracing_module._CURRENT is not None
-    installed = tracing_module._CURRENT.set(tracing_module.RequestContext())
-    try:
-        request_context = tracing_module._CURRENT.get()
+    with _request_context() as current:
+        request_context = current.get()
         record = RequestRecord("r", 0.0, "POST")
         token = current_request.set(record)
         try:
             response = await dispatcher.handle(_modern("tools/call", {"name": "nested"}))
-            assert tracing_module._CURRENT.get() is request_context  # nothing was made current
+            assert current.get() is request_context  # nothing was made current
         finally:
             current_request.reset(token)
-    finally:
-        tracing_module._CURRENT.reset(installed)
     server = next(span for span in exporter.get_finished_spans() if span.kind is SpanKind.SERVER)
     assert record.span is server and record.trace is not None
     assert response["result"]["content"][0]["text"] == "-".join(record.trace)  # the child's parent

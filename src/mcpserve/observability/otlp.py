@@ -316,16 +316,7 @@ def _server_span(span: ServerSpan) -> bytes:
     end = span._end_time
     if end:
         fields += (b"\x41", _FIXED64(end))
-    if values is None:
-        shared = span._shared
-        fields.append(shared.encoded or _shared_block(shared))
-        if span._request_id is not None:
-            fields.append(_request_id_field(span._request_id))
-        session = span._session_id
-        if session:
-            fields.append(_session_field(session))
-    else:
-        _span_attributes(fields, values)
+    _span_attributes(fields, span.attribute_values())  # as the SDK's encoder reads them
     if span._events or span._links or span._dropped[0]:
         _rest(fields, span)
     fields += (

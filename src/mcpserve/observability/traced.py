@@ -44,7 +44,7 @@ from mcpserve.types import JSONObject
 if TYPE_CHECKING:
     from mcpserve.server.app import MCPServer
 
-__all__ = ["TracedDispatcher", "TracedLimiter", "request_attributes"]
+__all__ = ["TracedDispatcher", "TracedLimiter"]
 
 _set_item: Final = dict.__setitem__  # builds a new Context in place, as with_span does
 _untraced: Final = Dispatcher.handle  # the coroutine a left-out request runs as (no super() to build)
@@ -75,7 +75,7 @@ class _Described(NamedTuple):
 
     shared: SharedAttributes
     tool: str | None  # tools/call: the tool named (its span is named after it when registered)
-    named: str | None  # tools/call: "tools/call {tool}"
+    named: str  # the span's name then: "tools/call {tool}"; the method for every other request
 
 
 # By (method, target, protocol version, over HTTP): a sampled span takes them from here instead
@@ -99,7 +99,7 @@ def _describe_new(method: str, target: str | None, version: str | None, http: bo
                 tool = target
         else:
             attributes["mcp.resource.uri"] = target[:_MAX_NAME]
-    named = f"tools/call {tool}" if tool is not None else None
+    named = f"tools/call {tool}" if tool is not None else method
     described = _Described(SharedAttributes(attributes), tool, named)
     if len(_SHARED) >= _MAX_SHARED:
         _SHARED.clear()
@@ -122,17 +122,10 @@ def _session_id(call: Call) -> str | None:
     return headers.get("mcp-session-id") if headers is not None else None
 
 
-def request_attributes(call: Call) -> dict[str, Any]:
-    """The MCP semantic-convention attributes of a server span for ``call``."""
-    return span_attributes(_described(call).shared, call.id, _session_id(call))
-
-
-def _span_name(call: Call, server: MCPServer) -> str:
-    """``{method} {target}`` for a known tool; the method alone otherwise (bounded cardinality)."""
-    name = call.params.get("name")
-    if call.method == "tools/call" and isinstance(name, str) and server.registered_tool(name) is not None:
-        return f"tools/call {name}"
-    return call.method
+def _span_name(described: _Described, call: Call, server: MCPServer) -> str:
+    """``tools/call {tool}`` for a registered tool; the method alone otherwise (bounded cardinality)."""
+    tool = described.tool
+    return described.named if tool is None or server.registered_tool(tool) is not None else call.method
 
 
 def _record_outcome(span: trace.Span, response: JSONObject) -> None:
@@ -216,16 +209,13 @@ class TracedDispatcher(Dispatcher):
         if trace_id is not None:
             span_id = getrandbits(64) or 1
             described = _described(call)
-            tool = described.tool
-            known = tool is not None and self.server.registered_tool(tool) is not None
-            headers = call.headers
             span: trace.Span = self.spans.root(  # type: ignore[union-attr]  # the short way's (__init__)
                 trace_id,
                 span_id,
-                described.named if known else call.method,  # type: ignore[arg-type]  # known: named
+                _span_name(described, call, self.server),
                 described.shared,
                 call.id,
-                headers.get("mcp-session-id") if headers is not None else None,
+                _session_id(call),
             )
             current: ContextVar[Context] = CURRENT_CONTEXT  # type: ignore[assignment]  # likewise
             outer = current.get()
@@ -276,7 +266,10 @@ class TracedDispatcher(Dispatcher):
 
     def _describe(self, call: Call) -> tuple[str, dict[str, Any]]:
         """A sampled request's span name and attributes (a request left out never computes them)."""
-        return _span_name(call, self.server), request_attributes(call)
+        described = _described(call)
+        return _span_name(described, call, self.server), span_attributes(
+            described.shared, call.id, _session_id(call)
+        )
 
     def _admission_span(self, parent: trace.Span, timed: _Timed) -> None:
         child = self.tracer.start_span(
